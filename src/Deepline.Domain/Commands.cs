@@ -1,0 +1,46 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+
+namespace Deepline.Domain;
+
+/// <summary>Everything addressed to one run's entity carries the run's id.</summary>
+public interface IRunCommand : IDeeplineMessage
+{
+    string RunId { get; }
+}
+
+public sealed record SubmitRun(RunSpec Spec) : IRunCommand
+{
+    public string RunId => Spec.RunId;
+}
+
+public sealed record GetRun(string RunId) : IRunCommand;
+
+public sealed record CancelRun(string RunId, string Reason, string CancelledBy, bool Force) : IRunCommand;
+
+/// <summary>The admin's "force complete": finalise a CANCELLING run now.</summary>
+public sealed record FinaliseCancel(string RunId, string By) : IRunCommand;
+
+public enum TaskEventKind { TASK_STARTED, TASK_HEARTBEAT, TASK_SUCCEEDED, TASK_FAILED, TASK_CANCELLED }
+
+/// <summary>A worker's report about one task, from an in-cluster pool or over HTTP.</summary>
+public sealed record ReportTaskEvent(
+    string RunId,
+    string TaskId,
+    TaskEventKind Event,
+    string? WorkerId,
+    JsonElement? Result,
+    string? Error) : IRunCommand;
+
+/// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
+public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
+
+public enum RejectionKind { BadRequest, NotFound, Conflict, Invalid }
+
+public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage;
+
+/// <summary>The reply to a submission, a query, a task event or a cancel: the run as it now stands.</summary>
+public sealed record RunReply(WorkflowState State) : IDeeplineMessage;
+
+/// <summary>Reply to a cancel: <see cref="AlreadyRequested"/> tells a repeated (idempotent) request.</summary>
+public sealed record CancelReply(WorkflowState State, bool AlreadyRequested) : IDeeplineMessage;

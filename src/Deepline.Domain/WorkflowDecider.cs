@@ -1,0 +1,102 @@
+using System.Collections.Immutable;
+
+namespace Deepline.Domain;
+
+/// <summary>
+/// What a command does to a run: the events to journal, the events to apply without journalling
+/// (heartbeats), and the reply. <see cref="Reply"/> is null for internal commands nobody waits on.
+/// </summary>
+public sealed record Decision(ImmutableArray<IRunEvent> Persist, ImmutableArray<IRunEvent> Transient, IDeeplineMessage? Reply)
+{
+    public static Decision Answer(IDeeplineMessage reply) => new([], [], reply);
+    public static Decision Nothing { get; } = new([], [], null);
+}
+
+/// <summary>All of a run's decisions, as pure functions of its state, the command and the time.</summary>
+public static class WorkflowDecider
+{
+    public static Decision Decide(WorkflowState? state, IRunCommand command, DateTimeOffset now, SubmissionPolicy policy)
+    {
+        if (command is SubmitRun submit) return Submit(state, submit, now, policy);
+        if (state is null)
+            return command is CancelTimeoutElapsed
+                ? Decision.Nothing
+                : Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"run '{command.RunId}' not found", "run_id"));
+
+        return command switch
+        {
+            GetRun => Decision.Answer(new RunReply(state)),
+            CancelRun c => Cancel(state, c, now),
+            FinaliseCancel f => state.Status == RunStatus.CANCELLING
+                ? Emit(state, new RunCancelFinalised(f.By, now), s => new RunReply(s))
+                : Decision.Answer(Conflict($"run '{state.RunId}' is {state.Status}, not CANCELLING")),
+            CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
+                ? new Decision([new RunCancelFinalised("cancel_timeout", now)], [], null)
+                : Decision.Nothing,
+            ReportTaskEvent r => TaskEvent(state, r, now),
+            _ => Decision.Answer(new CommandRejected(RejectionKind.BadRequest, $"unsupported command {command.GetType().Name}")),
+        };
+    }
+
+    private static Decision Submit(WorkflowState? state, SubmitRun submit, DateTimeOffset now, SubmissionPolicy policy)
+    {
+        if (state is not null)
+            return Decision.Answer(Conflict($"run '{state.RunId}' already exists"));
+        if (DagValidator.Validate(submit.Spec, policy) is { } error)
+            return Decision.Answer(new CommandRejected(error.Kind, error.Message, error.Field, error.Cycle));
+        var e = new RunSubmitted(submit.Spec, now);
+        return new Decision([e], [], new RunReply(WorkflowState.Create(e)));
+    }
+
+    private static Decision Cancel(WorkflowState state, CancelRun c, DateTimeOffset now) => state.Status switch
+    {
+        RunStatus.SUCCEEDED or RunStatus.FAILED =>
+            Decision.Answer(Conflict($"run '{state.RunId}' already finished as {state.Status}; nothing to cancel")),
+        RunStatus.CANCELLED => Decision.Answer(new CancelReply(state, AlreadyRequested: true)),
+        // A repeated cancel changes nothing, except that force escalates a cancel still waiting for workers.
+        RunStatus.CANCELLING when c.Force => Emit(state, new RunCancelFinalised(c.CancelledBy, now), s => new CancelReply(s, true)),
+        RunStatus.CANCELLING => Decision.Answer(new CancelReply(state, AlreadyRequested: true)),
+        _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now), s => new CancelReply(s, false)),
+    };
+
+    private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now)
+    {
+        if (!state.Tasks.TryGetValue(r.TaskId, out var task))
+            return Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"task '{r.TaskId}' not found in run '{state.RunId}'", "task_id"));
+
+        if (task.State.IsTerminal())
+        {
+            if (r.Event == TaskEventKind.TASK_HEARTBEAT)
+                return Decision.Answer(Conflict($"task '{r.TaskId}' is {task.State}; stop working on it"));
+            var reason = $"task is already {task.State}";
+            return new Decision([new TaskEventIgnored(r.TaskId, r.Event, reason, now)], [],
+                Conflict($"{r.Event} ignored: task '{r.TaskId}' of run '{state.RunId}' is already {task.State}"));
+        }
+
+        if (r.WorkerId is { } w && task.WorkerId is { } owner && task.State == TaskState.RUNNING && w != owner)
+            return Decision.Answer(Conflict($"task '{r.TaskId}' is held by worker '{owner}', not '{w}'"));
+
+        return (r.Event, task.State) switch
+        {
+            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) =>
+                Emit(state, new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now), s => new RunReply(s)),
+            (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(new RunReply(state)),
+            (TaskEventKind.TASK_STARTED, _) =>
+                Decision.Answer(Conflict($"task '{r.TaskId}' is PENDING: its dependencies have not all succeeded")),
+            (TaskEventKind.TASK_HEARTBEAT, TaskState.RUNNING) =>
+                new Decision([], [new TaskHeartbeat(r.TaskId, now)], new RunReply(state.Apply(new TaskHeartbeat(r.TaskId, now)))),
+            (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) =>
+                Emit(state, new TaskSucceeded(r.TaskId, r.Result, now), s => new RunReply(s)),
+            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) =>
+                Emit(state, new TaskFailed(r.TaskId, r.Error ?? "failed", now), s => new RunReply(s)),
+            (TaskEventKind.TASK_CANCELLED, TaskState.RUNNING) =>
+                Emit(state, new TaskCancelled(r.TaskId, r.Error, now), s => new RunReply(s)),
+            _ => Decision.Answer(Conflict($"{r.Event} is not possible for task '{r.TaskId}' in state {task.State}")),
+        };
+    }
+
+    private static Decision Emit(WorkflowState state, IRunEvent e, Func<WorkflowState, IDeeplineMessage> reply) =>
+        new([e], [], reply(state.Apply(e)));
+
+    private static CommandRejected Conflict(string message) => new(RejectionKind.Conflict, message);
+}

@@ -1,0 +1,230 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+
+namespace Deepline.Domain;
+
+public sealed record TaskRecord(
+    string TaskId,
+    string Type,
+    string Pool,
+    JsonElement? Params,
+    ImmutableArray<string> DependsOn,
+    TaskState State,
+    int Attempts,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? LastHeartbeatAt,
+    string? WorkerId,
+    JsonElement? Result,
+    string? Error);
+
+/// <summary>How many tasks of a run are in each state; kept so that no decision has to walk every task.</summary>
+public sealed record TaskCounts(int Pending, int Queued, int Running, int Succeeded, int Failed, int Cancelled, int Skipped)
+{
+    public static TaskCounts Zero { get; } = new(0, 0, 0, 0, 0, 0, 0);
+
+    public int Open => Pending + Queued + Running;
+
+    public int Of(TaskState s) => s switch
+    {
+        TaskState.PENDING => Pending,
+        TaskState.QUEUED => Queued,
+        TaskState.RUNNING => Running,
+        TaskState.SUCCEEDED => Succeeded,
+        TaskState.FAILED => Failed,
+        TaskState.CANCELLED => Cancelled,
+        _ => Skipped,
+    };
+
+    public TaskCounts Add(TaskState s, int n) => s switch
+    {
+        TaskState.PENDING => this with { Pending = Pending + n },
+        TaskState.QUEUED => this with { Queued = Queued + n },
+        TaskState.RUNNING => this with { Running = Running + n },
+        TaskState.SUCCEEDED => this with { Succeeded = Succeeded + n },
+        TaskState.FAILED => this with { Failed = Failed + n },
+        TaskState.CANCELLED => this with { Cancelled = Cancelled + n },
+        _ => this with { Skipped = Skipped + n },
+    };
+}
+
+/// <summary>
+/// The cancel record. <see cref="Forced"/> is true when the run was closed while some worker had not yet
+/// acknowledged (force, admin finalisation or cancel_timeout_s).
+/// </summary>
+public sealed record CancelRecord(
+    string Reason,
+    string CancelledBy,
+    DateTimeOffset CancelledAt,
+    int CancelledTasks,
+    bool Forced,
+    DateTimeOffset? FinalisedAt,
+    string? FinalisedBy);
+
+/// <summary>One run as its entity holds it: built only by <see cref="Apply"/> over the run's events.</summary>
+public sealed record WorkflowState(
+    string RunId,
+    string WorkflowName,
+    string ClientId,
+    RunStatus Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    ImmutableArray<string> TaskOrder,
+    ImmutableDictionary<string, TaskRecord> Tasks,
+    ImmutableDictionary<string, ImmutableArray<string>> Dependents,
+    TaskCounts Counts,
+    CancelRecord? Cancel,
+    ImmutableList<TaskEventIgnored> Ignored)
+{
+    public const int IgnoredKept = 20;
+
+    public IEnumerable<TaskRecord> OrderedTasks => TaskOrder.Select(id => Tasks[id]);
+
+    public static WorkflowState Create(RunSubmitted e)
+    {
+        var spec = e.Spec;
+        var tasks = ImmutableDictionary.CreateBuilder<string, TaskRecord>(StringComparer.Ordinal);
+        var dependents = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var counts = TaskCounts.Zero;
+        foreach (var t in spec.Tasks)
+        {
+            var deps = t.DependsOn.IsDefault ? [] : t.DependsOn.Distinct(StringComparer.Ordinal).ToImmutableArray();
+            var state = deps.IsEmpty ? TaskState.QUEUED : TaskState.PENDING;
+            tasks[t.TaskId] = new TaskRecord(t.TaskId, t.Type, t.Pool, t.Params, deps, state, 0, e.At, null, null, null, null);
+            counts = counts.Add(state, 1);
+            foreach (var d in deps)
+            {
+                if (!dependents.TryGetValue(d, out var list)) dependents[d] = list = [];
+                list.Add(t.TaskId);
+            }
+        }
+        return new WorkflowState(
+            spec.RunId, spec.WorkflowName, spec.ClientId, RunStatus.RUNNING, e.At, e.At,
+            [.. spec.Tasks.Select(t => t.TaskId)],
+            tasks.ToImmutable(),
+            dependents.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.ToImmutableArray(), StringComparer.Ordinal),
+            counts, null, []);
+    }
+
+    /// <summary>Applies one event. Unknown tasks or transitions the decider never emits leave the state unchanged.</summary>
+    public WorkflowState Apply(IRunEvent e) => e switch
+    {
+        TaskStarted s => Move(s.TaskId, TaskState.RUNNING, s.At, t => t with
+        {
+            Attempts = t.Attempts + 1, WorkerId = s.WorkerId, LastHeartbeatAt = s.At,
+        }).Touch(s.At),
+        TaskHeartbeat h => Tasks.TryGetValue(h.TaskId, out var ht) && ht.State == TaskState.RUNNING
+            ? this with { Tasks = Tasks.SetItem(h.TaskId, ht with { LastHeartbeatAt = h.At }) }
+            : this,
+        TaskSucceeded s => Move(s.TaskId, TaskState.SUCCEEDED, s.At, t => t with { Result = s.Result })
+            .ReleaseDependents(s.TaskId, s.At).Touch(s.At).Settle(s.At),
+        TaskFailed f => Move(f.TaskId, TaskState.FAILED, f.At, t => t with { Error = f.Error })
+            .SkipDependents(f.TaskId, f.At).Touch(f.At).Settle(f.At),
+        TaskCancelled c => Move(c.TaskId, TaskState.CANCELLED, c.At, t => t with { Error = c.Detail })
+            .SkipDependents(c.TaskId, c.At).Touch(c.At).Settle(c.At),
+        RunCancelRequested r => RequestCancel(r),
+        RunCancelFinalised f => Finalise(f.By, f.At),
+        TaskEventIgnored i => this with
+        {
+            Ignored = (Ignored.Count >= IgnoredKept ? Ignored.RemoveAt(0) : Ignored).Add(i),
+        },
+        _ => this,
+    };
+
+    private WorkflowState Touch(DateTimeOffset at) => this with { UpdatedAt = at };
+
+    private WorkflowState Move(string taskId, TaskState to, DateTimeOffset at, Func<TaskRecord, TaskRecord>? change = null)
+    {
+        if (!Tasks.TryGetValue(taskId, out var t) || t.State == to) return this;
+        var moved = (change?.Invoke(t) ?? t) with { State = to, UpdatedAt = at };
+        return this with { Tasks = Tasks.SetItem(taskId, moved), Counts = Counts.Add(t.State, -1).Add(to, 1) };
+    }
+
+    private WorkflowState MoveMany(IEnumerable<string> ids, TaskState to, DateTimeOffset at)
+    {
+        var tasks = Tasks.ToBuilder();
+        var counts = Counts;
+        foreach (var id in ids)
+        {
+            var t = tasks[id];
+            if (t.State == to) continue;
+            tasks[id] = t with { State = to, UpdatedAt = at };
+            counts = counts.Add(t.State, -1).Add(to, 1);
+        }
+        return this with { Tasks = tasks.ToImmutable(), Counts = counts };
+    }
+
+    /// <summary>Dependents whose dependencies have now all succeeded become QUEUED (only while the run runs).</summary>
+    private WorkflowState ReleaseDependents(string taskId, DateTimeOffset at)
+    {
+        if (Status != RunStatus.RUNNING || !Dependents.TryGetValue(taskId, out var ds)) return this;
+        var ready = ds.Where(d => Tasks[d].State == TaskState.PENDING
+                                  && Tasks[d].DependsOn.All(x => Tasks[x].State == TaskState.SUCCEEDED));
+        return MoveMany(ready.ToList(), TaskState.QUEUED, at);
+    }
+
+    /// <summary>Every task downstream of a task that did not succeed can never run: it is SKIPPED.</summary>
+    private WorkflowState SkipDependents(string taskId, DateTimeOffset at)
+    {
+        var skip = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var stack = new Stack<string>();
+        stack.Push(taskId);
+        while (stack.Count > 0)
+        {
+            if (!Dependents.TryGetValue(stack.Pop(), out var ds)) continue;
+            foreach (var d in ds)
+            {
+                if (!seen.Add(d) || Tasks[d].State != TaskState.PENDING) continue;
+                skip.Add(d);
+                stack.Push(d);
+            }
+        }
+        return skip.Count == 0 ? this : MoveMany(skip, TaskState.SKIPPED, at);
+    }
+
+    /// <summary>Closes the run once no task is open.</summary>
+    private WorkflowState Settle(DateTimeOffset at)
+    {
+        if (Counts.Open > 0) return this;
+        return Status switch
+        {
+            RunStatus.RUNNING => this with
+            {
+                Status = Counts.Failed + Counts.Cancelled + Counts.Skipped > 0 ? RunStatus.FAILED : RunStatus.SUCCEEDED,
+            },
+            RunStatus.CANCELLING => this with
+            {
+                Status = RunStatus.CANCELLED,
+                Cancel = Cancel! with { FinalisedAt = at, FinalisedBy = "workers" },
+            },
+            _ => this,
+        };
+    }
+
+    private WorkflowState RequestCancel(RunCancelRequested r)
+    {
+        var waiting = OrderedTasks.Where(t => t.State is TaskState.PENDING or TaskState.QUEUED).Select(t => t.TaskId).ToList();
+        var next = MoveMany(waiting, TaskState.CANCELLED, r.At) with
+        {
+            Status = RunStatus.CANCELLING,
+            UpdatedAt = r.At,
+            Cancel = new CancelRecord(r.Reason, r.CancelledBy, r.At, waiting.Count, false, null, null),
+        };
+        return r.Force || next.Counts.Running == 0 ? next.Finalise(r.CancelledBy, r.At) : next;
+    }
+
+    private WorkflowState Finalise(string by, DateTimeOffset at)
+    {
+        if (Status != RunStatus.CANCELLING) return this;
+        var running = OrderedTasks.Where(t => t.State == TaskState.RUNNING).Select(t => t.TaskId).ToList();
+        return MoveMany(running, TaskState.CANCELLED, at) with
+        {
+            Status = RunStatus.CANCELLED,
+            UpdatedAt = at,
+            Cancel = Cancel! with { Forced = running.Count > 0, FinalisedAt = at, FinalisedBy = by },
+        };
+    }
+}
+
+/// <summary>A heartbeat is applied like an event but never journalled: it changes no decision that must survive a crash.</summary>
+public sealed record TaskHeartbeat(string TaskId, DateTimeOffset At) : IRunEvent;

@@ -1,0 +1,43 @@
+namespace Deepline.Node.Configuration;
+
+/// <summary>The node's whole configuration after config.yaml and the environment were merged and validated.</summary>
+public sealed record DeeplineConfig(
+    DeadlockConfig Deadlock,
+    HttpConfig Http,
+    RemotingConfig Remoting,
+    DataConfig Data,
+    WorkersConfig Workers,
+    RunsConfig Runs)
+{
+    public static DeeplineConfig Defaults { get; } = new(
+        new DeadlockConfig(60, 900, 3600, true, "", 50, 60, 30),
+        new HttpConfig("127.0.0.1", 8001),
+        new RemotingConfig("127.0.0.1", 4053, []),
+        new DataConfig("./data"),
+        new WorkersConfig(true, 4, new Dictionary<string, int>()),
+        new RunsConfig(100, 120));
+}
+
+/// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>
+public sealed record DeadlockConfig(
+    int CheckIntervalS,
+    int PendingStaleS,
+    int WorkflowStaleS,
+    bool CancelOnDeadlock,
+    string AlertWebhook,
+    int MaxDependencyDepth,
+    int HeartbeatTimeoutS,
+    int CancelTimeoutS);
+
+public sealed record HttpConfig(string Host, int Port);
+
+/// <summary>Akka.Remote endpoint; with no seed nodes the node joins itself (a single-node cluster).</summary>
+public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string> SeedNodes);
+
+public sealed record DataConfig(string Dir);
+
+/// <summary>In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others.</summary>
+public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<string, int> Pools);
+
+/// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
+public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);
