@@ -44,3 +44,6 @@ public sealed record RunReply(WorkflowState State) : IDeeplineMessage;
 
 /// <summary>Reply to a cancel: <see cref="AlreadyRequested"/> tells a repeated (idempotent) request.</summary>
 public sealed record CancelReply(WorkflowState State, bool AlreadyRequested) : IDeeplineMessage;
+
+/// <summary>Reply to a task event: the task's and the run's state after it (small, since workers send many).</summary>
+public sealed record TaskEventAccepted(string RunId, string TaskId, TaskState State, RunStatus RunStatus) : IDeeplineMessage;

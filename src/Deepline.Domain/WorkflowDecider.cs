@@ -78,22 +78,24 @@ public static class WorkflowDecider
 
         return (r.Event, task.State) switch
         {
-            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) =>
-                Emit(state, new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now), s => new RunReply(s)),
-            (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(new RunReply(state)),
+            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) => Accept(state, r, new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now)),
+            (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(Accepted(state, r.TaskId)),
             (TaskEventKind.TASK_STARTED, _) =>
                 Decision.Answer(Conflict($"task '{r.TaskId}' is PENDING: its dependencies have not all succeeded")),
             (TaskEventKind.TASK_HEARTBEAT, TaskState.RUNNING) =>
-                new Decision([], [new TaskHeartbeat(r.TaskId, now)], new RunReply(state.Apply(new TaskHeartbeat(r.TaskId, now)))),
-            (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) =>
-                Emit(state, new TaskSucceeded(r.TaskId, r.Result, now), s => new RunReply(s)),
-            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) =>
-                Emit(state, new TaskFailed(r.TaskId, r.Error ?? "failed", now), s => new RunReply(s)),
-            (TaskEventKind.TASK_CANCELLED, TaskState.RUNNING) =>
-                Emit(state, new TaskCancelled(r.TaskId, r.Error, now), s => new RunReply(s)),
+                new Decision([], [new TaskHeartbeat(r.TaskId, now)], Accepted(state, r.TaskId)),
+            (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) => Accept(state, r, new TaskSucceeded(r.TaskId, r.Result, now)),
+            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) => Accept(state, r, new TaskFailed(r.TaskId, r.Error ?? "failed", now)),
+            (TaskEventKind.TASK_CANCELLED, TaskState.RUNNING) => Accept(state, r, new TaskCancelled(r.TaskId, r.Error, now)),
             _ => Decision.Answer(Conflict($"{r.Event} is not possible for task '{r.TaskId}' in state {task.State}")),
         };
     }
+
+    private static Decision Accept(WorkflowState state, ReportTaskEvent r, IRunEvent e) =>
+        Emit(state, e, s => Accepted(s, r.TaskId));
+
+    private static TaskEventAccepted Accepted(WorkflowState s, string taskId) =>
+        new(s.RunId, taskId, s.Tasks[taskId].State, s.Status);
 
     private static Decision Emit(WorkflowState state, IRunEvent e, Func<WorkflowState, IDeeplineMessage> reply) =>
         new([e], [], reply(state.Apply(e)));

@@ -1,6 +1,21 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using Deepline.Node;
+using Deepline.Node.Configuration;
 
-app.MapGet("/", () => "Hello World!");
+DeeplineConfig config;
+try
+{
+    var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+        .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
+    config = ConfigLoader.Load(args.FirstOrDefault(), environment);
+}
+catch (ConfigException ex)
+{
+    Console.Error.WriteLine($"deepline: configuration error, not starting:{Environment.NewLine}{ex.Message}");
+    return 2;
+}
 
-app.Run();
+var app = DeeplineNode.Build(config);
+app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
+    config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
+await app.RunAsync();
+return 0;

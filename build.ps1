@@ -1,0 +1,57 @@
+#!/usr/bin/env pwsh
+# The one build script of Deepline.Actors.
+#   ./build.sh run     build and start a node on embedded defaults (config.yaml, SQLite under ./data, 127.0.0.1:8001)
+#   ./build.sh test    build and run every test; ends with one line "N passed, N failed, N skipped"
+#   ./build.sh build   build everything (Release)
+#   ./build.sh bench   run the benchmarks under bench/ (arguments after "bench" go to the benchmark runner)
+param(
+    [Parameter(Position = 0)][ValidateSet('run', 'test', 'build', 'bench')][string]$Command = 'build',
+    [Parameter(ValueFromRemainingArguments = $true)][string[]]$Rest = @()
+)
+$ErrorActionPreference = 'Stop'
+Set-Location $PSScriptRoot
+$solution = 'Deepline.Actors.sln'
+
+function Invoke-Dotnet {
+    & dotnet @args
+    if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+switch ($Command) {
+    'build' { Invoke-Dotnet build $solution -c Release --nologo -v minimal }
+    'run' {
+        Invoke-Dotnet build src/Deepline.Node -c Release --nologo -v minimal
+        & dotnet src/Deepline.Node/bin/Release/net10.0/Deepline.Node.dll @Rest
+        exit $LASTEXITCODE
+    }
+    'bench' {
+        if (-not (Test-Path bench)) { Write-Host 'No benchmarks yet.'; exit 0 }
+        Get-ChildItem bench -Filter *.csproj -Recurse | ForEach-Object {
+            Invoke-Dotnet run -c Release --project $_.FullName -- @Rest
+        }
+    }
+    'test' {
+        Invoke-Dotnet build $solution -c Release --nologo -v minimal
+        $results = Join-Path $PSScriptRoot 'TestResults'
+        if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+        $failedRun = $false
+        foreach ($project in Get-ChildItem tests -Filter *.Tests.csproj -Recurse) {
+            Write-Host "== $($project.BaseName)"
+            & dotnet test $project.FullName -c Release --no-build --nologo `
+                --logger "trx;LogFileName=$($project.BaseName).trx" --logger 'console;verbosity=minimal' `
+                --results-directory $results --blame-hang-timeout 5m @Rest
+            if ($LASTEXITCODE -ne 0) { $failedRun = $true }
+        }
+        $passed = 0; $failed = 0; $skipped = 0
+        foreach ($trx in Get-ChildItem $results -Filter *.trx -ErrorAction SilentlyContinue) {
+            [xml]$doc = Get-Content $trx.FullName
+            $c = $doc.TestRun.ResultSummary.Counters
+            $passed += [int]$c.passed
+            $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+            $skipped += [int]$c.notExecuted
+        }
+        if ($failedRun -and $failed -eq 0) { $failed = 1 }  # a test host crash leaves no count: never report it green
+        Write-Host "$passed passed, $failed failed, $skipped skipped"
+        if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+    }
+}

@@ -1,0 +1,16 @@
+using Deepline.Actors.Workers;
+using Deepline.Actors.Workflows;
+
+namespace Deepline.Actors.Hosting;
+
+/// <summary>Everything <see cref="DeeplineHostingExtensions.WithDeepline"/> needs to start a node's actors.</summary>
+public sealed record DeeplineAkkaOptions(
+    string SystemName,
+    string Host,
+    int Port,
+    IReadOnlyList<string> SeedNodes,
+    string ConnectionString,
+    string ProviderName,
+    WorkflowSettings Workflow,
+    IReadOnlyList<WorkerPoolSettings> Pools,
+    int NumberOfShards = 100);

@@ -1,0 +1,60 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
+using Akka.Remote.Hosting;
+using Deepline.Actors.Serialization;
+using Deepline.Actors.Workers;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Hosting;
+
+public static class DeeplineHostingExtensions
+{
+    public const string WorkerRole = "worker";
+    public const string WorkflowTypeName = "workflow";
+
+    /// <summary>
+    /// Remoting, cluster, persistence, the workflow shard region, the HTTP bridge and (on worker nodes) the
+    /// in-cluster worker pools. A node with no seed nodes joins itself: a single-node cluster.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithDeepline(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o, TaskHandlerRegistry handlers)
+    {
+        var roles = o.Pools.Count > 0 ? new[] { WorkerRole } : [];
+        builder
+            .WithCustomSerializer("deepline", [typeof(IDeeplineMessage)], system => new DeeplineSerializer(system))
+            .WithRemoting(o.Host, o.Port)
+            .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = [.. o.SeedNodes] })
+            .WithDistributedPubSub(role: null!)
+            .WithSqlPersistence(o.ConnectionString, o.ProviderName)
+            .WithShardRegion<WorkflowRegion>(
+                WorkflowTypeName,
+                runId => WorkflowActor.Props(runId, o.Workflow),
+                new RunMessageExtractor(o.NumberOfShards),
+                new ShardOptions
+                {
+                    // Open runs come back after a restart on their own: their timers are deadlines.
+                    RememberEntities = true,
+                    RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
+                    StateStoreMode = StateStoreMode.Persistence,
+                })
+            .WithActors((system, registry) =>
+            {
+                var region = registry.Get<WorkflowRegion>();
+                registry.Register<HttpBridge>(system.ActorOf(HttpBridge.Props(region), "http-bridge"));
+                var self = Cluster.Get(system).SelfAddress;
+                foreach (var pool in o.Pools)
+                {
+                    var workerId = $"{pool.Name}@{self.Host}:{self.Port}";
+                    system.ActorOf(WorkerPool.Props(pool, region, handlers, workerId), Topics.PoolActorName(pool.Name));
+                }
+            });
+
+        if (o.SeedNodes.Count == 0)
+            builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
+        return builder;
+    }
+}

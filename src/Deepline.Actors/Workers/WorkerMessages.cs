@@ -1,0 +1,19 @@
+using System.Text.Json;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Workers;
+
+/// <summary>A run hands a ready task to an in-cluster pool. The pool claims it with TASK_STARTED before running it.</summary>
+public sealed record ExecuteTask(string RunId, string TaskId, string Type, string Pool, JsonElement? Params) : IDeeplineMessage;
+
+/// <summary>Published on <see cref="Topics.Cancellations"/> once a run's cancel record is journalled.</summary>
+public sealed record RunCancelledNotice(string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt) : IDeeplineMessage;
+
+public static class Topics
+{
+    public const string Cancellations = "deepline.cancellations";
+
+    public static string PoolPath(string pool) => "/user/" + PoolActorName(pool);
+
+    public static string PoolActorName(string pool) => "worker-pool-" + pool;
+}

@@ -1,0 +1,200 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Workers;
+
+public sealed record WorkerPoolSettings(string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5);
+
+/// <summary>
+/// An in-cluster worker pool: at most <c>Slots</c> tasks at a time, each claimed from its run before it starts
+/// (so a cancelled run never gets a task started), each with its own CancellationToken that fires when the run's
+/// cancel notice arrives, heartbeating while it runs, and reporting how it ended. Reports are retried until the
+/// run answers, since a lost TASK_SUCCEEDED would leave a run waiting forever.
+/// </summary>
+public sealed class WorkerPool : ReceiveActor, IWithTimers
+{
+    private const string HeartbeatTimer = "heartbeat";
+
+    private readonly WorkerPoolSettings _settings;
+    private readonly IActorRef _runs;
+    private readonly TaskHandlerRegistry _handlers;
+    private readonly string _workerId;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<TaskKey, CancellationTokenSource> _tokens = new();
+    private PoolState _state;
+
+    public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId)
+    {
+        _settings = settings;
+        _runs = runs;
+        _handlers = handlers;
+        _workerId = workerId;
+        _state = PoolState.Empty(settings.Slots);
+
+        Receive<ExecuteTask>(t =>
+        {
+            _state = _state.Offer(t);
+            Pump();
+        });
+        Receive<RunCancelledNotice>(n => OnRunCancelled(n.RunId));
+        Receive<SubscribeAck>(_ => { });
+        Receive<Report>(Send);
+        Receive<ReportAnswer>(OnAnswer);
+        Receive<HandlerFinished>(OnFinished);
+        Receive<Heartbeat>(_ =>
+        {
+            foreach (var key in _state.Running.Keys)
+                Send(new Report(key, TaskEventKind.TASK_HEARTBEAT, null, null, 1));
+        });
+        Receive<GetPoolStatus>(_ => Sender.Tell(new PoolStatus(_settings.Name, _settings.Slots, _state.Busy, _state.WaitingCount)));
+    }
+
+    public static Props Props(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId) =>
+        Akka.Actor.Props.Create(() => new WorkerPool(settings, runs, handlers, workerId));
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override void PreStart()
+    {
+        var mediator = DistributedPubSub.Get(Context.System).Mediator;
+        mediator.Tell(new Put(Self));
+        mediator.Tell(new Subscribe(Topics.Cancellations, Self));
+        Timers.StartPeriodicTimer(HeartbeatTimer, Heartbeat.Instance, _settings.HeartbeatInterval);
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var cts in _tokens.Values) cts.Cancel();
+    }
+
+    private void Pump()
+    {
+        var (state, claims) = _state.TakeClaims();
+        _state = state;
+        foreach (var t in claims)
+            Send(new Report(new TaskKey(t.RunId, t.TaskId), TaskEventKind.TASK_STARTED, null, null, 1));
+    }
+
+    private void Send(Report r)
+    {
+        var command = new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error);
+        _runs.Ask<IDeeplineMessage>(command, _settings.ReportTimeout)
+            .PipeTo(Self, success: answer => new ReportAnswer(r, answer), failure: ex => new ReportAnswer(r, null, ex));
+    }
+
+    private void OnAnswer(ReportAnswer a)
+    {
+        var (report, answer) = (a.Report, a.Answer);
+        if (answer is null)
+        {
+            if (report.Event == TaskEventKind.TASK_HEARTBEAT) return;
+            if (report.Attempt < _settings.ReportAttempts)
+            {
+                _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, a.Error?.Message);
+                Timers.StartSingleTimer(("retry", report.Key, report.Event), report with { Attempt = report.Attempt + 1 },
+                    TimeSpan.FromMilliseconds(200 * report.Attempt));
+                return;
+            }
+            _log.Error("Giving up reporting {0} for {1} after {2} attempts", report.Event, report.Key, report.Attempt);
+            if (report.Event == TaskEventKind.TASK_STARTED) Release(_state.ClaimDropped(report.Key));
+            return;
+        }
+
+        switch (report.Event, answer)
+        {
+            case (TaskEventKind.TASK_STARTED, TaskEventAccepted { State: TaskState.RUNNING }):
+                var (state, start) = _state.Claimed(report.Key);
+                _state = state;
+                if (start is not null) Start(start);
+                else Pump();
+                break;
+            case (TaskEventKind.TASK_STARTED, _):
+                // Refused: the run was cancelled or the task is no longer ours to run. Nothing was started.
+                _log.Info("Not starting {0}: {1}", report.Key, (answer as CommandRejected)?.Message);
+                Release(_state.ClaimDropped(report.Key));
+                break;
+            case (TaskEventKind.TASK_HEARTBEAT, CommandRejected rejected):
+                // The run says the task is over (cancelled, finalised): stop working on it.
+                _log.Info("Aborting {0}: {1}", report.Key, rejected.Message);
+                Abort(report.Key);
+                break;
+        }
+    }
+
+    private void Start(ExecuteTask task)
+    {
+        var key = new TaskKey(task.RunId, task.TaskId);
+        var cts = new CancellationTokenSource();
+        _tokens[key] = cts;
+        var handler = _handlers.Find(task.Type);
+        Execute(handler, new TaskContext(task.RunId, task.TaskId, task.Type, task.Params), cts.Token)
+            .PipeTo(Self, success: outcome => new HandlerFinished(key, outcome));
+    }
+
+    private static async Task<HandlerOutcome> Execute(ITaskHandler? handler, TaskContext context, CancellationToken token)
+    {
+        if (handler is null) return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, $"no handler for task type '{context.Type}' on this node");
+        try
+        {
+            var result = await Task.Run(() => handler.ExecuteAsync(context, token), CancellationToken.None);
+            return new HandlerOutcome(TaskEventKind.TASK_SUCCEEDED, result, null);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return new HandlerOutcome(TaskEventKind.TASK_CANCELLED, null, "cancelled: run cancellation reached the worker");
+        }
+        catch (Exception ex)
+        {
+            return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, $"{ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private void OnFinished(HandlerFinished f)
+    {
+        if (_tokens.Remove(f.Key, out var cts)) cts.Dispose();
+        _state = _state.Finished(f.Key);
+        Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1));
+        Pump();
+    }
+
+    private void OnRunCancelled(string runId)
+    {
+        var (state, abort) = _state.RunCancelled(runId);
+        _state = state;
+        foreach (var key in abort) Abort(key);
+    }
+
+    private void Abort(TaskKey key)
+    {
+        if (_tokens.TryGetValue(key, out var cts)) cts.Cancel();
+    }
+
+    private void Release(PoolState state)
+    {
+        _state = state;
+        Pump();
+    }
+
+    private sealed record Report(TaskKey Key, TaskEventKind Event, JsonElement? Result, string? Error, int Attempt);
+
+    private sealed record ReportAnswer(Report Report, IDeeplineMessage? Answer, Exception? Error = null);
+
+    private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error);
+
+    private sealed record HandlerFinished(TaskKey Key, HandlerOutcome Outcome);
+
+    private sealed record Heartbeat
+    {
+        public static Heartbeat Instance { get; } = new();
+    }
+}
+
+public sealed record GetPoolStatus : IDeeplineMessage
+{
+    public static GetPoolStatus Instance { get; } = new();
+}
+
+public sealed record PoolStatus(string Pool, int Slots, int Busy, int Waiting) : IDeeplineMessage;

@@ -1,0 +1,13 @@
+using Deepline.Domain;
+
+namespace Deepline.Actors.Workflows;
+
+/// <summary>What every run's entity needs to know from the node's configuration.</summary>
+public sealed record WorkflowSettings(
+    SubmissionPolicy Policy,
+    TimeSpan CancelTimeout,
+    int SnapshotEvery,
+    TimeSpan PassivateAfter)
+{
+    public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
+}

@@ -1,0 +1,788 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.RepresentationModel;
+
+namespace Deepline.Node.Configuration;
+
+/// <summary>
+/// Loads <see cref="DeeplineConfig"/> from config.yaml and DEEPLINE_* environment variables.
+/// <list type="bullet">
+/// <item>File: the <c>configPath</c> argument, else <c>DEEPLINE_CONFIG</c>, else <c>./config.yaml</c> if it
+/// exists, else pure <see cref="DeeplineConfig.Defaults"/>. A named file that does not exist is an error.</item>
+/// <item>Every key may be absent (its default applies) and every key has an environment override
+/// (<see cref="Keys"/>); the environment wins over the file.</item>
+/// <item>Unknown keys, wrong types and bad values are errors; all of them are collected and thrown
+/// together as one <see cref="ConfigException"/>, one problem per line, each naming the key at fault
+/// and, when the value came from the environment, the variable.</item>
+/// </list>
+/// </summary>
+public static partial class ConfigLoader
+{
+    /// <summary>Environment variable naming the config file when no path is passed.</summary>
+    public const string ConfigPathVariable = "DEEPLINE_CONFIG";
+
+    /// <summary>The file looked for in the working directory when no path is named.</summary>
+    public const string DefaultFileName = "config.yaml";
+
+    private const string Deadlock = "orchestrator.deadlock.";
+    private const string Http = "orchestrator.http.";
+    private const string Remoting = "orchestrator.remoting.";
+    private const string Data = "orchestrator.data.";
+    private const string Workers = "orchestrator.workers.";
+    private const string Runs = "orchestrator.runs.";
+
+    private const int MaxSlots = 1024;
+    private const int MaxDependencyDepth = 100_000;
+    private const int MaxSnapshotEvery = 100_000;
+
+    /// <summary>
+    /// Every configuration key in config.yaml order, with its environment override, default and description.
+    /// Environment names are <c>DEEPLINE_&lt;SECTION&gt;_&lt;KEY&gt;</c> upper-cased with a trailing <c>_S</c>
+    /// dropped; <c>alert_webhook</c> is the seed's <c>DEEPLINE_DEADLOCK_WEBHOOK</c>.
+    /// </summary>
+    public static IReadOnlyList<ConfigKey> Keys { get; } =
+    [
+        new(Deadlock + "check_interval_s", "DEEPLINE_DEADLOCK_CHECK_INTERVAL", "60",
+            "How often (seconds) the deadlock supervisor scans the run index."),
+        new(Deadlock + "pending_stale_s", "DEEPLINE_DEADLOCK_PENDING_STALE", "900",
+            "A run with nothing RUNNING and no task transition for this long (seconds) is stale_pending."),
+        new(Deadlock + "workflow_stale_s", "DEEPLINE_DEADLOCK_WORKFLOW_STALE", "3600",
+            "A run older than this (seconds) and not terminal is run_timeout."),
+        new(Deadlock + "cancel_on_deadlock", "DEEPLINE_DEADLOCK_CANCEL_ON_DEADLOCK", "true",
+            "Cancel runs found deadlocked (false: only alert and count)."),
+        new(Deadlock + "alert_webhook", "DEEPLINE_DEADLOCK_WEBHOOK", "\"\"",
+            "http(s) webhook (Slack/PagerDuty) alerted once per deadlocked run; empty: no alerts."),
+        new(Deadlock + "max_dependency_depth", "DEEPLINE_DEADLOCK_MAX_DEPENDENCY_DEPTH", "50",
+            "Longest task dependency chain accepted at submission (1..100000)."),
+        new(Deadlock + "heartbeat_timeout_s", "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "60",
+            "A RUNNING task with no worker heartbeat for this long (seconds) is no_heartbeat."),
+        new(Deadlock + "cancel_timeout_s", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT", "30",
+            "How long (seconds) a cancel waits for running tasks to acknowledge before it is forced."),
+        new(Http + "host", "DEEPLINE_HTTP_HOST", "127.0.0.1",
+            "Address the HTTP API listens on."),
+        new(Http + "port", "DEEPLINE_HTTP_PORT", "8001",
+            "Port of the HTTP API (1..65535)."),
+        new(Remoting + "host", "DEEPLINE_REMOTING_HOST", "127.0.0.1",
+            "Address Akka.Remote binds to and advertises."),
+        new(Remoting + "port", "DEEPLINE_REMOTING_PORT", "4053",
+            "Akka.Remote port (0..65535, 0 = pick a free one)."),
+        new(Remoting + "seed_nodes", "DEEPLINE_REMOTING_SEED_NODES", "[]",
+            "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
+        new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
+            "Directory for the node's local data (SQLite journal and snapshots)."),
+        new(Workers + "enabled", "DEEPLINE_WORKERS_ENABLED", "true",
+            "Run in-cluster worker pools on this node."),
+        new(Workers + "slots", "DEEPLINE_WORKERS_SLOTS", "4",
+            "Slots of pool \"default\" on this node (0..1024, 0 = not served in-cluster)."),
+        new(Workers + "pools", "DEEPLINE_WORKERS_POOLS", "{}",
+            "Extra in-cluster pools, name: slots (1..1024) (env: gpu=2,io=8)."),
+        new(Runs + "snapshot_every", "DEEPLINE_RUNS_SNAPSHOT_EVERY", "100",
+            "Snapshot a run's state every N journal events (1..100000)."),
+        new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
+            "Stop a finished run's entity after it was idle this long (seconds)."),
+    ];
+
+    private static readonly Dictionary<string, ConfigKey> KeyByPath =
+        Keys.ToDictionary(k => k.Path, StringComparer.Ordinal);
+
+    /// <summary>Every proper prefix of a key path ("orchestrator", "orchestrator.deadlock", ...).</summary>
+    private static readonly HashSet<string> Sections = Keys
+        .SelectMany(k => Prefixes(k.Path))
+        .ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Loads, merges and validates the configuration.
+    /// </summary>
+    /// <param name="configPath">Config file to read; null or empty: <c>DEEPLINE_CONFIG</c>, else ./config.yaml if present.</param>
+    /// <param name="environment">The environment to read DEEPLINE_* overrides from (null values count as unset).</param>
+    /// <exception cref="ConfigException">Every problem found, one per line.</exception>
+    public static DeeplineConfig Load(string? configPath, IReadOnlyDictionary<string, string?> environment) =>
+        Load(configPath, environment, Directory.GetCurrentDirectory());
+
+    /// <summary><see cref="Load(string, IReadOnlyDictionary{string, string})"/> with relative paths taken from <paramref name="workingDirectory"/>.</summary>
+    internal static DeeplineConfig Load(string? configPath, IReadOnlyDictionary<string, string?> environment, string workingDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(workingDirectory);
+        var errors = new List<string>();
+        var raw = new Dictionary<string, Raw>(StringComparer.Ordinal);
+
+        var file = ResolveFile(configPath, environment, workingDirectory, errors);
+        if (file is not null)
+            ReadFile(file, raw, errors);
+
+        foreach (var key in Keys)
+        {
+            if (environment.TryGetValue(key.EnvironmentVariable, out var value) && value is not null)
+                raw[key.Path] = new Raw(null, value, Origin.Env(key.EnvironmentVariable));
+        }
+
+        var config = Build(new Values(raw, errors));
+        if (errors.Count > 0)
+            throw new ConfigException(errors);
+        return config;
+    }
+
+    /// <summary>
+    /// The config file <see cref="Load(string, IReadOnlyDictionary{string, string})"/> reads for these arguments (full path), or null when it runs on
+    /// defaults and environment only. Does not check that a named file exists.
+    /// </summary>
+    public static string? ResolvePath(string? configPath, IReadOnlyDictionary<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        var cwd = Directory.GetCurrentDirectory();
+        if (!string.IsNullOrWhiteSpace(configPath))
+            return Path.GetFullPath(configPath, cwd);
+        if (environment.TryGetValue(ConfigPathVariable, out var fromEnv) && !string.IsNullOrWhiteSpace(fromEnv))
+            return Path.GetFullPath(fromEnv, cwd);
+        var local = Path.Combine(cwd, DefaultFileName);
+        return File.Exists(local) ? local : null;
+    }
+
+    /// <summary>The effective configuration as "key: value" lines for the start-up log (webhook redacted).</summary>
+    public static string Describe(DeeplineConfig c) => string.Join(Environment.NewLine, DescribeLines(c));
+
+    /// <summary>The lines of <see cref="Describe"/>, one per key in <see cref="Keys"/> order.</summary>
+    public static IReadOnlyList<string> DescribeLines(DeeplineConfig c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+        static string B(bool v) => v ? "true" : "false";
+        return
+        [
+            $"{Deadlock}check_interval_s: {I(c.Deadlock.CheckIntervalS)}",
+            $"{Deadlock}pending_stale_s: {I(c.Deadlock.PendingStaleS)}",
+            $"{Deadlock}workflow_stale_s: {I(c.Deadlock.WorkflowStaleS)}",
+            $"{Deadlock}cancel_on_deadlock: {B(c.Deadlock.CancelOnDeadlock)}",
+            $"{Deadlock}alert_webhook: {(string.IsNullOrEmpty(c.Deadlock.AlertWebhook) ? "not configured" : "configured")}",
+            $"{Deadlock}max_dependency_depth: {I(c.Deadlock.MaxDependencyDepth)}",
+            $"{Deadlock}heartbeat_timeout_s: {I(c.Deadlock.HeartbeatTimeoutS)}",
+            $"{Deadlock}cancel_timeout_s: {I(c.Deadlock.CancelTimeoutS)}",
+            $"{Http}host: {c.Http.Host}",
+            $"{Http}port: {I(c.Http.Port)}",
+            $"{Remoting}host: {c.Remoting.Host}",
+            $"{Remoting}port: {(c.Remoting.Port == 0 ? "0 (any free port)" : I(c.Remoting.Port))}",
+            $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
+            $"{Data}dir: {c.Data.Dir}",
+            $"{Workers}enabled: {B(c.Workers.Enabled)}",
+            $"{Workers}slots: {I(c.Workers.Slots)}",
+            $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
+            $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
+            $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
+        ];
+    }
+
+    // ---------------------------------------------------------------- file
+
+    private static string? ResolveFile(
+        string? configPath, IReadOnlyDictionary<string, string?> environment, string workingDirectory, List<string> errors)
+    {
+        string named;
+        string from;
+        if (!string.IsNullOrWhiteSpace(configPath))
+        {
+            named = configPath;
+            from = "";
+        }
+        else if (environment.TryGetValue(ConfigPathVariable, out var fromEnv) && !string.IsNullOrWhiteSpace(fromEnv))
+        {
+            named = fromEnv;
+            from = $" (from {ConfigPathVariable})";
+        }
+        else
+        {
+            var local = Path.Combine(workingDirectory, DefaultFileName);
+            return File.Exists(local) ? local : null;
+        }
+
+        var full = Path.GetFullPath(named, workingDirectory);
+        if (Directory.Exists(full))
+        {
+            errors.Add($"config file \"{named}\" is a directory{from}");
+            return null;
+        }
+        if (!File.Exists(full))
+        {
+            errors.Add($"config file \"{named}\" does not exist{from}");
+            return null;
+        }
+        return full;
+    }
+
+    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"config file \"{path}\" cannot be read: {e.Message}");
+            return;
+        }
+
+        var stream = new YamlStream();
+        var parser = new TrackingParser(new Parser(new StringReader(text)));
+        try
+        {
+            stream.Load(parser);
+        }
+        catch (YamlException e)
+        {
+            errors.Add($"config file \"{path}\", line {e.Start.Line}, column {e.Start.Column}: malformed YAML: {e.Message}");
+            return;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // YamlDotNet occasionally gives up with a bare exception; the last event it read marks the spot.
+            errors.Add($"config file \"{path}\", near line {Math.Max(1L, parser.LastLine)}: malformed YAML (the parser could not continue here)");
+            return;
+        }
+
+        if (stream.Documents.Count == 0)
+            return;
+        if (stream.Documents.Count > 1)
+        {
+            errors.Add($"config file \"{path}\", line {stream.Documents[1].RootNode.Start.Line}: only one YAML document is allowed");
+            return;
+        }
+
+        var root = stream.Documents[0].RootNode;
+        if (root is YamlMappingNode mapping)
+            Walk(mapping, "", path, raw, errors);
+        else if (!IsNull(root))
+            errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+    }
+
+    private static void Walk(YamlMappingNode mapping, string prefix, string file, Dictionary<string, Raw> raw, List<string> errors)
+    {
+        foreach (var (keyNode, valueNode) in mapping.Children)
+        {
+            var keyOrigin = Origin.File(file, keyNode.Start.Line);
+            if (keyNode is not YamlScalarNode { Value: { } name })
+            {
+                errors.Add($"{(prefix.Length == 0 ? "(top level)" : prefix)}: keys must be plain names, got {KindOf(keyNode)}{keyOrigin.Suffix}");
+                continue;
+            }
+
+            var path = prefix.Length == 0 ? name : prefix + "." + name;
+            if (KeyByPath.ContainsKey(path))
+            {
+                raw[path] = new Raw(valueNode, null, Origin.File(file, valueNode.Start.Line));
+            }
+            else if (Sections.Contains(path))
+            {
+                if (valueNode is YamlMappingNode section)
+                    Walk(section, path, file, raw, errors);
+                else if (!IsNull(valueNode))
+                    errors.Add($"{path}: must be a mapping of keys, got {KindOf(valueNode)}{Origin.File(file, valueNode.Start.Line).Suffix}");
+            }
+            else
+            {
+                var known = KnownChildren(prefix);
+                var guess = Suggest(name, known);
+                errors.Add($"{path}: unknown key{(guess is null ? "" : $", did you mean {guess}?")} (known: {string.Join(", ", known)}){keyOrigin.Suffix}");
+            }
+        }
+    }
+
+    private static List<string> KnownChildren(string prefix)
+    {
+        var start = prefix.Length == 0 ? "" : prefix + ".";
+        return Keys
+            .Where(k => k.Path.StartsWith(start, StringComparison.Ordinal))
+            .Select(k => k.Path[start.Length..].Split('.')[0])
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static IEnumerable<string> Prefixes(string path)
+    {
+        for (var i = path.IndexOf('.'); i >= 0; i = path.IndexOf('.', i + 1))
+            yield return path[..i];
+    }
+
+    // ---------------------------------------------------------------- build and validate
+
+    private static DeeplineConfig Build(Values v)
+    {
+        var d = DeeplineConfig.Defaults;
+        const string Positive = "a positive integer";
+
+        var checkInterval = v.Int(Deadlock + "check_interval_s", d.Deadlock.CheckIntervalS, 1, int.MaxValue, Positive);
+        var pendingStale = v.Int(Deadlock + "pending_stale_s", d.Deadlock.PendingStaleS, 1, int.MaxValue, Positive);
+        var workflowStale = v.Int(Deadlock + "workflow_stale_s", d.Deadlock.WorkflowStaleS, 1, int.MaxValue, Positive);
+        var cancelOnDeadlock = v.Bool(Deadlock + "cancel_on_deadlock", d.Deadlock.CancelOnDeadlock);
+        var webhook = v.String(Deadlock + "alert_webhook", d.Deadlock.AlertWebhook);
+        var maxDepth = v.Int(Deadlock + "max_dependency_depth", d.Deadlock.MaxDependencyDepth, 1, MaxDependencyDepth,
+            $"an integer from 1 to {MaxDependencyDepth}");
+        var heartbeatTimeout = v.Int(Deadlock + "heartbeat_timeout_s", d.Deadlock.HeartbeatTimeoutS, 1, int.MaxValue, Positive);
+        var cancelTimeout = v.Int(Deadlock + "cancel_timeout_s", d.Deadlock.CancelTimeoutS, 1, int.MaxValue, Positive);
+
+        if (webhook is { Length: > 0 } && !IsHttpUrl(webhook))
+        {
+            // Never echo the value: webhook URLs carry tokens.
+            v.Fail(Deadlock + "alert_webhook", "not a valid absolute http(s) URL");
+            webhook = null;
+        }
+
+        if (checkInterval is { } interval)
+        {
+            NotBelowInterval(v, "pending_stale_s", pendingStale, interval, "a stale threshold");
+            NotBelowInterval(v, "workflow_stale_s", workflowStale, interval, "a stale threshold");
+            NotBelowInterval(v, "heartbeat_timeout_s", heartbeatTimeout, interval, "a heartbeat timeout");
+        }
+
+        var httpHost = Host(v, Http + "host", d.Http.Host);
+        var httpPort = v.Int(Http + "port", d.Http.Port, 1, 65535, "an integer from 1 to 65535");
+        var remotingHost = Host(v, Remoting + "host", d.Remoting.Host);
+        var remotingPort = v.Int(Remoting + "port", d.Remoting.Port, 0, 65535,
+            "an integer from 0 to 65535 (0 = pick a free port)");
+        var seedNodes = SeedNodes(v, d.Remoting.SeedNodes);
+
+        var dataDir = v.String(Data + "dir", d.Data.Dir);
+        if (dataDir is { Length: 0 })
+        {
+            v.Fail(Data + "dir", "must not be empty");
+            dataDir = null;
+        }
+
+        var workersEnabled = v.Bool(Workers + "enabled", d.Workers.Enabled);
+        var slots = v.Int(Workers + "slots", d.Workers.Slots, 0, MaxSlots,
+            $"an integer from 0 to {MaxSlots} (0 = pool \"default\" not served in-cluster)");
+        var pools = v.Pools(Workers + "pools", d.Workers.Pools);
+
+        var snapshotEvery = v.Int(Runs + "snapshot_every", d.Runs.SnapshotEvery, 1, MaxSnapshotEvery,
+            $"an integer from 1 to {MaxSnapshotEvery}");
+        var passivateAfter = v.Int(Runs + "passivate_after_s", d.Runs.PassivateAfterS, 1, int.MaxValue, Positive);
+
+        return new DeeplineConfig(
+            new DeadlockConfig(
+                checkInterval ?? d.Deadlock.CheckIntervalS,
+                pendingStale ?? d.Deadlock.PendingStaleS,
+                workflowStale ?? d.Deadlock.WorkflowStaleS,
+                cancelOnDeadlock ?? d.Deadlock.CancelOnDeadlock,
+                webhook ?? d.Deadlock.AlertWebhook,
+                maxDepth ?? d.Deadlock.MaxDependencyDepth,
+                heartbeatTimeout ?? d.Deadlock.HeartbeatTimeoutS,
+                cancelTimeout ?? d.Deadlock.CancelTimeoutS),
+            new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
+            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []),
+            new DataConfig(dataDir ?? d.Data.Dir),
+            new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
+                pools ?? new Dictionary<string, int>(StringComparer.Ordinal)),
+            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS));
+    }
+
+    private static void NotBelowInterval(Values v, string key, int? value, int interval, string what)
+    {
+        if (value is not { } n || n >= interval)
+            return;
+        var inv = CultureInfo.InvariantCulture;
+        var intervalFrom = v.OriginOf(Deadlock + "check_interval_s") is { } o ? ", " + o.Inline : "";
+        var problem =
+            string.Create(inv, $"must be at least orchestrator.deadlock.check_interval_s ({interval}{intervalFrom}), got {n}: ") +
+            string.Create(inv, $"{what} below the scan interval makes no sense, the deadlock monitor only looks every {interval} s");
+        if (v.OriginOf(Deadlock + key) is null)
+        {
+            // The default clashes with a raised interval: say how to set the key the user never wrote.
+            v.Errors.Add($"{Deadlock}{key}: {problem} (the default: set {Deadlock}{key} or {KeyByPath[Deadlock + key].EnvironmentVariable})");
+            return;
+        }
+        v.Fail(Deadlock + key, problem);
+    }
+
+    private static string? Host(Values v, string path, string fallback)
+    {
+        var host = v.String(path, fallback);
+        if (host is null)
+            return null;
+        if (host.Length == 0)
+        {
+            v.Fail(path, "must not be empty");
+            return null;
+        }
+        if (host.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '/' or '@'))
+        {
+            v.Fail(path, $"must be a host name or IP address, got {Quote(host)}");
+            return null;
+        }
+        return host;
+    }
+
+    private static List<string>? SeedNodes(Values v, IReadOnlyList<string> fallback)
+    {
+        var path = Remoting + "seed_nodes";
+        var items = v.Strings(path, fallback);
+        if (items is null)
+            return null;
+        var result = new List<string>(items.Count);
+        var ok = true;
+        for (var i = 0; i < items.Count; i++)
+        {
+            var (text, origin) = items[i];
+            if (!IsSeedAddress(text))
+            {
+                v.Errors.Add($"{path}[{i}]: must be an address akka.tcp://<system>@<host>:<port> (port 1..65535), got {Quote(text)}{origin.Suffix}");
+                ok = false;
+            }
+            result.Add(text);
+        }
+        return ok ? result : null;
+    }
+
+    internal static bool IsSeedAddress(string text)
+    {
+        var m = SeedAddressRegex().Match(text);
+        return m.Success
+            && int.TryParse(m.Groups["port"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+            && port is >= 1 and <= 65535;
+    }
+
+    internal static bool IsHttpUrl(string text) =>
+        !text.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
+        && Uri.TryCreate(text, UriKind.Absolute, out var uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && uri.Host.Length > 0;
+
+    internal static bool IsPoolName(string name) => PoolNameRegex().IsMatch(name);
+
+    [GeneratedRegex(@"^akka\.tcp://[A-Za-z0-9][A-Za-z0-9_-]*@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?<port>[0-9]{1,5})$")]
+    private static partial Regex SeedAddressRegex();
+
+    [GeneratedRegex(@"^[A-Za-z0-9._:-]{1,128}$")]
+    private static partial Regex PoolNameRegex();
+
+    // ---------------------------------------------------------------- helpers
+
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any } s && IsNullText(s.Value);
+
+    private static bool IsNullText(string? text) => text is null or "" or "~" or "null" or "Null" or "NULL";
+
+    private static string KindOf(YamlNode? node) => node switch
+    {
+        YamlMappingNode => "a mapping",
+        YamlSequenceNode => "a list",
+        YamlScalarNode s when IsNull(s) => "nothing",
+        YamlScalarNode => "a single value",
+        _ => "something else",
+    };
+
+    /// <summary>Quotes a (non-secret) value for an error message, escaped and cut short.</summary>
+    private static string Quote(string? text)
+    {
+        text ??= "";
+        const int Max = 80;
+        var sb = new StringBuilder("\"");
+        foreach (var ch in text.Length > Max ? text[..Max] : text)
+        {
+            sb.Append(ch switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(ch) => $"\\u{(int)ch:x4}",
+                _ => ch.ToString(),
+            });
+        }
+        if (text.Length > Max)
+            sb.Append("...");
+        return sb.Append('"').ToString();
+    }
+
+    private static string? Suggest(string name, IEnumerable<string> known)
+    {
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var candidate in known)
+        {
+            var distance = Distance(name.ToLowerInvariant(), candidate);
+            if (distance < bestDistance)
+            {
+                bestDistance = distance;
+                best = candidate;
+            }
+        }
+        return best is not null && bestDistance <= Math.Max(1, Math.Min(3, best.Length / 3)) ? best : null;
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+            previous[j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
+    }
+
+    /// <summary>Where a value came from: an environment variable, a file line, or (neither) the defaults.</summary>
+    private sealed record Origin(string? Variable, string? FilePath, long Line)
+    {
+        public static Origin Env(string variable) => new(variable, null, 0);
+
+        public static Origin File(string path, long line) => new(null, path, line);
+
+        /// <summary>" (from DEEPLINE_X)" or " (at file:line)", appended to an error line.</summary>
+        public string Suffix => " (" + Inline + ")";
+
+        public string Inline => Variable is not null
+            ? "from " + Variable
+            : string.Create(CultureInfo.InvariantCulture, $"at {FilePath}:{Line}");
+    }
+
+    /// <summary>A value before conversion: a YAML node from the file or a text from the environment.</summary>
+    private sealed record Raw(YamlNode? Node, string? Text, Origin Origin);
+
+    /// <summary>Typed access to the raw values; every failed conversion adds one error and yields null.</summary>
+    private sealed class Values(Dictionary<string, Raw> raw, List<string> errors)
+    {
+        private const string BoolWords = "true/false, yes/no, 1/0";
+
+        public List<string> Errors => errors;
+
+        public Origin? OriginOf(string path) => raw.TryGetValue(path, out var r) ? r.Origin : null;
+
+        public void Fail(string path, string problem) =>
+            errors.Add($"{path}: {problem}{(raw.TryGetValue(path, out var r) ? r.Origin.Suffix : "")}");
+
+        public int? Int(string path, int fallback, int min, int max, string requirement)
+        {
+            if (!raw.TryGetValue(path, out var r))
+                return fallback;
+            var text = Scalar(path, r, requirement, "numbers");
+            if (text is null)
+                return null;
+            if (ParseInt(text, min, max) is { } n)
+                return n;
+            Fail(path, $"must be {requirement}, got {Quote(text)}");
+            return null;
+        }
+
+        public bool? Bool(string path, bool fallback)
+        {
+            if (!raw.TryGetValue(path, out var r))
+                return fallback;
+            var requirement = $"a boolean ({BoolWords})";
+            var text = Scalar(path, r, requirement, "booleans");
+            if (text is null)
+                return null;
+            switch (text.ToLowerInvariant())
+            {
+                case "true" or "yes" or "1":
+                    return true;
+                case "false" or "no" or "0":
+                    return false;
+                default:
+                    Fail(path, $"must be {requirement}, got {Quote(text)}");
+                    return null;
+            }
+        }
+
+        /// <summary>A string value; YAML null or an empty variable gives "". Values are never echoed.</summary>
+        public string? String(string path, string fallback)
+        {
+            if (!raw.TryGetValue(path, out var r))
+                return fallback;
+            if (r.Text is not null)
+                return r.Text.Trim();
+            if (r.Node is YamlScalarNode s)
+                return IsNull(s) ? "" : s.Value ?? "";
+            Fail(path, $"must be a string, got {KindOf(r.Node)}");
+            return null;
+        }
+
+        /// <summary>A list of strings: a YAML sequence, or a comma separated variable.</summary>
+        public List<(string Text, Origin Origin)>? Strings(string path, IReadOnlyList<string> fallback)
+        {
+            if (!raw.TryGetValue(path, out var r))
+                return fallback.Select(s => (s, new Origin(null, null, 0))).ToList();
+            if (r.Text is not null)
+            {
+                return r.Text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(s => (s, r.Origin))
+                    .ToList();
+            }
+            if (r.Node is YamlScalarNode s0 && IsNull(s0))
+                return [];
+            if (r.Node is not YamlSequenceNode sequence)
+            {
+                Fail(path, $"must be a list, e.g. [\"akka.tcp://deepline@10.0.0.1:4053\"], got {KindOf(r.Node)}");
+                return null;
+            }
+
+            var result = new List<(string, Origin)>();
+            var ok = true;
+            var index = 0;
+            foreach (var item in sequence.Children)
+            {
+                var origin = Origin.File(r.Origin.FilePath!, item.Start.Line);
+                if (item is YamlScalarNode { Value: { } value } s && !IsNull(s))
+                {
+                    result.Add((value, origin));
+                }
+                else
+                {
+                    errors.Add($"{path}[{index}]: must be a string, got {KindOf(item)}{origin.Suffix}");
+                    ok = false;
+                }
+                index++;
+            }
+            return ok ? result : null;
+        }
+
+        /// <summary>Pool name to slots: a YAML mapping, or <c>gpu=2,io=8</c> in the variable.</summary>
+        public Dictionary<string, int>? Pools(string path, IReadOnlyDictionary<string, int> fallback)
+        {
+            if (!raw.TryGetValue(path, out var r))
+                return new Dictionary<string, int>(fallback, StringComparer.Ordinal);
+
+            var entries = new List<(string Name, string? SlotsText, string? Problem, Origin Origin)>();
+            if (r.Text is not null)
+            {
+                foreach (var entry in r.Text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var eq = entry.IndexOf('=', StringComparison.Ordinal);
+                    if (eq < 0)
+                    {
+                        errors.Add($"{path}: entry {Quote(entry)} must be name=slots, e.g. gpu=2{r.Origin.Suffix}");
+                        entries.Add(("", null, "", r.Origin));
+                        continue;
+                    }
+                    entries.Add((entry[..eq].Trim(), entry[(eq + 1)..].Trim(), null, r.Origin));
+                }
+            }
+            else if (r.Node is YamlScalarNode s0 && IsNull(s0))
+            {
+                // "pools:" with nothing: no extra pools.
+            }
+            else if (r.Node is YamlMappingNode mapping)
+            {
+                foreach (var (keyNode, valueNode) in mapping.Children)
+                {
+                    var origin = Origin.File(r.Origin.FilePath!, valueNode.Start.Line);
+                    if (keyNode is not YamlScalarNode { Value: { } name })
+                    {
+                        errors.Add($"{path}: pool names must be plain names, got {KindOf(keyNode)}{origin.Suffix}");
+                        entries.Add(("", null, "", origin));
+                        continue;
+                    }
+                    string? problem = valueNode switch
+                    {
+                        YamlScalarNode { Style: not (ScalarStyle.Plain or ScalarStyle.Any) } q =>
+                            $"got the string {Quote(q.Value)} (write numbers without quotes)",
+                        YamlScalarNode s when IsNull(s) => "got nothing",
+                        YamlScalarNode => null,
+                        _ => $"got {KindOf(valueNode)}",
+                    };
+                    entries.Add((name, (valueNode as YamlScalarNode)?.Value, problem, origin));
+                }
+            }
+            else
+            {
+                Fail(path, $"must be a mapping of pool name to slots, e.g. {{ gpu: 2 }}, got {KindOf(r.Node)}");
+                return null;
+            }
+
+            var pools = new Dictionary<string, int>(StringComparer.Ordinal);
+            var ok = true;
+            var requirement = $"an integer from 1 to {MaxSlots}";
+            foreach (var (name, slotsText, problem, origin) in entries)
+            {
+                if (problem == "")
+                {
+                    ok = false; // already reported
+                    continue;
+                }
+                if (!IsPoolName(name))
+                {
+                    errors.Add($"{path}: pool name {Quote(name)} must be 1..128 characters of [A-Za-z0-9._:-]{origin.Suffix}");
+                    ok = false;
+                    continue;
+                }
+                if (name == "default")
+                {
+                    errors.Add($"{path}.default: pool \"default\" is sized by {Workers}slots, not listed here{origin.Suffix}");
+                    ok = false;
+                    continue;
+                }
+                if (problem is not null)
+                {
+                    errors.Add($"{path}.{name}: must be {requirement}, {problem}{origin.Suffix}");
+                    ok = false;
+                    continue;
+                }
+                if (ParseInt(slotsText ?? "", 1, MaxSlots) is not { } slots)
+                {
+                    errors.Add($"{path}.{name}: must be {requirement}, got {Quote(slotsText)}{origin.Suffix}");
+                    ok = false;
+                    continue;
+                }
+                if (!pools.TryAdd(name, slots))
+                {
+                    errors.Add($"{path}.{name}: pool listed twice{origin.Suffix}");
+                    ok = false;
+                }
+            }
+            return ok ? pools : null;
+        }
+
+        /// <summary>The text of a scalar value, or null (after reporting) when it is not a plain scalar.</summary>
+        private string? Scalar(string path, Raw r, string requirement, string what)
+        {
+            if (r.Text is not null)
+                return r.Text.Trim();
+            switch (r.Node)
+            {
+                case YamlScalarNode s when IsNull(s):
+                    Fail(path, $"must be {requirement}, got nothing");
+                    return null;
+                case YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: { } value }:
+                    return value;
+                case YamlScalarNode s:
+                    Fail(path, $"must be {requirement}, got the string {Quote(s.Value)} (write {what} without quotes)");
+                    return null;
+                default:
+                    Fail(path, $"must be {requirement}, got {KindOf(r.Node)}");
+                    return null;
+            }
+        }
+
+        private static int? ParseInt(string text, int min, int max) =>
+            int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+                ? n
+                : null;
+    }
+
+    /// <summary>Remembers where the parser was, for YamlDotNet failures that carry no position.</summary>
+    private sealed class TrackingParser(IParser inner) : IParser
+    {
+        public long LastLine { get; private set; }
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            var moved = inner.MoveNext();
+            if (inner.Current is { } current)
+                LastLine = current.End.Line;
+            return moved;
+        }
+    }
+}

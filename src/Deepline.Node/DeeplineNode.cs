@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+using Akka.Configuration;
+using Akka.Hosting;
+using Deepline.Actors.Hosting;
+using Deepline.Actors.Workers;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+using Deepline.Node.Configuration;
+using Deepline.Node.Http;
+
+namespace Deepline.Node;
+
+/// <summary>Composes a node from its configuration: the web host, the actor system, the endpoints.</summary>
+public static class DeeplineNode
+{
+    public const string SystemName = "deepline";
+
+    public static WebApplication Build(DeeplineConfig config, IEnumerable<ITaskHandler>? extraHandlers = null, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://{config.Http.Host}:{config.Http.Port}");
+        logging?.Invoke(builder.Logging);
+
+        var persistence = SqliteStore.Prepare(config.Data.Dir);
+        var handlers = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(extraHandlers ?? []));
+        var pools = Pools(config, handlers);
+        var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
+        var workflow = new WorkflowSettings(
+            new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
+                pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal))),
+            TimeSpan.FromSeconds(config.Deadlock.CancelTimeoutS),
+            config.Runs.SnapshotEvery,
+            TimeSpan.FromSeconds(config.Runs.PassivateAfterS));
+        var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
+            persistence.ConnectionString, persistence.ProviderName, workflow,
+            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))]);
+
+        builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(persistence);
+        builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
+        builder.Services.AddAkka(SystemName, (akka, _) =>
+        {
+            akka.AddHocon(LoadHocon(), HoconAddMode.Prepend)
+                .ConfigureLoggers(l =>
+                {
+                    l.ClearLoggers();
+                    l.AddLoggerFactory();
+                })
+                .WithDeepline(options, handlers);
+        });
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
+        app.MapCancelEndpoints();
+        app.MapHealthEndpoints();
+        return app;
+    }
+
+    private static IReadOnlyList<(string Name, int Slots)> Pools(DeeplineConfig config, TaskHandlerRegistry handlers)
+    {
+        if (!config.Workers.Enabled) return [];
+        var pools = new List<(string, int)>();
+        if (config.Workers.Slots > 0) pools.Add((TaskSpec.DefaultPool, config.Workers.Slots));
+        pools.AddRange(config.Workers.Pools.Select(kv => (kv.Key, kv.Value)));
+        return pools;
+    }
+
+    private static Config LoadHocon()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "hocon", "deepline.hocon");
+        return File.Exists(path) ? ConfigurationFactory.ParseString(File.ReadAllText(path)) : Config.Empty;
+    }
+}

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using Deepline.Domain;
+
+namespace Deepline.Node.Http;
+
+// Wire shapes of the HTTP API. Names are serialised snake_case (see HttpJson), matching the seed's contract.
+
+public sealed record SubmitRunRequest(string? RunId, string? WorkflowName, string? ClientId, List<SubmitTaskRequest?>? Tasks);
+
+public sealed record SubmitTaskRequest(string? TaskId, string? Type, string? Pool, JsonElement? Params, List<string?>? DependsOn);
+
+public sealed record RunCreatedResponse(string RunId, string WorkflowName, string ClientId, RunStatus Status, DateTimeOffset CreatedAt, int TaskCount);
+
+public sealed record TaskResponse(
+    string TaskId,
+    string Type,
+    string Pool,
+    TaskState State,
+    IReadOnlyList<string> DependsOn,
+    int Attempts,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? LastHeartbeatAt,
+    string? WorkerId,
+    JsonElement? Params,
+    JsonElement? Result,
+    string? Error);
+
+public sealed record CancellationResponse(
+    string Reason,
+    string CancelledBy,
+    DateTimeOffset CancelledAt,
+    int CancelledTasks,
+    bool Forced,
+    DateTimeOffset? FinalisedAt,
+    string? FinalisedBy);
+
+public sealed record IgnoredEventResponse(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At);
+
+public sealed record RunResponse(
+    string RunId,
+    string WorkflowName,
+    string ClientId,
+    RunStatus Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    int TaskCount,
+    IReadOnlyDictionary<string, int> TaskCounts,
+    CancellationResponse? Cancellation,
+    IReadOnlyList<TaskResponse> Tasks,
+    IReadOnlyList<IgnoredEventResponse> IgnoredEvents);
+
+public sealed record CancelRequest(string? Reason, bool? Force, string? CancelledBy);
+
+/// <summary>The seed's answer to PUT /runs/{run_id}/cancel, field for field.</summary>
+public sealed record CancelResponse(string RunId, RunStatus Status, string Message, DateTimeOffset CancelledAt, int CancelledTasks, string Reason);
+
+/// <summary>The seed's answer to GET /runs/{run_id}/cancel.</summary>
+public sealed record CancelStatusResponse(
+    string RunId,
+    bool IsCancelled,
+    RunStatus Status,
+    string? CancellationReason,
+    DateTimeOffset? CancelledAt,
+    string? CancelledBy);
+
+public sealed record TaskEventRequest(string? Event, string? WorkerId, JsonElement? Result, string? Error);
+
+public sealed record TaskEventResponse(string RunId, string TaskId, TaskState State, RunStatus RunStatus, int HeartbeatTimeoutS);
+
+public static class Views
+{
+    public static RunResponse ToResponse(this WorkflowState s) => new(
+        s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.UpdatedAt, s.Tasks.Count,
+        Enum.GetValues<TaskState>().ToDictionary(st => st.ToString().ToLowerInvariant(), st => s.Counts.Of(st)),
+        s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy) : null,
+        [.. s.OrderedTasks.Select(t => new TaskResponse(t.TaskId, t.Type, t.Pool, t.State, t.DependsOn, t.Attempts, t.UpdatedAt,
+            t.LastHeartbeatAt, t.WorkerId, t.Params, t.Result, t.Error))],
+        [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))]);
+
+    public static CancelStatusResponse ToCancelStatus(this WorkflowState s) => new(
+        s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy);
+
+    public static CancelResponse ToCancelResponse(this CancelReply reply)
+    {
+        var s = reply.State;
+        var c = s.Cancel!;
+        var message = (reply.AlreadyRequested, s.Status, c.Forced) switch
+        {
+            (false, RunStatus.CANCELLING, _) => "Workflow cancellation initiated successfully",
+            (false, _, false) => "Workflow cancelled",
+            (_, RunStatus.CANCELLED, true) => $"Workflow cancelled (forced by {c.FinalisedBy}: running tasks were not waited for)",
+            (true, RunStatus.CANCELLING, _) => "Workflow cancellation already in progress",
+            _ => "Workflow already cancelled",
+        };
+        return new CancelResponse(s.RunId, s.Status, message, c.CancelledAt, c.CancelledTasks, c.Reason);
+    }
+}

@@ -1,0 +1,27 @@
+using Deepline.Domain;
+
+namespace Deepline.Node.Http;
+
+/// <summary>Every error answer is application/problem+json naming, where it can, the field at fault.</summary>
+public static class Problems
+{
+    public static IResult Of(int status, string title, string detail, string? field = null, IEnumerable<string>? cycle = null)
+    {
+        var extensions = new Dictionary<string, object?>();
+        if (field is not null) extensions["field"] = field;
+        if (cycle is not null) extensions["cycle"] = cycle.ToArray();
+        return Results.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
+    }
+
+    public static IResult BadRequest(string detail, string? field = null) => Of(400, "Bad request", detail, field);
+
+    public static IResult From(CommandRejected r) => r.Kind switch
+    {
+        RejectionKind.NotFound => Of(404, "Not found", r.Message, r.Field),
+        RejectionKind.Conflict => Of(409, "Conflict", r.Message, r.Field),
+        RejectionKind.BadRequest => Of(400, "Bad request", r.Message, r.Field),
+        _ => Of(422, r.Cycle is null ? "Invalid workflow" : "Dependency cycle", r.Message, r.Field, r.Cycle),
+    };
+
+    public static IResult Unavailable(string detail) => Of(503, "Service unavailable", detail);
+}

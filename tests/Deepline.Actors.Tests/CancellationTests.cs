@@ -1,0 +1,87 @@
+using Deepline.Domain;
+using static Deepline.Actors.Tests.Specs;
+
+namespace Deepline.Actors.Tests;
+
+public sealed class CancellationTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Cancel_is_two_phase_until_the_running_worker_acknowledges()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        await node.Ask<RunReply>(new SubmitRun(Run("two-phase",
+            Task("running", "hang"), Task("waiting", "noop", "running"), Task("later", "noop", "waiting"))));
+        await node.AwaitRun("two-phase", s => s.Tasks["running"].State == TaskState.RUNNING, "task running");
+
+        var reply = await node.Ask<CancelReply>(new CancelRun("two-phase", "user requested cancellation", "api", Force: false));
+
+        Assert.False(reply.AlreadyRequested);
+        Assert.Equal(RunStatus.CANCELLING, reply.State.Status);
+        Assert.Equal(2, reply.State.Cancel!.CancelledTasks);
+        var done = await node.AwaitRun("two-phase", s => s.Status == RunStatus.CANCELLED, "worker acknowledges");
+        Assert.False(done.Cancel!.Forced);
+        Assert.Equal("workers", done.Cancel.FinalisedBy);
+        Assert.Equal(TaskState.CANCELLED, done.Tasks["running"].State);
+        Assert.Contains("cancellation reached the worker", done.Tasks["running"].Error);
+    }
+
+    [Fact]
+    public async Task Force_finalises_at_once_and_the_worker_is_still_stopped()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, slots: 1);
+        await node.Ask<RunReply>(new SubmitRun(Run("forced", Task("h", "hang"))));
+        await node.AwaitRun("forced", s => s.Counts.Running == 1, "task running");
+
+        var reply = await node.Ask<CancelReply>(new CancelRun("forced", "stop now", "ops", Force: true));
+
+        Assert.Equal(RunStatus.CANCELLED, reply.State.Status);
+        Assert.True(reply.State.Cancel!.Forced);
+        // The slot comes back once the hang handler saw its token: a new run's task can start on it.
+        await node.Ask<RunReply>(new SubmitRun(Run("next", Task("n"))));
+        await node.AwaitRun("next", s => s.Status == RunStatus.SUCCEEDED, "the freed slot runs the next task");
+    }
+
+    [Fact]
+    public async Task A_worker_that_ignores_the_cancel_is_finalised_by_the_timeout_and_its_late_success_is_ignored()
+    {
+        var stubborn = new StubbornHandler();
+        await using var node = await TestNode.StartAsync(_dir.Path, [stubborn], cancelTimeout: TimeSpan.FromSeconds(1));
+        await node.Ask<RunReply>(new SubmitRun(Run("stuck", Task("s", "stubborn"))));
+        await node.AwaitRun("stuck", s => s.Counts.Running == 1, "task running");
+
+        var reply = await node.Ask<CancelReply>(new CancelRun("stuck", "deadline", "api", Force: false));
+        Assert.Equal(RunStatus.CANCELLING, reply.State.Status);
+
+        var done = await node.AwaitRun("stuck", s => s.Status == RunStatus.CANCELLED, "cancel_timeout_s finalises", TimeSpan.FromSeconds(10));
+        Assert.True(done.Cancel!.Forced);
+        Assert.Equal("cancel_timeout", done.Cancel.FinalisedBy);
+
+        stubborn.Release();
+        var after = await node.AwaitRun("stuck", s => s.Ignored.Count == 1, "late success recorded as ignored");
+        Assert.Equal(TaskEventKind.TASK_SUCCEEDED, after.Ignored[0].Event);
+        Assert.Equal(TaskState.CANCELLED, after.Tasks["s"].State);
+        Assert.Equal(RunStatus.CANCELLED, after.Status);
+    }
+
+    [Fact]
+    public async Task Repeating_a_cancel_returns_the_same_record_and_finished_runs_refuse_it()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        await node.Ask<RunReply>(new SubmitRun(Run("once", Task("h", "hang"))));
+        var first = await node.Ask<CancelReply>(new CancelRun("once", "first", "api", false));
+        var second = await node.Ask<CancelReply>(new CancelRun("once", "second", "someone-else", false));
+
+        Assert.True(second.AlreadyRequested);
+        Assert.Equal(first.State.Cancel!.CancelledAt, second.State.Cancel!.CancelledAt);
+        Assert.Equal("first", second.State.Cancel.Reason);
+
+        await node.Ask<RunReply>(new SubmitRun(Run("finished", Task("n"))));
+        await node.AwaitRun("finished", s => s.Status == RunStatus.SUCCEEDED, "run succeeds");
+        var refused = await node.Ask<CommandRejected>(new CancelRun("finished", "too late", "api", false));
+        Assert.Equal(RejectionKind.Conflict, refused.Kind);
+    }
+}

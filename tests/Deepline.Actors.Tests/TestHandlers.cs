@@ -1,0 +1,27 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Deepline.Actors.Workers;
+
+namespace Deepline.Actors.Tests;
+
+/// <summary>
+/// Ignores cancellation until the test releases it, then succeeds: the worker that keeps going after its
+/// run was cancelled, whose late TASK_SUCCEEDED must be recorded as ignored.
+/// </summary>
+public sealed class StubbornHandler : ITaskHandler
+{
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Type => "stubborn";
+
+    public ConcurrentBag<string> Started { get; } = [];
+
+    public void Release() => _release.TrySetResult();
+
+    public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
+    {
+        Started.Add(context.TaskId);
+        await _release.Task;
+        return JsonSerializer.SerializeToElement(new { done = true });
+    }
+}

@@ -1,0 +1,122 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Deepline.Actors.Hosting;
+using Deepline.Actors.Workers;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Actors.Tests;
+
+/// <summary>
+/// A real single-node cluster, composed exactly as the node composes it (Akka.Hosting + WithDeepline), on a
+/// SQLite file the test owns, so a test can stop it and start another on the same file.
+/// </summary>
+public sealed class TestNode : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private TestNode(IHost host, ActorSystem system, IActorRef region, WorkflowSettings settings)
+    {
+        _host = host;
+        System = system;
+        Region = region;
+        Settings = settings;
+    }
+
+    public ActorSystem System { get; }
+
+    public IActorRef Region { get; }
+
+    public WorkflowSettings Settings { get; }
+
+    public static async Task<TestNode> StartAsync(
+        string dataDir,
+        IEnumerable<ITaskHandler>? handlers = null,
+        int slots = 4,
+        TimeSpan? cancelTimeout = null,
+        int snapshotEvery = 100)
+    {
+        var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(handlers ?? []));
+        var store = SqliteStore.Prepare(dataDir);
+        var settings = new WorkflowSettings(
+            new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty
+                .Add(TaskSpec.DefaultPool, [.. registry.Types])),
+            cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, TimeSpan.FromMinutes(2));
+        var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], store.ConnectionString, store.ProviderName, settings,
+            [new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3))]);
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddAkka("deepline", (akka, _) => akka.WithDeepline(options, registry));
+        var host = builder.Build();
+        await host.StartAsync();
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        await Await.Until(() => Cluster.Get(system).SelfMember.Status == MemberStatus.Up, TimeSpan.FromSeconds(20), "node is Up");
+        var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
+        return new TestNode(host, system, region, settings);
+    }
+
+    public async Task<T> Ask<T>(IRunCommand command) => await Region.Ask<T>(command, TimeSpan.FromSeconds(10));
+
+    public async Task<WorkflowState> Run(string runId) => (await Ask<RunReply>(new GetRun(runId))).State;
+
+    /// <summary>Polls the run until it satisfies <paramref name="condition"/>, failing after the deadline with its last state.</summary>
+    public async Task<WorkflowState> AwaitRun(string runId, Func<WorkflowState, bool> condition, string what, TimeSpan? within = null)
+    {
+        WorkflowState? last = null;
+        await Await.Until(async () => condition(last = await Run(runId)), within ?? TimeSpan.FromSeconds(15),
+            () => $"{what}; last seen: {Describe(last)}");
+        return last!;
+    }
+
+    public static string Describe(WorkflowState? s) => s is null
+        ? "(none)"
+        : $"{s.Status} [{string.Join(", ", s.OrderedTasks.Select(t => $"{t.TaskId}:{t.State}"))}]";
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+public static class Await
+{
+    public static Task Until(Func<bool> condition, TimeSpan within, string what) =>
+        Until(() => Task.FromResult(condition()), within, () => what);
+
+    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, Func<string> what)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (true)
+        {
+            if (await condition()) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what()}");
+            await Task.Delay(25);
+        }
+    }
+}
+
+public static class Specs
+{
+    public static TaskSpec Task(string id, string type = "noop", params string[] deps) =>
+        new(id, type, TaskSpec.DefaultPool, null, [.. deps]);
+
+    public static RunSpec Run(string runId, params TaskSpec[] tasks) => new(runId, "test workflow", "tests", [.. tasks]);
+}
+
+/// <summary>Temp directory per test, removed afterwards.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("deepline-test-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,72 @@
+using Deepline.Domain;
+using static Deepline.Actors.Tests.Specs;
+
+namespace Deepline.Actors.Tests;
+
+public sealed class WorkflowLifecycleTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Diamond_runs_every_task_in_dependency_order_and_succeeds()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        var reply = await node.Ask<RunReply>(new SubmitRun(Run("diamond",
+            Task("a"), Task("b", "noop", "a"), Task("c", "noop", "a"), Task("d", "noop", "b", "c"))));
+        Assert.Equal(RunStatus.RUNNING, reply.State.Status);
+
+        var done = await node.AwaitRun("diamond", s => s.Status.IsTerminal(), "run finishes");
+
+        Assert.Equal(RunStatus.SUCCEEDED, done.Status);
+        Assert.All(done.Tasks.Values, t => Assert.Equal(TaskState.SUCCEEDED, t.State));
+        Assert.All(done.Tasks.Values, t => Assert.Equal(1, t.Attempts));
+        Assert.True(done.Tasks["d"].UpdatedAt >= done.Tasks["b"].UpdatedAt);
+        Assert.True(done.Tasks["d"].UpdatedAt >= done.Tasks["c"].UpdatedAt);
+        Assert.StartsWith("default@127.0.0.1:", done.Tasks["a"].WorkerId);
+    }
+
+    [Fact]
+    public async Task A_failed_task_skips_its_dependents_and_fails_the_run()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        await node.Ask<RunReply>(new SubmitRun(Run("failing",
+            Task("a", "fail"), Task("b", "noop", "a"), Task("c", "noop", "b"), Task("other"))));
+
+        var done = await node.AwaitRun("failing", s => s.Status.IsTerminal(), "run finishes");
+
+        Assert.Equal(RunStatus.FAILED, done.Status);
+        Assert.Equal(TaskState.FAILED, done.Tasks["a"].State);
+        Assert.Contains("failed as asked", done.Tasks["a"].Error);
+        Assert.Equal(TaskState.SKIPPED, done.Tasks["b"].State);
+        Assert.Equal(TaskState.SKIPPED, done.Tasks["c"].State);
+        Assert.Equal(TaskState.SUCCEEDED, done.Tasks["other"].State);
+    }
+
+    [Fact]
+    public async Task Tasks_beyond_the_free_slots_stay_queued_so_starvation_is_visible()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, slots: 1);
+        await node.Ask<RunReply>(new SubmitRun(Run("starved", Task("x", "hang"), Task("y", "hang"))));
+
+        var s = await node.AwaitRun("starved", s => s.Counts.Running == 1, "one task running");
+
+        Assert.Equal(1, s.Counts.Queued);
+        // The only slot stays taken: the queued task must not start behind the pool's back.
+        await System.Threading.Tasks.Task.Delay(500);
+        Assert.Equal(1, (await node.Run("starved")).Counts.Queued);
+    }
+
+    [Fact]
+    public async Task Unknown_runs_are_not_found_and_duplicates_conflict()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        var missing = await node.Ask<CommandRejected>(new GetRun("nope"));
+        Assert.Equal(RejectionKind.NotFound, missing.Kind);
+
+        await node.Ask<RunReply>(new SubmitRun(Run("dup", Task("a", "hang"))));
+        var again = await node.Ask<CommandRejected>(new SubmitRun(Run("dup", Task("a"))));
+        Assert.Equal(RejectionKind.Conflict, again.Kind);
+    }
+}
