@@ -73,7 +73,7 @@ public sealed record WorkflowState(
     ImmutableDictionary<string, ImmutableArray<string>> Dependents,
     TaskCounts Counts,
     CancelRecord? Cancel,
-    ImmutableList<TaskEventIgnored> Ignored)
+    ImmutableList<TaskEventIgnored> Ignored) : IDeeplineMessage
 {
     public const int IgnoredKept = 20;
 

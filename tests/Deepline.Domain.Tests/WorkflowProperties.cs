@@ -3,7 +3,7 @@ using Xunit;
 
 namespace Deepline.Domain.Tests;
 
-[Properties(Arbitrary = [typeof(Generators)], MaxTest = 300)]
+[Properties(Arbitrary = [typeof(Generators)], MaxTest = 200)]
 public class WorkflowProperties
 {
     /// <summary>
@@ -24,6 +24,7 @@ public class WorkflowProperties
 
             var d = h.Send(command);
 
+            if (command is not CancelTimeoutElapsed) Assert.NotNull(d.Reply);
             AssertDecisionShape(d, h.S);
             AssertConsistent(h.S);
             AssertWriteOnce(before, h.S);
@@ -136,6 +137,9 @@ public class WorkflowProperties
                 break;
             case CancelReply cr:
                 Assert.Equal(Dag.Render(now), Dag.Render(cr.State));
+                break;
+            case TaskEventAccepted a:
+                Assert.Equal(new TaskEventAccepted(now.RunId, a.TaskId, now.Tasks[a.TaskId].State, now.Status), a);
                 break;
         }
     }

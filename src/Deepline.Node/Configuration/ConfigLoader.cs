@@ -233,7 +233,10 @@ public static partial class ConfigLoader
         }
         catch (YamlException e)
         {
-            errors.Add($"config file \"{path}\", line {e.Start.Line}, column {e.Start.Column}: malformed YAML: {e.Message}");
+            var (line, column) = (e.Start.Line, e.Start.Column);
+            if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && FirstTabIndentedLine(text) is { } tabLine)
+                (line, column) = (tabLine, 1); // YamlDotNet points at the enclosing mapping, not at the tab
+            errors.Add($"config file \"{path}\", line {line}, column {column}: malformed YAML: {e.Message}");
             return;
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
@@ -256,6 +259,18 @@ public static partial class ConfigLoader
             Walk(mapping, "", path, raw, errors);
         else if (!IsNull(root))
             errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+    }
+
+    private static int? FirstTabIndentedLine(string text)
+    {
+        var lines = text.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var indent = lines[i].Length - lines[i].TrimStart(' ', '\t').Length;
+            if (lines[i].AsSpan(0, indent).Contains('\t'))
+                return i + 1;
+        }
+        return null;
     }
 
     private static void Walk(YamlMappingNode mapping, string prefix, string file, Dictionary<string, Raw> raw, List<string> errors)
@@ -334,7 +349,7 @@ public static partial class ConfigLoader
         {
             NotBelowInterval(v, "pending_stale_s", pendingStale, interval, "a stale threshold");
             NotBelowInterval(v, "workflow_stale_s", workflowStale, interval, "a stale threshold");
-            NotBelowInterval(v, "heartbeat_timeout_s", heartbeatTimeout, interval, "a heartbeat timeout");
+            // heartbeat_timeout_s is not bound to the scan: run actors arm their own timers at that deadline.
         }
 
         var httpHost = Host(v, Http + "host", d.Http.Host);
