@@ -10,6 +10,7 @@ public static class HttpJson
         o.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
         o.Converters.Add(new JsonStringEnumConverter());
         o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        o.Converters.Add(new UtcTimestampConverter());
     }
 
     public static JsonSerializerOptions Options { get; } = Create();
@@ -34,8 +35,39 @@ public static class HttpJson
         catch (JsonException ex)
         {
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.TrimStart('$', '.');
-            var what = ex.Message.Split(" Path:")[0];
-            return (null, Problems.BadRequest($"invalid JSON body: {what}", field));
+            return (null, Problems.BadRequest(Explain(ex, field), field));
         }
     }
+
+    /// <summary>System.Text.Json's messages name .NET types; callers need to hear what the field should hold.</summary>
+    private static string Explain(JsonException ex, string? field)
+    {
+        var message = ex.Message;
+        if (message.Contains("could not be mapped to any .NET member"))
+            return $"unknown field '{field ?? "?"}'";
+        if (message.Contains("could not be converted to"))
+        {
+            var expected = message switch
+            {
+                _ when message.Contains("List`1[System.String]") => "a list of strings",
+                _ when message.Contains("List`1") => "a list of objects",
+                _ when message.Contains("System.String") => "a string",
+                _ when message.Contains("System.Boolean") => "true or false",
+                _ when message.Contains("Deepline") => "an object",
+                _ => "a different type",
+            };
+            return $"'{field ?? "body"}' must be {expected}";
+        }
+        return "the body is not valid JSON: " + message.Split(" Path:")[0].Split(" LineNumber:")[0];
+    }
+}
+
+/// <summary>Timestamps go out as UTC with a Z, like the seed's examples ("2024-01-15T10:30:00Z"), to the millisecond.</summary>
+public sealed class UtcTimestampConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.GetDateTimeOffset();
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Deepline.Node.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Node.Tests.Http;
+
+/// <summary>The real node (web host + actor system + SQLite file) on free loopback ports, shared by a test class.</summary>
+public sealed class NodeFixture : IAsyncLifetime
+{
+    private WebApplication? _app;
+
+    public string DataDir { get; } = Directory.CreateTempSubdirectory("deepline-node-").FullName;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    public DeeplineConfig Config { get; private set; } = null!;
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async Task InitializeAsync()
+    {
+        var port = FreePort();
+        var d = DeeplineConfig.Defaults;
+        Config = d with
+        {
+            Deadlock = d.Deadlock with { MaxDependencyDepth = 5, CancelTimeoutS = 30 },
+            Http = d.Http with { Port = port },
+            Remoting = d.Remoting with { Port = 0 },
+            Data = new DataConfig(DataDir),
+            Workers = d.Workers with { Slots = 2 },
+        };
+        _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        await _app.StartAsync();
+        Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        await Eventually.Until(async () => (await Client.GetAsync("/health")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), "node healthy");
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        if (_app is not null) await _app.DisposeAsync();
+        try { Directory.Delete(DataDir, true); } catch (IOException) { }
+    }
+}
+
+public static class Eventually
+{
+    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what}");
+            await Task.Delay(25);
+        }
+    }
+}
+
+public static class Json
+{
+    public static StringContent Body(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    public static async Task<JsonObject> ReadObject(this HttpResponseMessage response) =>
+        JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+
+    public static IReadOnlyList<string> Keys(this JsonObject o) => [.. o.Select(kv => kv.Key).Order()];
+
+    public static async Task<JsonObject> GetRun(this HttpClient client, string runId)
+    {
+        var response = await client.GetAsync($"/runs/{runId}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.ReadObject();
+    }
+
+    public static async Task<JsonObject> AwaitRun(this HttpClient client, string runId, Func<JsonObject, bool> condition, string what)
+    {
+        JsonObject? last = null;
+        await Eventually.Until(async () => condition(last = await client.GetRun(runId)), TimeSpan.FromSeconds(15), what);
+        return last!;
+    }
+
+    public static string Str(this JsonObject o, string key) => o[key]!.GetValue<string>();
+
+    public static string TaskState(this JsonObject run, string taskId) =>
+        run["tasks"]!.AsArray().Single(t => t!["task_id"]!.GetValue<string>() == taskId)!["state"]!.GetValue<string>();
+
+    public static Task<HttpResponseMessage> PostJson(this HttpClient c, string url, string json) => c.PostAsync(url, Body(json));
+
+    public static Task<HttpResponseMessage> PutJson(this HttpClient c, string url, string json) => c.PutAsync(url, Body(json));
+
+    public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web);
+}
