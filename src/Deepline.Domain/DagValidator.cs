@@ -23,6 +23,7 @@ public static class DagValidator
         {
             var t = spec.Tasks[i];
             var field = $"tasks[{i}]";
+            if (t is null) return new(RejectionKind.Invalid, field, "task must be an object");
             if (!Identifiers.IsValid(t.TaskId))
                 return new(RejectionKind.Invalid, field + ".task_id", Identifiers.Describe("task_id"));
             if (string.IsNullOrWhiteSpace(t.Type))
@@ -46,6 +47,8 @@ public static class DagValidator
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var d in deps)
             {
+                if (d is null)
+                    return new(RejectionKind.Invalid, $"tasks[{i}].depends_on", "depends_on must not contain null");
                 if (!index.TryGetValue(d, out var j))
                     return new(RejectionKind.Invalid, $"tasks[{i}].depends_on",
                         $"task '{spec.Tasks[i].TaskId}' depends on unknown task '{d}'");

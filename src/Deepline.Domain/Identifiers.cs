@@ -7,7 +7,8 @@ public static class Identifiers
 
     public static bool IsValid(string? id)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > MaxLength) return false;
+        // "." and ".." would be rewritten as path segments in /runs/{run_id} URLs.
+        if (string.IsNullOrEmpty(id) || id.Length > MaxLength || id is "." or "..") return false;
         foreach (var c in id)
         {
             var ok = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or ':' or '-';
