@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Configuration;
+using Deepline.Actors.Serialization;
+using Deepline.Actors.Workers;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Tests;
+
+/// <summary>The pool's claim protocol, with a TestProbe standing in for the runs' shard region.</summary>
+public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config ClusterConfig = ConfigurationFactory.ParseString($$"""
+        akka.actor.provider = cluster
+        akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+        akka.loglevel = WARNING
+        akka.actor.serializers.deepline = "{{typeof(DeeplineSerializer).AssemblyQualifiedName}}"
+        akka.actor.serialization-bindings { "{{typeof(IDeeplineMessage).AssemblyQualifiedName}}" = deepline }
+        """);
+
+    private readonly CountingHandler _counting = new();
+
+    public WorkerPoolTests() : base(ClusterConfig)
+    {
+        Cluster.Get(Sys).Join(Cluster.Get(Sys).SelfAddress);
+    }
+
+    private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots)
+    {
+        var runs = CreateTestProbe();
+        var registry = new TaskHandlerRegistry([.. TaskHandlerRegistry.BuiltIns, _counting]);
+        var pool = Sys.ActorOf(WorkerPool.Props(
+            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3)), runs, registry, "w-test"));
+        return (pool, runs);
+    }
+
+    private static ExecuteTask Exec(string run, string task, string type) => new(run, task, type, "default", null);
+
+    private ReportTaskEvent ExpectReport(Akka.TestKit.TestProbe runs, TaskEventKind kind) =>
+        runs.FishForMessage<ReportTaskEvent>(r => r.Event == kind, TimeSpan.FromSeconds(5));
+
+    [Fact]
+    public void A_pool_claims_no_more_tasks_than_it_has_slots()
+    {
+        var (pool, runs) = StartPool(slots: 1);
+        pool.Tell(Exec("r1", "a", "hang"));
+        pool.Tell(Exec("r1", "b", "hang"));
+
+        var claim = runs.ExpectMsg<ReportTaskEvent>();
+        Assert.Equal((TaskEventKind.TASK_STARTED, "a", "w-test"), (claim.Event, claim.TaskId, claim.WorkerId));
+        runs.Reply(new TaskEventAccepted("r1", "a", TaskState.RUNNING, RunStatus.RUNNING));
+
+        // While "a" holds the only slot, "b" is never claimed: only heartbeats for "a" arrive.
+        var seen = runs.ReceiveWhile(TimeSpan.FromMilliseconds(700), o => (ReportTaskEvent)o);
+        Assert.NotEmpty(seen);
+        Assert.All(seen, r => Assert.Equal((TaskEventKind.TASK_HEARTBEAT, "a"), (r.Event, r.TaskId)));
+    }
+
+    [Fact]
+    public void A_refused_claim_never_starts_the_handler_and_frees_the_slot()
+    {
+        var (pool, runs) = StartPool(slots: 1);
+        pool.Tell(Exec("cancelled-run", "a", "count"));
+        pool.Tell(Exec("r2", "b", "count"));
+
+        var first = runs.ExpectMsg<ReportTaskEvent>();
+        Assert.Equal("a", first.TaskId);
+        runs.Reply(new CommandRejected(RejectionKind.Conflict, "TASK_STARTED ignored: task 'a' is already CANCELLED"));
+
+        var second = ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        Assert.Equal("b", second.TaskId);
+        runs.Reply(new TaskEventAccepted("r2", "b", TaskState.RUNNING, RunStatus.RUNNING));
+        var done = ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED);
+
+        Assert.Equal("b", done.TaskId);
+        Assert.Equal(["r2/b"], _counting.Ran);
+    }
+
+    [Fact]
+    public void The_cancel_notice_fires_the_running_tasks_token_and_the_pool_reports_it()
+    {
+        var (pool, runs) = StartPool(slots: 2);
+        pool.Tell(Exec("r3", "h", "hang"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        runs.Reply(new TaskEventAccepted("r3", "h", TaskState.RUNNING, RunStatus.RUNNING));
+        ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
+
+        pool.Tell(new RunCancelledNotice("r3", "stop", "api", DateTimeOffset.UtcNow));
+
+        var cancelled = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
+        Assert.Equal("h", cancelled.TaskId);
+        // Tasks of a cancelled run that arrive later are never claimed.
+        pool.Tell(Exec("r3", "late", "noop"));
+        Assert.All(runs.ReceiveWhile(TimeSpan.FromMilliseconds(500), o => (ReportTaskEvent)o),
+            r => Assert.NotEqual(TaskEventKind.TASK_STARTED, r.Event));
+    }
+
+    private sealed class CountingHandler : ITaskHandler
+    {
+        private readonly ConcurrentQueue<string> _ran = new();
+
+        public string Type => "count";
+
+        public IReadOnlyList<string> Ran => [.. _ran];
+
+        public Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
+        {
+            _ran.Enqueue($"{context.RunId}/{context.TaskId}");
+            return Task.FromResult<JsonElement?>(null);
+        }
+    }
+}
