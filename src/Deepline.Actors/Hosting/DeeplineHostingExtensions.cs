@@ -29,7 +29,8 @@ public static class DeeplineHostingExtensions
             .WithRemoting(o.Host, o.Port)
             .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = [.. o.SeedNodes] })
             .WithDistributedPubSub(role: null!)
-            .WithSqlPersistence(o.ConnectionString, o.ProviderName)
+            .WithSqlPersistence(o.ConnectionString, o.ProviderName,
+                journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
             .WithShardRegion<WorkflowRegion>(
                 WorkflowTypeName,
                 runId => WorkflowActor.Props(runId, o.Workflow),
