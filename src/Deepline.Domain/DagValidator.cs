@@ -15,6 +15,12 @@ public static class DagValidator
     {
         if (!Identifiers.IsValid(spec.RunId))
             return new(RejectionKind.Invalid, "run_id", Identifiers.Describe("run_id"));
+        if (spec.Deadlock is { } o)
+        {
+            foreach (var (name, value) in new[] { ("pending_stale_s", o.PendingStaleS), ("workflow_stale_s", o.WorkflowStaleS), ("heartbeat_timeout_s", o.HeartbeatTimeoutS) })
+                if (value is < 1)
+                    return new(RejectionKind.Invalid, "deadlock." + name, $"{name} must be a positive number of seconds");
+        }
         if (spec.Tasks.IsDefaultOrEmpty)
             return new(RejectionKind.BadRequest, "tasks", "tasks must contain at least one task");
 

@@ -31,7 +31,11 @@ public sealed record RunSpec(
     string RunId,
     string WorkflowName,
     string ClientId,
-    ImmutableArray<TaskSpec> Tasks);
+    ImmutableArray<TaskSpec> Tasks,
+    DeadlockOverrides? Deadlock = null);
+
+/// <summary>Per-run detector thresholds submitted with the run; each one set wins over the node's.</summary>
+public sealed record DeadlockOverrides(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS);
 
 /// <summary>
 /// What the node allows at submission beyond the DAG's own shape: the depth limit and, for pools served

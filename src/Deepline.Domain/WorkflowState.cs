@@ -79,6 +79,8 @@ public sealed record WorkflowState(
 
     public IEnumerable<TaskRecord> OrderedTasks => TaskOrder.Select(id => Tasks[id]);
 
+    public DeadlockOverrides? Deadlock { get; init; }
+
     public static WorkflowState Create(RunSubmitted e)
     {
         var spec = e.Spec;
@@ -102,7 +104,7 @@ public sealed record WorkflowState(
             [.. spec.Tasks.Select(t => t.TaskId)],
             tasks.ToImmutable(),
             dependents.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.ToImmutableArray(), StringComparer.Ordinal),
-            counts, null, []);
+            counts, null, []) { Deadlock = spec.Deadlock };
     }
 
     /// <summary>Applies one event. Unknown tasks or transitions the decider never emits leave the state unchanged.</summary>

@@ -1,12 +1,16 @@
 using System.Collections.Immutable;
 using Akka.Configuration;
 using Akka.Hosting;
+using Deepline.Actors.Alerting;
 using Deepline.Actors.Hosting;
+using Deepline.Actors.Index;
+using Deepline.Actors.Monitoring;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
+using Microsoft.Data.Sqlite;
 
 namespace Deepline.Node;
 
@@ -25,20 +29,34 @@ public static class DeeplineNode
         var handlers = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(extraHandlers ?? []));
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
+        var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
+        var index = new RunIndexStore(() => new SqliteConnection(persistence.ConnectionString), thresholds);
         var workflow = new WorkflowSettings(
             new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
                 pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal))),
             TimeSpan.FromSeconds(config.Deadlock.CancelTimeoutS),
             config.Runs.SnapshotEvery,
-            TimeSpan.FromSeconds(config.Runs.PassivateAfterS));
+            TimeSpan.FromSeconds(config.Runs.PassivateAfterS),
+            thresholds);
         var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
             persistence.ConnectionString, persistence.ProviderName, workflow,
-            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))]);
+            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))])
+        {
+            Index = index,
+            Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
+                !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),
+            Webhook = string.IsNullOrEmpty(config.Deadlock.AlertWebhook)
+                ? null
+                : new WebhookSettings(new Uri(config.Deadlock.AlertWebhook), Enum.Parse<AlertFormat>(config.Deadlock.AlertFormat),
+                    string.IsNullOrEmpty(config.Deadlock.AlertRoutingKey) ? null : config.Deadlock.AlertRoutingKey,
+                    TimeSpan.FromSeconds(config.Deadlock.AlertTimeoutS), config.Deadlock.AlertRetries, TimeSpan.FromMilliseconds(500)),
+        };
 
         builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
+        builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
@@ -57,6 +75,7 @@ public static class DeeplineNode
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
+        app.MapMonitorEndpoints();
         return app;
     }
 

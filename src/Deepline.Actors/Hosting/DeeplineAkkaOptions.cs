@@ -1,3 +1,6 @@
+using Deepline.Actors.Index;
+using Deepline.Actors.Alerting;
+using Deepline.Actors.Monitoring;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 
@@ -13,4 +16,13 @@ public sealed record DeeplineAkkaOptions(
     string ProviderName,
     WorkflowSettings Workflow,
     IReadOnlyList<WorkerPoolSettings> Pools,
-    int NumberOfShards = 100);
+    int NumberOfShards = 100)
+{
+    /// <summary>The run index, in the journal's database.</summary>
+    public RunIndexStore? Index { get; init; }
+
+    /// <summary>The deadlock monitor; null runs the node without one.</summary>
+    public MonitorSettings? Monitor { get; init; }
+
+    public WebhookSettings? Webhook { get; init; }
+}

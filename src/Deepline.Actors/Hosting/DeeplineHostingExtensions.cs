@@ -5,6 +5,9 @@ using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
+using Deepline.Actors.Alerting;
+using Deepline.Actors.Index;
+using Deepline.Actors.Monitoring;
 using Deepline.Actors.Serialization;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
@@ -42,6 +45,7 @@ public static class DeeplineHostingExtensions
                     RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                     StateStoreMode = StateStoreMode.Persistence,
                 })
+            .WithMonitor(o)
             .WithActors((system, registry) =>
             {
                 var region = registry.Get<WorkflowRegion>();
@@ -57,5 +61,17 @@ public static class DeeplineHostingExtensions
         if (o.SeedNodes.Count == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
         return builder;
+    }
+
+    /// <summary>The run index projection and the deadlock supervisor, each a cluster singleton.</summary>
+    private static AkkaConfigurationBuilder WithMonitor(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o)
+    {
+        if (o.Monitor is not { } monitor || o.Index is not { } index) return builder;
+        var webhook = o.Webhook is { } w ? new WebhookSender(w, new HttpClient()) : null;
+        return builder
+            .WithSingleton<RunIndexProjection>("run-index", RunIndexProjection.Props(index), new ClusterSingletonOptions(), createProxyToo: false)
+            .WithSingleton<DeadlockSupervisor>("deadlock-supervisor",
+                (_, registry, _) => DeadlockSupervisor.Props(monitor, registry.Get<WorkflowRegion>(), index, webhook),
+                new ClusterSingletonOptions());
     }
 }

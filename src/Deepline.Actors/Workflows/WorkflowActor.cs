@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
+using Akka.Hosting;
+using Deepline.Actors.Monitoring;
 using Akka.Persistence;
 using Deepline.Actors.Workers;
 using Deepline.Domain;
@@ -16,6 +18,7 @@ namespace Deepline.Actors.Workflows;
 public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 {
     private const string CancelTimeoutTimer = "cancel-timeout";
+    private const string DeadlockTimer = "deadlock-check";
 
     private readonly string _runId;
     private readonly WorkflowSettings _settings;
@@ -37,6 +40,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     public override string PersistenceId => "run-" + _runId;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
 
     protected override void OnRecover(object message)
     {
@@ -65,6 +69,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         {
             case IRunCommand command:
                 Handle(command);
+                break;
+            case DeadlockCheck:
+                CheckStuck();
                 break;
             case ReceiveTimeout:
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -125,6 +132,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         }
 
         if (after.Status != before?.Status) OnStatus(after);
+        ArmDeadlockCheck(after);
 
         if (_eventsSinceSnapshot >= _settings.SnapshotEvery)
         {
@@ -139,6 +147,41 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
             _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt)));
         OnStatus(state);
+        ArmDeadlockCheck(state);
+    }
+
+    /// <summary>
+    /// One timer at the earliest moment a detector could fire, so a stuck run is reported at its threshold and not
+    /// up to a scan interval later; a run with nothing runnable is reported at once.
+    /// </summary>
+    private void ArmDeadlockCheck(WorkflowState state)
+    {
+        if (_settings.Detectors is not { } thresholds) return;
+        if (StuckDetector.NextDeadline(state, thresholds) is not { } due)
+        {
+            Timers.Cancel(DeadlockTimer);
+            return;
+        }
+        var delay = due - DateTimeOffset.UtcNow;
+        Timers.StartSingleTimer(DeadlockTimer, DeadlockCheck.Instance, delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+        if (state.Counts is { Running: 0, Queued: 0, Pending: > 0 }) CheckStuck();
+    }
+
+    private void CheckStuck()
+    {
+        if (_state is null || _settings.Detectors is not { } thresholds) return;
+        if (StuckDetector.Evaluate(_state, thresholds, DateTimeOffset.UtcNow) is { } detection)
+        {
+            Timers.Cancel(DeadlockTimer);
+            // Looked up when needed: remembered entities can start before the singleton proxy is registered.
+            if (ActorRegistry.For(Context.System).TryGet<DeadlockSupervisor>(out var supervisor))
+                supervisor.Tell(new RunSuspected(detection));
+        }
+        else
+        {
+            // Heartbeats moved the deadline since the timer was armed.
+            ArmDeadlockCheck(_state);
+        }
     }
 
     private void OnStatus(WorkflowState state)
@@ -155,6 +198,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         // An open run stays in memory (its timers are its deadlines); a finished one leaves once idle.
         Context.SetReceiveTimeout(state.Status.IsTerminal() ? _settings.PassivateAfter : null);
+    }
+
+    private sealed record DeadlockCheck
+    {
+        public static DeadlockCheck Instance { get; } = new();
     }
 
     private void Dispatch(TaskRecord task)

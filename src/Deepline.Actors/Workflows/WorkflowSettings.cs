@@ -7,7 +7,8 @@ public sealed record WorkflowSettings(
     SubmissionPolicy Policy,
     TimeSpan CancelTimeout,
     int SnapshotEvery,
-    TimeSpan PassivateAfter)
+    TimeSpan PassivateAfter,
+    DetectorThresholds? Detectors = null)
 {
     public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
 }

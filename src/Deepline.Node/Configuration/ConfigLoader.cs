@@ -61,6 +61,14 @@ public static partial class ConfigLoader
             "A RUNNING task with no worker heartbeat for this long (seconds) is no_heartbeat."),
         new(Deadlock + "cancel_timeout_s", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT", "30",
             "How long (seconds) a cancel waits for running tasks to acknowledge before it is forced."),
+        new(Deadlock + "alert_format", "DEEPLINE_DEADLOCK_ALERT_FORMAT", "auto",
+            "Alert body: slack, pagerduty, generic, or auto (inferred from the webhook's host)."),
+        new(Deadlock + "alert_routing_key", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "\"\"",
+            "PagerDuty Events API v2 routing key (secret: never printed)."),
+        new(Deadlock + "alert_timeout_s", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "5",
+            "Timeout (seconds) of one webhook delivery attempt."),
+        new(Deadlock + "alert_retries", "DEEPLINE_DEADLOCK_ALERT_RETRIES", "3",
+            "Retries (exponential backoff) after a failed or timed-out delivery (0..10)."),
         new(Http + "host", "DEEPLINE_HTTP_HOST", "127.0.0.1",
             "Address the HTTP API listens on."),
         new(Http + "port", "DEEPLINE_HTTP_PORT", "8001",
@@ -161,6 +169,10 @@ public static partial class ConfigLoader
             $"{Deadlock}max_dependency_depth: {I(c.Deadlock.MaxDependencyDepth)}",
             $"{Deadlock}heartbeat_timeout_s: {I(c.Deadlock.HeartbeatTimeoutS)}",
             $"{Deadlock}cancel_timeout_s: {I(c.Deadlock.CancelTimeoutS)}",
+            $"{Deadlock}alert_format: {c.Deadlock.AlertFormat}",
+            $"{Deadlock}alert_routing_key: {(string.IsNullOrEmpty(c.Deadlock.AlertRoutingKey) ? "not configured" : "configured")}",
+            $"{Deadlock}alert_timeout_s: {I(c.Deadlock.AlertTimeoutS)}",
+            $"{Deadlock}alert_retries: {I(c.Deadlock.AlertRetries)}",
             $"{Http}host: {c.Http.Host}",
             $"{Http}port: {I(c.Http.Port)}",
             $"{Remoting}host: {c.Remoting.Host}",
@@ -323,6 +335,8 @@ public static partial class ConfigLoader
 
     // ---------------------------------------------------------------- build and validate
 
+    private static readonly string[] AlertFormats = ["auto", "slack", "pagerduty", "generic"];
+
     private static DeeplineConfig Build(Values v)
     {
         var d = DeeplineConfig.Defaults;
@@ -337,6 +351,15 @@ public static partial class ConfigLoader
             $"an integer from 1 to {MaxDependencyDepth}");
         var heartbeatTimeout = v.Int(Deadlock + "heartbeat_timeout_s", d.Deadlock.HeartbeatTimeoutS, 1, int.MaxValue, Positive);
         var cancelTimeout = v.Int(Deadlock + "cancel_timeout_s", d.Deadlock.CancelTimeoutS, 1, int.MaxValue, Positive);
+        var alertFormat = v.String(Deadlock + "alert_format", d.Deadlock.AlertFormat);
+        if (alertFormat is not null && !AlertFormats.Contains(alertFormat))
+        {
+            v.Fail(Deadlock + "alert_format", $"must be one of {string.Join(", ", AlertFormats)}, got \"{alertFormat}\"");
+            alertFormat = null;
+        }
+        var routingKey = v.String(Deadlock + "alert_routing_key", d.Deadlock.AlertRoutingKey);
+        var alertTimeout = v.Int(Deadlock + "alert_timeout_s", d.Deadlock.AlertTimeoutS, 1, 300, "an integer from 1 to 300");
+        var alertRetries = v.Int(Deadlock + "alert_retries", d.Deadlock.AlertRetries, 0, 10, "an integer from 0 to 10");
 
         if (webhook is { Length: > 0 } && !IsHttpUrl(webhook))
         {
@@ -384,7 +407,13 @@ public static partial class ConfigLoader
                 webhook ?? d.Deadlock.AlertWebhook,
                 maxDepth ?? d.Deadlock.MaxDependencyDepth,
                 heartbeatTimeout ?? d.Deadlock.HeartbeatTimeoutS,
-                cancelTimeout ?? d.Deadlock.CancelTimeoutS),
+                cancelTimeout ?? d.Deadlock.CancelTimeoutS)
+            {
+                AlertFormat = alertFormat ?? d.Deadlock.AlertFormat,
+                AlertRoutingKey = routingKey ?? d.Deadlock.AlertRoutingKey,
+                AlertTimeoutS = alertTimeout ?? d.Deadlock.AlertTimeoutS,
+                AlertRetries = alertRetries ?? d.Deadlock.AlertRetries,
+            },
             new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
             new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []),
             new DataConfig(dataDir ?? d.Data.Dir),

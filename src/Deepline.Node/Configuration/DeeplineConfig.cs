@@ -27,7 +27,17 @@ public sealed record DeadlockConfig(
     string AlertWebhook,
     int MaxDependencyDepth,
     int HeartbeatTimeoutS,
-    int CancelTimeoutS);
+    int CancelTimeoutS)
+{
+    public string AlertFormat { get; init; } = "auto";
+
+    /// <summary>PagerDuty routing key: a secret, shown only as configured / not configured.</summary>
+    public string AlertRoutingKey { get; init; } = "";
+
+    public int AlertTimeoutS { get; init; } = 5;
+
+    public int AlertRetries { get; init; } = 3;
+}
 
 public sealed record HttpConfig(string Host, int Port);
 

@@ -1,6 +1,9 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Hosting;
 using Deepline.Actors.Hosting;
+using Deepline.Actors.Monitoring;
+using Deepline.Node.Configuration;
 using LinqToDB;
 using LinqToDB.Data;
 
@@ -10,16 +13,19 @@ public static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, CancellationToken ct) =>
+        app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, DeeplineConfig config,
+            IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         {
             var cluster = Cluster.Get(system);
             var self = cluster.SelfMember;
             var state = cluster.State;
             var (reachable, error) = await ProbeAsync(persistence, ct);
             var up = self.Status == MemberStatus.Up;
+            var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
+            var healthy = up && reachable && monitor is { Running: true };
             var body = new Dictionary<string, object?>
             {
-                ["status"] = up && reachable ? "ok" : "degraded",
+                ["status"] = healthy ? "ok" : "degraded",
                 ["cluster"] = new Dictionary<string, object?>
                 {
                     ["self"] = self.Address.ToString(),
@@ -35,8 +41,9 @@ public static class HealthEndpoints
                     ["store"] = persistence.Description,
                     ["error"] = error,
                 },
+                ["deadlock_monitor"] = MonitorEndpoints.HealthBlock(config, monitor),
             };
-            return Results.Json(body, statusCode: up && reachable ? 200 : 503);
+            return Results.Json(body, statusCode: healthy ? 200 : 503);
         });
         return app;
     }

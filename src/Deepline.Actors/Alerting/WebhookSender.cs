@@ -1,0 +1,52 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Deepline.Actors.Alerting;
+
+public sealed record WebhookSettings(Uri Url, AlertFormat Format, string? RoutingKey, TimeSpan AttemptTimeout, int Retries, TimeSpan FirstBackoff);
+
+/// <summary>
+/// Posts alert bodies with a per-attempt timeout and retries with exponential backoff (Polly), so one slow or
+/// failing receiver costs bounded time; errors never contain the URL (it carries the webhook's token).
+/// </summary>
+public sealed class WebhookSender(WebhookSettings settings, HttpClient http)
+{
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
+        .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        {
+            MaxRetryAttempts = settings.Retries,
+            Delay = settings.FirstBackoff,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                .Handle<HttpRequestException>()
+                .Handle<TimeoutRejectedException>()
+                .HandleResult(r => (int)r.StatusCode >= 500 || (int)r.StatusCode == 429),
+        })
+        .AddTimeout(settings.AttemptTimeout)
+        .Build();
+
+    public WebhookSettings Settings => settings;
+
+    /// <returns>null when delivered, else a description of the last failure (without the URL).</returns>
+    public async Task<string?> SendAsync(JsonObject body, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await _pipeline.ExecuteAsync(
+                async token => await http.PostAsJsonAsync(settings.Url, body, token), ct);
+            return response.IsSuccessStatusCode ? null : $"receiver answered {(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+        catch (TimeoutRejectedException)
+        {
+            return $"webhook timeout after {settings.Retries + 1} attempts of {settings.AttemptTimeout.TotalSeconds:0.#} s";
+        }
+        catch (HttpRequestException ex)
+        {
+            return $"webhook unreachable: {ex.HttpRequestError}";
+        }
+    }
+}

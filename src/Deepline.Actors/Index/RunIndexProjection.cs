@@ -1,0 +1,71 @@
+using Akka;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Index;
+
+/// <summary>
+/// Keeps the run index up to date: a live events-by-tag stream from the journal, in batches, each batch and
+/// its offset written in one transaction, restarted with backoff on failure from the stored offset. Runs as a
+/// cluster singleton so exactly one writer follows the journal.
+/// </summary>
+public sealed class RunIndexProjection : ReceiveActor
+{
+    private readonly RunIndexStore _store;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private UniqueKillSwitch? _kill;
+
+    public RunIndexProjection(RunIndexStore store)
+    {
+        _store = store;
+        ReceiveAsync<Start>(async _ =>
+        {
+            await _store.InitializeAsync();
+            _kill = Run();
+        });
+        Receive<Status.Failure>(f => _log.Error(f.Cause, "Run index projection could not start; retrying"));
+    }
+
+    public static Props Props(RunIndexStore store) => Akka.Actor.Props.Create(() => new RunIndexProjection(store));
+
+    protected override void PreStart() => Self.Tell(Start.Instance);
+
+    protected override void PostStop() => _kill?.Shutdown();
+
+    private UniqueKillSwitch Run()
+    {
+        var journal = PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var store = _store;
+        var log = _log;
+        var source = RestartSource.OnFailuresWithBackoff(() =>
+            Source.FromTask(store.OffsetAsync())
+                .ConcatMany(offset => journal.EventsByTag(RunEventTagger.AllRuns, Offset.Sequence(offset)))
+                .Where(e => e.Event is IRunEvent)
+                .Select(e => new IndexedEvent(e.PersistenceId["run-".Length..], e.SequenceNr, ((Sequence)e.Offset).Value, (IRunEvent)e.Event))
+                .GroupedWithin(500, TimeSpan.FromMilliseconds(50))
+                .SelectAsync(1, async batch =>
+                {
+                    await store.ApplyAsync([.. batch]);
+                    return NotUsed.Instance;
+                })
+                .MapMaterializedValue(_ => NotUsed.Instance),
+            RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), 0.2).WithMaxRestarts(int.MaxValue, TimeSpan.FromMinutes(1)));
+        var (kill, done) = source
+            .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
+            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .Run(Context.System.Materializer());
+        done.ContinueWith(t => { if (t.IsFaulted) log.Error(t.Exception, "Run index projection stopped"); });
+        return kill;
+    }
+
+    private sealed record Start
+    {
+        public static Start Instance { get; } = new();
+    }
+}

@@ -1,0 +1,243 @@
+using System.Data.Common;
+using System.Text.Json;
+using Deepline.Actors.Serialization;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Index;
+
+/// <summary>A run event as the projection sees it: the run, its sequence number and the journal offset.</summary>
+public sealed record IndexedEvent(string RunId, long SequenceNr, long Offset, IRunEvent Event);
+
+/// <summary>
+/// The run index tables, in the journal's database. Plain SQL that SQLite and PostgreSQL both accept (upserts,
+/// partial indexes, @parameters). The stuck-run scans read only partial indexes over deadline columns, so their
+/// cost follows the number of runs returned, not the number indexed.
+/// </summary>
+public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds thresholds)
+{
+    public const string ProjectionName = "run-index";
+
+    private static readonly string[] Schema =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS run_index (
+          run_id VARCHAR(128) NOT NULL PRIMARY KEY,
+          last_seq BIGINT NOT NULL,
+          workflow_name TEXT NOT NULL,
+          client_id TEXT NOT NULL,
+          status VARCHAR(16) NOT NULL,
+          created_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          task_count INTEGER NOT NULL,
+          pending INTEGER NOT NULL, queued INTEGER NOT NULL, running INTEGER NOT NULL, succeeded INTEGER NOT NULL,
+          failed INTEGER NOT NULL, cancelled INTEGER NOT NULL, skipped INTEGER NOT NULL,
+          stale_base BIGINT NULL, heartbeat_base BIGINT NULL, timeout_base BIGINT NULL,
+          pending_stale_s INTEGER NULL, workflow_stale_s INTEGER NULL, heartbeat_timeout_s INTEGER NULL,
+          stale_deadline BIGINT NULL, heartbeat_deadline BIGINT NULL, timeout_deadline BIGINT NULL,
+          cancel_reason TEXT NULL, cancelled_by TEXT NULL, cancelled_at BIGINT NULL,
+          state BYTEA NOT NULL)
+        """,
+        "CREATE TABLE IF NOT EXISTS run_index_offset (projection VARCHAR(64) NOT NULL PRIMARY KEY, offset_value BIGINT NOT NULL, thresholds VARCHAR(64) NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS ix_run_index_stale ON run_index (stale_deadline) WHERE stale_deadline IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS ix_run_index_heartbeat ON run_index (heartbeat_deadline) WHERE heartbeat_deadline IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS ix_run_index_timeout ON run_index (timeout_deadline) WHERE timeout_deadline IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS ix_run_index_cancelled ON run_index (cancelled_at) WHERE cancelled_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS ix_run_index_client_cancelled ON run_index (client_id, cancelled_at) WHERE cancelled_at IS NOT NULL",
+    ];
+
+    private const string Columns =
+        "run_id, last_seq, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
+        "stale_base, heartbeat_base, timeout_base, pending_stale_s, workflow_stale_s, heartbeat_timeout_s, stale_deadline, heartbeat_deadline, timeout_deadline, " +
+        "cancel_reason, cancelled_by, cancelled_at, state";
+
+    private string ThresholdsKey => $"{thresholds.PendingStaleS}/{thresholds.WorkflowStaleS}/{thresholds.HeartbeatTimeoutS}";
+
+    /// <summary>Creates the tables and, when the node's thresholds changed since the deadlines were written, recomputes them.</summary>
+    public async Task<long> InitializeAsync(CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        foreach (var ddl in Schema) await ExecAsync(db, null, ddl, ct);
+        await using var read = Command(db, null, "SELECT offset_value, thresholds FROM run_index_offset WHERE projection = @p", ("p", ProjectionName));
+        await using var reader = await read.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return 0;
+        var offset = reader.GetInt64(0);
+        var used = reader.GetString(1);
+        await reader.DisposeAsync();
+        if (used != ThresholdsKey)
+        {
+            await ExecAsync(db, null, """
+                UPDATE run_index SET
+                  stale_deadline = stale_base + COALESCE(pending_stale_s, @ps) * 1000,
+                  heartbeat_deadline = heartbeat_base + COALESCE(heartbeat_timeout_s, @hb) * 1000,
+                  timeout_deadline = timeout_base + COALESCE(workflow_stale_s, @ws) * 1000
+                """, ct, ("ps", thresholds.PendingStaleS), ("hb", thresholds.HeartbeatTimeoutS), ("ws", thresholds.WorkflowStaleS));
+            await ExecAsync(db, null, "UPDATE run_index_offset SET thresholds = @t WHERE projection = @p", ct, ("t", ThresholdsKey), ("p", ProjectionName));
+        }
+        return offset;
+    }
+
+    /// <summary>
+    /// Applies a batch of journal events with the domain's own <see cref="WorkflowState.Apply"/> and writes the
+    /// touched rows and the new offset in one transaction. Events at or below a row's last_seq are skipped, so
+    /// replaying a batch after a crash changes nothing.
+    /// </summary>
+    public async Task ApplyAsync(IReadOnlyList<IndexedEvent> batch, CancellationToken ct = default)
+    {
+        if (batch.Count == 0) return;
+        await using var db = await OpenAsync(ct);
+        await using var tx = await db.BeginTransactionAsync(ct);
+        var states = new Dictionary<string, (WorkflowState? State, long Seq)>();
+        foreach (var e in batch)
+        {
+            if (!states.TryGetValue(e.RunId, out var current))
+                current = states[e.RunId] = await LoadAsync(db, tx, e.RunId, ct);
+            if (e.SequenceNr <= current.Seq) continue;
+            var next = e.Event is RunSubmitted s ? WorkflowState.Create(s) : current.State?.Apply(e.Event);
+            states[e.RunId] = (next, e.SequenceNr);
+        }
+        foreach (var (runId, (state, seq)) in states)
+            if (state is not null) await UpsertAsync(db, tx, state, seq, ct);
+        await ExecAsync(db, tx, """
+            INSERT INTO run_index_offset (projection, offset_value, thresholds) VALUES (@p, @o, @t)
+            ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
+            """, ct, ("p", ProjectionName), ("o", batch.Max(e => e.Offset)), ("t", ThresholdsKey));
+        await tx.CommitAsync(ct);
+    }
+
+    public async Task<long> OffsetAsync(CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null, "SELECT offset_value FROM run_index_offset WHERE projection = @p", ("p", ProjectionName));
+        return await cmd.ExecuteScalarAsync(ct) is long o ? o : 0;
+    }
+
+    /// <summary>How many tagged run events the index has not applied yet.</summary>
+    public async Task<long> LagAsync(CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null,
+            "SELECT COALESCE((SELECT MAX(ordering_id) FROM tags WHERE tag = @tag), 0) - COALESCE((SELECT offset_value FROM run_index_offset WHERE projection = @p), 0)",
+            ("tag", Workflows.RunEventTagger.AllRuns), ("p", ProjectionName));
+        return Math.Max(0, Convert.ToInt64(await cmd.ExecuteScalarAsync(ct)));
+    }
+
+    /// <summary>The runs whose detector deadline (under the node's thresholds) has passed, oldest deadline first.</summary>
+    public async Task<IReadOnlyList<(string RunId, StuckReason Reason)>> DueAsync(DateTimeOffset now, int limit, CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        var due = new List<(string, StuckReason)>();
+        foreach (var (column, reason) in new[] { ("heartbeat_deadline", StuckReason.no_heartbeat), ("stale_deadline", StuckReason.stale_pending), ("timeout_deadline", StuckReason.run_timeout) })
+        {
+            await using var cmd = Command(db, null,
+                $"SELECT run_id FROM run_index WHERE {column} IS NOT NULL AND {column} <= @now ORDER BY {column} LIMIT @limit",
+                ("now", IndexColumns.Ms(now)), ("limit", limit));
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) due.Add((reader.GetString(0), reason));
+        }
+        return due;
+    }
+
+    /// <summary>As <see cref="DueAsync"/> under what-if thresholds (per-run overrides still win); for the dry-run scan.</summary>
+    public async Task<IReadOnlyList<string>> DueUnderAsync(DetectorThresholds whatIf, DateTimeOffset now, int limit, CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null, """
+            SELECT run_id FROM run_index WHERE
+                 (stale_base IS NOT NULL AND stale_base + COALESCE(pending_stale_s, @ps) * 1000 <= @now)
+              OR (heartbeat_base IS NOT NULL AND heartbeat_base + COALESCE(heartbeat_timeout_s, @hb) * 1000 <= @now)
+              OR (timeout_base IS NOT NULL AND timeout_base + COALESCE(workflow_stale_s, @ws) * 1000 <= @now)
+            LIMIT @limit
+            """, ("ps", whatIf.PendingStaleS), ("hb", whatIf.HeartbeatTimeoutS), ("ws", whatIf.WorkflowStaleS),
+            ("now", IndexColumns.Ms(now)), ("limit", limit));
+        var ids = new List<string>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) ids.Add(reader.GetString(0));
+        return ids;
+    }
+
+    /// <summary>Cancelled runs, newest first, optionally for one client.</summary>
+    public async Task<IReadOnlyList<RunIndexRow>> CancelledAsync(int limit, int offset, string? clientId, CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        var filter = clientId is null ? "" : "AND client_id = @client ";
+        await using var cmd = Command(db, null,
+            "SELECT run_id, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
+            "cancel_reason, cancelled_by, cancelled_at FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
+            "ORDER BY cancelled_at DESC, run_id LIMIT @limit OFFSET @offset",
+            ("limit", limit), ("offset", offset), ("client", (object?)clientId ?? DBNull.Value));
+        var rows = new List<RunIndexRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(new RunIndexRow(r.GetString(0), r.GetString(1), r.GetString(2), Enum.Parse<RunStatus>(r.GetString(3)),
+                IndexColumns.At(r.GetInt64(4)), IndexColumns.At(r.GetInt64(5)), r.GetInt32(6),
+                new TaskCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11), r.GetInt32(12), r.GetInt32(13)),
+                r.IsDBNull(14) ? null : r.GetString(14), r.IsDBNull(15) ? null : r.GetString(15),
+                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16))));
+        }
+        return rows;
+    }
+
+    private async Task<(WorkflowState? State, long Seq)> LoadAsync(DbConnection db, DbTransaction tx, string runId, CancellationToken ct)
+    {
+        await using var cmd = Command(db, tx, "SELECT last_seq, state FROM run_index WHERE run_id = @id", ("id", runId));
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return (null, 0);
+        var state = JsonSerializer.Deserialize<WorkflowState>((byte[])reader.GetValue(1), DeeplineSerializer.Options);
+        return (state, reader.GetInt64(0));
+    }
+
+    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, CancellationToken ct)
+    {
+        var t = thresholds.For(s.Deadlock);
+        var stale = IndexColumns.StaleBase(s);
+        var heartbeat = IndexColumns.HeartbeatBase(s);
+        var timeout = IndexColumns.TimeoutBase(s);
+        var c = s.Counts;
+        var updates = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
+        await ExecAsync(db, tx,
+            $"INSERT INTO run_index ({Columns}) VALUES (@run_id, @last_seq, @workflow_name, @client_id, @status, @created_at, @updated_at, @task_count, " +
+            "@pending, @queued, @running, @succeeded, @failed, @cancelled, @skipped, @stale_base, @heartbeat_base, @timeout_base, " +
+            "@pending_stale_s, @workflow_stale_s, @heartbeat_timeout_s, @stale_deadline, @heartbeat_deadline, @timeout_deadline, " +
+            $"@cancel_reason, @cancelled_by, @cancelled_at, @state) ON CONFLICT (run_id) DO UPDATE SET {updates}", ct,
+            ("run_id", s.RunId), ("last_seq", seq), ("workflow_name", s.WorkflowName), ("client_id", s.ClientId), ("status", s.Status.ToString()),
+            ("created_at", IndexColumns.Ms(s.CreatedAt)), ("updated_at", IndexColumns.Ms(s.UpdatedAt)), ("task_count", s.Tasks.Count),
+            ("pending", c.Pending), ("queued", c.Queued), ("running", c.Running), ("succeeded", c.Succeeded), ("failed", c.Failed),
+            ("cancelled", c.Cancelled), ("skipped", c.Skipped),
+            ("stale_base", stale), ("heartbeat_base", heartbeat), ("timeout_base", timeout),
+            ("pending_stale_s", s.Deadlock?.PendingStaleS), ("workflow_stale_s", s.Deadlock?.WorkflowStaleS), ("heartbeat_timeout_s", s.Deadlock?.HeartbeatTimeoutS),
+            ("stale_deadline", stale + t.PendingStaleS * 1000L), ("heartbeat_deadline", heartbeat + t.HeartbeatTimeoutS * 1000L),
+            ("timeout_deadline", timeout + t.WorkflowStaleS * 1000L),
+            ("cancel_reason", s.Cancel?.Reason), ("cancelled_by", s.Cancel?.CancelledBy),
+            ("cancelled_at", s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null),
+            ("state", JsonSerializer.SerializeToUtf8Bytes(s, DeeplineSerializer.Options)));
+    }
+
+    private async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        var db = connect();
+        await db.OpenAsync(ct);
+        return db;
+    }
+
+    private static DbCommand Command(DbConnection db, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        foreach (var (name, value) in parameters)
+        {
+            var p = cmd.CreateParameter();
+            p.ParameterName = "@" + name;
+            p.Value = value ?? DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+        return cmd;
+    }
+
+    private static async Task ExecAsync(DbConnection db, DbTransaction? tx, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
+    {
+        await using var cmd = Command(db, tx, sql, parameters);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,224 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Deepline.Actors.Alerting;
+using Deepline.Actors.Index;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Monitoring;
+
+/// <summary>
+/// The deadlock monitor (a cluster singleton). Suspicions come from runs' own timers and from a scan of the run
+/// index every check_interval_s; each is confirmed against the run's current state before anything happens.
+/// A confirmed run becomes one incident, journalled before it is acted on: alerted once, cancelled once (when
+/// cancel_on_deadlock), counted once, even across a failover, whose successor finishes what was left undone.
+/// </summary>
+public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
+{
+    public const string AutoCancelReason = "auto-cancel: deadlock detected";
+    private const string ScanTimer = "scan";
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly MonitorSettings _settings;
+    private readonly IActorRef _runs;
+    private readonly RunIndexStore _index;
+    private readonly WebhookSender? _webhook;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<string> _confirming = [];
+    private IActorRef? _alerter;
+    private SupervisorState _state = SupervisorState.Empty;
+    private bool _scanning;
+
+    public DeadlockSupervisor(MonitorSettings settings, IActorRef runs, RunIndexStore index, WebhookSender? webhook)
+    {
+        _settings = settings;
+        _runs = runs;
+        _index = index;
+        _webhook = webhook;
+    }
+
+    public static Props Props(MonitorSettings settings, IActorRef runs, RunIndexStore index, WebhookSender? webhook) =>
+        Akka.Actor.Props.Create(() => new DeadlockSupervisor(settings, runs, index, webhook));
+
+    public override string PersistenceId => "deadlock-supervisor";
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override void PreStart()
+    {
+        if (_webhook is not null) _alerter = Context.ActorOf(Alerter.Props(_webhook), "alerter");
+        base.PreStart();
+    }
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer { Snapshot: SupervisorState s }:
+                _state = s;
+                break;
+            case IDeeplineMessage e:
+                _state = _state.Apply(e);
+                break;
+            case RecoveryCompleted:
+                Timers.StartPeriodicTimer(ScanTimer, ScanTick.Instance, TimeSpan.FromMilliseconds(200), _settings.CheckInterval);
+                foreach (var incident in _state.Unfinished(_settings.CancelOnDeadlock, _alerter is not null))
+                {
+                    if (_alerter is not null && !incident.Alerted)
+                        _alerter.Tell(new AlertRequest(incident.Detection, incident.DetectedAt, _settings.CancelOnDeadlock));
+                    if (_settings.CancelOnDeadlock && !incident.Cancelled) Cancel(incident.Detection);
+                }
+                break;
+        }
+    }
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case RunSuspected s:
+                Consider(s.Detection.RunId, "timer");
+                break;
+            case ScanTick when !_scanning:
+                _scanning = true;
+                var started = Stopwatch.GetTimestamp();
+                _index.DueAsync(DateTimeOffset.UtcNow, _settings.ScanLimit)
+                    .PipeTo(Self, success: due => new ScanDone(due, Stopwatch.GetElapsedTime(started), null),
+                        failure: ex => new ScanDone([], Stopwatch.GetElapsedTime(started), ex));
+                break;
+            case ScanTick:
+                break;
+            case ScanDone done:
+                OnScanDone(done);
+                break;
+            case Confirmation c:
+                OnConfirmation(c);
+                break;
+            case CancelAnswer a:
+                OnCancelAnswer(a);
+                break;
+            case RetryCancel r when _state.Incidents.TryGetValue(r.RunId, out var incident) && !incident.Cancelled:
+                Cancel(incident.Detection);
+                break;
+            case AlertOutcome o:
+                Persist(new IncidentAlerted(o.RunId, o.Delivered, DateTimeOffset.UtcNow), Apply);
+                break;
+            case ManualScan scan:
+                RunManualScan(scan).PipeTo(Sender);
+                break;
+            case GetMonitorStatus:
+                var state = _state;
+                _index.LagAsync().ContinueWith(lag => new MonitorStatus(true, state.LastScan, state.LastScanDurationMs, state.Stats,
+                    state.Incidents.Values.Count(i => !i.Cancelled), lag.IsCompletedSuccessfully ? lag.Result : -1)).PipeTo(Sender);
+                break;
+            case SaveSnapshotSuccess ok:
+                DeleteMessages(ok.Metadata.SequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1));
+                break;
+            case SaveSnapshotFailure or DeleteMessagesSuccess or DeleteMessagesFailure or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Apply(IDeeplineMessage e)
+    {
+        _state = _state.Apply(e);
+        if (LastSequenceNr % 500 == 0) SaveSnapshot(_state);
+    }
+
+    private void OnScanDone(ScanDone done)
+    {
+        _scanning = false;
+        var failed = done.Error is not null;
+        if (failed) _log.Error(done.Error, "Deadlock scan failed");
+        Persist(new ScanRecorded(DateTimeOffset.UtcNow, done.Duration.TotalMilliseconds, failed), Apply);
+        var fresh = done.Due.Select(d => d.RunId).Distinct().Where(id => !_state.Knows(id)).ToList();
+        if (fresh.Count == 0)
+        {
+            if (!failed) _log.Debug("No deadlocks detected in current scan");
+            return;
+        }
+        foreach (var runId in fresh) Consider(runId, "scan");
+    }
+
+    /// <summary>Asks the run for its current state: a suspicion is only acted on if that state confirms it.</summary>
+    private void Consider(string runId, string via)
+    {
+        if (_state.Knows(runId) || !_confirming.Add(runId)) return;
+        _runs.Ask<IDeeplineMessage>(new GetRun(runId), AskTimeout)
+            .PipeTo(Self, success: reply => new Confirmation(runId, via, reply), failure: _ => new Confirmation(runId, via, null));
+    }
+
+    private void OnConfirmation(Confirmation c)
+    {
+        _confirming.Remove(c.RunId);
+        if (c.Reply is not RunReply { State: var run } || _state.Knows(c.RunId)) return;
+        var now = DateTimeOffset.UtcNow;
+        if (StuckDetector.Evaluate(run, _settings.Thresholds, now) is not { } detection) return;
+
+        Persist(new IncidentOpened(detection, now, c.Via), e =>
+        {
+            Apply(e);
+            _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks ({2}, via {3}): {4}",
+                detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
+            _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
+            if (_settings.CancelOnDeadlock) Cancel(detection);
+        });
+    }
+
+    private void Cancel(Detection d) =>
+        _runs.Ask<IDeeplineMessage>(new CancelRun(d.RunId, $"{AutoCancelReason} ({d.Reason})", "system", Force: false), AskTimeout)
+            .PipeTo(Self, success: reply => new CancelAnswer(d.RunId, reply), failure: _ => new CancelAnswer(d.RunId, null));
+
+    private void OnCancelAnswer(CancelAnswer a)
+    {
+        switch (a.Reply)
+        {
+            case CancelReply reply:
+                Persist(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
+                break;
+            case CommandRejected:
+                // The run finished (or vanished) before the cancel landed: nothing left to cancel.
+                Persist(new IncidentCancelled(a.RunId, false, DateTimeOffset.UtcNow), Apply);
+                break;
+            default:
+                _log.Warning("Cancel of deadlocked workflow {0} not confirmed yet; retrying", a.RunId);
+                Timers.StartSingleTimer(("retry-cancel", a.RunId), new RetryCancel(a.RunId), TimeSpan.FromSeconds(2));
+                break;
+        }
+    }
+
+    private async Task<ManualScanResult> RunManualScan(ManualScan scan)
+    {
+        var t = _settings.Thresholds;
+        var whatIf = new DetectorThresholds(scan.PendingStaleS ?? t.PendingStaleS, scan.WorkflowStaleS ?? t.WorkflowStaleS, scan.HeartbeatTimeoutS ?? t.HeartbeatTimeoutS);
+        var now = DateTimeOffset.UtcNow;
+        var candidates = await _index.DueUnderAsync(whatIf, now, scan.Limit);
+        var flagged = ImmutableArray.CreateBuilder<Detection>();
+        foreach (var runId in candidates)
+        {
+            if (await _runs.Ask<IDeeplineMessage>(new GetRun(runId), AskTimeout) is RunReply { State: var run }
+                && StuckDetector.Evaluate(run, whatIf, now) is { } d)
+                flagged.Add(d);
+        }
+        return new ManualScanResult(now, whatIf, candidates.Count, flagged.ToImmutable());
+    }
+
+    private sealed record ScanTick
+    {
+        public static ScanTick Instance { get; } = new();
+    }
+
+    private sealed record ScanDone(IReadOnlyList<(string RunId, StuckReason Reason)> Due, TimeSpan Duration, Exception? Error);
+
+    private sealed record Confirmation(string RunId, string Via, IDeeplineMessage? Reply);
+
+    private sealed record CancelAnswer(string RunId, IDeeplineMessage? Reply);
+
+    private sealed record RetryCancel(string RunId);
+}

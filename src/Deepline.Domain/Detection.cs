@@ -1,0 +1,105 @@
+using System.Collections.Immutable;
+
+namespace Deepline.Domain;
+
+public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_timeout }
+
+/// <summary>The node's detector thresholds (config orchestrator.deadlock), in seconds.</summary>
+public sealed record DetectorThresholds(int PendingStaleS, int WorkflowStaleS, int HeartbeatTimeoutS)
+{
+    /// <summary>The thresholds in force for one run: its own overrides win.</summary>
+    public DetectorThresholds For(DeadlockOverrides? o) => o is null
+        ? this
+        : new(o.PendingStaleS ?? PendingStaleS, o.WorkflowStaleS ?? WorkflowStaleS, o.HeartbeatTimeoutS ?? HeartbeatTimeoutS);
+}
+
+/// <summary>
+/// A stuck run: why, since when it has been stuck (for detection latency), which tasks are stuck, and an
+/// explanation a person can act on.
+/// </summary>
+public sealed record Detection(
+    string RunId,
+    string WorkflowName,
+    StuckReason Reason,
+    DateTimeOffset StuckSince,
+    DateTimeOffset LastUpdate,
+    ImmutableArray<string> StuckTasks,
+    string Explanation) : IDeeplineMessage;
+
+/// <summary>The four runtime detectors as pure functions of a run's state and the time.</summary>
+public static class StuckDetector
+{
+    /// <summary>The most specific detector that holds now, or null when the run is healthy (or finished).</summary>
+    public static Detection? Evaluate(WorkflowState s, DetectorThresholds node, DateTimeOffset now)
+    {
+        if (s.Status != RunStatus.RUNNING) return null;
+        var t = node.For(s.Deadlock);
+
+        if (s.Counts.Running == 0 && s.Counts.Queued == 0 && s.Counts.Pending > 0)
+        {
+            var pending = s.OrderedTasks.Where(x => x.State == TaskState.PENDING).ToList();
+            var blockers = pending.Take(5).Select(x =>
+                $"{x.TaskId} waits on {string.Join(", ", x.DependsOn.Where(d => s.Tasks[d].State != TaskState.SUCCEEDED).Select(d => $"{d} ({s.Tasks[d].State})"))}");
+            return new Detection(s.RunId, s.WorkflowName, StuckReason.no_runnable_task, s.UpdatedAt, s.UpdatedAt,
+                [.. pending.Select(x => x.TaskId)],
+                $"nothing is runnable and nothing is running: {pending.Count} task(s) PENDING on dependencies that can no longer succeed ({string.Join("; ", blockers)})");
+        }
+
+        var silent = s.OrderedTasks
+            .Where(x => x.State == TaskState.RUNNING && now - LastSign(x) >= TimeSpan.FromSeconds(t.HeartbeatTimeoutS))
+            .ToList();
+        if (silent.Count > 0)
+        {
+            var since = silent.Min(LastSign);
+            return new Detection(s.RunId, s.WorkflowName, StuckReason.no_heartbeat, since + TimeSpan.FromSeconds(t.HeartbeatTimeoutS), s.UpdatedAt,
+                [.. silent.Select(x => x.TaskId)],
+                $"{silent.Count} RUNNING task(s) without a heartbeat for more than {t.HeartbeatTimeoutS} s: " +
+                string.Join("; ", silent.Take(5).Select(x => $"{x.TaskId} on {x.WorkerId ?? "?"} (last sign {LastSign(x):O})")));
+        }
+
+        if (s.Counts.Running == 0 && s.Counts.Open > 0 && now - s.UpdatedAt >= TimeSpan.FromSeconds(t.PendingStaleS))
+        {
+            var waiting = s.OrderedTasks.Where(x => x.State is TaskState.PENDING or TaskState.QUEUED).ToList();
+            var queued = waiting.Where(x => x.State == TaskState.QUEUED).ToList();
+            var pools = string.Join(", ", queued.GroupBy(x => x.Pool).Select(g => $"{g.Count()} in pool '{g.Key}'"));
+            return new Detection(s.RunId, s.WorkflowName, StuckReason.stale_pending, s.UpdatedAt + TimeSpan.FromSeconds(t.PendingStaleS), s.UpdatedAt,
+                [.. waiting.Select(x => x.TaskId)],
+                $"no task RUNNING and no transition for more than {t.PendingStaleS} s (since {s.UpdatedAt:O}): " +
+                $"{queued.Count} QUEUED waiting for a worker slot{(queued.Count > 0 ? $" ({pools})" : "")}, {waiting.Count - queued.Count} PENDING");
+        }
+
+        if (now - s.CreatedAt >= TimeSpan.FromSeconds(t.WorkflowStaleS))
+        {
+            var open = s.OrderedTasks.Where(x => !x.State.IsTerminal()).ToList();
+            return new Detection(s.RunId, s.WorkflowName, StuckReason.run_timeout, s.CreatedAt + TimeSpan.FromSeconds(t.WorkflowStaleS), s.UpdatedAt,
+                [.. open.Select(x => x.TaskId)],
+                $"run older than workflow_stale_s {t.WorkflowStaleS} s (created {s.CreatedAt:O}) and not finished: {open.Count} task(s) open");
+        }
+        return null;
+    }
+
+    /// <summary>When a detector could next fire if nothing changes (so an actor can arm one timer), or null.</summary>
+    public static DateTimeOffset? NextDeadline(WorkflowState s, DetectorThresholds node)
+    {
+        if (s.Status != RunStatus.RUNNING) return null;
+        var t = node.For(s.Deadlock);
+        var next = s.CreatedAt + TimeSpan.FromSeconds(t.WorkflowStaleS);
+        if (s.Counts.Running == 0)
+        {
+            var stale = s.UpdatedAt + TimeSpan.FromSeconds(t.PendingStaleS);
+            if (stale < next) next = stale;
+        }
+        else
+        {
+            foreach (var task in s.Tasks.Values)
+            {
+                if (task.State != TaskState.RUNNING) continue;
+                var due = LastSign(task) + TimeSpan.FromSeconds(t.HeartbeatTimeoutS);
+                if (due < next) next = due;
+            }
+        }
+        return next;
+    }
+
+    private static DateTimeOffset LastSign(TaskRecord t) => t.LastHeartbeatAt ?? t.UpdatedAt;
+}
