@@ -2,13 +2,17 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
+using Deepline.Actors.Alerting;
 using Deepline.Actors.Hosting;
+using Deepline.Actors.Index;
+using Deepline.Actors.Monitoring;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Data.Sqlite;
 
 namespace Deepline.Actors.Tests;
 
@@ -34,21 +38,36 @@ public sealed class TestNode : IAsyncDisposable
 
     public WorkflowSettings Settings { get; }
 
+    /// <summary>The deadlock supervisor's singleton proxy, when the node runs a monitor.</summary>
+    public IActorRef? Supervisor { get; private init; }
+
+    public async Task<MonitorStatus> MonitorStatus() =>
+        await Supervisor!.Ask<MonitorStatus>(GetMonitorStatus.Instance, TimeSpan.FromSeconds(10));
+
     public static async Task<TestNode> StartAsync(
         string dataDir,
         IEnumerable<ITaskHandler>? handlers = null,
         int slots = 4,
         TimeSpan? cancelTimeout = null,
-        int snapshotEvery = 100)
+        int snapshotEvery = 100,
+        MonitorSettings? monitor = null,
+        bool runTimers = true,
+        WebhookSettings? webhook = null)
     {
         var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(handlers ?? []));
         var store = SqliteStore.Prepare(dataDir);
         var settings = new WorkflowSettings(
             new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty
                 .Add(TaskSpec.DefaultPool, [.. registry.Types])),
-            cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, TimeSpan.FromMinutes(2));
+            cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, TimeSpan.FromMinutes(2),
+            runTimers ? monitor?.Thresholds : null);
         var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], store.ConnectionString, store.ProviderName, settings,
-            [new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3))]);
+            [new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3))])
+        {
+            Monitor = monitor,
+            Index = monitor is null ? null : new RunIndexStore(() => new SqliteConnection(store.ConnectionString), monitor.Thresholds),
+            Webhook = webhook,
+        };
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders().SetMinimumLevel(LogLevel.Warning);
@@ -58,7 +77,8 @@ public sealed class TestNode : IAsyncDisposable
         var system = host.Services.GetRequiredService<ActorSystem>();
         await Await.Until(() => Cluster.Get(system).SelfMember.Status == MemberStatus.Up, TimeSpan.FromSeconds(20), "node is Up");
         var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
-        return new TestNode(host, system, region, settings);
+        var supervisor = monitor is null ? null : await ActorRegistry.For(system).GetAsync<DeadlockSupervisor>();
+        return new TestNode(host, system, region, settings) { Supervisor = supervisor };
     }
 
     public async Task<T> Ask<T>(IRunCommand command) => await Region.Ask<T>(command, TimeSpan.FromSeconds(10));

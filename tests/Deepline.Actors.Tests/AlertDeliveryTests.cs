@@ -1,0 +1,68 @@
+using Akka.Actor;
+using Deepline.Actors.Alerting;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Tests;
+
+public sealed class AlertDeliveryTests
+{
+    private static AlertRequest Alert(string runId = "run-1") => new(
+        new Detection(runId, "Data Analysis", StuckReason.stale_pending, DateTimeOffset.UtcNow.AddMinutes(-20), DateTimeOffset.UtcNow.AddMinutes(-20),
+            ["a", "b"], "no task RUNNING"), DateTimeOffset.UtcNow, true);
+
+    [Fact]
+    public async Task A_receiver_answering_500_then_200_gets_the_alert_on_the_retry()
+    {
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (200, TimeSpan.Zero));
+        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 3, TimeSpan.FromMilliseconds(50)), new HttpClient());
+
+        var error = await sender.SendAsync(AlertPayloads.Generic(Alert()), CancellationToken.None);
+
+        Assert.Null(error);
+        Assert.Equal(2, receiver.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_receiver_that_times_out_fails_within_bounded_time_without_leaking_the_url()
+    {
+        using var receiver = new AlertReceiver((200, TimeSpan.FromSeconds(30)), (200, TimeSpan.FromSeconds(30)));
+        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.slack, null, TimeSpan.FromMilliseconds(300), 1, TimeSpan.FromMilliseconds(50)), new HttpClient());
+
+        var started = DateTime.UtcNow;
+        var error = await sender.SendAsync(AlertPayloads.Slack(Alert()), CancellationToken.None);
+
+        Assert.NotNull(error);
+        Assert.Contains("timeout", error);
+        Assert.DoesNotContain("SECRET-TOKEN", error);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+        Assert.Equal(2, receiver.Received.Count);
+    }
+
+    [Fact]
+    public void PagerDuty_events_carry_routing_key_trigger_and_the_run_as_dedup_key()
+    {
+        var body = AlertPayloads.PagerDuty(Alert("wf-7"), "R0UT1NG");
+
+        Assert.Equal("R0UT1NG", body["routing_key"]!.GetValue<string>());
+        Assert.Equal("trigger", body["event_action"]!.GetValue<string>());
+        Assert.Equal("wf-7", body["dedup_key"]!.GetValue<string>());
+        Assert.Equal("error", body["payload"]!["severity"]!.GetValue<string>());
+        Assert.Equal("stale_pending", body["payload"]!["custom_details"]!["reason"]!.GetValue<string>());
+        Assert.Contains("wf-7", body["payload"]!["summary"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("https://hooks.slack.com/services/T/B/X", AlertFormat.slack)]
+    [InlineData("https://events.pagerduty.com/v2/enqueue", AlertFormat.pagerduty)]
+    [InlineData("https://alerts.example.org/hook", AlertFormat.generic)]
+    public void The_format_is_inferred_from_the_webhook_host(string url, AlertFormat expected) =>
+        Assert.Equal(expected, AlertPayloads.Resolve(AlertFormat.auto, new Uri(url)));
+
+    [Fact]
+    public void Slack_last_update_reads_like_the_seed()
+    {
+        var body = AlertPayloads.Slack(Alert());
+        var lastUpdate = body["attachments"]![0]!["fields"]!.AsArray().Single(f => f!["title"]!.GetValue<string>() == "Last Update")!;
+        Assert.Equal("20 minutes ago", lastUpdate["value"]!.GetValue<string>());
+    }
+}

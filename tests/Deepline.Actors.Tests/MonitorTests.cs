@@ -1,0 +1,138 @@
+using Akka.Actor;
+using Deepline.Actors.Alerting;
+using Deepline.Actors.Monitoring;
+using Deepline.Domain;
+using static Deepline.Actors.Tests.Specs;
+
+namespace Deepline.Actors.Tests;
+
+public sealed class MonitorTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static MonitorSettings Monitor(int pendingStale = 3600, int heartbeat = 3600, int workflowStale = 3600, bool cancel = true, int checkInterval = 1) =>
+        new(new DetectorThresholds(pendingStale, workflowStale, heartbeat), TimeSpan.FromSeconds(checkInterval), cancel, false);
+
+    private static TaskSpec External(string id, string pool = "external") => new(id, "python", pool, null, []);
+
+    [Fact]
+    public async Task A_run_waiting_on_an_unserved_pool_is_flagged_stale_pending_at_its_threshold_and_cancelled_once()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(pendingStale: 2));
+        var submitted = (await node.Ask<RunReply>(new SubmitRun(Run("starving", External("t", "nobody-serves-this"))))).State;
+
+        var cancelled = await node.AwaitRun("starving", s => s.Status == RunStatus.CANCELLED, "auto-cancel", TimeSpan.FromSeconds(10));
+
+        Assert.Equal("auto-cancel: deadlock detected (stale_pending)", cancelled.Cancel!.Reason);
+        Assert.Equal("system", cancelled.Cancel.CancelledBy);
+        var latency = cancelled.Cancel.CancelledAt - submitted.UpdatedAt;
+        Assert.InRange(latency, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
+        // Later scans see the run as an existing incident: counted once.
+        await Await.Until(async () => (await node.MonitorStatus()).LastScan > cancelled.Cancel.CancelledAt.AddSeconds(1.5),
+            TimeSpan.FromSeconds(10), () => "two more scans");
+        var stats = (await node.MonitorStatus()).Stats;
+        Assert.Equal((1L, 1L), (stats.DeadlocksDetected, stats.WorkflowsCancelled));
+        Assert.Equal(1L, stats.ByReason[StuckReason.stale_pending]);
+    }
+
+    [Fact]
+    public async Task A_worker_that_stops_heartbeating_gets_its_run_cancelled_and_alerted_once()
+    {
+        using var receiver = new AlertReceiver();
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.slack, null, TimeSpan.FromSeconds(2), 2, TimeSpan.FromMilliseconds(100));
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(heartbeat: 2) with { AlertWebhookConfigured = true }, webhook: webhook);
+        await node.Ask<RunReply>(new SubmitRun(Run("silent", External("gpu-job"))));
+        await node.Ask<TaskEventAccepted>(new ReportTaskEvent("silent", "gpu-job", TaskEventKind.TASK_STARTED, "gpu-worker-3", null, null));
+
+        var run = await node.AwaitRun("silent", s => s.Cancel is not null, "auto-cancel", TimeSpan.FromSeconds(10));
+        await Await.Until(() => receiver.Received.Count >= 1, TimeSpan.FromSeconds(10), "alert received");
+
+        Assert.Equal("auto-cancel: deadlock detected (no_heartbeat)", run.Cancel!.Reason);
+        var alert = Assert.Single(receiver.Received);
+        Assert.Equal("Deadlock Alert: Workflow silent", alert["text"]!.GetValue<string>());
+        var fields = alert["attachments"]![0]!["fields"]!.AsArray().ToDictionary(f => f!["title"]!.GetValue<string>(), f => f!["value"]!.GetValue<string>());
+        Assert.Equal(["Auto-Cancel", "Last Update", "Stuck Tasks", "Workflow ID", "Workflow Name"], fields.Keys.Order());
+        Assert.Equal("silent", fields["Workflow ID"]);
+        Assert.Equal("1", fields["Stuck Tasks"]);
+        Assert.Equal("true", fields["Auto-Cancel"]);
+        await Await.Until(async () => (await node.MonitorStatus()).Stats.AlertsSent == 1, TimeSpan.FromSeconds(5), () => "alert counted");
+        Assert.Equal(1L, (await node.MonitorStatus()).Stats.DeadlocksDetected);
+    }
+
+    [Fact]
+    public async Task Slow_but_healthy_runs_are_never_flagged()
+    {
+        // heartbeat_timeout 2 s: in-cluster pools heartbeat every 300 ms here, so a 3 s task is healthy throughout;
+        // a chain that makes progress never goes pending_stale_s (1 s) without a transition.
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(pendingStale: 1, heartbeat: 2));
+        var longTask = new TaskSpec("long", "delay", TaskSpec.DefaultPool, System.Text.Json.JsonSerializer.SerializeToElement(new { ms = 3000 }), []);
+        var step = System.Text.Json.JsonSerializer.SerializeToElement(new { ms = 400 });
+        await node.Ask<RunReply>(new SubmitRun(Run("slow", longTask)));
+        await node.Ask<RunReply>(new SubmitRun(Run("chain",
+            new TaskSpec("s1", "delay", "default", step, []), new TaskSpec("s2", "delay", "default", step, ["s1"]),
+            new TaskSpec("s3", "delay", "default", step, ["s2"]), new TaskSpec("s4", "delay", "default", step, ["s3"]))));
+
+        Assert.Equal(RunStatus.SUCCEEDED, (await node.AwaitRun("slow", s => s.Status.IsTerminal(), "long task ends", TimeSpan.FromSeconds(15))).Status);
+        Assert.Equal(RunStatus.SUCCEEDED, (await node.AwaitRun("chain", s => s.Status.IsTerminal(), "chain ends", TimeSpan.FromSeconds(15))).Status);
+        Assert.Equal(0L, (await node.MonitorStatus()).Stats.DeadlocksDetected);
+    }
+
+    [Fact]
+    public async Task The_index_scan_catches_a_stuck_run_that_never_reported_itself()
+    {
+        // Runs arm no timers here: only the supervisor's scan of the run index can find them.
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(workflowStale: 2), runTimers: false);
+        await node.Ask<RunReply>(new SubmitRun(Run("old", External("t"))));
+        await node.Ask<TaskEventAccepted>(new ReportTaskEvent("old", "t", TaskEventKind.TASK_STARTED, "w", null, null));
+
+        var run = await node.AwaitRun("old", s => s.Cancel is not null, "scan finds the run", TimeSpan.FromSeconds(10));
+
+        Assert.Equal("auto-cancel: deadlock detected (run_timeout)", run.Cancel!.Reason);
+        var stats = (await node.MonitorStatus()).Stats;
+        Assert.Equal(1L, stats.ByReason[StuckReason.run_timeout]);
+        Assert.True(stats.AvgDetectionTimeS <= 3, $"scan detection took {stats.AvgDetectionTimeS} s beyond the threshold");
+    }
+
+    [Fact]
+    public async Task A_manual_scan_shows_what_a_lower_threshold_would_flag_and_changes_nothing()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(pendingStale: 3600));
+        await node.Ask<RunReply>(new SubmitRun(Run("waiting", External("t"))));
+        await node.Ask<RunReply>(new SubmitRun(Run("busy", Task("h", "hang"))));
+        await node.AwaitRun("busy", s => s.Counts.Running == 1, "busy runs");
+        await Await.Until(async () => (await node.MonitorStatus()).ProjectionLag == 0, TimeSpan.FromSeconds(10), () => "index caught up");
+
+        await Await.Until(async () =>
+        {
+            var r = await node.Supervisor!.Ask<ManualScanResult>(new ManualScan(PendingStaleS: 1, null, null), TimeSpan.FromSeconds(10));
+            return r.Flagged.Any(d => d.RunId == "waiting" && d.Reason == StuckReason.stale_pending) && r.Flagged.All(d => d.RunId != "busy");
+        }, TimeSpan.FromSeconds(10), () => "what-if scan flags the waiting run only");
+
+        Assert.Null((await node.Run("waiting")).Cancel);
+        Assert.Equal(0L, (await node.MonitorStatus()).Stats.DeadlocksDetected);
+    }
+
+    [Fact]
+    public async Task Incidents_survive_a_restart_and_are_neither_repeated_nor_forgotten()
+    {
+        using var receiver = new AlertReceiver();
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(100));
+        var monitor = Monitor(pendingStale: 1) with { AlertWebhookConfigured = true };
+        await using (var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook))
+        {
+            await node.Ask<RunReply>(new SubmitRun(Run("stuck", External("t", "nobody"))));
+            await node.AwaitRun("stuck", s => s.Status == RunStatus.CANCELLED, "auto-cancel", TimeSpan.FromSeconds(10));
+            await Await.Until(async () => (await node.MonitorStatus()).Stats.AlertsSent == 1, TimeSpan.FromSeconds(10), () => "alerted");
+        }
+
+        await using var restarted = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
+        await Await.Until(async () => (await restarted.MonitorStatus()).LastScan is { } t && t > DateTimeOffset.UtcNow.AddSeconds(-0.5),
+            TimeSpan.FromSeconds(10), () => "a scan after restart");
+
+        var stats = (await restarted.MonitorStatus()).Stats;
+        Assert.Equal((1L, 1L, 1L), (stats.DeadlocksDetected, stats.WorkflowsCancelled, stats.AlertsSent));
+        Assert.Single(receiver.Received);
+    }
+}
