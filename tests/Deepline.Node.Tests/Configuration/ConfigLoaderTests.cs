@@ -186,7 +186,9 @@ public sealed class ConfigLoaderTests : IDisposable
         [
             "DEEPLINE_DEADLOCK_CHECK_INTERVAL", "DEEPLINE_DEADLOCK_PENDING_STALE", "DEEPLINE_DEADLOCK_WORKFLOW_STALE",
             "DEEPLINE_DEADLOCK_CANCEL_ON_DEADLOCK", "DEEPLINE_DEADLOCK_WEBHOOK", "DEEPLINE_DEADLOCK_MAX_DEPENDENCY_DEPTH",
-            "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT", "DEEPLINE_HTTP_HOST",
+            "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT",
+            "DEEPLINE_DEADLOCK_ALERT_FORMAT", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "DEEPLINE_DEADLOCK_ALERT_RETRIES",
+            "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
@@ -216,6 +218,10 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_MAX_DEPENDENCY_DEPTH", "120", "120" },
         { "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "90", "90" },
         { "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT", "15", "15" },
+        { "DEEPLINE_DEADLOCK_ALERT_FORMAT", "pagerduty", "pagerduty" },
+        { "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "R0UT1NG", "R0UT1NG" },
+        { "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "9", "9" },
+        { "DEEPLINE_DEADLOCK_ALERT_RETRIES", "0", "0" },
         { "DEEPLINE_HTTP_HOST", "0.0.0.0", "0.0.0.0" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
         { "DEEPLINE_REMOTING_HOST", "10.1.2.3", "10.1.2.3" },
@@ -259,6 +265,10 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.deadlock.max_dependency_depth" => c.Deadlock.MaxDependencyDepth.ToString(),
         "orchestrator.deadlock.heartbeat_timeout_s" => c.Deadlock.HeartbeatTimeoutS.ToString(),
         "orchestrator.deadlock.cancel_timeout_s" => c.Deadlock.CancelTimeoutS.ToString(),
+        "orchestrator.deadlock.alert_format" => c.Deadlock.AlertFormat,
+        "orchestrator.deadlock.alert_routing_key" => c.Deadlock.AlertRoutingKey,
+        "orchestrator.deadlock.alert_timeout_s" => c.Deadlock.AlertTimeoutS.ToString(),
+        "orchestrator.deadlock.alert_retries" => c.Deadlock.AlertRetries.ToString(),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),
         "orchestrator.remoting.host" => c.Remoting.Host,
@@ -348,7 +358,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.StartsWith("orchestrator.deadlock.chek_interval_s: unknown key", line);
         Assert.Contains("did you mean check_interval_s?", line);
         Assert.Contains("(known: check_interval_s, pending_stale_s, workflow_stale_s, cancel_on_deadlock, alert_webhook, " +
-            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s)", line);
+            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries)", line);
         Assert.EndsWith($"(at {path}:3)", line);
     }
 
@@ -460,6 +470,15 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void The_PagerDuty_routing_key_is_never_shown_by_Describe()
+    {
+        var c = Load(null, Env(("DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "R0UT1NGSECRET")));
+        var described = ConfigLoader.Describe(c);
+        Assert.Contains("orchestrator.deadlock.alert_routing_key: configured", described);
+        Assert.DoesNotContain("R0UT1NGSECRET", described);
+    }
+
+    [Fact]
     public void Describe_renders_every_key_once()
     {
         var lines = ConfigLoader.DescribeLines(DeeplineConfig.Defaults);
@@ -519,6 +538,9 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("DEEPLINE_RUNS_PASSIVATE_AFTER", "0", false)]
     [InlineData("DEEPLINE_RUNS_PASSIVATE_AFTER", "1", true)]
     [InlineData("DEEPLINE_DEADLOCK_CANCEL_TIMEOUT", "0", false)]
+    [InlineData("DEEPLINE_DEADLOCK_ALERT_FORMAT", "teams", false)]
+    [InlineData("DEEPLINE_DEADLOCK_ALERT_RETRIES", "11", false)]
+    [InlineData("DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "0", false)]
     [InlineData("DEEPLINE_DEADLOCK_CHECK_INTERVAL", "99999999999", false)]
     [InlineData("DEEPLINE_HTTP_HOST", "", false)]
     [InlineData("DEEPLINE_HTTP_HOST", "bad host", false)]
