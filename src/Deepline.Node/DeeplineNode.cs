@@ -76,6 +76,7 @@ public static class DeeplineNode
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
         app.MapMonitorEndpoints();
+        app.MapMetricsEndpoints();
         return app;
     }
 

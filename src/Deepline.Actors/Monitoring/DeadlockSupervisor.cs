@@ -103,7 +103,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 Cancel(incident.Detection);
                 break;
             case AlertOutcome o:
-                Persist(new IncidentAlerted(o.RunId, o.Delivered, DateTimeOffset.UtcNow), Apply);
+                PersistAsync(new IncidentAlerted(o.RunId, o.Delivered, DateTimeOffset.UtcNow), Apply);
                 break;
             case ManualScan scan:
                 RunManualScan(scan).PipeTo(Sender);
@@ -136,7 +136,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         _scanning = false;
         var failed = done.Error is not null;
         if (failed) _log.Error(done.Error, "Deadlock scan failed");
-        Persist(new ScanRecorded(DateTimeOffset.UtcNow, done.Duration.TotalMilliseconds, failed), Apply);
+        PersistAsync(new ScanRecorded(DateTimeOffset.UtcNow, done.Duration.TotalMilliseconds, failed), Apply);
         var fresh = done.Due.Select(d => d.RunId).Distinct().Where(id => !_state.Knows(id)).ToList();
         if (fresh.Count == 0)
         {
@@ -156,14 +156,20 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
 
     private void OnConfirmation(Confirmation c)
     {
-        _confirming.Remove(c.RunId);
-        if (c.Reply is not RunReply { State: var run } || _state.Knows(c.RunId)) return;
         var now = DateTimeOffset.UtcNow;
-        if (StuckDetector.Evaluate(run, _settings.Thresholds, now) is not { } detection) return;
+        if (c.Reply is not RunReply { State: var run } || _state.Knows(c.RunId)
+            || StuckDetector.Evaluate(run, _settings.Thresholds, now) is not { } detection)
+        {
+            _confirming.Remove(c.RunId);
+            return;
+        }
 
-        Persist(new IncidentOpened(detection, now, c.Via), e =>
+        // PersistAsync lets many incidents share journal round-trips; the run stays in _confirming until its
+        // incident is applied, so no second suspicion of it can slip in between.
+        PersistAsync(new IncidentOpened(detection, now, c.Via), e =>
         {
             Apply(e);
+            _confirming.Remove(c.RunId);
             _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks ({2}, via {3}): {4}",
                 detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
@@ -180,11 +186,11 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         switch (a.Reply)
         {
             case CancelReply reply:
-                Persist(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
+                PersistAsync(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
                 break;
             case CommandRejected:
                 // The run finished (or vanished) before the cancel landed: nothing left to cancel.
-                Persist(new IncidentCancelled(a.RunId, false, DateTimeOffset.UtcNow), Apply);
+                PersistAsync(new IncidentCancelled(a.RunId, false, DateTimeOffset.UtcNow), Apply);
                 break;
             default:
                 _log.Warning("Cancel of deadlocked workflow {0} not confirmed yet; retrying", a.RunId);

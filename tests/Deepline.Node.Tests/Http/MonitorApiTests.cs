@@ -31,6 +31,21 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
     }
 
     [Fact]
+    public async Task Metrics_are_prometheus_text_with_the_seeds_names()
+    {
+        var response = await Client.GetAsync("/metrics");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType!.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("deadlock_monitor_up 1\n", text);
+        Assert.Contains("# TYPE deadlock_detected_total counter\n", text);
+        Assert.Contains("deadlock_detected_total{reason=\"stale_pending\"} ", text);
+        Assert.Contains("deadlock_detection_duration_seconds_count ", text);
+        Assert.Contains("run_index_projection_lag ", text);
+    }
+
+    [Fact]
     public async Task Cancelled_runs_are_listed_newest_first_with_the_seeds_fields_and_filtered_by_client()
     {
         foreach (var (id, client) in new[] { ("lc-1", "team_a"), ("lc-2", "team_b"), ("lc-3", "team_a") })
