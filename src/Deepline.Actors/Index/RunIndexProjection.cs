@@ -15,7 +15,7 @@ namespace Deepline.Actors.Index;
 /// its offset written in one transaction, restarted with backoff on failure from the stored offset. Runs as a
 /// cluster singleton so exactly one writer follows the journal.
 /// </summary>
-public sealed class RunIndexProjection : ReceiveActor
+public sealed class RunIndexProjection : ReceiveActor, IWithTimers
 {
     private readonly RunIndexStore _store;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -24,13 +24,16 @@ public sealed class RunIndexProjection : ReceiveActor
     public RunIndexProjection(RunIndexStore store)
     {
         _store = store;
-        ReceiveAsync<Start>(async _ =>
+        Receive<Start>(_ => _store.InitializeAsync().PipeTo(Self, success: _ => Initialized.Instance));
+        Receive<Initialized>(_ => _kill ??= Run());
+        Receive<Status.Failure>(f =>
         {
-            await _store.InitializeAsync();
-            _kill = Run();
+            _log.Error(f.Cause, "Run index could not be initialised; retrying in 5 s");
+            Timers.StartSingleTimer("start", Start.Instance, TimeSpan.FromSeconds(5));
         });
-        Receive<Status.Failure>(f => _log.Error(f.Cause, "Run index projection could not start; retrying"));
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(RunIndexStore store) => Akka.Actor.Props.Create(() => new RunIndexProjection(store));
 
@@ -51,7 +54,15 @@ public sealed class RunIndexProjection : ReceiveActor
                 .GroupedWithin(500, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async batch =>
                 {
-                    await store.ApplyAsync([.. batch]);
+                    try
+                    {
+                        await store.ApplyAsync([.. batch]);
+                    }
+                    catch (Exception ex)
+                    {
+                        log.Error(ex, "Run index projection failed on a batch of {0} events; restarting from the stored offset", batch.Count());
+                        throw;
+                    }
                     return NotUsed.Instance;
                 })
                 .MapMaterializedValue(_ => NotUsed.Instance),
@@ -67,5 +78,10 @@ public sealed class RunIndexProjection : ReceiveActor
     private sealed record Start
     {
         public static Start Instance { get; } = new();
+    }
+
+    private sealed record Initialized
+    {
+        public static Initialized Instance { get; } = new();
     }
 }
