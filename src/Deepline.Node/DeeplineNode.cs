@@ -33,7 +33,8 @@ public static class DeeplineNode
             TimeSpan.FromSeconds(config.Runs.PassivateAfterS));
         var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
             persistence.ConnectionString, persistence.ProviderName, workflow,
-            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))]);
+            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
+                CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))]);
 
         builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
