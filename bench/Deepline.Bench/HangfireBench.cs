@@ -44,6 +44,12 @@ public static class HangfireBench
             Console.WriteLine(e.Message);
         }
         var fired = jobs.Select(j => HangfireProbe.Fired.TryGetValue(j.Key, out var t) ? t : (long?)null).ToList();
+        var again = HangfireProbe.Executions.Where(e => e.Value > 1).Select(e => e.Key).Order().ToList();
+        if (again.Count > 0) Console.WriteLine($"{label}: {again.Count} jobs were executed more than once: {string.Join(", ", again.Take(10))}");
+        var early = jobs.Where((j, n) => fired[n] is { } f && f < calls[n].Sent).Select(j => j.Key).ToList();
+        if (early.Count > 0) Console.WriteLine($"{label}: {early.Count} tokens fired before their Delete was sent: {string.Join(", ", early.Take(10))}");
+        var missing = jobs.Where((j, n) => fired[n] is null).Select(j => j.Key).ToList();
+        if (missing.Count > 0) Console.WriteLine($"{label}: {missing.Count} tokens never fired: {string.Join(", ", missing.Take(10))}");
         server.SendStop();
         return Measurement.From(label, "BackgroundJob.Delete(id)", calls, fired);
     }
@@ -74,17 +80,22 @@ public static class HangfireProbe
 
     public static ConcurrentDictionary<string, long> Fired { get; private set; } = new();
 
+    /// <summary>Executions per job: Hangfire may run a job again (at-least-once), which the report points out.</summary>
+    public static ConcurrentDictionary<string, int> Executions { get; private set; } = new();
+
     public static int Started => Volatile.Read(ref s_started);
 
     public static void Reset()
     {
         Fired = new ConcurrentDictionary<string, long>();
+        Executions = new ConcurrentDictionary<string, int>();
         s_started = 0;
     }
 
     public static async Task WaitForCancel(string key, CancellationToken cancellationToken)
     {
         var fired = Fired;
+        Executions.AddOrUpdate(key, 1, (_, n) => n + 1);
         using var registration = cancellationToken.Register(() => fired.TryAdd(key, Stopwatch.GetTimestamp()));
         Interlocked.Increment(ref s_started);
         try

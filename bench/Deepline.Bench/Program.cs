@@ -14,7 +14,7 @@ Console.WriteLine($"tasks: {options.Tasks} running at once (+{options.Warmup} wa
 var results = new List<Measurement>();
 var total = Stopwatch.StartNew();
 var pace = TimeSpan.FromMilliseconds(options.PaceMs);
-results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace));
+if (options.Tasks > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace));
 var redis = RedisSdkBench.TryMeasure(options.Tasks);
 if (options.HangfireTasks > 0)
 {
@@ -35,7 +35,7 @@ if (options.ReportPath is { } path)
 }
 // Our guarantee is that every cancel reaches its running handler: a Deepline token that never fired fails the run.
 // Hangfire's misses are data, shown in the table.
-return results[0].NotFired == 0 ? 0 : 1;
+return results.Where(r => r.System.StartsWith("deepline", StringComparison.Ordinal)).All(r => r.NotFired == 0) ? 0 : 1;
 
 namespace Deepline.Bench
 {
@@ -43,7 +43,7 @@ namespace Deepline.Bench
     {
         private const string Usage = """
             usage: ./build.sh bench [--tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--report PATH]
-              --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 1..1024)
+              --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 0..1024; 0 skips Deepline)
               --hangfire-tasks N     Hangfire jobs running at once (default: --tasks; 0 skips Hangfire)
               --warmup N             runs started and cancelled first, not measured (default 50)
               --hangfire-tuned-ms MS a second Hangfire row with CancellationCheckInterval = MS (default 100; 0 skips it)
@@ -71,7 +71,7 @@ namespace Deepline.Bench
                 {
                     switch (args[i])
                     {
-                        case "--tasks": tasks = Int("--tasks", 1, 1024); break;
+                        case "--tasks": tasks = Int("--tasks", 0, 1024); break;
                         case "--hangfire-tasks": hangfire = Int("--hangfire-tasks", 0, 2000); break;
                         case "--warmup": warmup = Int("--warmup", 0, 1000); break;
                         case "--hangfire-tuned-ms": tuned = Int("--hangfire-tuned-ms", 0, 60_000); break;
@@ -88,7 +88,7 @@ namespace Deepline.Bench
                     return null;
                 }
             }
-            return new BenchOptions(tasks, hangfire ?? tasks, warmup, tuned, pace, report);
+            return new BenchOptions(tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report);
         }
     }
 }
