@@ -40,7 +40,8 @@ public static class DeeplineNode
             thresholds);
         var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
             persistence.ConnectionString, persistence.ProviderName, workflow,
-            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))])
+            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
+                CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))])
         {
             Index = index,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,

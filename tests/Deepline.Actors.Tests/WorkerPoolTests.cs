@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Cluster;
@@ -27,12 +28,13 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         Cluster.Get(Sys).Join(Cluster.Get(Sys).SelfAddress);
     }
 
-    private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots)
+    private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots, TimeSpan? cancelGrace = null, ITaskHandler? extra = null)
     {
         var runs = CreateTestProbe();
-        var registry = new TaskHandlerRegistry([.. TaskHandlerRegistry.BuiltIns, _counting]);
+        var registry = new TaskHandlerRegistry([.. TaskHandlerRegistry.BuiltIns, _counting, .. (extra is null ? Array.Empty<ITaskHandler>() : [extra])]);
         var pool = Sys.ActorOf(WorkerPool.Props(
-            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3)), runs, registry, "w-test"));
+            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3), CancelGrace: cancelGrace),
+            runs, registry, "w-test"));
         return (pool, runs);
     }
 
@@ -95,6 +97,88 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         pool.Tell(Exec("r3", "late", "noop"));
         Assert.All(runs.ReceiveWhile(TimeSpan.FromMilliseconds(500), o => (ReportTaskEvent)o),
             r => Assert.NotEqual(TaskEventKind.TASK_STARTED, r.Event));
+    }
+
+    [Fact]
+    public void A_handler_that_ignores_its_token_is_abandoned_after_the_grace_period_and_reported_as_forced()
+    {
+        var stubborn = new StubbornHandler();
+        var grace = TimeSpan.FromMilliseconds(400);
+        var (pool, runs) = StartPool(slots: 1, grace, stubborn);
+        pool.Tell(Exec("r4", "s", "stubborn"));
+        pool.Tell(Exec("r5", "next", "count"));
+        Assert.Equal("s", ExpectReport(runs, TaskEventKind.TASK_STARTED).TaskId);
+        runs.Reply(new TaskEventAccepted("r4", "s", TaskState.RUNNING, RunStatus.RUNNING));
+        AwaitCondition(() => stubborn.Started.Contains("s"), TimeSpan.FromSeconds(5));
+
+        var cancelledAt = Stopwatch.StartNew();
+        pool.Tell(new RunCancelledNotice("r4", "stop", "api", DateTimeOffset.UtcNow));
+
+        var forced = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
+        Assert.True(cancelledAt.Elapsed >= grace, $"reported after {cancelledAt.Elapsed}, before the grace period ended");
+        Assert.Equal("s", forced.TaskId);
+        Assert.Contains("forced", forced.Error);
+        Assert.Contains("cancel_grace_s = 0.4 s", forced.Error);
+
+        // The abandoned handler no longer holds the only slot: the next task is claimed and runs.
+        var next = ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        Assert.Equal("next", next.TaskId);
+        runs.Reply(new TaskEventAccepted("r5", "next", TaskState.RUNNING, RunStatus.RUNNING));
+        Assert.Equal("next", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
+
+        // When the abandoned handler finally returns, its success is not reported: the task was already settled.
+        stubborn.Release();
+        Assert.All(runs.ReceiveWhile(TimeSpan.FromMilliseconds(600), o => (ReportTaskEvent)o),
+            r => Assert.False(r.TaskId == "s" && r.Event == TaskEventKind.TASK_SUCCEEDED, "abandoned task reported a success"));
+    }
+
+    [Fact]
+    public void A_refused_heartbeat_cancels_the_token_and_starts_the_grace_period_too()
+    {
+        var stubborn = new StubbornHandler();
+        var (pool, runs) = StartPool(slots: 1, TimeSpan.FromMilliseconds(300), stubborn);
+        pool.Tell(Exec("r6", "s", "stubborn"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        runs.Reply(new TaskEventAccepted("r6", "s", TaskState.RUNNING, RunStatus.RUNNING));
+
+        ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
+        runs.Reply(new CommandRejected(RejectionKind.Conflict, "TASK_HEARTBEAT ignored: task 's' is already CANCELLED"));
+
+        var forced = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
+        Assert.Contains("forced", forced.Error);
+        stubborn.Release();
+    }
+
+    [Fact]
+    public void A_handler_that_honours_its_token_within_the_grace_is_reported_as_a_normal_cancel()
+    {
+        var (pool, runs) = StartPool(slots: 1, TimeSpan.FromSeconds(5));
+        pool.Tell(Exec("r7", "h", "hang"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        runs.Reply(new TaskEventAccepted("r7", "h", TaskState.RUNNING, RunStatus.RUNNING));
+        ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
+
+        pool.Tell(new RunCancelledNotice("r7", "stop", "api", DateTimeOffset.UtcNow));
+
+        var cancelled = runs.FishForMessage<ReportTaskEvent>(r => r.Event == TaskEventKind.TASK_CANCELLED, TimeSpan.FromSeconds(2));
+        Assert.DoesNotContain("forced", cancelled.Error);
+        Assert.Contains("cancellation reached the worker", cancelled.Error);
+    }
+
+    [Fact]
+    public void A_run_cancelled_while_its_claim_is_in_flight_gets_the_task_acknowledged_without_starting_it()
+    {
+        var (pool, runs) = StartPool(slots: 1);
+        pool.Tell(Exec("r8", "c", "count"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        var claimSender = runs.LastSender;
+
+        pool.Tell(new RunCancelledNotice("r8", "stop", "api", DateTimeOffset.UtcNow));
+        claimSender.Tell(new TaskEventAccepted("r8", "c", TaskState.RUNNING, RunStatus.CANCELLING));
+
+        var cancelled = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
+        Assert.Equal("c", cancelled.TaskId);
+        Assert.Empty(_counting.Ran);
     }
 
     private sealed class CountingHandler : ITaskHandler

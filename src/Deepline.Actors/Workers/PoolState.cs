@@ -26,6 +26,9 @@ public sealed record PoolState(
     public static PoolState Empty(int slots) =>
         new(slots, [], [], ImmutableDictionary<TaskKey, ExecuteTask>.Empty, ImmutableDictionary<TaskKey, ExecuteTask>.Empty, [], []);
 
+    /// <summary>Running tasks whose token fired: each gets the cancel grace period, then is abandoned.</summary>
+    public ImmutableHashSet<TaskKey> Stopping { get; init; } = [];
+
     public int Busy => Claiming.Count + Running.Count;
 
     public int WaitingCount => Known.Count - Busy;
@@ -64,12 +67,28 @@ public sealed record PoolState(
         return (state with { Running = Running.Add(key, task) }, task);
     }
 
+    /// <summary>
+    /// The run accepted a claim (so it counts the task RUNNING) but the run was cancelled meanwhile: the task is not
+    /// started and must be acknowledged TASK_CANCELLED, or the run would wait for it until its cancel timeout.
+    /// </summary>
+    public bool CancelledWhileClaiming(TaskKey key) => Claiming.ContainsKey(key) && CancelledRuns.Contains(key.RunId);
+
     /// <summary>The claim was refused or failed: the slot is free again.</summary>
     public PoolState ClaimDropped(TaskKey key) =>
         this with { Claiming = Claiming.Remove(key), Known = Known.Remove(key) };
 
     public PoolState Finished(TaskKey key) =>
-        this with { Running = Running.Remove(key), Known = Known.Remove(key) };
+        this with { Running = Running.Remove(key), Known = Known.Remove(key), Stopping = Stopping.Remove(key) };
+
+    /// <summary>A running task is told to stop; true the first time, when its grace period starts.</summary>
+    public (PoolState State, bool StartGrace) StopRequested(TaskKey key) =>
+        Running.ContainsKey(key) && !Stopping.Contains(key)
+            ? (this with { Stopping = Stopping.Add(key) }, true)
+            : (this, false);
+
+    /// <summary>The grace period is over: a task still running is abandoned (its slot is free again).</summary>
+    public (PoolState State, bool Abandon) GraceExpired(TaskKey key) =>
+        Running.ContainsKey(key) && Stopping.Contains(key) ? (Finished(key), true) : (this, false);
 
     /// <summary>Remembers the cancelled run, drops its waiting tasks and names its running ones (to be aborted).</summary>
     public (PoolState State, IReadOnlyList<TaskKey> Abort) RunCancelled(string runId)

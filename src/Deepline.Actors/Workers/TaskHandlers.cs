@@ -4,7 +4,11 @@ using System.Text.Json;
 namespace Deepline.Actors.Workers;
 
 /// <summary>What a handler gets to know about the task it runs.</summary>
-public sealed record TaskContext(string RunId, string TaskId, string Type, JsonElement? Params);
+public sealed record TaskContext(string RunId, string TaskId, string Type, JsonElement? Params)
+{
+    /// <summary>How long the handler may take to return once its token fired before the pool abandons it.</summary>
+    public TimeSpan CancelGrace { get; init; } = WorkerPoolSettings.DefaultCancelGrace;
+}
 
 /// <summary>
 /// Runs one task type inside the cluster. Return a JSON result (or null) to succeed, throw to fail;
@@ -27,7 +31,7 @@ public sealed class TaskHandlerRegistry(IEnumerable<ITaskHandler> handlers)
     public ITaskHandler? Find(string type) => _byType.GetValueOrDefault(type);
 
     public static IReadOnlyList<ITaskHandler> BuiltIns { get; } =
-        [new NoopHandler(), new DelayHandler(), new FailHandler(), new HangHandler()];
+        [new NoopHandler(), new DelayHandler(), new FailHandler(), new HangHandler(), new ProcessHandler()];
 }
 
 public sealed class NoopHandler : ITaskHandler

@@ -6,13 +6,22 @@ using Deepline.Domain;
 
 namespace Deepline.Actors.Workers;
 
-public sealed record WorkerPoolSettings(string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5);
+/// <param name="CancelGrace">How long a handler whose token fired may take to return before the pool abandons it; null: 10 s.</param>
+public sealed record WorkerPoolSettings(
+    string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5, TimeSpan? CancelGrace = null)
+{
+    public static readonly TimeSpan DefaultCancelGrace = TimeSpan.FromSeconds(10);
+
+    public TimeSpan EffectiveCancelGrace => CancelGrace ?? DefaultCancelGrace;
+}
 
 /// <summary>
 /// An in-cluster worker pool: at most <c>Slots</c> tasks at a time, each claimed from its run before it starts
 /// (so a cancelled run never gets a task started), each with its own CancellationToken that fires when the run's
 /// cancel notice arrives, heartbeating while it runs, and reporting how it ended. Reports are retried until the
-/// run answers, since a lost TASK_SUCCEEDED would leave a run waiting forever.
+/// run answers, since a lost TASK_SUCCEEDED would leave a run waiting forever. A handler that does not return within
+/// the cancel grace period after its token fired is abandoned: its slot is freed and TASK_CANCELLED (forced) reported,
+/// so a handler that ignores its token cannot hold a slot, or its run, forever.
 /// </summary>
 public sealed class WorkerPool : ReceiveActor, IWithTimers
 {
@@ -23,7 +32,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private readonly TaskHandlerRegistry _handlers;
     private readonly string _workerId;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<TaskKey, CancellationTokenSource> _tokens = new();
+    private readonly Dictionary<TaskKey, Execution> _executions = new();
+    private long _nextExecution;
     private PoolState _state;
 
     public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId)
@@ -44,6 +54,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<Report>(Send);
         Receive<ReportAnswer>(OnAnswer);
         Receive<HandlerFinished>(OnFinished);
+        Receive<GraceExpired>(g => OnGraceExpired(g.Key));
         Receive<Heartbeat>(_ =>
         {
             foreach (var key in _state.Running.Keys)
@@ -67,7 +78,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var cts in _tokens.Values) cts.Cancel();
+        foreach (var execution in _executions.Values) execution.Cts.Cancel();
     }
 
     private void Pump()
@@ -106,7 +117,10 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         switch (report.Event, answer)
         {
             case (TaskEventKind.TASK_STARTED, TaskEventAccepted { State: TaskState.RUNNING }):
+                var cancelledMeanwhile = _state.CancelledWhileClaiming(report.Key);
                 var (state, start) = _state.Claimed(report.Key);
+                if (cancelledMeanwhile)
+                    Send(new Report(report.Key, TaskEventKind.TASK_CANCELLED, null, "cancelled: the run was cancelled before the task started", 1));
                 _state = state;
                 if (start is not null) Start(start);
                 else Pump();
@@ -127,11 +141,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private void Start(ExecuteTask task)
     {
         var key = new TaskKey(task.RunId, task.TaskId);
-        var cts = new CancellationTokenSource();
-        _tokens[key] = cts;
+        var execution = new Execution(++_nextExecution, new CancellationTokenSource());
+        _executions[key] = execution;
         var handler = _handlers.Find(task.Type);
-        Execute(handler, new TaskContext(task.RunId, task.TaskId, task.Type, task.Params), cts.Token)
-            .PipeTo(Self, success: outcome => new HandlerFinished(key, outcome));
+        var context = new TaskContext(task.RunId, task.TaskId, task.Type, task.Params) { CancelGrace = _settings.EffectiveCancelGrace };
+        Execute(handler, context, execution.Cts.Token)
+            .PipeTo(Self, success: outcome => new HandlerFinished(key, execution.Id, outcome));
     }
 
     private static async Task<HandlerOutcome> Execute(ITaskHandler? handler, TaskContext context, CancellationToken token)
@@ -154,7 +169,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void OnFinished(HandlerFinished f)
     {
-        if (_tokens.Remove(f.Key, out var cts)) cts.Dispose();
+        if (!_executions.TryGetValue(f.Key, out var execution) || execution.Id != f.Execution)
+        {
+            // An abandoned handler came back after all: its TASK_CANCELLED (forced) was already reported.
+            _log.Info("Handler of {0} returned {1} after it was abandoned; not reported", f.Key, f.Outcome.Event);
+            return;
+        }
+        _executions.Remove(f.Key);
+        execution.Cts.Dispose();
+        Timers.Cancel(GraceTimer(f.Key));
         _state = _state.Finished(f.Key);
         Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1));
         Pump();
@@ -169,8 +192,30 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void Abort(TaskKey key)
     {
-        if (_tokens.TryGetValue(key, out var cts)) cts.Cancel();
+        if (!_executions.TryGetValue(key, out var execution)) return;
+        var (state, startGrace) = _state.StopRequested(key);
+        _state = state;
+        execution.Cts.Cancel();
+        if (startGrace) Timers.StartSingleTimer(GraceTimer(key), new GraceExpired(key), _settings.EffectiveCancelGrace);
     }
+
+    private void OnGraceExpired(TaskKey key)
+    {
+        var (state, abandon) = _state.GraceExpired(key);
+        _state = state;
+        if (!abandon) return;
+        // The handler thread cannot be stopped from here; it is left to finish on its own (its token stays
+        // cancelled, and its late outcome is dropped by execution id) while the slot goes to the next task.
+        _executions.Remove(key);
+        var grace = _settings.EffectiveCancelGrace.TotalSeconds;
+        _log.Warning("Abandoning {0}: its handler did not return within {1} s of its cancellation", key, grace);
+        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null,
+            $"cancelled (forced): the handler did not return within cancel_grace_s = {grace:0.###} s after its cancellation token fired; the worker abandoned it and freed its slot",
+            1));
+        Pump();
+    }
+
+    private static (string, TaskKey) GraceTimer(TaskKey key) => ("grace", key);
 
     private void Release(PoolState state)
     {
@@ -184,7 +229,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error);
 
-    private sealed record HandlerFinished(TaskKey Key, HandlerOutcome Outcome);
+    private sealed record HandlerFinished(TaskKey Key, long Execution, HandlerOutcome Outcome);
+
+    private sealed record GraceExpired(TaskKey Key);
+
+    /// <summary>One start of a task; the id tells a late outcome of an abandoned start from the current one.</summary>
+    private sealed record Execution(long Id, CancellationTokenSource Cts);
 
     private sealed record Heartbeat
     {

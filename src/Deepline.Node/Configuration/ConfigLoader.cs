@@ -37,6 +37,7 @@ public static partial class ConfigLoader
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
     private const int MaxSnapshotEvery = 100_000;
+    private const int MaxCancelGraceS = 3600;
 
     /// <summary>
     /// Every configuration key in config.yaml order, with its environment override, default and description.
@@ -87,6 +88,8 @@ public static partial class ConfigLoader
             "Slots of pool \"default\" on this node (0..1024, 0 = not served in-cluster)."),
         new(Workers + "pools", "DEEPLINE_WORKERS_POOLS", "{}",
             "Extra in-cluster pools, name: slots (1..1024) (env: gpu=2,io=8)."),
+        new(Workers + "cancel_grace_s", "DEEPLINE_WORKERS_CANCEL_GRACE", "10",
+            "Seconds a cancelled task's handler gets to return before its pool abandons it (forced TASK_CANCELLED)."),
         new(Runs + "snapshot_every", "DEEPLINE_RUNS_SNAPSHOT_EVERY", "100",
             "Snapshot a run's state every N journal events (1..100000)."),
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
@@ -182,6 +185,7 @@ public static partial class ConfigLoader
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
             $"{Workers}slots: {I(c.Workers.Slots)}",
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
+            $"{Workers}cancel_grace_s: {I(c.Workers.CancelGraceS)}",
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
         ];
@@ -393,6 +397,8 @@ public static partial class ConfigLoader
         var slots = v.Int(Workers + "slots", d.Workers.Slots, 0, MaxSlots,
             $"an integer from 0 to {MaxSlots} (0 = pool \"default\" not served in-cluster)");
         var pools = v.Pools(Workers + "pools", d.Workers.Pools);
+        var cancelGrace = v.Int(Workers + "cancel_grace_s", d.Workers.CancelGraceS, 1, MaxCancelGraceS,
+            $"an integer from 1 to {MaxCancelGraceS}");
 
         var snapshotEvery = v.Int(Runs + "snapshot_every", d.Runs.SnapshotEvery, 1, MaxSnapshotEvery,
             $"an integer from 1 to {MaxSnapshotEvery}");
@@ -418,7 +424,7 @@ public static partial class ConfigLoader
             new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []),
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
-                pools ?? new Dictionary<string, int>(StringComparer.Ordinal)),
+                pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),
             new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS));
     }
 

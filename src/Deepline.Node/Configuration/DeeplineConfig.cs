@@ -46,8 +46,11 @@ public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string>
 
 public sealed record DataConfig(string Dir);
 
-/// <summary>In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others.</summary>
-public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<string, int> Pools);
+/// <summary>
+/// In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others;
+/// <see cref="CancelGraceS"/>: how long a cancelled handler may take to return before its pool abandons it.
+/// </summary>
+public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<string, int> Pools, int CancelGraceS = 10);
 
 /// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
 public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);

@@ -46,6 +46,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Data, actual.Data);
         Assert.Equal(expected.Workers.Enabled, actual.Workers.Enabled);
         Assert.Equal(expected.Workers.Slots, actual.Workers.Slots);
+        Assert.Equal(expected.Workers.CancelGraceS, actual.Workers.CancelGraceS);
         Assert.Equal(
             expected.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal),
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
@@ -191,6 +192,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
+            "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -231,6 +233,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_ENABLED", "0", "False" },
         { "DEEPLINE_WORKERS_SLOTS", "16", "16" },
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
+        { "DEEPLINE_WORKERS_CANCEL_GRACE", "3", "3" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
     };
@@ -278,6 +281,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.enabled" => c.Workers.Enabled.ToString(),
         "orchestrator.workers.slots" => c.Workers.Slots.ToString(),
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
+        "orchestrator.workers.cancel_grace_s" => c.Workers.CancelGraceS.ToString(),
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
@@ -533,6 +537,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("DEEPLINE_WORKERS_SLOTS", "0", true)]
     [InlineData("DEEPLINE_WORKERS_SLOTS", "1024", true)]
     [InlineData("DEEPLINE_WORKERS_SLOTS", "1025", false)]
+    [InlineData("DEEPLINE_WORKERS_CANCEL_GRACE", "0", false)]
+    [InlineData("DEEPLINE_WORKERS_CANCEL_GRACE", "1", true)]
+    [InlineData("DEEPLINE_WORKERS_CANCEL_GRACE", "3600", true)]
+    [InlineData("DEEPLINE_WORKERS_CANCEL_GRACE", "3601", false)]
     [InlineData("DEEPLINE_RUNS_SNAPSHOT_EVERY", "0", false)]
     [InlineData("DEEPLINE_RUNS_SNAPSHOT_EVERY", "100000", true)]
     [InlineData("DEEPLINE_RUNS_PASSIVATE_AFTER", "0", false)]
@@ -620,6 +628,17 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new Dictionary<string, int> { ["tenant:a.b-c_d"] = 1024 },
             Load(Write("orchestrator:\n  workers:\n    pools: { \"tenant:a.b-c_d\": 1024 }\n")).Workers.Pools);
         Assert.Empty(Load(Write("orchestrator:\n  workers:\n    pools:\n")).Workers.Pools);
+    }
+
+    [Fact]
+    public void Cancel_grace_is_read_from_the_file_and_a_bad_value_names_the_key_and_line()
+    {
+        Assert.Equal(10, DeeplineConfig.Defaults.Workers.CancelGraceS);
+        Assert.Equal(25, Load(Write("orchestrator:\n  workers:\n    cancel_grace_s: 25\n")).Workers.CancelGraceS);
+
+        var path = Write("orchestrator:\n  workers:\n    cancel_grace_s: soon\n");
+        var line = Assert.Single(Fails(path).Errors);
+        Assert.Equal($"orchestrator.workers.cancel_grace_s: must be an integer from 1 to 3600, got \"soon\" (at {path}:3)", line);
     }
 
     // ------------------------------------------------------------------ the shipped file

@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Deepline.Actors.Workers;
+using Deepline.Node;
+using Deepline.Node.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Bench;
+
+/// <summary>
+/// A real node in this process (HTTP API, single-node cluster, SQLite journal in a temp directory), one pool with a
+/// slot per task; N runs of one task each, all running; then each run cancelled over HTTP, one after the other.
+/// </summary>
+public static class DeeplineBench
+{
+    public static async Task<Measurement> RunAsync(int tasks, int warmup, TimeSpan pace)
+    {
+        Console.WriteLine($"deepline: starting a node with {tasks + warmup} slots");
+        var dataDir = Directory.CreateTempSubdirectory("deepline-bench-").FullName;
+        var port = FreePort();
+        var d = DeeplineConfig.Defaults;
+        var config = d with
+        {
+            Http = d.Http with { Port = port },
+            Remoting = d.Remoting with { Port = 0 },
+            Data = new DataConfig(dataDir),
+            Workers = d.Workers with { Slots = tasks + warmup },
+        };
+        var probe = new TokenProbeHandler();
+        var app = DeeplineNode.Build(config, [probe], l => l.ClearProviders());
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        try
+        {
+            await Wait.Until(() => Healthy(http) ? 1 : 0, 1, TimeSpan.FromSeconds(60), "deepline: node healthy");
+
+            // Warm-up: JIT, connection pool, SQLite pages; measured the same way and thrown away.
+            var warm = Enumerable.Range(0, warmup).Select(i => $"warm-{i}").ToList();
+            await Submit(http, warm);
+            await Wait.Until(() => probe.Started, warm.Count, TimeSpan.FromSeconds(60), "deepline: warm-up tasks running");
+            await CancelEach(http, warm, pace);
+            await Wait.Until(() => warm.Count(probe.Fired.ContainsKey), warm.Count, TimeSpan.FromSeconds(30), "deepline: warm-up tokens fired");
+
+            var runs = Enumerable.Range(0, tasks).Select(i => $"bench-{i}").ToList();
+            var submitted = Stopwatch.StartNew();
+            await Submit(http, runs);
+            await Wait.Until(() => probe.Started, warm.Count + runs.Count, TimeSpan.FromSeconds(120), "deepline: tasks running");
+            Console.WriteLine($"deepline: {runs.Count} tasks running after {submitted.Elapsed.TotalSeconds:0.0} s; cancelling each run");
+
+            var calls = await CancelEach(http, runs, pace);
+            try
+            {
+                await Wait.Until(() => runs.Count(probe.Fired.ContainsKey), runs.Count, TimeSpan.FromSeconds(30), "deepline: tokens fired");
+            }
+            catch (TimeoutException e)
+            {
+                Console.WriteLine(e.Message);
+            }
+            var fired = runs.Select(r => probe.Fired.TryGetValue(r, out var t) ? t : (long?)null).ToList();
+            return Measurement.From("deepline in-cluster", "PUT /runs/{id}/cancel", calls, fired);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+            try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static bool Healthy(HttpClient http)
+    {
+        try { return http.GetAsync("/health").GetAwaiter().GetResult().StatusCode == HttpStatusCode.OK; }
+        catch (HttpRequestException) { return false; }
+    }
+
+    private static async Task Submit(HttpClient http, IReadOnlyList<string> runIds)
+    {
+        await Parallel.ForEachAsync(runIds, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (runId, ct) =>
+        {
+            var body = JsonSerializer.Serialize(new { run_id = runId, tasks = new[] { new { task_id = "t", type = TokenProbeHandler.TypeName } } });
+            using var response = await http.PostAsync("/runs", new StringContent(body, Encoding.UTF8, "application/json"), ct);
+            if (response.StatusCode != HttpStatusCode.Created)
+                throw new InvalidOperationException($"POST /runs {runId}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        });
+    }
+
+    /// <summary>One cancel at a time: each measurement sees a quiet system, as one operator's cancel would.</summary>
+    private static async Task<List<(long Sent, long Returned)>> CancelEach(HttpClient http, IReadOnlyList<string> runIds, TimeSpan pace)
+    {
+        var calls = new List<(long, long)>(runIds.Count);
+        var pacer = new Pacer(pace);
+        foreach (var runId in runIds)
+        {
+            await pacer.NextAsync();
+            using var content = new StringContent("{\"reason\": \"bench\"}", Encoding.UTF8, "application/json");
+            var sent = Stopwatch.GetTimestamp();
+            using var response = await http.PutAsync($"/runs/{runId}/cancel", content);
+            var returned = Stopwatch.GetTimestamp();
+            if (response.StatusCode != HttpStatusCode.OK)
+                throw new InvalidOperationException($"PUT /runs/{runId}/cancel: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            calls.Add((sent, returned));
+        }
+        return calls;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Runs until cancelled and notes when its token fired (the callback runs on the cancelling thread).</summary>
+    private sealed class TokenProbeHandler : ITaskHandler
+    {
+        public const string TypeName = "bench-wait";
+        private int _started;
+
+        public string Type => TypeName;
+
+        public ConcurrentDictionary<string, long> Fired { get; } = new();
+
+        public int Started => Volatile.Read(ref _started);
+
+        public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
+        {
+            using var registration = cancellationToken.Register(() => Fired.TryAdd(context.RunId, Stopwatch.GetTimestamp()));
+            Interlocked.Increment(ref _started);
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return null;
+        }
+    }
+}
