@@ -57,6 +57,7 @@ public static class DeeplineNode
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
+        app.MapManagementEndpoints();
         return app;
     }
 

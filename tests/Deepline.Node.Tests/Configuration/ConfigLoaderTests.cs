@@ -50,6 +50,7 @@ public sealed class ConfigLoaderTests : IDisposable
             expected.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal),
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
         Assert.Equal(expected.Runs, actual.Runs);
+        Assert.Equal(expected.Admin, actual.Admin);
     }
 
     private static string FindRepoRoot()
@@ -190,6 +191,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
+            "DEEPLINE_ADMIN_KEY",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
@@ -227,6 +229,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
+        { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
     };
 
     [Theory]
@@ -270,6 +273,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
+        "orchestrator.admin.key" => c.Admin.Key,
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
