@@ -362,7 +362,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  redis:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.redis: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs)"));
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
