@@ -182,7 +182,7 @@ public static class ActorCommands
         c.Out.Line($"{Output.Str(body, "node")} (depth {Output.Int(body, "depth")})");
         foreach (var child in body?["root"]?["children"]?.AsArray() ?? [])
             Print(c.Out, child, "");
-        c.Out.Line($"Count: {Output.Int(body, "actors")} actors{(body?["truncated"]?.GetValue<bool>() == true ? " (truncated: raise --depth to see more)" : "")}");
+        c.Out.Line($"Count: {Output.Int(body, "actors")} actors{(body?["truncated"]?.GetValue<bool>() == true ? " (the node lists at most this many; use a smaller --depth)" : "")}");
         return ExitCodes.Ok;
     }
 

@@ -128,7 +128,8 @@ public static class ManagementEndpoints
                 return Problems.BadRequest($"depth must be from 1 to {MaxHierarchyDepth}, got {d}", "depth");
             var ext = (ExtendedActorSystem)system;
             var budget = new Budget(MaxHierarchyNodes);
-            var root = new ActorNode("/", "/", [Walk(ext.Guardian, 1, d, budget), Walk(ext.SystemGuardian, 1, d, budget)], false);
+            ActorNode[] guardians = [.. new[] { ext.Guardian, ext.SystemGuardian }.Select(g => Walk(g, 1, d, budget)).OfType<ActorNode>()];
+            var root = new ActorNode("/", "/", guardians, guardians.Length < 2, 2);
             return Results.Ok(new HierarchyResponse(Cluster.Get(system).SelfAddress.ToString(), d, budget.Used, budget.Exhausted, root));
         });
         return app;
@@ -213,13 +214,14 @@ public static class ManagementEndpoints
     /// <summary>pbm prints statuses in lower case ("up", "leaving"); so do we, so that habits and scripts carry over.</summary>
     private static string Status(MemberStatus status) => status.ToString().ToLowerInvariant();
 
+    /// <summary>Counts the actors listed so far; once <c>max</c> is reached the walk stops and says so.</summary>
     private sealed class Budget(int max)
     {
         public int Used { get; private set; }
 
         public bool Exhausted { get; private set; }
 
-        public bool Take()
+        public bool TryTake()
         {
             if (Used >= max)
             {
@@ -235,24 +237,22 @@ public static class ManagementEndpoints
     /// Children come from the actor cell itself (a consistent snapshot of its child container) rather than from
     /// Identify round trips: no messages to thousands of entities, no waiting on busy mailboxes.
     /// </summary>
-    private static ActorNode Walk(IActorRef actor, int level, int maxDepth, Budget budget)
+    private static ActorNode? Walk(IActorRef actor, int level, int maxDepth, Budget budget)
     {
-        budget.Take();
+        if (!budget.TryTake())
+            return null;
         var path = actor.Path.ToStringWithoutAddress();
         if (actor is not ActorRefWithCell withCell)
             return new ActorNode(actor.Path.Name, path, [], false);
         var children = withCell.Children.OrderBy(c => c.Path.Name, StringComparer.Ordinal).ToList();
-        if (level >= maxDepth)
-            return new ActorNode(actor.Path.Name, path, [], children.Count > 0, children.Count);
         var walked = new List<ActorNode>();
-        foreach (var child in children)
+        if (level < maxDepth)
         {
-            if (budget.Used >= MaxHierarchyNodes)
+            foreach (var child in children)
             {
-                budget.Take();
-                break;
+                if (Walk(child, level + 1, maxDepth, budget) is not { } node) break;
+                walked.Add(node);
             }
-            walked.Add(Walk(child, level + 1, maxDepth, budget));
         }
         return new ActorNode(actor.Path.Name, path, walked, walked.Count < children.Count, children.Count);
     }
