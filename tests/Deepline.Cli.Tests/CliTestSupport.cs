@@ -76,7 +76,8 @@ public sealed class TestNode : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null)
+    /// <param name="joined">false: the node is not expected to be in a cluster yet (its seeds are down); wait only for its API.</param>
+    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true)
     {
         var d = DeeplineConfig.Defaults;
         var config = d with
@@ -90,8 +91,8 @@ public sealed class TestNode : IAsyncDisposable
         var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         var node = new TestNode(app, config);
-        await Eventually.Until(async () => (await node.Client.GetAsync("/health")).StatusCode == HttpStatusCode.OK,
-            TimeSpan.FromSeconds(30), "node healthy");
+        await Eventually.Until(async () => (await node.Client.GetAsync(joined ? "/health" : "/cluster/members")).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(30), joined ? "node healthy" : "node answering");
         return node;
     }
 
