@@ -78,6 +78,7 @@ public static class DeeplineNode
         app.MapHealthEndpoints();
         app.MapMonitorEndpoints();
         app.MapMetricsEndpoints();
+        app.MapManagementEndpoints();
         return app;
     }
 

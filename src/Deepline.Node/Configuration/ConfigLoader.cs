@@ -33,6 +33,10 @@ public static partial class ConfigLoader
     private const string Data = "orchestrator.data.";
     private const string Workers = "orchestrator.workers.";
     private const string Runs = "orchestrator.runs.";
+    private const string Admin = "orchestrator.admin.";
+
+    /// <summary>Shorter keys can be guessed; 16 characters is the floor for a shared secret sent in a header.</summary>
+    public const int MinAdminKeyLength = 16;
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -94,6 +98,8 @@ public static partial class ConfigLoader
             "Snapshot a run's state every N journal events (1..100000)."),
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
             "Stop a finished run's entity after it was idle this long (seconds)."),
+        new(Admin + "key", "DEEPLINE_ADMIN_KEY", "\"\"",
+            "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: they are disabled."),
     ];
 
     private static readonly Dictionary<string, ConfigKey> KeyByPath =
@@ -188,6 +194,7 @@ public static partial class ConfigLoader
             $"{Workers}cancel_grace_s: {I(c.Workers.CancelGraceS)}",
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
+            $"{Admin}key: {(c.Admin.Enabled ? "configured" : "not configured")}",
         ];
     }
 
@@ -404,6 +411,14 @@ public static partial class ConfigLoader
             $"an integer from 1 to {MaxSnapshotEvery}");
         var passivateAfter = v.Int(Runs + "passivate_after_s", d.Runs.PassivateAfterS, 1, int.MaxValue, Positive);
 
+        var adminKey = v.String(Admin + "key", d.Admin.Key);
+        if (adminKey is { Length: > 0 } && (adminKey.Length < MinAdminKeyLength || adminKey.Any(char.IsWhiteSpace)))
+        {
+            // Never echo the value: it is a secret.
+            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty to disable admin endpoints)");
+            adminKey = null;
+        }
+
         return new DeeplineConfig(
             new DeadlockConfig(
                 checkInterval ?? d.Deadlock.CheckIntervalS,
@@ -425,7 +440,10 @@ public static partial class ConfigLoader
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
                 pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),
-            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS));
+            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS))
+        {
+            Admin = new AdminConfig(adminKey ?? d.Admin.Key),
+        };
     }
 
     private static void NotBelowInterval(Values v, string key, int? value, int interval, string what)

@@ -16,6 +16,9 @@ public sealed record DeeplineConfig(
         new DataConfig("./data"),
         new WorkersConfig(true, 4, new Dictionary<string, int>()),
         new RunsConfig(100, 120));
+
+    /// <summary>Not positional so that adding it broke no caller; defaults to no key (admin endpoints disabled).</summary>
+    public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
 }
 
 /// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>
@@ -54,3 +57,14 @@ public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<
 
 /// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
 public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);
+
+/// <summary>The shared admin key guarding mutating management endpoints; empty: those endpoints are disabled.</summary>
+public sealed record AdminConfig(string Key)
+{
+    public static AdminConfig Disabled { get; } = new("");
+
+    public bool Enabled => Key.Length > 0;
+
+    /// <summary>Never the key itself: records print their members, and this one is a secret.</summary>
+    public override string ToString() => $"AdminConfig {{ Key = {(Enabled ? "configured" : "not configured")} }}";
+}

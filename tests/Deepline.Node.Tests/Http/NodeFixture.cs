@@ -20,6 +20,8 @@ public sealed class NodeFixture : IAsyncLifetime
 
     public DeeplineConfig Config { get; private set; } = null!;
 
+    public const string AdminKey = "node-fixture-admin-key-0123456789";
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -38,6 +40,7 @@ public sealed class NodeFixture : IAsyncLifetime
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(DataDir),
             Workers = d.Workers with { Slots = 2 },
+            Admin = new AdminConfig(AdminKey),
         };
         _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await _app.StartAsync();
@@ -96,6 +99,14 @@ public static class Json
         run["tasks"]!.AsArray().Single(t => t!["task_id"]!.GetValue<string>() == taskId)!["state"]!.GetValue<string>();
 
     public static Task<HttpResponseMessage> PostJson(this HttpClient c, string url, string json) => c.PostAsync(url, Body(json));
+
+    /// <summary>DELETE with the admin key (or the given one; "" sends no header).</summary>
+    public static Task<HttpResponseMessage> DeleteAsAdmin(this HttpClient c, string url, string key = NodeFixture.AdminKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Delete, url);
+        if (key.Length > 0) request.Headers.Add(Deepline.Node.Http.AdminAuth.HeaderName, key);
+        return c.SendAsync(request);
+    }
 
     public static Task<HttpResponseMessage> PutJson(this HttpClient c, string url, string json) => c.PutAsync(url, Body(json));
 

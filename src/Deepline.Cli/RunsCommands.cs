@@ -1,0 +1,193 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Deepline.Cli;
+
+/// <summary>Workflow runs: submit, inspect, cancel, watch.</summary>
+public static class RunsCommands
+{
+    private static readonly HashSet<string> TerminalRunStates = ["SUCCEEDED", "FAILED", "CANCELLED"];
+    private static readonly HashSet<string> DoneTaskStates = ["SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED"];
+
+    public static Command Build(DeeplineCli.Env env)
+    {
+        var runs = new Command("runs", "Workflow runs");
+
+        var file = new Argument<FileInfo>("file") { Description = "The run as JSON: {run_id?, workflow_name?, client_id?, tasks: [...]}" };
+        runs.Subcommands.Add(env.Leaf("submit", "Submit a run from a JSON file", c => Submit(c, c.Get(file)), file));
+
+        var statusId = RunId();
+        runs.Subcommands.Add(env.Leaf("status", "A run with its tasks", c => Status(c, c.Get(statusId)), statusId));
+
+        var cancelId = RunId();
+        var reason = new Option<string?>("--reason") { Description = "Why (recorded with the cancel)" };
+        var force = new Option<bool>("--force") { Description = "Finalise at once, without waiting for running tasks to acknowledge" };
+        runs.Subcommands.Add(env.Leaf("cancel", "Cancel a run", c => Cancel(c, c.Get(cancelId), c.Parse.GetValue(reason), c.Get(force)),
+            cancelId, reason, force));
+
+        var forceId = RunId();
+        runs.Subcommands.Add(env.Leaf("force-complete", "Finalise a CANCELLING run now (admin)", c => ForceComplete(c, c.Get(forceId)), forceId));
+
+        var client = new Option<string?>("--client") { Description = "Only runs of this client_id" };
+        var limit = new Option<int>("--limit") { Description = "How many (1..500)", DefaultValueFactory = _ => 50 };
+        var offset = new Option<int>("--offset") { Description = "How many to skip", DefaultValueFactory = _ => 0 };
+        runs.Subcommands.Add(env.Leaf("cancelled", "Recently cancelled runs",
+            c => Cancelled(c, c.Parse.GetValue(client), c.Get(limit), c.Get(offset)), client, limit, offset));
+
+        var watchId = RunId();
+        var interval = new Option<double>("--interval") { Description = "Seconds between polls", DefaultValueFactory = _ => 0.5 };
+        var giveUp = new Option<double?>("--give-up-after") { Description = "Stop watching (exit 1) after this many seconds" };
+        runs.Subcommands.Add(env.Leaf("watch", "Follow a run's tasks live until the run is terminal",
+            c => Watch(c, c.Get(watchId), c.Get(interval), c.Parse.GetValue(giveUp)), watchId, interval, giveUp));
+        return runs;
+    }
+
+    private static Argument<string> RunId() => new("run-id") { Description = "The run's run_id" };
+
+    private static string RunPath(string runId) => "/runs/" + Uri.EscapeDataString(runId);
+
+    private static async Task<int> Submit(CommandContext c, FileInfo file)
+    {
+        if (!file.Exists)
+            throw new CliException(ExitCodes.Usage, $"file not found: {file.FullName}");
+        var text = await File.ReadAllTextAsync(file.FullName, c.Cancellation);
+        try
+        {
+            JsonNode.Parse(text);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw new CliException(ExitCodes.Usage, $"{file.Name} is not valid JSON: {ex.Message.Split(" Path:")[0]}");
+        }
+        var body = await c.Node.RequireAsync(HttpMethod.Post, "/runs", text, ct: c.Cancellation);
+        if (c.Out.Json) c.Out.WriteJson(body);
+        else c.Out.Line($"Submitted run {Output.Str(body, "run_id")} ({Output.Int(body, "task_count")} tasks): {Output.Str(body, "status")}");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Status(CommandContext c, string runId)
+    {
+        var run = await c.Node.RequireAsync(HttpMethod.Get, RunPath(runId), ct: c.Cancellation);
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(run);
+            return ExitCodes.Ok;
+        }
+        c.Out.Line($"Run:      {Output.Str(run, "run_id")}");
+        c.Out.Line($"Workflow: {Output.Str(run, "workflow_name")}");
+        c.Out.Line($"Client:   {Output.Str(run, "client_id")}");
+        c.Out.Line($"Status:   {Output.Str(run, "status")}");
+        c.Out.Line($"Created:  {Output.Str(run, "created_at")}");
+        c.Out.Line($"Updated:  {Output.Str(run, "updated_at")}");
+        if (run?["cancellation"] is JsonObject cancel)
+            c.Out.Line($"Cancel:   {Output.Str(cancel, "reason")} (by {Output.Str(cancel, "cancelled_by")} at {Output.Str(cancel, "cancelled_at")}{(cancel["forced"]?.GetValue<bool>() == true ? ", forced" : "")})");
+        c.Out.Line();
+        var tasks = run?["tasks"]?.AsArray() ?? [];
+        c.Out.Table(["TASK", "TYPE", "POOL", "STATE", "ATTEMPTS", "WORKER", "UPDATED"], tasks.Select(t => (IReadOnlyList<string>)
+        [
+            Output.Str(t, "task_id"), Output.Str(t, "type"), Output.Str(t, "pool"), Output.Str(t, "state"),
+            Output.Str(t, "attempts"), Output.Str(t, "worker_id"), Output.Str(t, "updated_at"),
+        ]));
+        c.Out.Line($"Tasks: {tasks.Count} ({Counts(tasks)})");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Cancel(CommandContext c, string runId, string? reason, bool force)
+    {
+        var request = new JsonObject { ["force"] = force };
+        if (!string.IsNullOrWhiteSpace(reason)) request["reason"] = reason;
+        request["cancelled_by"] = "cli";
+        var body = await c.Node.RequireAsync(HttpMethod.Put, RunPath(runId) + "/cancel", request.ToJsonString(), ct: c.Cancellation);
+        if (c.Out.Json) c.Out.WriteJson(body);
+        else c.Out.Line($"Run {Output.Str(body, "run_id")}: {Output.Str(body, "status")}: {Output.Str(body, "message")} " +
+                        $"({Output.Int(body, "cancelled_tasks")} tasks cancelled, reason: {Output.Str(body, "reason")})");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> ForceComplete(CommandContext c, string runId)
+    {
+        await c.Node.RequireAsync(HttpMethod.Delete, RunPath(runId) + "/cancel", admin: true, ct: c.Cancellation);
+        var status = await c.Node.RequireAsync(HttpMethod.Get, RunPath(runId) + "/cancel", ct: c.Cancellation);
+        if (c.Out.Json) c.Out.WriteJson(status);
+        else c.Out.Line($"Run {runId}: cancellation finalised (forced), status {Output.Str(status, "status")}");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Cancelled(CommandContext c, string? client, int limit, int offset)
+    {
+        if (limit is < 1 or > 500) throw new CliException(ExitCodes.Usage, $"--limit must be from 1 to 500, got {limit}");
+        if (offset < 0) throw new CliException(ExitCodes.Usage, $"--offset must be 0 or more, got {offset}");
+        var query = $"/runs/cancelled?limit={limit}&offset={offset}" + (string.IsNullOrWhiteSpace(client) ? "" : "&client_id=" + Uri.EscapeDataString(client.Trim()));
+        var response = await c.Node.SendAsync(HttpMethod.Get, query, ct: c.Cancellation);
+        if (response.Status == HttpStatusCode.NotFound)
+            throw new CliException(ExitCodes.NodeError, "listing cancelled runs is not available on this node (GET /runs/cancelled arrives with the deadlock monitor)");
+        if (!response.IsSuccess) throw NodeClient.NodeError(response);
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(response.Body);
+            return ExitCodes.Ok;
+        }
+        // The seed answers a bare array; accept a wrapped page too.
+        var items = response.Body as JsonArray ?? response.Body?["runs"] as JsonArray ?? response.Body?["items"] as JsonArray ?? [];
+        c.Out.Table(["RUN", "WORKFLOW", "CLIENT", "STATUS", "CANCELLED AT", "BY", "REASON"], items.Select(r => (IReadOnlyList<string>)
+        [
+            Output.Str(r, "run_id"), Output.Str(r, "workflow_name"), Output.Str(r, "client_id"), Output.Str(r, "status"),
+            Output.Str(r, "cancelled_at"), Output.Str(r, "cancelled_by"), Output.Str(r, "cancellation_reason"),
+        ]));
+        c.Out.Line($"Count: {items.Count} {(items.Count == 1 ? "run" : "runs")}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Polls the run and prints a line whenever a task moved, until the run is terminal.</summary>
+    private static async Task<int> Watch(CommandContext c, string runId, double intervalS, double? giveUpAfterS)
+    {
+        if (intervalS is < 0.05 or > 60) throw new CliException(ExitCodes.Usage, "--interval must be from 0.05 to 60 seconds");
+        if (giveUpAfterS is <= 0) throw new CliException(ExitCodes.Usage, "--give-up-after must be positive");
+        var clock = Stopwatch.StartNew();
+        string? last = null;
+        while (true)
+        {
+            var run = await c.Node.RequireAsync(HttpMethod.Get, RunPath(runId), ct: c.Cancellation);
+            var status = Output.Str(run, "status");
+            var tasks = run?["tasks"]?.AsArray() ?? [];
+            var snapshot = status + "|" + string.Join(",", tasks.Select(t => Output.Str(t, "task_id") + "=" + Output.Str(t, "state")));
+            if (snapshot != last)
+            {
+                last = snapshot;
+                if (c.Out.Json)
+                {
+                    c.Out.WriteJsonLine(new JsonObject
+                    {
+                        ["at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+                        ["run_id"] = runId,
+                        ["status"] = status,
+                        ["done"] = tasks.Count(t => DoneTaskStates.Contains(Output.Str(t, "state"))),
+                        ["total"] = tasks.Count,
+                        ["tasks"] = new JsonObject(tasks.Select(t => KeyValuePair.Create(Output.Str(t, "task_id"), (JsonNode?)Output.Str(t, "state")))),
+                    });
+                }
+                else
+                {
+                    var done = tasks.Count(t => DoneTaskStates.Contains(Output.Str(t, "state")));
+                    c.Out.Line($"[{clock.Elapsed.TotalSeconds,6:0.0}s] {status,-10} {done}/{tasks.Count} done  " +
+                               string.Join("  ", tasks.Select(t => $"{Output.Str(t, "task_id")}:{Output.Str(t, "state")}")));
+                }
+                await c.Out.Writer.FlushAsync(c.Cancellation);
+            }
+            if (TerminalRunStates.Contains(status))
+            {
+                if (!c.Out.Json) c.Out.Line($"Run {runId} is {status} ({Counts(tasks)}).");
+                return ExitCodes.Ok;
+            }
+            if (giveUpAfterS is { } limit && clock.Elapsed.TotalSeconds >= limit)
+                throw new CliException(ExitCodes.NodeError, $"run {runId} is still {status} after {limit:0.#} s; stopped watching");
+            await Task.Delay(TimeSpan.FromSeconds(intervalS), c.Cancellation);
+        }
+    }
+
+    private static string Counts(JsonArray tasks) =>
+        string.Join(", ", tasks.GroupBy(t => Output.Str(t, "state")).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+}

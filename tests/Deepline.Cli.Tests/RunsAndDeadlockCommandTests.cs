@@ -1,0 +1,185 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Deepline.Cli.Tests;
+
+[Collection(SingleNode.Name)]
+public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
+{
+    private TestNode Node => fixture.Node;
+
+    private Task<CliResult> Run(params string[] args) => Cli.Run(Node.Url, args);
+
+    private async Task Submit(string json) =>
+        Assert.Equal(HttpStatusCode.Created, (await Node.Client.PostAsync("/runs", new StringContent(json, Encoding.UTF8, "application/json"))).StatusCode);
+
+    private async Task AwaitTaskState(string runId, string taskId, string state) =>
+        await Eventually.Until(async () =>
+        {
+            var run = JsonNode.Parse(await Node.Client.GetStringAsync($"/runs/{runId}"))!;
+            return run["tasks"]!.AsArray().Any(t => t!["task_id"]!.GetValue<string>() == taskId && t["state"]!.GetValue<string>() == state);
+        }, TimeSpan.FromSeconds(15), $"{runId}/{taskId} {state}");
+
+    [Fact]
+    public async Task Runs_submit_reads_a_file_and_refuses_what_the_node_refuses()
+    {
+        var file = fixture.WriteRun("""{"run_id":"cli-submit","workflow_name":"ETL","tasks":[{"task_id":"a","type":"noop"}]}""");
+        var ok = (await Run("runs", "submit", file)).Ok();
+        Assert.Equal("Submitted run cli-submit (1 tasks): RUNNING", ok.Out.Trim());
+
+        var again = (await Run("runs", "submit", fixture.WriteRun("""{"tasks":[{"task_id":"a","type":"noop"}]}"""), "--json")).Ok().Json;
+        Assert.Equal(1, again["task_count"]!.GetValue<int>());
+        Assert.False(string.IsNullOrEmpty(again["run_id"]!.GetValue<string>()));
+
+        var cycle = (await Run("runs", "submit", fixture.WriteRun(
+            """{"tasks":[{"task_id":"a","type":"noop","depends_on":["b"]},{"task_id":"b","type":"noop","depends_on":["a"]}]}"""))).Fails(ExitCodes.NodeError);
+        Assert.Equal("deepline: 422 Dependency cycle: dependency cycle: a -> b -> a (field: tasks)", cycle);
+
+        Assert.Contains("file not found:", (await Run("runs", "submit", "/nonexistent/run.json")).Fails(ExitCodes.Usage));
+        Assert.Contains("is not valid JSON", (await Run("runs", "submit", fixture.WriteRun("{tasks:"))).Fails(ExitCodes.Usage));
+    }
+
+    [Fact]
+    public async Task Runs_status_shows_the_tasks_or_says_the_run_is_unknown()
+    {
+        await Submit("""{"run_id":"cli-status","client_id":"team-a","tasks":[{"task_id":"x","type":"noop"},{"task_id":"y","type":"noop","depends_on":["x"]}]}""");
+        await AwaitTaskState("cli-status", "y", "SUCCEEDED");
+
+        var table = (await Run("runs", "status", "cli-status")).Ok();
+        Assert.Contains("Run:      cli-status", table.Out);
+        Assert.Contains("Client:   team-a", table.Out);
+        Assert.Contains("Status:   SUCCEEDED", table.Out);
+        Assert.Matches(@"\nx\s+\| noop\s+\| default \| SUCCEEDED \| 1 ", table.Out);
+        Assert.Contains("Tasks: 2 (SUCCEEDED 2)", table.Out);
+
+        var json = (await Run("runs", "status", "cli-status", "--json")).Ok().Json;
+        Assert.Equal("SUCCEEDED", json["status"]!.GetValue<string>());
+        Assert.Equal(2, json["tasks"]!.AsArray().Count);
+
+        var unknown = (await Run("runs", "status", "no-such-run")).Fails(ExitCodes.NodeError);
+        Assert.StartsWith("deepline: 404 Not found:", unknown);
+        Assert.Contains("no-such-run", unknown);
+    }
+
+    [Fact]
+    public async Task Runs_cancel_then_force_complete_with_the_admin_key()
+    {
+        // An external worker holds the task and never acknowledges: the run stays CANCELLING until forced.
+        await Submit("""{"run_id":"cli-cancel","tasks":[{"task_id":"ext","type":"python","pool":"gpu"}]}""");
+        var claim = await Node.Client.PostAsync("/runs/cli-cancel/tasks/ext/events",
+            new StringContent("""{"event":"TASK_STARTED","worker_id":"py-1"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, claim.StatusCode);
+
+        var cancel = (await Run("runs", "cancel", "cli-cancel", "--reason", "operator said so")).Ok();
+        Assert.Equal("Run cli-cancel: CANCELLING: Workflow cancellation initiated successfully (0 tasks cancelled, reason: operator said so)", cancel.Out.Trim());
+        var repeat = (await Run("runs", "cancel", "cli-cancel", "--json")).Ok().Json;
+        Assert.Equal("operator said so", repeat["reason"]!.GetValue<string>());
+
+        var noKey = (await Run("runs", "force-complete", "cli-cancel")).Fails(ExitCodes.NodeError);
+        Assert.Contains("needs the admin key", noKey);
+
+        var forced = (await Run("runs", "force-complete", "cli-cancel", "--admin-key", TestNode.AdminKey)).Ok();
+        Assert.Equal("Run cli-cancel: cancellation finalised (forced), status CANCELLED", forced.Out.Trim());
+
+        var notCancelling = (await Run("runs", "force-complete", "cli-cancel", "--admin-key", TestNode.AdminKey)).Fails(ExitCodes.NodeError);
+        Assert.StartsWith("deepline: 409 Conflict", notCancelling);
+        Assert.StartsWith("deepline: 404", (await Run("runs", "cancel", "cli-nothing")).Fails(ExitCodes.NodeError));
+    }
+
+    [Fact]
+    public async Task Runs_watch_follows_the_tasks_until_the_run_is_terminal()
+    {
+        await Submit("""{"run_id":"cli-watch","tasks":[{"task_id":"first","type":"delay","params":{"ms":300}},{"task_id":"second","type":"delay","params":{"ms":300},"depends_on":["first"]}]}""");
+
+        var watch = (await Run("runs", "watch", "cli-watch", "--interval", "0.05")).Ok();
+
+        var lines = watch.Out.TrimEnd().Split('\n');
+        Assert.True(lines.Length >= 3, watch.Out); // at least: first running, second running, finished
+        Assert.Contains(lines, l => l.Contains("first:RUNNING") && l.Contains("second:PENDING"));
+        Assert.Contains(lines, l => l.Contains("1/2 done") && l.Contains("second:RUNNING"));
+        Assert.Contains("SUCCEEDED  2/2 done  first:SUCCEEDED  second:SUCCEEDED", lines[^2]);
+        Assert.Equal("Run cli-watch is SUCCEEDED (SUCCEEDED 2).", lines[^1]);
+
+        var json = (await Run("runs", "watch", "cli-watch", "--json")).Ok();
+        var last = JsonNode.Parse(json.Out.Trim().Split('\n')[^1])!;
+        Assert.Equal("SUCCEEDED", last["status"]!.GetValue<string>());
+        Assert.Equal(2, last["done"]!.GetValue<int>());
+
+        Assert.StartsWith("deepline: 404", (await Run("runs", "watch", "cli-watch-unknown")).Fails(ExitCodes.NodeError));
+    }
+
+    [Fact]
+    public async Task Runs_watch_gives_up_when_asked()
+    {
+        await Submit("""{"run_id":"cli-hang","tasks":[{"task_id":"h","type":"hang"}]}""");
+        var r = await Run("runs", "watch", "cli-hang", "--interval", "0.05", "--give-up-after", "0.3");
+        Assert.Equal(ExitCodes.NodeError, r.Code);
+        Assert.Contains("run cli-hang is still RUNNING after 0.3 s; stopped watching", r.Err);
+        Assert.Contains("h:RUNNING", r.Out); // progress was shown before giving up
+        await Run("runs", "cancel", "cli-hang", "--force");
+    }
+
+    /// <summary>
+    /// The listing and the monitor arrive with the deadlock monitor: against a node without them the CLI says so
+    /// plainly; against a node with them it shows what they answer.
+    /// </summary>
+    [Fact]
+    public async Task Runs_cancelled_lists_cancellations_or_says_it_is_not_available()
+    {
+        await Submit("""{"run_id":"cli-listed","client_id":"team-z","tasks":[{"task_id":"h","type":"hang"}]}""");
+        (await Run("runs", "cancel", "cli-listed", "--force")).Ok();
+
+        // The list comes from the run index, a projection of the journal: wait for it to catch up.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        var r = await Run("runs", "cancelled", "--client", "team-z", "--limit", "5");
+        while (!r.Out.Contains("cli-listed") && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            r = await Run("runs", "cancelled", "--client", "team-z", "--limit", "5");
+        }
+        r.Ok();
+        Assert.Contains("cli-listed", r.Out);
+        Assert.Contains("Count: 1 run", r.Out);
+        Assert.Contains("--limit must be from 1 to 500", (await Run("runs", "cancelled", "--limit", "0")).Fails(ExitCodes.Usage));
+    }
+
+    [Theory]
+    [InlineData("status", "/health")]
+    [InlineData("stats", "/stats")]
+    public async Task Deadlock_status_and_stats_show_the_monitor_block_or_say_it_is_missing(string command, string path)
+    {
+        var response = await Node.Client.GetAsync(path);
+        var block = response.StatusCode == HttpStatusCode.NotFound ? null : JsonNode.Parse(await response.Content.ReadAsStringAsync())?["deadlock_monitor"];
+
+        var table = await Run("deadlock", command);
+        var json = await Run("deadlock", command, "--json");
+        if (block is null)
+        {
+            Assert.Equal("deepline: deadlock monitor not available on this node", table.Fails(ExitCodes.NodeError));
+            Assert.Equal("deepline: deadlock monitor not available on this node", json.Fails(ExitCodes.NodeError));
+            return;
+        }
+        table.Ok();
+        foreach (var (key, _) in block.AsObject()) Assert.Contains(key + ":", table.Out);
+        Assert.Equal(block.AsObject().Select(kv => kv.Key), json.Ok().Json.AsObject().Select(kv => kv.Key));
+    }
+
+    [Fact]
+    public async Task Deadlock_scan_is_a_dry_run_with_what_if_thresholds_or_says_the_monitor_is_missing()
+    {
+        var probe = await Node.Client.PostAsync("/deadlock/scan", new StringContent("{}", Encoding.UTF8, "application/json"));
+        var r = await Run("deadlock", "scan", "--pending-stale", "1", "--workflow-stale", "3600");
+        if (probe.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
+        {
+            Assert.Equal("deepline: deadlock monitor not available on this node", r.Fails(ExitCodes.NodeError));
+        }
+        else
+        {
+            r.Ok();
+            Assert.Matches(@"Flagged: \d+ runs? \(dry run", r.Out);
+            Assert.NotNull((await Run("deadlock", "scan", "--json")).Ok().Json["flagged"]);
+        }
+        Assert.Contains("--pending-stale must be a positive number of seconds", (await Run("deadlock", "scan", "--pending-stale", "0")).Fails(ExitCodes.Usage));
+    }
+}
