@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Configuration;
 using Akka.Hosting;
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
@@ -33,7 +34,10 @@ public static class DeeplineNode
             TimeSpan.FromSeconds(config.Runs.PassivateAfterS));
         var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
             persistence.ConnectionString, persistence.ProviderName, workflow,
-            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))]);
+            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5)))],
+            Redis: config.Redis.Enabled
+                ? RedisMirrorSettings.For(config.Redis.Connection, TimeSpan.FromSeconds(config.Redis.RetentionS))
+                : null);
 
         builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();

@@ -1,3 +1,4 @@
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 
@@ -13,4 +14,5 @@ public sealed record DeeplineAkkaOptions(
     string ProviderName,
     WorkflowSettings Workflow,
     IReadOnlyList<WorkerPoolSettings> Pools,
-    int NumberOfShards = 100);
+    int NumberOfShards = 100,
+    RedisMirrorSettings? Redis = null);

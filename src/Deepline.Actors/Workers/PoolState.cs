@@ -64,6 +64,19 @@ public sealed record PoolState(
         return (state with { Running = Running.Add(key, task) }, task);
     }
 
+    /// <summary>
+    /// The answer of the pre-start check against the shared cancel set (Redis) for a claimed task: whether it may
+    /// start. A run cancelled elsewhere is remembered like a topic cancel, and its other running tasks are named
+    /// to be aborted; a run cancelled here while the check was in flight does not start either.
+    /// </summary>
+    public (PoolState State, bool Start, IReadOnlyList<TaskKey> Abort) Checked(TaskKey key, bool cancelledElsewhere)
+    {
+        if (!Running.ContainsKey(key)) return (this, false, []);
+        var (state, abort) = cancelledElsewhere ? RunCancelled(key.RunId) : (this, []);
+        if (!state.CancelledRuns.Contains(key.RunId)) return (state, true, abort);
+        return (state.Finished(key), false, [.. abort.Where(k => k != key)]);
+    }
+
     /// <summary>The claim was refused or failed: the slot is free again.</summary>
     public PoolState ClaimDropped(TaskKey key) =>
         this with { Claiming = Claiming.Remove(key), Known = Known.Remove(key) };

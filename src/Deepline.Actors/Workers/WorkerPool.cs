@@ -6,7 +6,17 @@ using Deepline.Domain;
 
 namespace Deepline.Actors.Workers;
 
-public sealed record WorkerPoolSettings(string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5);
+/// <summary>The shared cancel set beyond this cluster (Redis <c>cancelled_runs</c>), asked before a task starts.</summary>
+public interface ICancelledRunsLookup
+{
+    Task<bool> IsCancelledAsync(string runId);
+}
+
+public sealed record WorkerPoolSettings(string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5)
+{
+    /// <summary>How long a task waits for the shared cancel set before it starts without its answer.</summary>
+    public TimeSpan PreStartCheckTimeout { get; init; } = TimeSpan.FromSeconds(1);
+}
 
 /// <summary>
 /// An in-cluster worker pool: at most <c>Slots</c> tasks at a time, each claimed from its run before it starts
@@ -22,12 +32,14 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private readonly IActorRef _runs;
     private readonly TaskHandlerRegistry _handlers;
     private readonly string _workerId;
+    private readonly ICancelledRunsLookup? _cancelledElsewhere;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<TaskKey, CancellationTokenSource> _tokens = new();
     private PoolState _state;
 
-    public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId)
+    public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId, ICancelledRunsLookup? cancelledElsewhere)
     {
+        _cancelledElsewhere = cancelledElsewhere;
         _settings = settings;
         _runs = runs;
         _handlers = handlers;
@@ -44,6 +56,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<Report>(Send);
         Receive<ReportAnswer>(OnAnswer);
         Receive<HandlerFinished>(OnFinished);
+        Receive<PreStartChecked>(OnChecked);
         Receive<Heartbeat>(_ =>
         {
             foreach (var key in _state.Running.Keys)
@@ -52,8 +65,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<GetPoolStatus>(_ => Sender.Tell(new PoolStatus(_settings.Name, _settings.Slots, _state.Busy, _state.WaitingCount)));
     }
 
-    public static Props Props(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId) =>
-        Akka.Actor.Props.Create(() => new WorkerPool(settings, runs, handlers, workerId));
+    public static Props Props(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId,
+        ICancelledRunsLookup? cancelledElsewhere = null) =>
+        Akka.Actor.Props.Create(() => new WorkerPool(settings, runs, handlers, workerId, cancelledElsewhere));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -108,8 +122,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             case (TaskEventKind.TASK_STARTED, TaskEventAccepted { State: TaskState.RUNNING }):
                 var (state, start) = _state.Claimed(report.Key);
                 _state = state;
-                if (start is not null) Start(start);
-                else Pump();
+                if (start is null) Pump();
+                else if (_cancelledElsewhere is null) Start(start);
+                else CheckElsewhere(start);
                 break;
             case (TaskEventKind.TASK_STARTED, _):
                 // Refused: the run was cancelled or the task is no longer ours to run. Nothing was started.
@@ -122,6 +137,34 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
                 Abort(report.Key);
                 break;
         }
+    }
+
+    /// <summary>
+    /// A run cancelled on another cluster is known only to the shared set. The task holds its slot meanwhile; an
+    /// unreachable Redis does not stop work (the in-cluster topic still protects this cluster's own cancels).
+    /// </summary>
+    private void CheckElsewhere(ExecuteTask task)
+    {
+        _cancelledElsewhere!.IsCancelledAsync(task.RunId).WaitAsync(_settings.PreStartCheckTimeout)
+            .PipeTo(Self, success: c => new PreStartChecked(task, c, null), failure: e => new PreStartChecked(task, false, e));
+    }
+
+    private void OnChecked(PreStartChecked c)
+    {
+        var key = new TaskKey(c.Task.RunId, c.Task.TaskId);
+        if (!_state.Running.ContainsKey(key)) return;
+        if (c.Error is not null) _log.Warning("Cancel set not reachable before starting {0} ({1}); starting on the in-cluster check alone", key, c.Error.Message);
+        var (state, start, abort) = _state.Checked(key, c.Cancelled);
+        _state = state;
+        foreach (var k in abort) Abort(k);
+        if (start)
+        {
+            Start(c.Task);
+            return;
+        }
+        _log.Info("Not starting {0}: its run is cancelled{1}", key, c.Cancelled ? " (Redis cancelled_runs)" : "");
+        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, "not started: the run is cancelled" + (c.Cancelled ? " (found in Redis cancelled_runs)" : ""), 1));
+        Pump();
     }
 
     private void Start(ExecuteTask task)
@@ -185,6 +228,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error);
 
     private sealed record HandlerFinished(TaskKey Key, HandlerOutcome Outcome);
+
+    private sealed record PreStartChecked(ExecuteTask Task, bool Cancelled, Exception? Error);
 
     private sealed record Heartbeat
     {

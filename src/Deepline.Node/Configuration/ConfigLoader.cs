@@ -33,6 +33,7 @@ public static partial class ConfigLoader
     private const string Data = "orchestrator.data.";
     private const string Workers = "orchestrator.workers.";
     private const string Runs = "orchestrator.runs.";
+    private const string Redis = "orchestrator.redis.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -83,6 +84,10 @@ public static partial class ConfigLoader
             "Snapshot a run's state every N journal events (1..100000)."),
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
             "Stop a finished run's entity after it was idle this long (seconds)."),
+        new(Redis + "connection", "DEEPLINE_REDIS", "\"\"",
+            "Redis for cancel signals to external workers (StackExchange.Redis string, e.g. 127.0.0.1:6379); empty: no Redis."),
+        new(Redis + "retention_s", "DEEPLINE_REDIS_RETENTION", "604800",
+            "Cancelled runs older than this (seconds) are pruned from Redis (cancelled_runs and its hashes)."),
     ];
 
     private static readonly Dictionary<string, ConfigKey> KeyByPath =
@@ -172,6 +177,8 @@ public static partial class ConfigLoader
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
+            $"{Redis}connection: {(c.Redis.Enabled ? "configured" : "not configured")}",
+            $"{Redis}retention_s: {I(c.Redis.RetentionS)}",
         ];
     }
 
@@ -375,6 +382,15 @@ public static partial class ConfigLoader
             $"an integer from 1 to {MaxSnapshotEvery}");
         var passivateAfter = v.Int(Runs + "passivate_after_s", d.Runs.PassivateAfterS, 1, int.MaxValue, Positive);
 
+        var redisConnection = v.String(Redis + "connection", d.Redis.Connection);
+        if (redisConnection is { Length: > 0 } && !IsRedisConfiguration(redisConnection))
+        {
+            // Never echo the value: it may carry a password.
+            v.Fail(Redis + "connection", "not a valid Redis connection string (expected e.g. 127.0.0.1:6379 or host:port,password=...)");
+            redisConnection = null;
+        }
+        var redisRetention = v.Int(Redis + "retention_s", d.Redis.RetentionS, 1, int.MaxValue, Positive);
+
         return new DeeplineConfig(
             new DeadlockConfig(
                 checkInterval ?? d.Deadlock.CheckIntervalS,
@@ -390,7 +406,22 @@ public static partial class ConfigLoader
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
                 pools ?? new Dictionary<string, int>(StringComparer.Ordinal)),
-            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS));
+            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS))
+        {
+            Redis = new RedisConfig(redisConnection ?? d.Redis.Connection, redisRetention ?? d.Redis.RetentionS),
+        };
+    }
+
+    private static bool IsRedisConfiguration(string text)
+    {
+        try
+        {
+            return StackExchange.Redis.ConfigurationOptions.Parse(text).EndPoints.Count > 0;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static void NotBelowInterval(Values v, string key, int? value, int interval, string what)

@@ -16,6 +16,9 @@ public sealed record DeeplineConfig(
         new DataConfig("./data"),
         new WorkersConfig(true, 4, new Dictionary<string, int>()),
         new RunsConfig(100, 120));
+
+    /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
+    public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
 }
 
 /// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>
@@ -41,3 +44,13 @@ public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<
 
 /// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
 public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);
+
+/// <summary>Redis cancel signals for workers outside the cluster: an empty <see cref="Connection"/> means no Redis.</summary>
+/// <param name="Connection">StackExchange.Redis configuration string (e.g. <c>127.0.0.1:6379</c>); may hold a password, never shown.</param>
+/// <param name="RetentionS">Cancelled runs older than this (seconds) are pruned from the set, the hashes and the time index.</param>
+public sealed record RedisConfig(string Connection, int RetentionS)
+{
+    public static RedisConfig Defaults { get; } = new("", 604_800);
+
+    public bool Enabled => Connection.Length > 0;
+}

@@ -50,6 +50,7 @@ public sealed class ConfigLoaderTests : IDisposable
             expected.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal),
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
         Assert.Equal(expected.Runs, actual.Runs);
+        Assert.Equal(expected.Redis, actual.Redis);
     }
 
     private static string FindRepoRoot()
@@ -190,12 +191,14 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
+            "DEEPLINE_REDIS", "DEEPLINE_REDIS_RETENTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
 
-        // The naming rule: DEEPLINE_<SECTION>_<KEY>, trailing _S dropped; alert_webhook is the seed's special name.
-        foreach (var key in ConfigLoader.Keys.Where(k => k.Name != "alert_webhook"))
+        // The naming rule: DEEPLINE_<SECTION>_<KEY>, trailing _S dropped; alert_webhook is the seed's special name,
+        // and the Redis connection is the DEEPLINE_REDIS.
+        foreach (var key in ConfigLoader.Keys.Where(k => k.Name != "alert_webhook" && k.Path != "orchestrator.redis.connection"))
         {
             var parts = key.Path.Split('.');
             var name = parts[^1].ToUpperInvariant();
@@ -227,6 +230,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
+        { "DEEPLINE_REDIS", "127.0.0.1:6380", "127.0.0.1:6380" },
+        { "DEEPLINE_REDIS_RETENTION", "3600", "3600" },
     };
 
     [Theory]
@@ -270,6 +275,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
+        "orchestrator.redis.connection" => c.Redis.Connection,
+        "orchestrator.redis.retention_s" => c.Redis.RetentionS.ToString(),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
@@ -598,6 +605,39 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new Dictionary<string, int> { ["tenant:a.b-c_d"] = 1024 },
             Load(Write("orchestrator:\n  workers:\n    pools: { \"tenant:a.b-c_d\": 1024 }\n")).Workers.Pools);
         Assert.Empty(Load(Write("orchestrator:\n  workers:\n    pools:\n")).Workers.Pools);
+    }
+
+    // ------------------------------------------------------------------ redis
+
+    [Fact]
+    public void Redis_is_off_by_default_and_an_empty_DEEPLINE_REDIS_keeps_it_off()
+    {
+        Assert.False(DeeplineConfig.Defaults.Redis.Enabled);
+        Assert.Equal(604_800, DeeplineConfig.Defaults.Redis.RetentionS);
+        Assert.False(Load(null, Env(("DEEPLINE_REDIS", ""))).Redis.Enabled);
+        Assert.False(Load(null, Env(("DEEPLINE_REDIS", "   "))).Redis.Enabled);
+    }
+
+    [Fact]
+    public void Redis_connection_and_retention_are_read_from_the_file()
+    {
+        var c = Load(Write("orchestrator:\n  redis:\n    connection: \"10.0.0.5:6379,password=s3cret\"\n    retention_s: 86400\n"));
+        Assert.True(c.Redis.Enabled);
+        Assert.Equal("10.0.0.5:6379,password=s3cret", c.Redis.Connection);
+        Assert.Equal(86400, c.Redis.RetentionS);
+        // The connection string may carry a password: Describe only says whether it is set.
+        Assert.Contains("orchestrator.redis.connection: configured", ConfigLoader.Describe(c));
+        Assert.DoesNotContain("s3cret", ConfigLoader.Describe(c));
+    }
+
+    [Fact]
+    public void Bad_redis_values_name_the_key_and_never_echo_the_connection_string()
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REDIS", "localhost:6379,sekrit=hunter2"), ("DEEPLINE_REDIS_RETENTION", "0"))));
+        Assert.Contains("orchestrator.redis.connection: not a valid Redis connection string", e.Message);
+        Assert.Contains("DEEPLINE_REDIS", e.Message);
+        Assert.DoesNotContain("hunter2", e.Message);
+        Assert.Contains("orchestrator.redis.retention_s: must be a positive integer", e.Message);
     }
 
     // ------------------------------------------------------------------ the shipped file
