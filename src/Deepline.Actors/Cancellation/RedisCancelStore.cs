@@ -20,7 +20,7 @@ public sealed record RedisMirrorSettings(
 {
     public static RedisMirrorSettings For(string connection, TimeSpan retention) =>
         new(connection, retention, TimeSpan.FromSeconds(1),
-            TimeSpan.FromTicks(Math.Clamp(retention.Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerMinute)));
+            TimeSpan.FromTicks(Math.Clamp(retention.Ticks / 10, TimeSpan.TicksPerSecond, 10 * TimeSpan.TicksPerSecond)));
 }
 
 /// <summary>One cancel as mirrored: where it sits in the journal (0 when it came on the fast path), and its record.</summary>

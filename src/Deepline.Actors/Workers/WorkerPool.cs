@@ -120,9 +120,17 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         switch (report.Event, answer)
         {
             case (TaskEventKind.TASK_STARTED, TaskEventAccepted { State: TaskState.RUNNING }):
+                var wasClaiming = _state.Claiming.ContainsKey(report.Key);
                 var (state, start) = _state.Claimed(report.Key);
                 _state = state;
-                if (start is null) Pump();
+                if (start is null)
+                {
+                    // The run accepted the claim, but its cancel reached this pool first: acknowledge it at once, so the
+                    // run does not wait for its cancel deadline on a task that never started.
+                    if (wasClaiming)
+                        Send(new Report(report.Key, TaskEventKind.TASK_CANCELLED, null, NotStarted(false), 1));
+                    Pump();
+                }
                 else if (_cancelledElsewhere is null) Start(start);
                 else CheckElsewhere(start);
                 break;
@@ -163,9 +171,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             return;
         }
         _log.Info("Not starting {0}: its run is cancelled{1}", key, c.Cancelled ? " (Redis cancelled_runs)" : "");
-        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, "not started: the run is cancelled" + (c.Cancelled ? " (found in Redis cancelled_runs)" : ""), 1));
+        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, NotStarted(c.Cancelled), 1));
         Pump();
     }
+
+    private static string NotStarted(bool cancelledElsewhere) =>
+        "not started: the run is cancelled" + (cancelledElsewhere ? " (found in Redis cancelled_runs)" : "");
 
     private void Start(ExecuteTask task)
     {
