@@ -362,10 +362,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Unknown_sections_and_top_level_keys_are_errors()
     {
-        var e = FailsYaml("orchestrator:\n  redis:\n    url: x\n  deadlock: {}\nlogging: debug\n");
+        var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
-        Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.redis: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs)"));
+        Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, redis)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
