@@ -68,11 +68,13 @@ public sealed class CancellationSignals : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         if (_cancelled.ContainsKey(runId)) return true;
+        // Disconnected: answer from the local copy now rather than wait for the command backlog to time out.
+        if (!_redis.IsConnected) return false;
         try
         {
             if (!await _redis.GetDatabase().SetContainsAsync(RedisContract.CancelledRuns, runId)) return false;
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             return false;
         }
@@ -117,7 +119,7 @@ public sealed class CancellationSignals : IAsyncDisposable
         {
             await LoadAsync(ct);
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // Not reachable yet: ConnectionRestored loads it when it is.
         }
@@ -134,7 +136,7 @@ public sealed class CancellationSignals : IAsyncDisposable
             });
             Volatile.Write(ref _subscribed, 1);
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // Renewed when the connection is restored.
         }

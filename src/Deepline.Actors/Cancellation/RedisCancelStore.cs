@@ -138,10 +138,12 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     }
 
     /// <summary>SISMEMBER cancelled_runs: true for a run cancelled anywhere that mirrors to this Redis.</summary>
+    /// <exception cref="InvalidOperationException">Not connected: answered at once, so a Redis outage never delays task starts.</exception>
     public async Task<bool> IsCancelledAsync(string runId)
     {
-        var db = await Db();
-        return await db.SetContainsAsync(RedisContract.CancelledRuns, runId);
+        if (!_connection.IsCompletedSuccessfully || !_connection.Result.IsConnected)
+            throw new InvalidOperationException("Redis is not connected");
+        return await _connection.Result.GetDatabase().SetContainsAsync(RedisContract.CancelledRuns, runId);
     }
 
     private async Task<IDatabase> Db() => (await _connection).GetDatabase();

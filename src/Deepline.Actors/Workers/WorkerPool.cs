@@ -161,7 +161,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         var key = new TaskKey(c.Task.RunId, c.Task.TaskId);
         if (!_state.Running.ContainsKey(key)) return;
-        if (c.Error is not null) _log.Warning("Cancel set not reachable before starting {0} ({1}); starting on the in-cluster check alone", key, c.Error.Message);
+        // Debug: during a Redis outage this would be one line per task; the broadcaster reports the outage once.
+        if (c.Error is not null) _log.Debug("Cancel set not reachable before starting {0} ({1}); starting on the in-cluster check alone", key, c.Error.Message);
         var (state, start, abort) = _state.Checked(key, c.Cancelled);
         _state = state;
         foreach (var k in abort) Abort(k);
