@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Configuration;
 using Akka.Hosting;
 using Deepline.Actors.Alerting;
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
@@ -41,7 +42,10 @@ public static class DeeplineNode
         var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
             persistence.ConnectionString, persistence.ProviderName, workflow,
             [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
-                CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))])
+                CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))],
+            Redis: config.Redis.Enabled
+                ? RedisMirrorSettings.For(config.Redis.Connection, TimeSpan.FromSeconds(config.Redis.RetentionS))
+                : null)
         {
             Index = index,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,

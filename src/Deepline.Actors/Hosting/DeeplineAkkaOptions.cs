@@ -1,6 +1,7 @@
 using Deepline.Actors.Index;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 
@@ -16,7 +17,8 @@ public sealed record DeeplineAkkaOptions(
     string ProviderName,
     WorkflowSettings Workflow,
     IReadOnlyList<WorkerPoolSettings> Pools,
-    int NumberOfShards = 100)
+    int NumberOfShards = 100,
+    RedisMirrorSettings? Redis = null)
 {
     /// <summary>The run index, in the journal's database.</summary>
     public RunIndexStore? Index { get; init; }

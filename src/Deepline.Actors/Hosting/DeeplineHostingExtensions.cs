@@ -8,6 +8,7 @@ using Akka.Remote.Hosting;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Serialization;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
@@ -51,10 +52,13 @@ public static class DeeplineHostingExtensions
                 var region = registry.Get<WorkflowRegion>();
                 registry.Register<HttpBridge>(system.ActorOf(HttpBridge.Props(region), "http-bridge"));
                 var self = Cluster.Get(system).SelfAddress;
+                var redis = o.Redis is null ? null : RedisFor(system, o.Redis);
+                if (redis is not null)
+                    registry.Register<CancellationBroadcaster>(system.ActorOf(CancellationBroadcaster.Props(redis), "cancellation-broadcaster"));
                 foreach (var pool in o.Pools)
                 {
                     var workerId = $"{pool.Name}@{self.Host}:{self.Port}";
-                    system.ActorOf(WorkerPool.Props(pool, region, handlers, workerId), Topics.PoolActorName(pool.Name));
+                    system.ActorOf(WorkerPool.Props(pool, region, handlers, workerId, redis), Topics.PoolActorName(pool.Name));
                 }
             });
 
@@ -73,5 +77,13 @@ public static class DeeplineHostingExtensions
             .WithSingleton<DeadlockSupervisor>("deadlock-supervisor",
                 (_, registry, _) => DeadlockSupervisor.Props(monitor, registry.Get<WorkflowRegion>(), index, webhook),
                 new ClusterSingletonOptions());
+    }
+
+    /// <summary>One Redis connection per node, shared by the broadcaster and the pools' pre-start checks.</summary>
+    private static RedisCancelStore RedisFor(ActorSystem system, RedisMirrorSettings settings)
+    {
+        var store = new RedisCancelStore(settings);
+        system.RegisterOnTermination(() => store.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5)));
+        return store;
     }
 }

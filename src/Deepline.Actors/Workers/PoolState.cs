@@ -68,10 +68,17 @@ public sealed record PoolState(
     }
 
     /// <summary>
-    /// The run accepted a claim (so it counts the task RUNNING) but the run was cancelled meanwhile: the task is not
-    /// started and must be acknowledged TASK_CANCELLED, or the run would wait for it until its cancel timeout.
+    /// The answer of the pre-start check against the shared cancel set (Redis) for a claimed task: whether it may
+    /// start. A run cancelled elsewhere is remembered like a topic cancel, and its other running tasks are named
+    /// to be aborted; a run cancelled here while the check was in flight does not start either.
     /// </summary>
-    public bool CancelledWhileClaiming(TaskKey key) => Claiming.ContainsKey(key) && CancelledRuns.Contains(key.RunId);
+    public (PoolState State, bool Start, IReadOnlyList<TaskKey> Abort) Checked(TaskKey key, bool cancelledElsewhere)
+    {
+        if (!Running.ContainsKey(key)) return (this, false, []);
+        var (state, abort) = cancelledElsewhere ? RunCancelled(key.RunId) : (this, []);
+        if (!state.CancelledRuns.Contains(key.RunId)) return (state, true, abort);
+        return (state.Finished(key), false, [.. abort.Where(k => k != key)]);
+    }
 
     /// <summary>The claim was refused or failed: the slot is free again.</summary>
     public PoolState ClaimDropped(TaskKey key) =>

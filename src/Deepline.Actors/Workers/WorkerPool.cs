@@ -6,6 +6,12 @@ using Deepline.Domain;
 
 namespace Deepline.Actors.Workers;
 
+/// <summary>The shared cancel set beyond this cluster (Redis <c>cancelled_runs</c>), asked before a task starts.</summary>
+public interface ICancelledRunsLookup
+{
+    Task<bool> IsCancelledAsync(string runId);
+}
+
 /// <param name="CancelGrace">How long a handler whose token fired may take to return before the pool abandons it; null: 10 s.</param>
 public sealed record WorkerPoolSettings(
     string Name, int Slots, TimeSpan HeartbeatInterval, TimeSpan ReportTimeout, int ReportAttempts = 5, TimeSpan? CancelGrace = null)
@@ -13,6 +19,9 @@ public sealed record WorkerPoolSettings(
     public static readonly TimeSpan DefaultCancelGrace = TimeSpan.FromSeconds(10);
 
     public TimeSpan EffectiveCancelGrace => CancelGrace ?? DefaultCancelGrace;
+
+    /// <summary>How long a task waits for the shared cancel set before it starts without its answer.</summary>
+    public TimeSpan PreStartCheckTimeout { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -31,13 +40,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private readonly IActorRef _runs;
     private readonly TaskHandlerRegistry _handlers;
     private readonly string _workerId;
+    private readonly ICancelledRunsLookup? _cancelledElsewhere;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<TaskKey, Execution> _executions = new();
     private long _nextExecution;
     private PoolState _state;
 
-    public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId)
+    public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId, ICancelledRunsLookup? cancelledElsewhere)
     {
+        _cancelledElsewhere = cancelledElsewhere;
         _settings = settings;
         _runs = runs;
         _handlers = handlers;
@@ -55,6 +66,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<ReportAnswer>(OnAnswer);
         Receive<HandlerFinished>(OnFinished);
         Receive<GraceExpired>(g => OnGraceExpired(g.Key));
+        Receive<PreStartChecked>(OnChecked);
         Receive<Heartbeat>(_ =>
         {
             foreach (var key in _state.Running.Keys)
@@ -63,8 +75,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<GetPoolStatus>(_ => Sender.Tell(new PoolStatus(_settings.Name, _settings.Slots, _state.Busy, _state.WaitingCount)));
     }
 
-    public static Props Props(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId) =>
-        Akka.Actor.Props.Create(() => new WorkerPool(settings, runs, handlers, workerId));
+    public static Props Props(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId,
+        ICancelledRunsLookup? cancelledElsewhere = null) =>
+        Akka.Actor.Props.Create(() => new WorkerPool(settings, runs, handlers, workerId, cancelledElsewhere));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -117,13 +130,19 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         switch (report.Event, answer)
         {
             case (TaskEventKind.TASK_STARTED, TaskEventAccepted { State: TaskState.RUNNING }):
-                var cancelledMeanwhile = _state.CancelledWhileClaiming(report.Key);
+                var wasClaiming = _state.Claiming.ContainsKey(report.Key);
                 var (state, start) = _state.Claimed(report.Key);
-                if (cancelledMeanwhile)
-                    Send(new Report(report.Key, TaskEventKind.TASK_CANCELLED, null, "cancelled: the run was cancelled before the task started", 1));
                 _state = state;
-                if (start is not null) Start(start);
-                else Pump();
+                if (start is null)
+                {
+                    // The run accepted the claim, but its cancel reached this pool first: acknowledge it at once, so the
+                    // run does not wait for its cancel deadline on a task that never started.
+                    if (wasClaiming)
+                        Send(new Report(report.Key, TaskEventKind.TASK_CANCELLED, null, NotStarted(false), 1));
+                    Pump();
+                }
+                else if (_cancelledElsewhere is null) Start(start);
+                else CheckElsewhere(start);
                 break;
             case (TaskEventKind.TASK_STARTED, _):
                 // Refused: the run was cancelled or the task is no longer ours to run. Nothing was started.
@@ -137,6 +156,38 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
                 break;
         }
     }
+
+    /// <summary>
+    /// A run cancelled on another cluster is known only to the shared set. The task holds its slot meanwhile; an
+    /// unreachable Redis does not stop work (the in-cluster topic still protects this cluster's own cancels).
+    /// </summary>
+    private void CheckElsewhere(ExecuteTask task)
+    {
+        _cancelledElsewhere!.IsCancelledAsync(task.RunId).WaitAsync(_settings.PreStartCheckTimeout)
+            .PipeTo(Self, success: c => new PreStartChecked(task, c, null), failure: e => new PreStartChecked(task, false, e));
+    }
+
+    private void OnChecked(PreStartChecked c)
+    {
+        var key = new TaskKey(c.Task.RunId, c.Task.TaskId);
+        if (!_state.Running.ContainsKey(key)) return;
+        // Debug: during a Redis outage this would be one line per task; the broadcaster reports the outage once.
+        if (c.Error is not null) _log.Debug("Cancel set not reachable before starting {0} ({1}); starting on the in-cluster check alone", key, c.Error.Message);
+        var (state, start, abort) = _state.Checked(key, c.Cancelled);
+        _state = state;
+        foreach (var k in abort) Abort(k);
+        if (start)
+        {
+            Start(c.Task);
+            return;
+        }
+        _log.Info("Not starting {0}: its run is cancelled{1}", key, c.Cancelled ? " (Redis cancelled_runs)" : "");
+        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, NotStarted(c.Cancelled), 1));
+        Pump();
+    }
+
+    private static string NotStarted(bool cancelledElsewhere) =>
+        "not started: the run is cancelled" + (cancelledElsewhere ? " (found in Redis cancelled_runs)" : "");
 
     private void Start(ExecuteTask task)
     {
@@ -235,6 +286,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     /// <summary>One start of a task; the id tells a late outcome of an abandoned start from the current one.</summary>
     private sealed record Execution(long Id, CancellationTokenSource Cts);
+
+    private sealed record PreStartChecked(ExecuteTask Task, bool Cancelled, Exception? Error);
 
     private sealed record Heartbeat
     {

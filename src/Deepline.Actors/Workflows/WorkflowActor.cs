@@ -37,7 +37,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     public static Props Props(string runId, WorkflowSettings settings) =>
         Akka.Actor.Props.Create(() => new WorkflowActor(runId, settings));
 
-    public override string PersistenceId => "run-" + _runId;
+    /// <summary>Persistence ids are this prefix and the run id; read sides take the run id back from it.</summary>
+    public const string PersistenceIdPrefix = "run-";
+
+    public override string PersistenceId => PersistenceIdPrefix + _runId;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -127,8 +130,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
             _log.Warning("Workflow {0} cancelled: {1}", after.RunId, cancel.Reason);
-            _mediator.Tell(new Publish(Topics.Cancellations,
-                new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt)));
+            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
+            _mediator.Tell(new Publish(Topics.Cancellations, notice));
+            // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).
+            Context.System.EventStream.Publish(notice);
         }
 
         if (after.Status != before?.Status) OnStatus(after);

@@ -37,6 +37,7 @@ public static partial class ConfigLoader
 
     /// <summary>Shorter keys can be guessed; 16 characters is the floor for a shared secret sent in a header.</summary>
     public const int MinAdminKeyLength = 16;
+    private const string Redis = "orchestrator.redis.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -100,6 +101,10 @@ public static partial class ConfigLoader
             "Stop a finished run's entity after it was idle this long (seconds)."),
         new(Admin + "key", "DEEPLINE_ADMIN_KEY", "\"\"",
             "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: they are disabled."),
+        new(Redis + "connection", "DEEPLINE_REDIS", "\"\"",
+            "Redis for cancel signals to external workers (StackExchange.Redis string, e.g. 127.0.0.1:6379); empty: no Redis."),
+        new(Redis + "retention_s", "DEEPLINE_REDIS_RETENTION", "604800",
+            "Cancelled runs older than this (seconds) are pruned from Redis (cancelled_runs and its hashes)."),
     ];
 
     private static readonly Dictionary<string, ConfigKey> KeyByPath =
@@ -195,6 +200,8 @@ public static partial class ConfigLoader
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
             $"{Admin}key: {(c.Admin.Enabled ? "configured" : "not configured")}",
+            $"{Redis}connection: {(c.Redis.Enabled ? "configured" : "not configured")}",
+            $"{Redis}retention_s: {I(c.Redis.RetentionS)}",
         ];
     }
 
@@ -418,6 +425,14 @@ public static partial class ConfigLoader
             v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty to disable admin endpoints)");
             adminKey = null;
         }
+        var redisConnection = v.String(Redis + "connection", d.Redis.Connection);
+        if (redisConnection is { Length: > 0 } && !IsRedisConfiguration(redisConnection))
+        {
+            // Never echo the value: it may carry a password.
+            v.Fail(Redis + "connection", "not a valid Redis connection string (expected e.g. 127.0.0.1:6379 or host:port,password=...)");
+            redisConnection = null;
+        }
+        var redisRetention = v.Int(Redis + "retention_s", d.Redis.RetentionS, 1, int.MaxValue, Positive);
 
         return new DeeplineConfig(
             new DeadlockConfig(
@@ -443,7 +458,20 @@ public static partial class ConfigLoader
             new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS))
         {
             Admin = new AdminConfig(adminKey ?? d.Admin.Key),
+            Redis = new RedisConfig(redisConnection ?? d.Redis.Connection, redisRetention ?? d.Redis.RetentionS),
         };
+    }
+
+    private static bool IsRedisConfiguration(string text)
+    {
+        try
+        {
+            return StackExchange.Redis.ConfigurationOptions.Parse(text).EndPoints.Count > 0;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static void NotBelowInterval(Values v, string key, int? value, int interval, string what)

@@ -19,6 +19,8 @@ public sealed record DeeplineConfig(
 
     /// <summary>Not positional so that adding it broke no caller; defaults to no key (admin endpoints disabled).</summary>
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
+    /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
+    public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
 }
 
 /// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>
@@ -67,4 +69,14 @@ public sealed record AdminConfig(string Key)
 
     /// <summary>Never the key itself: records print their members, and this one is a secret.</summary>
     public override string ToString() => $"AdminConfig {{ Key = {(Enabled ? "configured" : "not configured")} }}";
+}
+
+/// <summary>Redis cancel signals for workers outside the cluster: an empty <see cref="Connection"/> means no Redis.</summary>
+/// <param name="Connection">StackExchange.Redis configuration string (e.g. <c>127.0.0.1:6379</c>); may hold a password, never shown.</param>
+/// <param name="RetentionS">Cancelled runs older than this (seconds) are pruned from the set, the hashes and the time index.</param>
+public sealed record RedisConfig(string Connection, int RetentionS)
+{
+    public static RedisConfig Defaults { get; } = new("", 604_800);
+
+    public bool Enabled => Connection.Length > 0;
 }

@@ -52,6 +52,7 @@ public sealed class ConfigLoaderTests : IDisposable
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
         Assert.Equal(expected.Runs, actual.Runs);
         Assert.Equal(expected.Admin, actual.Admin);
+        Assert.Equal(expected.Redis, actual.Redis);
     }
 
     private static string FindRepoRoot()
@@ -196,12 +197,14 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
             "DEEPLINE_ADMIN_KEY",
+            "DEEPLINE_REDIS", "DEEPLINE_REDIS_RETENTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
 
-        // The naming rule: DEEPLINE_<SECTION>_<KEY>, trailing _S dropped; alert_webhook is the seed's special name.
-        foreach (var key in ConfigLoader.Keys.Where(k => k.Name != "alert_webhook"))
+        // The naming rule: DEEPLINE_<SECTION>_<KEY>, trailing _S dropped; alert_webhook is the seed's special name,
+        // and the Redis connection is the DEEPLINE_REDIS.
+        foreach (var key in ConfigLoader.Keys.Where(k => k.Name != "alert_webhook" && k.Path != "orchestrator.redis.connection"))
         {
             var parts = key.Path.Split('.');
             var name = parts[^1].ToUpperInvariant();
@@ -239,6 +242,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
         { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
+        { "DEEPLINE_REDIS", "127.0.0.1:6380", "127.0.0.1:6380" },
+        { "DEEPLINE_REDIS_RETENTION", "3600", "3600" },
     };
 
     [Theory]
@@ -288,6 +293,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
         "orchestrator.admin.key" => c.Admin.Key,
+        "orchestrator.redis.connection" => c.Redis.Connection,
+        "orchestrator.redis.retention_s" => c.Redis.RetentionS.ToString(),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
@@ -373,10 +380,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Unknown_sections_and_top_level_keys_are_errors()
     {
-        var e = FailsYaml("orchestrator:\n  redis:\n    url: x\n  deadlock: {}\nlogging: debug\n");
+        var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
-        Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.redis: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs"));
+        Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
@@ -643,6 +650,39 @@ public sealed class ConfigLoaderTests : IDisposable
         var path = Write("orchestrator:\n  workers:\n    cancel_grace_s: soon\n");
         var line = Assert.Single(Fails(path).Errors);
         Assert.Equal($"orchestrator.workers.cancel_grace_s: must be an integer from 1 to 3600, got \"soon\" (at {path}:3)", line);
+    }
+
+    // ------------------------------------------------------------------ redis
+
+    [Fact]
+    public void Redis_is_off_by_default_and_an_empty_DEEPLINE_REDIS_keeps_it_off()
+    {
+        Assert.False(DeeplineConfig.Defaults.Redis.Enabled);
+        Assert.Equal(604_800, DeeplineConfig.Defaults.Redis.RetentionS);
+        Assert.False(Load(null, Env(("DEEPLINE_REDIS", ""))).Redis.Enabled);
+        Assert.False(Load(null, Env(("DEEPLINE_REDIS", "   "))).Redis.Enabled);
+    }
+
+    [Fact]
+    public void Redis_connection_and_retention_are_read_from_the_file()
+    {
+        var c = Load(Write("orchestrator:\n  redis:\n    connection: \"10.0.0.5:6379,password=s3cret\"\n    retention_s: 86400\n"));
+        Assert.True(c.Redis.Enabled);
+        Assert.Equal("10.0.0.5:6379,password=s3cret", c.Redis.Connection);
+        Assert.Equal(86400, c.Redis.RetentionS);
+        // The connection string may carry a password: Describe only says whether it is set.
+        Assert.Contains("orchestrator.redis.connection: configured", ConfigLoader.Describe(c));
+        Assert.DoesNotContain("s3cret", ConfigLoader.Describe(c));
+    }
+
+    [Fact]
+    public void Bad_redis_values_name_the_key_and_never_echo_the_connection_string()
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REDIS", "localhost:6379,sekrit=hunter2"), ("DEEPLINE_REDIS_RETENTION", "0"))));
+        Assert.Contains("orchestrator.redis.connection: not a valid Redis connection string", e.Message);
+        Assert.Contains("DEEPLINE_REDIS", e.Message);
+        Assert.DoesNotContain("hunter2", e.Message);
+        Assert.Contains("orchestrator.redis.retention_s: must be a positive integer", e.Message);
     }
 
     // ------------------------------------------------------------------ the shipped file

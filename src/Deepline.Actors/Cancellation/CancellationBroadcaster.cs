@@ -1,0 +1,187 @@
+using Akka;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Deepline.Actors.Workers;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Cancellation;
+
+/// <summary>
+/// Mirrors every cancel record to Redis (see <see cref="RedisCancelStore"/>). One per node, started only when Redis
+/// is configured; the in-cluster path (WorkflowActor publishing on <see cref="Topics.Cancellations"/>) is separate
+/// and does not depend on it.
+/// <list type="bullet">
+/// <item>Fast path: the <see cref="RunCancelledNotice"/> that this node's WorkflowActors publish on the local event
+/// stream once the cancel is journalled, written at once. Best effort: a failure is dropped, the journal path
+/// catches it.</item>
+/// <item>Journal path, the guarantee: events-by-tag <see cref="RunEventTagger.Cancels"/> from the offset stored in
+/// Redis, written in batches, the offset raised in the same script, restarted with backoff on any failure. A cancel
+/// accepted while Redis was down is written when it is back; when Redis lost its data the offset is gone with it
+/// and the mirror starts over from 0 (skipping entries past retention).</item>
+/// </list>
+/// Per node rather than a cluster singleton: every write is idempotent (SADD/HSET/ZADD, PUBLISH only for a run new to
+/// the set), so nodes mirroring the same journal need no hand-over and no node waits for another to mirror.
+/// </summary>
+public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
+{
+    private const string PruneTimer = "prune";
+
+    private readonly RedisCancelStore _store;
+    private readonly Func<DateTimeOffset> _now;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly MirrorHealth _health;
+    private UniqueKillSwitch? _journalStream;
+    private IActorRef? _fastPath;
+
+    public CancellationBroadcaster(RedisCancelStore store, Func<DateTimeOffset>? now = null)
+    {
+        _store = store;
+        _now = now ?? (() => DateTimeOffset.UtcNow);
+        _health = new MirrorHealth(_log);
+
+        Receive<RunCancelledNotice>(n => _fastPath?.Tell(n));
+        Receive<Prune>(_ => _store.PruneAsync(_now() - _store.Settings.Retention)
+            .PipeTo(Self, success: n => new Pruned(n, null), failure: e => new Pruned(0, e)));
+        Receive<Pruned>(p =>
+        {
+            if (p.Error is not null) _log.Debug("Pruning Redis cancels skipped: {0}", p.Error.Message);
+            else if (p.Count > 0) _log.Info("Pruned {0} cancelled runs older than {1} from Redis", p.Count, _store.Settings.Retention);
+        });
+    }
+
+    public static Props Props(RedisCancelStore store) => Akka.Actor.Props.Create(() => new CancellationBroadcaster(store, null));
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override void PreStart()
+    {
+        var materializer = Context.Materializer();
+        _fastPath = FastPath().Run(materializer);
+        Context.System.EventStream.Subscribe(Self, typeof(RunCancelledNotice));
+        _journalStream = JournalPath().Run(materializer);
+        Timers.StartPeriodicTimer(PruneTimer, Prune.Instance, TimeSpan.Zero, _store.Settings.PruneInterval);
+    }
+
+    protected override void PostStop()
+    {
+        Context.System.EventStream.Unsubscribe(Self);
+        _journalStream?.Shutdown();
+    }
+
+    private IRunnableGraph<IActorRef> FastPath()
+    {
+        var max = _store.Settings.MaxBatch;
+        // Batch only forms while a write is in flight: no added latency when Redis keeps up.
+        return Source.ActorRef<RunCancelledNotice>(10_000, OverflowStrategy.DropHead)
+            .Batch(max, n => new List<MirroredCancel> { ToCancel(n) }, (list, n) => { list.Add(ToCancel(n)); return list; })
+            .SelectAsync(1, async batch =>
+            {
+                try
+                {
+                    await _store.WriteAsync(batch, offset: 0);
+                }
+                catch (Exception e)
+                {
+                    // The journal path writes it once Redis is back (or rebuilds, when Redis lost its data).
+                    _log.Debug("Fast-path write of {0} cancels to Redis failed: {1}", batch.Count, e.Message);
+                }
+                return NotUsed.Instance;
+            })
+            .To(Sink.Ignore<NotUsed>());
+    }
+
+    private IRunnableGraph<UniqueKillSwitch> JournalPath()
+    {
+        var journal = PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var settings = _store.Settings;
+        var restart = RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2);
+
+        return RestartSource.WithBackoff(() =>
+                Source.FromTask(_health.Track(_store.ResumeOffsetAsync()))
+                    .ConcatMany(offset =>
+                    {
+                        _health.Resuming(offset);
+                        // Ticks while idle probe the marker (an empty write), so a flush is noticed without new cancels.
+                        return journal.EventsByTag(RunEventTagger.Cancels, Offset.Sequence(offset))
+                            .Select(e => Item.From(e))
+                            .Merge(Source.Tick(settings.CheckInterval, settings.CheckInterval, Item.Probe).MapMaterializedValue(_ => NotUsed.Instance));
+                    })
+                    .Batch(settings.MaxBatch, i => new List<Item> { i }, (list, i) => { list.Add(i); return list; })
+                    .SelectAsync(1, batch => _health.Track(Write(batch))),
+                restart)
+            .ViaMaterialized(KillSwitches.Single<int>(), Keep.Right)
+            .To(Sink.Ignore<int>());
+    }
+
+    private async Task<int> Write(List<Item> batch)
+    {
+        var cutoff = _now() - _store.Settings.Retention;
+        var offset = batch.Max(i => i.Offset);
+        // Entries past retention are not written back (they would be pruned at once), but the offset moves past them.
+        var cancels = batch.Where(i => i.Cancel is { } c && c.CancelledAt >= cutoff).Select(i => i.Cancel!).ToList();
+        var added = await _store.WriteAsync(cancels, offset);
+        if (cancels.Count > 0) _log.Debug("Mirrored {0} cancels to Redis up to journal offset {1} ({2} new)", cancels.Count, offset, added);
+        return added;
+    }
+
+    private static MirroredCancel ToCancel(RunCancelledNotice n) => new(0, n.RunId, n.Reason, n.CancelledBy, n.CancelledAt);
+
+    /// <summary>A journal entry (a cancel, or another event that carries the tag) or an idle probe (offset 0).</summary>
+    private sealed record Item(long Offset, MirroredCancel? Cancel)
+    {
+        public static readonly Item Probe = new(0, null);
+
+        public static Item From(EventEnvelope e)
+        {
+            var offset = e.Offset is Sequence s ? s.Value : 0;
+            return e.Event is RunCancelRequested c && e.PersistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
+                ? new Item(offset, new MirroredCancel(offset, e.PersistenceId[WorkflowActor.PersistenceIdPrefix.Length..], c.Reason, c.CancelledBy, c.At))
+                : new Item(offset, null);
+        }
+    }
+
+    private sealed record Prune
+    {
+        public static Prune Instance { get; } = new();
+    }
+
+    private sealed record Pruned(int Count, Exception? Error);
+
+    /// <summary>Logs the mirror's transitions (down, back, rebuilding) once each, not every retry.</summary>
+    private sealed class MirrorHealth(ILoggingAdapter log)
+    {
+        private int _failing;
+
+        public void Resuming(long offset)
+        {
+            if (offset == 0) log.Info("Mirroring cancels to Redis from the start of the journal (Redis had no mirror yet, or lost it)");
+            else log.Info("Mirroring cancels to Redis from journal offset {0}", offset);
+        }
+
+        public async Task<T> Track<T>(Task<T> work)
+        {
+            try
+            {
+                var result = await work;
+                if (Interlocked.Exchange(ref _failing, 0) == 1) log.Info("Redis reachable again: cancel mirror resumed");
+                return result;
+            }
+            catch (RedisDataLostException e)
+            {
+                log.Warning("{0}: rebuilding cancelled_runs from the journal", e.Message);
+                throw;
+            }
+            catch (Exception e)
+            {
+                if (Interlocked.Exchange(ref _failing, 1) == 0)
+                    log.Warning("Redis unreachable ({0}): cancels stay in the journal and are mirrored when it is back; retrying with backoff", e.Message);
+                throw;
+            }
+        }
+    }
+}

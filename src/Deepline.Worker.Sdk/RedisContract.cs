@@ -1,0 +1,75 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Deepline.Worker.Sdk;
+
+/// <summary>
+/// The Redis keys and message shape the node writes for every cancelled run, so that workers in any language can
+/// read them with plain commands (see README, "Redis contract"). The node and this SDK share these definitions.
+/// </summary>
+public static class RedisContract
+{
+    /// <summary>SET of cancelled run ids (the seed's <c>SMEMBERS cancelled_runs</c>).</summary>
+    public const string CancelledRuns = "cancelled_runs";
+
+    /// <summary>ZSET run id → cancelled_at in Unix milliseconds; retention prunes the set and the hashes by it.</summary>
+    public const string CancelledRunsByTime = "cancelled_runs:by_time";
+
+    /// <summary>HASH per run: run_id, reason, cancelled_by, cancelled_at (ISO-8601 UTC).</summary>
+    public const string RunHashPrefix = "cancelled_run:";
+
+    /// <summary>Pub/sub channel: one <see cref="CancelMessage"/> as JSON per cancelled run.</summary>
+    public const string Channel = "deepline:cancellations";
+
+    /// <summary>
+    /// The journal position the node has mirrored up to. It is written in the same script as the entries, so it is
+    /// lost exactly when they are (a flush, a restart without persistence): its absence tells the node to rebuild.
+    /// </summary>
+    public const string MirrorOffset = "deepline:cancellations:offset";
+
+    public static string RunHash(string runId) => RunHashPrefix + runId;
+
+    /// <summary>How timestamps are written, in the hash and the message: UTC ISO-8601 with milliseconds and <c>Z</c>, like the HTTP API.</summary>
+    public static string Timestamp(DateTimeOffset at) =>
+        at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new UtcTimestamp() },
+    };
+
+    private sealed class UtcTimestamp : JsonConverter<DateTimeOffset>
+    {
+        public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.GetDateTimeOffset();
+
+        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(Timestamp(value));
+    }
+}
+
+/// <summary>What the channel carries, one per cancelled run: <c>{"run_id","reason","cancelled_by","cancelled_at"}</c>.</summary>
+public sealed record CancelMessage(
+    [property: JsonPropertyName("run_id")] string RunId,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("cancelled_by")] string CancelledBy,
+    [property: JsonPropertyName("cancelled_at")] DateTimeOffset CancelledAt)
+{
+    public string ToJson() => JsonSerializer.Serialize(this, RedisContract.Json);
+
+    /// <summary>Null for anything that is not a cancel message with a run id (other publishers may share the channel).</summary>
+    public static CancelMessage? TryParse(string? json)
+    {
+        if (string.IsNullOrEmpty(json)) return null;
+        try
+        {
+            var m = JsonSerializer.Deserialize<CancelMessage>(json, RedisContract.Json);
+            return string.IsNullOrEmpty(m?.RunId) ? null : m;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

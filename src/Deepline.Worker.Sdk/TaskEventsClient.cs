@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Deepline.Worker.Sdk;
+
+/// <summary>The events an external worker reports on a task (POST /runs/{run_id}/tasks/{task_id}/events).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TaskEvent>))]
+public enum TaskEvent
+{
+    TASK_STARTED,
+    TASK_HEARTBEAT,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_CANCELLED,
+}
+
+/// <summary>How the node answered a task event. Transport failures and 5xx are exceptions (retry them); these are not.</summary>
+public abstract record TaskEventResult
+{
+    private TaskEventResult()
+    {
+    }
+
+    /// <summary>Applied. Heartbeat at least every <c>HeartbeatTimeoutS / 3</c> seconds while the task runs.</summary>
+    public sealed record Accepted(string RunId, string TaskId, string State, string RunStatus, int HeartbeatTimeoutS) : TaskEventResult;
+
+    /// <summary>409: the task is over for this worker (run cancelled, task finished or held by another worker). Stop working on it.</summary>
+    public sealed record TaskOver(string Detail) : TaskEventResult;
+
+    /// <summary>400/404/422: the request itself is wrong (unknown run or task, bad id, missing worker id).</summary>
+    public sealed record Rejected(int Status, string Detail, string? Field) : TaskEventResult;
+}
+
+/// <summary>Reports task events to a node's HTTP API on behalf of one worker.</summary>
+/// <param name="http">A client whose BaseAddress is the node, e.g. <c>http://127.0.0.1:8001</c>.</param>
+/// <param name="workerId">This worker's id, sent with every event (it is how the run knows who holds a task).</param>
+public sealed class TaskEventsClient(HttpClient http, string workerId)
+{
+    public string WorkerId { get; } = string.IsNullOrWhiteSpace(workerId) ? throw new ArgumentException("worker id is required", nameof(workerId)) : workerId;
+
+    /// <summary>Claims a QUEUED task. <see cref="TaskEventResult.TaskOver"/> means: do not start it.</summary>
+    public Task<TaskEventResult> StartedAsync(string runId, string taskId, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, TaskEvent.TASK_STARTED, null, null, ct);
+
+    public Task<TaskEventResult> HeartbeatAsync(string runId, string taskId, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, TaskEvent.TASK_HEARTBEAT, null, null, ct);
+
+    public Task<TaskEventResult> SucceededAsync(string runId, string taskId, JsonElement? result = null, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, TaskEvent.TASK_SUCCEEDED, result, null, ct);
+
+    public Task<TaskEventResult> FailedAsync(string runId, string taskId, string error, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, TaskEvent.TASK_FAILED, null, error, ct);
+
+    /// <summary>Acknowledges the run's cancellation: the task stopped.</summary>
+    public Task<TaskEventResult> CancelledAsync(string runId, string taskId, string? detail = null, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, TaskEvent.TASK_CANCELLED, null, detail, ct);
+
+    public async Task<TaskEventResult> ReportAsync(string runId, string taskId, TaskEvent kind, JsonElement? result, string? error, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        var body = new EventBody(kind, WorkerId, result, error);
+        using var response = await http.PostAsJsonAsync(
+            $"runs/{Uri.EscapeDataString(runId)}/tasks/{Uri.EscapeDataString(taskId)}/events", body, RedisContract.Json, ct);
+        if (response.IsSuccessStatusCode)
+        {
+            var a = await response.Content.ReadFromJsonAsync<AcceptedBody>(RedisContract.Json, ct)
+                    ?? throw new HttpRequestException("empty answer to a task event");
+            return new TaskEventResult.Accepted(a.RunId, a.TaskId, a.State, a.RunStatus, a.HeartbeatTimeoutS);
+        }
+
+        var status = (int)response.StatusCode;
+        if (status is 400 or 404 or 409 or 422)
+        {
+            var problem = await ReadProblem(response, ct);
+            return response.StatusCode == HttpStatusCode.Conflict
+                ? new TaskEventResult.TaskOver(problem.Detail ?? "the task is over")
+                : new TaskEventResult.Rejected(status, problem.Detail ?? response.ReasonPhrase ?? "rejected", problem.Field);
+        }
+
+        // 503 (the cluster did not answer in time) and anything else: the event may not be applied; the caller retries.
+        response.EnsureSuccessStatusCode();
+        throw new HttpRequestException($"unexpected answer {status}", null, response.StatusCode);
+    }
+
+    private static async Task<ProblemBody> ReadProblem(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<ProblemBody>(RedisContract.Json, ct) ?? new ProblemBody(null, null);
+        }
+        catch (JsonException)
+        {
+            return new ProblemBody(null, null);
+        }
+    }
+
+    private sealed record EventBody(
+        [property: JsonPropertyName("event")] TaskEvent Event,
+        [property: JsonPropertyName("worker_id")] string WorkerId,
+        [property: JsonPropertyName("result"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Result,
+        [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
+
+    private sealed record AcceptedBody(
+        [property: JsonPropertyName("run_id")] string RunId,
+        [property: JsonPropertyName("task_id")] string TaskId,
+        [property: JsonPropertyName("state")] string State,
+        [property: JsonPropertyName("run_status")] string RunStatus,
+        [property: JsonPropertyName("heartbeat_timeout_s")] int HeartbeatTimeoutS);
+
+    private sealed record ProblemBody(
+        [property: JsonPropertyName("detail")] string? Detail,
+        [property: JsonPropertyName("field")] string? Field);
+}
