@@ -48,6 +48,8 @@ public static class DeeplineNode
                 : null)
         {
             Index = index,
+            Roles = config.Remoting.Roles,
+            MonitorRole = config.Deadlock.MonitorRole,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
                 !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),
             Webhook = string.IsNullOrEmpty(config.Deadlock.AlertWebhook)

@@ -27,4 +27,10 @@ public sealed record DeeplineAkkaOptions(
     public MonitorSettings? Monitor { get; init; }
 
     public WebhookSettings? Webhook { get; init; }
+
+    /// <summary>Extra cluster roles of this node (the worker role is added when it serves pools).</summary>
+    public IReadOnlyList<string> Roles { get; init; } = [];
+
+    /// <summary>Only nodes with this role host the monitor's singletons; null or empty: any node.</summary>
+    public string? MonitorRole { get; init; }
 }

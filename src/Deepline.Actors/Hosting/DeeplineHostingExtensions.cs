@@ -27,7 +27,7 @@ public static class DeeplineHostingExtensions
     /// </summary>
     public static AkkaConfigurationBuilder WithDeepline(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o, TaskHandlerRegistry handlers)
     {
-        var roles = o.Pools.Count > 0 ? new[] { WorkerRole } : [];
+        var roles = (o.Pools.Count > 0 ? [WorkerRole] : Array.Empty<string>()).Concat(o.Roles).Distinct(StringComparer.Ordinal).ToArray();
         builder
             .WithCustomSerializer("deepline", [typeof(IDeeplineMessage)], system => new DeeplineSerializer(system))
             .WithRemoting(o.Host, o.Port)
@@ -67,16 +67,19 @@ public static class DeeplineHostingExtensions
         return builder;
     }
 
-    /// <summary>The run index projection and the deadlock supervisor, each a cluster singleton.</summary>
+    private static ClusterSingletonOptions Singleton(DeeplineAkkaOptions o) =>
+        new() { Role = string.IsNullOrEmpty(o.MonitorRole) ? null : o.MonitorRole };
+
+    /// <summary>The run index projection and the deadlock supervisor, each a cluster singleton (on role monitor_role).</summary>
     private static AkkaConfigurationBuilder WithMonitor(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o)
     {
         if (o.Monitor is not { } monitor || o.Index is not { } index) return builder;
         var webhook = o.Webhook is { } w ? new WebhookSender(w, new HttpClient()) : null;
         return builder
-            .WithSingleton<RunIndexProjection>("run-index", RunIndexProjection.Props(index), new ClusterSingletonOptions(), createProxyToo: false)
+            .WithSingleton<RunIndexProjection>("run-index", RunIndexProjection.Props(index), Singleton(o), createProxyToo: false)
             .WithSingleton<DeadlockSupervisor>("deadlock-supervisor",
                 (_, registry, _) => DeadlockSupervisor.Props(monitor, registry.Get<WorkflowRegion>(), index, webhook),
-                new ClusterSingletonOptions());
+                Singleton(o));
     }
 
     /// <summary>One Redis connection per node, shared by the broadcaster and the pools' pre-start checks.</summary>

@@ -75,6 +75,8 @@ public static partial class ConfigLoader
             "Timeout (seconds) of one webhook delivery attempt."),
         new(Deadlock + "alert_retries", "DEEPLINE_DEADLOCK_ALERT_RETRIES", "3",
             "Retries (exponential backoff) after a failed or timed-out delivery (0..10)."),
+        new(Deadlock + "monitor_role", "DEEPLINE_DEADLOCK_MONITOR_ROLE", "\"\"",
+            "Cluster role whose nodes may host the deadlock supervisor and run index singletons; empty: any node."),
         new(Http + "host", "DEEPLINE_HTTP_HOST", "127.0.0.1",
             "Address the HTTP API listens on."),
         new(Http + "port", "DEEPLINE_HTTP_PORT", "8001",
@@ -83,6 +85,8 @@ public static partial class ConfigLoader
             "Address Akka.Remote binds to and advertises."),
         new(Remoting + "port", "DEEPLINE_REMOTING_PORT", "4053",
             "Akka.Remote port (0..65535, 0 = pick a free one)."),
+        new(Remoting + "roles", "DEEPLINE_REMOTING_ROLES", "[]",
+            "Extra cluster roles of this node (\"worker\" is added when it serves pools), e.g. [monitor]."),
         new(Remoting + "seed_nodes", "DEEPLINE_REMOTING_SEED_NODES", "[]",
             "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
         new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
@@ -187,10 +191,12 @@ public static partial class ConfigLoader
             $"{Deadlock}alert_routing_key: {(string.IsNullOrEmpty(c.Deadlock.AlertRoutingKey) ? "not configured" : "configured")}",
             $"{Deadlock}alert_timeout_s: {I(c.Deadlock.AlertTimeoutS)}",
             $"{Deadlock}alert_retries: {I(c.Deadlock.AlertRetries)}",
+            $"{Deadlock}monitor_role: {(c.Deadlock.MonitorRole.Length == 0 ? "any node" : c.Deadlock.MonitorRole)}",
             $"{Http}host: {c.Http.Host}",
             $"{Http}port: {I(c.Http.Port)}",
             $"{Remoting}host: {c.Remoting.Host}",
             $"{Remoting}port: {(c.Remoting.Port == 0 ? "0 (any free port)" : I(c.Remoting.Port))}",
+            $"{Remoting}roles: {(c.Remoting.Roles.Count == 0 ? "none" : string.Join(", ", c.Remoting.Roles))}",
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
@@ -378,6 +384,12 @@ public static partial class ConfigLoader
         var routingKey = v.String(Deadlock + "alert_routing_key", d.Deadlock.AlertRoutingKey);
         var alertTimeout = v.Int(Deadlock + "alert_timeout_s", d.Deadlock.AlertTimeoutS, 1, 300, "an integer from 1 to 300");
         var alertRetries = v.Int(Deadlock + "alert_retries", d.Deadlock.AlertRetries, 0, 10, "an integer from 0 to 10");
+        var monitorRole = v.String(Deadlock + "monitor_role", d.Deadlock.MonitorRole);
+        if (monitorRole is { Length: > 0 } && !IsPoolName(monitorRole))
+        {
+            v.Fail(Deadlock + "monitor_role", $"must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(monitorRole)}");
+            monitorRole = null;
+        }
 
         if (webhook is { Length: > 0 } && !IsHttpUrl(webhook))
         {
@@ -399,6 +411,7 @@ public static partial class ConfigLoader
         var remotingPort = v.Int(Remoting + "port", d.Remoting.Port, 0, 65535,
             "an integer from 0 to 65535 (0 = pick a free port)");
         var seedNodes = SeedNodes(v, d.Remoting.SeedNodes);
+        var roles = Roles(v, d.Remoting.Roles);
 
         var dataDir = v.String(Data + "dir", d.Data.Dir);
         if (dataDir is { Length: 0 })
@@ -449,9 +462,10 @@ public static partial class ConfigLoader
                 AlertRoutingKey = routingKey ?? d.Deadlock.AlertRoutingKey,
                 AlertTimeoutS = alertTimeout ?? d.Deadlock.AlertTimeoutS,
                 AlertRetries = alertRetries ?? d.Deadlock.AlertRetries,
+                MonitorRole = monitorRole ?? d.Deadlock.MonitorRole,
             },
             new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
-            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []),
+            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) { Roles = roles ?? d.Remoting.Roles },
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
                 pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),
@@ -529,6 +543,16 @@ public static partial class ConfigLoader
             result.Add(text);
         }
         return ok ? result : null;
+    }
+
+    private static List<string>? Roles(Values v, IReadOnlyList<string> fallback)
+    {
+        var path = Remoting + "roles";
+        if (v.Strings(path, fallback) is not { } items) return null;
+        var bad = items.Select((item, i) => (item, i)).Where(x => !IsPoolName(x.item.Text)).ToList();
+        foreach (var ((text, origin), i) in bad)
+            v.Errors.Add($"{path}[{i}]: must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(text)}{origin.Suffix}");
+        return bad.Count == 0 ? [.. items.Select(x => x.Text).Distinct(StringComparer.Ordinal)] : null;
     }
 
     internal static bool IsSeedAddress(string text)

@@ -42,12 +42,19 @@ public sealed record DeadlockConfig(
     public int AlertTimeoutS { get; init; } = 5;
 
     public int AlertRetries { get; init; } = 3;
+
+    /// <summary>Role of the nodes that may host the monitor's singletons; empty: any node.</summary>
+    public string MonitorRole { get; init; } = "";
 }
 
 public sealed record HttpConfig(string Host, int Port);
 
 /// <summary>Akka.Remote endpoint; with no seed nodes the node joins itself (a single-node cluster).</summary>
-public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string> SeedNodes);
+public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string> SeedNodes)
+{
+    /// <summary>Extra cluster roles of this node; "worker" is added when it serves in-cluster pools.</summary>
+    public IReadOnlyList<string> Roles { get; init; } = [];
+}
 
 public sealed record DataConfig(string Dir);
 

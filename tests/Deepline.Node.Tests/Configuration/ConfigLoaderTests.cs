@@ -191,8 +191,9 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_CANCEL_ON_DEADLOCK", "DEEPLINE_DEADLOCK_WEBHOOK", "DEEPLINE_DEADLOCK_MAX_DEPENDENCY_DEPTH",
             "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT",
             "DEEPLINE_DEADLOCK_ALERT_FORMAT", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "DEEPLINE_DEADLOCK_ALERT_RETRIES",
+            "DEEPLINE_DEADLOCK_MONITOR_ROLE",
             "DEEPLINE_HTTP_HOST",
-            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_SEED_NODES",
+            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
@@ -229,6 +230,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "R0UT1NG", "R0UT1NG" },
         { "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "9", "9" },
         { "DEEPLINE_DEADLOCK_ALERT_RETRIES", "0", "0" },
+        { "DEEPLINE_DEADLOCK_MONITOR_ROLE", "monitor", "monitor" },
+        { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
         { "DEEPLINE_HTTP_HOST", "0.0.0.0", "0.0.0.0" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
         { "DEEPLINE_REMOTING_HOST", "10.1.2.3", "10.1.2.3" },
@@ -280,6 +283,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.deadlock.alert_routing_key" => c.Deadlock.AlertRoutingKey,
         "orchestrator.deadlock.alert_timeout_s" => c.Deadlock.AlertTimeoutS.ToString(),
         "orchestrator.deadlock.alert_retries" => c.Deadlock.AlertRetries.ToString(),
+        "orchestrator.deadlock.monitor_role" => c.Deadlock.MonitorRole,
+        "orchestrator.remoting.roles" => string.Join("|", c.Remoting.Roles),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),
         "orchestrator.remoting.host" => c.Remoting.Host,
@@ -373,7 +378,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.StartsWith("orchestrator.deadlock.chek_interval_s: unknown key", line);
         Assert.Contains("did you mean check_interval_s?", line);
         Assert.Contains("(known: check_interval_s, pending_stale_s, workflow_stale_s, cancel_on_deadlock, alert_webhook, " +
-            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries)", line);
+            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries, monitor_role)", line);
         Assert.EndsWith($"(at {path}:3)", line);
     }
 
@@ -485,6 +490,15 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_bad_role_names_its_position_in_the_list()
+    {
+        var e = Fails(null, Env(("DEEPLINE_REMOTING_ROLES", "monitor,not ok")));
+        var line = Assert.Single(e.Errors);
+        Assert.StartsWith("orchestrator.remoting.roles[1]: must be a role name", line);
+        Assert.EndsWith("(from DEEPLINE_REMOTING_ROLES)", line);
+    }
+
+    [Fact]
     public void The_PagerDuty_routing_key_is_never_shown_by_Describe()
     {
         var c = Load(null, Env(("DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "R0UT1NGSECRET")));
@@ -560,6 +574,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("DEEPLINE_DEADLOCK_ALERT_FORMAT", "teams", false)]
     [InlineData("DEEPLINE_DEADLOCK_ALERT_RETRIES", "11", false)]
     [InlineData("DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "0", false)]
+    [InlineData("DEEPLINE_DEADLOCK_MONITOR_ROLE", "bad role", false)]
     [InlineData("DEEPLINE_DEADLOCK_CHECK_INTERVAL", "99999999999", false)]
     [InlineData("DEEPLINE_HTTP_HOST", "", false)]
     [InlineData("DEEPLINE_HTTP_HOST", "bad host", false)]

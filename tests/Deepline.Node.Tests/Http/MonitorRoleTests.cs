@@ -1,0 +1,54 @@
+using System.Net;
+using Deepline.Node.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Node.Tests.Http;
+
+/// <summary>monitor_role keeps the deadlock supervisor off nodes without that role (and health says so).</summary>
+public sealed class MonitorRoleTests
+{
+    [Theory]
+    [InlineData(new string[0], false)]
+    [InlineData(new[] { "monitor" }, true)]
+    public async Task The_monitor_runs_only_on_nodes_with_the_monitor_role(string[] roles, bool runs)
+    {
+        var dir = Directory.CreateTempSubdirectory("deepline-role-").FullName;
+        var port = NodeFixture.FreePort();
+        var d = DeeplineConfig.Defaults;
+        var config = d with
+        {
+            Deadlock = d.Deadlock with { MonitorRole = "monitor" },
+            Http = d.Http with { Port = port },
+            Remoting = d.Remoting with { Port = 0, Roles = roles },
+            Data = new DataConfig(dir),
+        };
+        await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
+        await app.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        try
+        {
+            // Fully up either way (a run goes through the shard coordinator, itself a singleton started with the
+            // monitor's); only the monitor differs.
+            await Eventually.Until(async () =>
+                (await client.PostJson("/runs", """{"run_id":"probe","tasks":[{"task_id":"a","type":"noop"}]}""")).StatusCode == HttpStatusCode.Created,
+                TimeSpan.FromSeconds(30), "node accepts runs");
+            await client.AwaitRun("probe", r => r.Str("status") == "SUCCEEDED", "probe run succeeds");
+            System.Text.Json.Nodes.JsonObject health = null!;
+            await Eventually.Until(async () =>
+            {
+                health = await (await client.GetAsync("/health")).ReadObject();
+                return health["cluster"]!["status"]!.GetValue<string>() == "Up"
+                       && health["deadlock_monitor"]!["running"]!.GetValue<bool>() == runs;
+            }, TimeSpan.FromSeconds(30), $"monitor running = {runs}");
+
+            var response = await client.GetAsync("/health");
+            Assert.Equal(runs ? HttpStatusCode.OK : HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(roles.Append("worker").Order(), health["cluster"]!["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
+        }
+        finally
+        {
+            await app.StopAsync();
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+}
