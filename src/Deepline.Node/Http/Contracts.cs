@@ -5,7 +5,10 @@ namespace Deepline.Node.Http;
 
 // Wire shapes of the HTTP API. Names are serialised snake_case (see HttpJson), matching the seed's contract.
 
-public sealed record SubmitRunRequest(string? RunId, string? WorkflowName, string? ClientId, List<SubmitTaskRequest?>? Tasks);
+public sealed record SubmitRunRequest(string? RunId, string? WorkflowName, string? ClientId, List<SubmitTaskRequest?>? Tasks, DeadlockOverridesRequest? Deadlock = null);
+
+/// <summary>Per-run detector thresholds (seconds); each one given wins over the node's configuration.</summary>
+public sealed record DeadlockOverridesRequest(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS);
 
 public sealed record SubmitTaskRequest(string? TaskId, string? Type, string? Pool, JsonElement? Params, List<string?>? DependsOn);
 

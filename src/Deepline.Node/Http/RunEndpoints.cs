@@ -61,6 +61,7 @@ public static class RunEndpoints
                 [.. (t.DependsOn ?? []).Select(d => d!)]));
         }
         var runId = string.IsNullOrEmpty(body.RunId) ? Identifiers.NewRunId() : body.RunId;
-        return (new RunSpec(runId, body.WorkflowName ?? "", body.ClientId ?? "", tasks.MoveToImmutable()), null);
+        var overrides = body.Deadlock is { } o ? new DeadlockOverrides(o.PendingStaleS, o.WorkflowStaleS, o.HeartbeatTimeoutS) : null;
+        return (new RunSpec(runId, body.WorkflowName ?? "", body.ClientId ?? "", tasks.MoveToImmutable(), overrides), null);
     }
 }

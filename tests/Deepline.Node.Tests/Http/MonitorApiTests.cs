@@ -84,6 +84,21 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
     }
 
     [Fact]
+    public async Task A_per_run_threshold_submitted_with_the_run_wins_over_the_nodes()
+    {
+        // The node's pending_stale_s is 900 s; this run asks for 1 s and is cancelled as stale within seconds.
+        var created = await Client.PostJson("/runs", """
+            {"run_id":"own-threshold","tasks":[{"task_id":"t","type":"x","pool":"nobody"}],"deadlock":{"pending_stale_s":1}}
+            """);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+
+        var run = await Client.AwaitRun("own-threshold", r => r["cancellation"] is not null, "auto-cancel at the run's own threshold");
+
+        Assert.Equal("auto-cancel: deadlock detected (stale_pending)", run["cancellation"]!["reason"]!.GetValue<string>());
+        Assert.Equal("system", run["cancellation"]!["cancelled_by"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task The_dry_run_scan_flags_under_what_if_thresholds_without_cancelling()
     {
         await Client.PostJson("/runs", """{"run_id":"scan-me","tasks":[{"task_id":"t","type":"x","pool":"ext"}]}""");

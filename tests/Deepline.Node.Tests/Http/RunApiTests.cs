@@ -54,6 +54,8 @@ public sealed class RunApiTests(NodeFixture node) : IClassFixture<NodeFixture>
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop","depends_on":"b"}]}""", 400, "tasks[0].depends_on", "must be a list of strings")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop","retries":3}]}""", 400, "tasks[0].retries", "unknown field")]
     [InlineData("""{"tasks":[""", 400, "tasks[0]", "not valid JSON")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"pending_stale_s":0}}""", 422, "deadlock.pending_stale_s", "positive number of seconds")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"stale":5}}""", 400, "deadlock.stale", "unknown field")]
     [InlineData("""[1,2]""", 400, null, "must be an object")]
     public async Task Invalid_submissions_get_a_problem_naming_the_field(string body, int status, string? field, string detail)
     {
