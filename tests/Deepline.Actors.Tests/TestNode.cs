@@ -52,14 +52,15 @@ public sealed class TestNode : IAsyncDisposable
         int snapshotEvery = 100,
         MonitorSettings? monitor = null,
         bool runTimers = true,
-        WebhookSettings? webhook = null)
+        WebhookSettings? webhook = null,
+        TimeSpan? passivateAfter = null)
     {
         var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(handlers ?? []));
         var store = SqliteStore.Prepare(dataDir);
         var settings = new WorkflowSettings(
             new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty
                 .Add(TaskSpec.DefaultPool, [.. registry.Types])),
-            cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, TimeSpan.FromMinutes(2),
+            cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, passivateAfter ?? TimeSpan.FromMinutes(2),
             runTimers ? monitor?.Thresholds : null);
         var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], store.ConnectionString, store.ProviderName, settings,
             [new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3))])

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Deepline.Domain;
 using static Deepline.Actors.Tests.Specs;
 
@@ -56,6 +57,27 @@ public sealed class WorkflowLifecycleTests : IDisposable
         // The only slot stays taken: the queued task must not start behind the pool's back.
         await System.Threading.Tasks.Task.Delay(500);
         Assert.Equal(1, (await node.Run("starved")).Counts.Queued);
+    }
+
+    [Fact]
+    public async Task Finished_runs_leave_memory_after_passivate_after_and_come_back_from_the_journal()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, passivateAfter: TimeSpan.FromMilliseconds(500));
+        await node.Ask<RunReply>(new SubmitRun(Run("done", Task("a"))));
+        await node.Ask<RunReply>(new SubmitRun(Run("open", Task("h", "hang"))));
+        var finished = await node.AwaitRun("done", s => s.Status == RunStatus.SUCCEEDED, "run succeeds");
+
+        async Task<IReadOnlySet<string>> Live()
+        {
+            var state = await node.Region.Ask<Akka.Cluster.Sharding.CurrentShardRegionState>(
+                Akka.Cluster.Sharding.GetShardRegionState.Instance, TimeSpan.FromSeconds(5));
+            return state.Shards.SelectMany(sh => sh.EntityIds).ToHashSet();
+        }
+        await Await.Until(async () => !(await Live()).Contains("done"), TimeSpan.FromSeconds(10), () => "finished run passivated");
+
+        Assert.Contains("open", await Live());
+        var back = await node.Run("done");
+        Assert.Equal((finished.Status, finished.UpdatedAt), (back.Status, back.UpdatedAt));
     }
 
     [Fact]
