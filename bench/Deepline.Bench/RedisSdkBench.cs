@@ -63,8 +63,10 @@ public static class RedisSdkBench
             var runs = Enumerable.Range(0, tasks).Select(i => $"rbench-{i}").ToList();
             var submitted = Stopwatch.StartNew();
             await DeeplineBench.Submit(http, runs, "bench-external-wait", Pool);
+            var submittedIn = submitted.Elapsed;
             await worker.ClaimAllAsync(runs);
-            Console.WriteLine($"redis: {runs.Count} tasks held by the SDK worker after {submitted.Elapsed.TotalSeconds:0.0} s; cancelling each run");
+            Console.WriteLine($"redis: {runs.Count} runs submitted in {submittedIn.TotalSeconds:0.0} s, their tasks claimed by the SDK worker " +
+                              $"{(submitted.Elapsed - submittedIn).TotalSeconds:0.0} s later; cancelling each run");
 
             var calls = await CancelAndWait(http, worker, runs, pace, "redis: tokens fired");
             var fired = runs.Select(r => worker.Fired.TryGetValue(r, out var t) ? t : (long?)null).ToList();

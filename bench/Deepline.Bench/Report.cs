@@ -48,8 +48,8 @@ public static class Report
     {
         if (a <= 0 || b <= 0 || double.IsNaN(a) || double.IsNaN(b)) return "n/a";
         return a >= b
-            ? string.Create(CultureInfo.InvariantCulture, $"{a / b:0.#}x slower")
-            : string.Create(CultureInfo.InvariantCulture, $"{b / a:0.#}x faster");
+            ? string.Create(CultureInfo.InvariantCulture, $"{a / b:0.0}x slower")
+            : string.Create(CultureInfo.InvariantCulture, $"{b / a:0.0}x faster");
     }
 
     public static string Markdown(string machine, string command, DateTime date, BenchOptions options, string table, IReadOnlyList<Measurement> results)
