@@ -71,17 +71,19 @@ public static class DeeplineBench
         }
     }
 
-    private static bool Healthy(HttpClient http)
+    internal static bool Healthy(HttpClient http)
     {
         try { return http.GetAsync("/health").GetAwaiter().GetResult().StatusCode == HttpStatusCode.OK; }
         catch (HttpRequestException) { return false; }
     }
 
-    private static async Task Submit(HttpClient http, IReadOnlyList<string> runIds)
+    /// <summary>One run per id, each with a single task "t"; <paramref name="pool"/> null means the in-cluster default pool.</summary>
+    internal static async Task Submit(HttpClient http, IReadOnlyList<string> runIds, string type = TokenProbeHandler.TypeName, string? pool = null)
     {
         await Parallel.ForEachAsync(runIds, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (runId, ct) =>
         {
-            var body = JsonSerializer.Serialize(new { run_id = runId, tasks = new[] { new { task_id = "t", type = TokenProbeHandler.TypeName } } });
+            object task = pool is null ? new { task_id = "t", type } : new { task_id = "t", type, pool };
+            var body = JsonSerializer.Serialize(new { run_id = runId, tasks = new[] { task } });
             using var response = await http.PostAsync("/runs", new StringContent(body, Encoding.UTF8, "application/json"), ct);
             if (response.StatusCode != HttpStatusCode.Created)
                 throw new InvalidOperationException($"POST /runs {runId}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
@@ -89,7 +91,7 @@ public static class DeeplineBench
     }
 
     /// <summary>One cancel at a time: each measurement sees a quiet system, as one operator's cancel would.</summary>
-    private static async Task<List<(long Sent, long Returned)>> CancelEach(HttpClient http, IReadOnlyList<string> runIds, TimeSpan pace)
+    internal static async Task<List<(long Sent, long Returned)>> CancelEach(HttpClient http, IReadOnlyList<string> runIds, TimeSpan pace)
     {
         var calls = new List<(long, long)>(runIds.Count);
         var pacer = new Pacer(pace);
@@ -107,7 +109,7 @@ public static class DeeplineBench
         return calls;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -3,19 +3,27 @@ using System.Globalization;
 using Deepline.Bench;
 
 // Cancel propagation: from the cancel call returning to the running handler's CancellationToken firing, with N tasks
-// running at once, for Deepline (in-cluster pool, HTTP PUT /runs/{id}/cancel) and Hangfire (BackgroundJob.Delete).
+// running at once, for Deepline (in-cluster pool, and an external worker using the SDK through Redis; both cancelled
+// with HTTP PUT /runs/{id}/cancel) and Hangfire (BackgroundJob.Delete).
 var options = BenchOptions.Parse(args);
 if (options is null) return 2;
 
 var machine = Machine.Describe();
 Console.WriteLine($"machine: {machine}");
-Console.WriteLine($"tasks: {options.Tasks} running at once (+{options.Warmup} warm-up), hangfire tasks: {options.HangfireTasks}");
+Console.WriteLine($"tasks: {options.Tasks} running at once (+{options.Warmup} warm-up), redis SDK tasks: {options.RedisTasks}, hangfire tasks: {options.HangfireTasks}");
 
 var results = new List<Measurement>();
 var total = Stopwatch.StartNew();
 var pace = TimeSpan.FromMilliseconds(options.PaceMs);
 if (options.Tasks > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace));
-var redis = RedisSdkBench.TryMeasure(options.Tasks);
+string? redisNotMeasured = null;
+if (options.RedisTasks > 0)
+{
+    var (measured, reason) = await RedisSdkBench.RunAsync(options.RedisTasks, options.Warmup, pace);
+    if (measured is not null) results.Add(measured);
+    redisNotMeasured = reason;
+    if (reason is not null) Console.WriteLine($"redis: {reason}");
+}
 if (options.HangfireTasks > 0)
 {
     results.Add(await HangfireBench.RunAsync(options.HangfireTasks, options.Warmup, pace, checkInterval: null));
@@ -24,7 +32,7 @@ if (options.HangfireTasks > 0)
 }
 Console.WriteLine($"total time: {total.Elapsed.TotalSeconds:0.0} s");
 
-var table = Report.Table(results, redis);
+var table = Report.Table(results, redisNotMeasured);
 Console.WriteLine();
 Console.WriteLine(table);
 if (options.ReportPath is { } path)
@@ -39,11 +47,13 @@ return results.Where(r => r.System.StartsWith("deepline", StringComparison.Ordin
 
 namespace Deepline.Bench
 {
-    public sealed record BenchOptions(int Tasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath)
+    public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath)
     {
         private const string Usage = """
-            usage: ./build.sh bench [--tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--report PATH]
+            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--report PATH]
               --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 0..1024; 0 skips Deepline)
+              --redis-tasks N        runs held by an external SDK worker, cancels through Redis (default: --tasks;
+                                     0 skips it; needs redis-server on PATH, started on a free 127.0.0.1 port)
               --hangfire-tasks N     Hangfire jobs running at once (default: --tasks; 0 skips Hangfire)
               --warmup N             runs started and cancelled first, not measured (default 50)
               --hangfire-tuned-ms MS a second Hangfire row with CancellationCheckInterval = MS (default 100; 0 skips it)
@@ -55,7 +65,7 @@ namespace Deepline.Bench
         public static BenchOptions? Parse(string[] args)
         {
             int tasks = 1000, warmup = 50, tuned = 100, pace = 5;
-            int? hangfire = null;
+            int? hangfire = null, redis = null;
             string? report = null;
             for (var i = 0; i < args.Length; i++)
             {
@@ -72,6 +82,7 @@ namespace Deepline.Bench
                     switch (args[i])
                     {
                         case "--tasks": tasks = Int("--tasks", 0, 1024); break;
+                        case "--redis-tasks": redis = Int("--redis-tasks", 0, 2000); break;
                         case "--hangfire-tasks": hangfire = Int("--hangfire-tasks", 0, 2000); break;
                         case "--warmup": warmup = Int("--warmup", 0, 1000); break;
                         case "--hangfire-tuned-ms": tuned = Int("--hangfire-tuned-ms", 0, 60_000); break;
@@ -88,7 +99,7 @@ namespace Deepline.Bench
                     return null;
                 }
             }
-            return new BenchOptions(tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report);
+            return new BenchOptions(tasks, redis ?? tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report);
         }
     }
 }
