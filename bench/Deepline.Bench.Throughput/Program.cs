@@ -17,33 +17,42 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-// Usage: dotnet run -c Release --project bench/Deepline.Bench.Throughput -- [--runs 2000] [--slots 256] [--concurrency 64]
-//          [--active 20000] [--sample 200] [--skip-transitions] [--skip-active] [--report docs/benchmarks-throughput.md]
-// The defaults finish in about two minutes on 2 cores; --active 100000 is the design target.
-var runs = int.Parse(Arg("--runs", "2000"));
-var slots = int.Parse(Arg("--slots", "256"));
-var concurrency = int.Parse(Arg("--concurrency", "64"));
-var active = int.Parse(Arg("--active", "20000"));
-var sample = int.Parse(Arg("--sample", "200"));
-var reportPath = Arg("--report", "");
+// Usage: dotnet run -c Release --project bench/Deepline.Bench.Throughput -- [--tp-runs 1000] [--tp-slots 256] [--tp-concurrency 64]
+//          [--tp-active 10000] [--tp-sample 200] [--tp-skip-transitions] [--tp-skip-active] [--tp-report docs/benchmarks-throughput.md]
+// Flags carry a tp- prefix because `./build.sh bench` hands the same arguments to every benchmark under bench/.
+// The defaults finish in about three minutes on 2 cores; --tp-runs 2000 --tp-active 100000 is the design target.
+if (args.Contains("--help"))
+{
+    Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows of 5 noop tasks, default 1000), --tp-slots N (pool slots, 256), " +
+        "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
+        "--tp-skip-transitions, --tp-skip-active, --tp-report FILE (append the tables, machine and command to FILE)");
+    return;
+}
+var runs = int.Parse(Arg("--tp-runs", "1000"));
+var slots = int.Parse(Arg("--tp-slots", "256"));
+var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
+var active = int.Parse(Arg("--tp-active", "10000"));
+var sample = int.Parse(Arg("--tp-sample", "200"));
+var reportPath = Arg("--tp-report", "");
 
 var started = DateTime.UtcNow;
 var machine = Machine.Describe();
 var lines = new List<string>();
 Console.WriteLine($"# Deepline throughput benchmark  {started:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine($"machine: {machine}");
+var loadBefore = LoadAverage();
 
-if (!args.Contains("--skip-transitions"))
+if (!args.Contains("--tp-skip-transitions"))
 {
     var r = await TransitionsBench(runs, slots, concurrency);
     lines.Add("## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)");
-    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s |");
-    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    lines.Add($"| {r.Runs:N0} | {r.Runs * 5:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} |");
+    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events |");
+    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.Add($"| {r.Runs:N0} | {r.Runs * 5:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} |");
     lines.Add("");
 }
 
-if (!args.Contains("--skip-active"))
+if (!args.Contains("--tp-skip-active"))
 {
     var r = await ActiveBench(active, concurrency, sample);
     lines.Add("## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)");
@@ -53,6 +62,8 @@ if (!args.Contains("--skip-active"))
     lines.Add("");
 }
 
+lines.Add($"Load average (1/5/15 min) before: {loadBefore}, after: {LoadAverage()} ({Environment.ProcessorCount} cores).");
+lines.Add("");
 Console.WriteLine();
 foreach (var l in lines) Console.WriteLine(l);
 
@@ -77,7 +88,7 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS)> TransitionsBench(int runs, int slots, int concurrency)
+static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs)> TransitionsBench(int runs, int slots, int concurrency)
 {
     await using var node = await BenchNode.StartAsync(slots);
     await node.WarmUpAsync(concurrency);
@@ -85,6 +96,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
 
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
     Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of 5 noop tasks ({concurrency} in flight)");
+    var cpu0 = CpuMs();
     var clock = Stopwatch.StartNew();
     await node.SubmitAllAsync(ids, Diamond, concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
@@ -92,9 +104,10 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var wallS = clock.Elapsed.TotalSeconds;
     await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
     var indexS = clock.Elapsed.TotalSeconds;
+    var cpuMs = CpuMs() - cpu0;
     var events = node.JournalRows() - baseline;
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
-    return (runs, events, submitS, wallS, indexS);
+    return (runs, events, submitS, wallS, indexS, cpuMs);
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
@@ -129,6 +142,15 @@ static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRu
     return (runs, submitS, (heap1 - heap0) / MiB, (heap1 - heap0) / 1024.0 / runs, (ws1 - ws0) / MiB, (ws1 - ws0) / 1024.0 / runs,
         sample, Pct(latencies, 0.5), Pct(latencies, 0.99), indexS);
 }
+
+// Wall time on a shared machine moves with everything else running; the CPU this process spent does much less.
+static double CpuMs()
+{
+    using var p = Process.GetCurrentProcess();
+    return p.TotalProcessorTime.TotalMilliseconds;
+}
+
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
 static (long Heap, long WorkingSet) Memory()
 {

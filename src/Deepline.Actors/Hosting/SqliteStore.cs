@@ -35,9 +35,9 @@ public static class SqliteStore
 
     /// <summary>
     /// The journal, the snapshot store and the run index all write to the one file, and SQLite admits one writer at a
-    /// time. Microsoft.Data.Sqlite answers a busy database by blocking its thread for 150 ms per retry, which capped a
-    /// node at a few hundred journalled events per second; SQLite's own busy handler instead waits in 1-100 ms steps
-    /// and takes the lock as soon as it is free. Set on every connection, since it is per connection and pooled
+    /// time. Microsoft.Data.Sqlite answers a busy database by blocking its thread for 150 ms per retry, so every write
+    /// that met another stalled for at least that long; SQLite's own busy handler instead waits in 1-100 ms steps
+    /// and takes the lock as soon as it is free (docs/benchmarks-throughput.md). Set on every connection, since it is per connection and pooled
     /// connections are reused as they are. Other providers are left alone.
     /// </summary>
     public static void OnOpened(DbConnection connection)
