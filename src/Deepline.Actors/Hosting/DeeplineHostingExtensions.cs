@@ -35,6 +35,7 @@ public static class DeeplineHostingExtensions
             .WithDistributedPubSub(role: null!)
             .WithSqlPersistence(o.ConnectionString, o.ProviderName,
                 journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
+            .AddSetup(SqliteStore.DataOptionsSetup(o.ProviderName, o.ConnectionString))
             .WithShardRegion<WorkflowRegion>(
                 WorkflowTypeName,
                 runId => WorkflowActor.Props(runId, o.Workflow),

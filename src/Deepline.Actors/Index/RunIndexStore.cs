@@ -217,6 +217,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     {
         var db = connect();
         await db.OpenAsync(ct);
+        Hosting.SqliteStore.OnOpened(db);
         return db;
     }
 

@@ -1,0 +1,292 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Deepline.Actors.Hosting;
+using Deepline.Actors.Index;
+using Deepline.Bench;
+using Deepline.Domain;
+using Deepline.Node;
+using Deepline.Node.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+// Usage: dotnet run -c Release --project bench/Deepline.Bench.Throughput -- [--tp-runs 1000] [--tp-slots 256] [--tp-concurrency 64]
+//          [--tp-active 10000] [--tp-sample 200] [--tp-skip-transitions] [--tp-skip-active] [--tp-report docs/benchmarks-throughput.md]
+// Flags carry a tp- prefix because `./build.sh bench` hands the same arguments to every benchmark under bench/.
+// The defaults finish in about three minutes on 2 cores; --tp-runs 2000 --tp-active 100000 is the design target.
+if (args.Contains("--help"))
+{
+    Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows of 5 noop tasks, default 1000), --tp-slots N (pool slots, 256), " +
+        "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
+        "--tp-skip-transitions, --tp-skip-active, --tp-report FILE (append the tables, machine and command to FILE)");
+    return;
+}
+var runs = int.Parse(Arg("--tp-runs", "1000"));
+var slots = int.Parse(Arg("--tp-slots", "256"));
+var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
+var active = int.Parse(Arg("--tp-active", "10000"));
+var sample = int.Parse(Arg("--tp-sample", "200"));
+var reportPath = Arg("--tp-report", "");
+
+var started = DateTime.UtcNow;
+var machine = Machine.Describe();
+var lines = new List<string>();
+Console.WriteLine($"# Deepline throughput benchmark  {started:yyyy-MM-dd HH:mm} UTC");
+Console.WriteLine($"machine: {machine}");
+var loadBefore = LoadAverage();
+
+if (!args.Contains("--tp-skip-transitions"))
+{
+    var r = await TransitionsBench(runs, slots, concurrency);
+    lines.Add("## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)");
+    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events |");
+    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.Add($"| {r.Runs:N0} | {r.Runs * 5:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} |");
+    lines.Add("");
+}
+
+if (!args.Contains("--tp-skip-active"))
+{
+    var r = await ActiveBench(active, concurrency, sample);
+    lines.Add("## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)");
+    lines.Add("| open runs | submit s | submissions/s | managed heap MiB (full GC) | heap KiB/run | working set MiB | working set KiB/run | GET sample | GET p50 ms | GET p99 ms | index caught up s |");
+    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.Add($"| {r.Runs:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.HeapMiB:0} | {r.HeapKiBPerRun:0.0} | {r.WorkingSetMiB:0} | {r.WorkingSetKiBPerRun:0.0} | {r.Sampled} | {r.GetP50:0.0} | {r.GetP99:0.0} | {r.IndexS:0.0} |");
+    lines.Add("");
+}
+
+lines.Add($"Load average (1/5/15 min) before: {loadBefore}, after: {LoadAverage()} ({Environment.ProcessorCount} cores).");
+lines.Add("");
+Console.WriteLine();
+foreach (var l in lines) Console.WriteLine(l);
+
+if (reportPath.Length > 0)
+{
+    var command = "dotnet run -c Release --project bench/Deepline.Bench.Throughput -- " + string.Join(' ', args);
+    var sb = new StringBuilder();
+    sb.AppendLine($"### Run of {started:yyyy-MM-dd HH:mm} UTC");
+    sb.AppendLine();
+    sb.AppendLine($"- machine: {machine}");
+    sb.AppendLine($"- command: `{command.Trim()}`");
+    sb.AppendLine();
+    foreach (var l in lines) sb.AppendLine(l.StartsWith("## ", StringComparison.Ordinal) ? "#" + l : l);
+    File.AppendAllText(reportPath, sb.ToString());
+    Console.WriteLine($"appended to {reportPath}");
+}
+return;
+
+string Arg(string name, string fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs)> TransitionsBench(int runs, int slots, int concurrency)
+{
+    await using var node = await BenchNode.StartAsync(slots);
+    await node.WarmUpAsync(concurrency);
+    var baseline = node.JournalRows();
+
+    var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
+    Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of 5 noop tasks ({concurrency} in flight)");
+    var cpu0 = CpuMs();
+    var clock = Stopwatch.StartNew();
+    await node.SubmitAllAsync(ids, Diamond, concurrency);
+    var submitS = clock.Elapsed.TotalSeconds;
+    await node.WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(10));
+    var wallS = clock.Elapsed.TotalSeconds;
+    await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
+    var indexS = clock.Elapsed.TotalSeconds;
+    var cpuMs = CpuMs() - cpu0;
+    var events = node.JournalRows() - baseline;
+    Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
+    return (runs, events, submitS, wallS, indexS, cpuMs);
+}
+
+static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
+    int Sampled, double GetP50, double GetP99, double IndexS)> ActiveBench(int runs, int concurrency, int sample)
+{
+    await using var node = await BenchNode.StartAsync(4);
+    await node.WarmUpAsync(concurrency);
+    var (heap0, ws0) = Memory();
+
+    var ids = Enumerable.Range(0, runs).Select(i => $"open-{i:D7}").ToList();
+    Console.Error.WriteLine($"active: submitting {runs:N0} runs that stay open ({concurrency} in flight)");
+    var clock = Stopwatch.StartNew();
+    await node.SubmitAllAsync(ids, id => [new TaskSpec("t", "noop", "external", null, [])], concurrency);
+    var submitS = clock.Elapsed.TotalSeconds;
+    await node.WaitIndexAsync(TimeSpan.FromMinutes(10));
+    var indexS = clock.Elapsed.TotalSeconds;
+    var (heap1, ws1) = Memory();
+
+    var latencies = new List<double>();
+    var rng = new Random(7);
+    for (var i = 0; i < sample; i++)
+    {
+        var id = ids[rng.Next(ids.Count)];
+        var t = Stopwatch.GetTimestamp();
+        var state = await node.GetAsync(id);
+        latencies.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        if (state is not { Status: RunStatus.RUNNING } || state.Tasks["t"].State != TaskState.QUEUED)
+            throw new InvalidOperationException($"{id} is {state?.Status}, expected RUNNING with its task QUEUED");
+    }
+    latencies.Sort();
+    const double MiB = 1024 * 1024;
+    return (runs, submitS, (heap1 - heap0) / MiB, (heap1 - heap0) / 1024.0 / runs, (ws1 - ws0) / MiB, (ws1 - ws0) / 1024.0 / runs,
+        sample, Pct(latencies, 0.5), Pct(latencies, 0.99), indexS);
+}
+
+// Wall time on a shared machine moves with everything else running; the CPU this process spent does much less.
+static double CpuMs()
+{
+    using var p = Process.GetCurrentProcess();
+    return p.TotalProcessorTime.TotalMilliseconds;
+}
+
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+static (long Heap, long WorkingSet) Memory()
+{
+    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    GC.WaitForPendingFinalizers();
+    var heap = GC.GetTotalMemory(forceFullCollection: true);
+    using var p = Process.GetCurrentProcess();
+    return (heap, p.WorkingSet64);
+}
+
+static ImmutableArray<TaskSpec> Diamond(string runId) =>
+[
+    new TaskSpec("a", "noop", TaskSpec.DefaultPool, null, []),
+    new TaskSpec("b", "noop", TaskSpec.DefaultPool, null, ["a"]),
+    new TaskSpec("c", "noop", TaskSpec.DefaultPool, null, ["a"]),
+    new TaskSpec("d", "noop", TaskSpec.DefaultPool, null, ["a"]),
+    new TaskSpec("e", "noop", TaskSpec.DefaultPool, null, ["b", "c", "d"]),
+];
+
+static double Pct(List<double> sorted, double q) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, Math.Max(0, (int)Math.Ceiling(q * sorted.Count) - 1))];
+
+/// <summary>
+/// A real node in this process on the embedded defaults (config.yaml defaults, hocon/deepline.hocon, SQLite in WAL mode
+/// in a temp directory, index projection and deadlock monitor on); runs are submitted straight to the shard region.
+/// </summary>
+internal sealed class BenchNode : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly string _dir;
+    private readonly IActorRef _region;
+    private readonly RunIndexStore _index;
+    private readonly string _connectionString;
+
+    private BenchNode(WebApplication app, string dir, IActorRef region, RunIndexStore index, string connectionString)
+    {
+        (_app, _dir, _region, _index, _connectionString) = (app, dir, region, index, connectionString);
+    }
+
+    public static async Task<BenchNode> StartAsync(int slots)
+    {
+        var dir = Directory.CreateTempSubdirectory("deepline-bench-throughput-").FullName;
+        var d = DeeplineConfig.Defaults;
+        var config = d with
+        {
+            Http = d.Http with { Port = FreePort() },
+            Remoting = d.Remoting with { Port = 0 },
+            Data = new DataConfig(dir),
+            Workers = d.Workers with { Slots = slots },
+        };
+        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().AddConsole().SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        var system = app.Services.GetRequiredService<ActorSystem>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (Cluster.Get(system).SelfMember.Status != MemberStatus.Up)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("node did not come up within 60 s");
+            await Task.Delay(50);
+        }
+        var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
+        var persistence = app.Services.GetRequiredService<PersistenceTarget>();
+        return new BenchNode(app, dir, region, app.Services.GetRequiredService<RunIndexStore>(), persistence.ConnectionString);
+    }
+
+    /// <summary>JIT, SQLite pages, shard allocation: measured the same way as the real thing and thrown away.</summary>
+    public async Task WarmUpAsync(int concurrency)
+    {
+        var ids = Enumerable.Range(0, 200).Select(i => $"warm-{i}").ToList();
+        await SubmitAllAsync(ids, _ => [new TaskSpec("a", "noop", TaskSpec.DefaultPool, null, [])], concurrency);
+        await WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(1));
+        await WaitIndexAsync(TimeSpan.FromMinutes(1));
+    }
+
+    public async Task SubmitAllAsync(IReadOnlyList<string> ids, Func<string, ImmutableArray<TaskSpec>> tasks, int concurrency)
+    {
+        var done = 0;
+        var progress = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (id, _) =>
+        {
+            var reply = await _region.Ask<IDeeplineMessage>(new SubmitRun(new RunSpec(id, "bench", "bench", tasks(id))), TimeSpan.FromSeconds(60));
+            if (reply is not RunReply) throw new InvalidOperationException($"submit {id}: {reply}");
+            var n = Interlocked.Increment(ref done);
+            if (n % 10_000 == 0) Console.Error.WriteLine($"  submitted {n:N0} in {progress.Elapsed.TotalSeconds:0.0} s");
+        });
+    }
+
+    public async Task<WorkflowState?> GetAsync(string id) =>
+        (await _region.Ask<IDeeplineMessage>(new GetRun(id), TimeSpan.FromSeconds(30))) is RunReply r ? r.State : null;
+
+    /// <summary>Runs finish roughly in submission order, so each run is polled only until it is done.</summary>
+    public async Task WaitAllAsync(IReadOnlyList<string> ids, RunStatus status, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var id in ids)
+        {
+            while (true)
+            {
+                var s = await GetAsync(id);
+                if (s?.Status == status) break;
+                if (s?.Status.IsTerminal() == true) throw new InvalidOperationException($"{id} ended {s.Status}, expected {status}");
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"{id} is {s?.Status} after {timeout}");
+                await Task.Delay(5);
+            }
+        }
+    }
+
+    public async Task WaitIndexAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (await _index.LagAsync() > 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run index still behind after {timeout}");
+            await Task.Delay(20);
+        }
+    }
+
+    public long JournalRows()
+    {
+        using var db = new SqliteConnection(_connectionString);
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'run-%'";
+        return Convert.ToInt64(cmd.ExecuteScalar());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
