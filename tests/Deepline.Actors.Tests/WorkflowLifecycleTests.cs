@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Deepline.Actors.Workers;
 using Deepline.Domain;
 using static Deepline.Actors.Tests.Specs;
 
@@ -54,8 +55,13 @@ public sealed class WorkflowLifecycleTests : IDisposable
         var s = await node.AwaitRun("starved", s => s.Counts.Running == 1, "one task running");
 
         Assert.Equal(1, s.Counts.Queued);
-        // The only slot stays taken: the queued task must not start behind the pool's back.
-        await System.Threading.Tasks.Task.Delay(500);
+        // The pool holds the second task in its queue behind the busy slot instead of starting it.
+        var pool = await node.System.ActorSelection("/user/" + Deepline.Actors.Workers.Topics.PoolActorName("default"))
+            .ResolveOne(TimeSpan.FromSeconds(5));
+        PoolStatus status = null!;
+        await Await.Until(async () => (status = await pool.Ask<PoolStatus>(GetPoolStatus.Instance, TimeSpan.FromSeconds(5))).Waiting == 1,
+            TimeSpan.FromSeconds(5), () => $"pool status {status}");
+        Assert.Equal((1, 1), (status.Busy, status.Slots));
         Assert.Equal(1, (await node.Run("starved")).Counts.Queued);
     }
 
