@@ -1,3 +1,4 @@
+using Deepline.Cancellation.Tests;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -25,9 +26,9 @@ public static class RedisSdkBench
     /// <summary>A measurement, or the reason there is none (no redis-server here).</summary>
     public static async Task<(Measurement? Result, string? NotMeasured)> RunAsync(int tasks, int warmup, TimeSpan pace)
     {
-        if (RedisProcess.Binary() is not { } binary) return (null, "not measured (redis-server not installed)");
+        if (RedisServer.FindBinary() is null) return (null, "not measured (redis-server not installed)");
 
-        await using var redis = await RedisProcess.StartAsync(binary);
+        await using var redis = await RedisServer.StartAsync();
         Console.WriteLine($"redis: redis-server on 127.0.0.1:{redis.Port} (--save \"\" --appendonly no); starting a node mirroring cancels to it");
         var dataDir = Directory.CreateTempSubdirectory("deepline-bench-redis-").FullName;
         var port = DeeplineBench.FreePort();
@@ -152,96 +153,5 @@ public static class RedisSdkBench
                 signals.Forget(runId);
             }
         }
-    }
-}
-
-/// <summary>A redis-server child process on 127.0.0.1 without persistence, killed when disposed (or when this process exits).</summary>
-public sealed class RedisProcess : IAsyncDisposable
-{
-    private readonly Process _process;
-    private readonly EventHandler _onExit;
-
-    private RedisProcess(Process process, int port)
-    {
-        _process = process;
-        Port = port;
-        // A bench stopped with an exception still ends its server; Ctrl+C kills the process group anyway.
-        _onExit = (_, _) => Kill();
-        AppDomain.CurrentDomain.ProcessExit += _onExit;
-    }
-
-    public int Port { get; }
-
-    public string Connection => $"127.0.0.1:{Port}";
-
-    public static string? Binary() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Select(dir => Path.Combine(dir, "redis-server"))
-        .FirstOrDefault(File.Exists);
-
-    public static async Task<RedisProcess> StartAsync(string binary)
-    {
-        var port = DeeplineBench.FreePort();
-        var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no" })
-            info.ArgumentList.Add(arg);
-        var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start");
-        var output = new ConcurrentQueue<string>();
-        process.OutputDataReceived += (_, e) => { if (e.Data is { } line && output.Count < 50) output.Enqueue(line); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && output.Count < 50) output.Enqueue(line); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var server = new RedisProcess(process, port);
-
-        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
-        while (!await server.PingAsync())
-        {
-            if (process.HasExited || Stopwatch.GetTimestamp() > deadline)
-            {
-                await server.DisposeAsync();
-                throw new InvalidOperationException(
-                    $"redis-server on 127.0.0.1:{port} did not answer PING within 10 s; its output:{Environment.NewLine}{string.Join(Environment.NewLine, output)}");
-            }
-            await Task.Delay(20);
-        }
-        return server;
-    }
-
-    private async Task<bool> PingAsync()
-    {
-        try
-        {
-            using var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, Port);
-            var stream = client.GetStream();
-            await stream.WriteAsync("PING\r\n"u8.ToArray());
-            var buffer = new byte[16];
-            var n = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(1));
-            return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("+PONG", StringComparison.Ordinal);
-        }
-        catch (Exception e) when (e is SocketException or IOException or TimeoutException)
-        {
-            return false;
-        }
-    }
-
-    private void Kill()
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        AppDomain.CurrentDomain.ProcessExit -= _onExit;
-        Kill();
-        await _process.WaitForExitAsync();
-        _process.Dispose();
     }
 }

@@ -103,17 +103,16 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static string Binary()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(dir, "redis-server");
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new InvalidOperationException(
+    /// <summary>The redis-server on PATH, or null.</summary>
+    public static string? FindBinary() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, "redis-server"))
+            .FirstOrDefault(File.Exists);
+
+    private static string Binary() =>
+        FindBinary() ?? throw new InvalidOperationException(
             "redis-server not found on PATH. These tests start their own Redis servers: install it with " +
             "`apt-get install -y redis-server` (.ci/run does this on a fresh Debian machine).");
-    }
 }
 
 public static class Eventually

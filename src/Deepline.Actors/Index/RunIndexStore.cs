@@ -50,6 +50,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         "stale_base, heartbeat_base, timeout_base, pending_stale_s, workflow_stale_s, heartbeat_timeout_s, stale_deadline, heartbeat_deadline, timeout_deadline, " +
         "cancel_reason, cancelled_by, cancelled_at, state";
 
+    private static readonly string UpdateAll = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
+
     private string ThresholdsKey => $"{thresholds.PendingStaleS}/{thresholds.WorkflowStaleS}/{thresholds.HeartbeatTimeoutS}";
 
     /// <summary>Creates the tables and, when the node's thresholds changed since the deadlines were written, recomputes them.</summary>
@@ -194,12 +196,11 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var heartbeat = IndexColumns.HeartbeatBase(s);
         var timeout = IndexColumns.TimeoutBase(s);
         var c = s.Counts;
-        var updates = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
         await ExecAsync(db, tx,
             $"INSERT INTO run_index ({Columns}) VALUES (@run_id, @last_seq, @workflow_name, @client_id, @status, @created_at, @updated_at, @task_count, " +
             "@pending, @queued, @running, @succeeded, @failed, @cancelled, @skipped, @stale_base, @heartbeat_base, @timeout_base, " +
             "@pending_stale_s, @workflow_stale_s, @heartbeat_timeout_s, @stale_deadline, @heartbeat_deadline, @timeout_deadline, " +
-            $"@cancel_reason, @cancelled_by, @cancelled_at, @state) ON CONFLICT (run_id) DO UPDATE SET {updates}", ct,
+            $"@cancel_reason, @cancelled_by, @cancelled_at, @state) ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}", ct,
             ("run_id", s.RunId), ("last_seq", seq), ("workflow_name", s.WorkflowName), ("client_id", s.ClientId), ("status", s.Status.ToString()),
             ("created_at", IndexColumns.Ms(s.CreatedAt)), ("updated_at", IndexColumns.Ms(s.UpdatedAt)), ("task_count", s.Tasks.Count),
             ("pending", c.Pending), ("queued", c.Queued), ("running", c.Running), ("succeeded", c.Succeeded), ("failed", c.Failed),

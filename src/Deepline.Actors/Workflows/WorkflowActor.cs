@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
@@ -115,16 +116,20 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         DeferAsync(decision, d =>
         {
             if (d.Reply is { } reply) sender.Tell(reply);
-            AfterChange(before, _state!);
+            AfterChange(before, _state!, d.Persist);
         });
     }
 
-    private void AfterChange(WorkflowState? before, WorkflowState after)
+    private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
-        foreach (var task in after.OrderedTasks)
+        // Only a submission or a success makes tasks QUEUED; every other event (most of them) skips the walk.
+        if (events.Any(e => e is RunSubmitted or TaskSucceeded))
         {
-            if (task.State == TaskState.QUEUED && before?.Tasks[task.TaskId].State != TaskState.QUEUED)
-                Dispatch(task);
+            foreach (var task in after.OrderedTasks)
+            {
+                if (task.State == TaskState.QUEUED && before?.Tasks[task.TaskId].State != TaskState.QUEUED)
+                    Dispatch(task);
+            }
         }
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
