@@ -99,7 +99,6 @@ public static class RunsCommands
     {
         var request = new JsonObject { ["force"] = force };
         if (!string.IsNullOrWhiteSpace(reason)) request["reason"] = reason;
-        request["cancelled_by"] = "cli";
         var body = await c.Node.RequireAsync(HttpMethod.Put, RunPath(runId) + "/cancel", request.ToJsonString(), ct: c.Cancellation);
         if (c.Out.Json) c.Out.WriteJson(body);
         else c.Out.Line($"Run {Output.Str(body, "run_id")}: {Output.Str(body, "status")}: {Output.Str(body, "message")} " +

@@ -14,9 +14,24 @@ public sealed record SubmitRun(RunSpec Spec) : IRunCommand
     public string RunId => Spec.RunId;
 }
 
-public sealed record GetRun(string RunId) : IRunCommand;
+/// <summary>
+/// A command on behalf of one client: a run of any other client answers exactly as a run that does not exist,
+/// so that a caller cannot learn which run ids other clients use. Null: the caller may see every run.
+/// </summary>
+public interface IClientScoped : IRunCommand
+{
+    string? ClientScope { get; }
+}
 
-public sealed record CancelRun(string RunId, string Reason, string CancelledBy, bool Force) : IRunCommand;
+public sealed record GetRun(string RunId) : IClientScoped
+{
+    public string? ClientScope { get; init; }
+}
+
+public sealed record CancelRun(string RunId, string Reason, string CancelledBy, bool Force) : IClientScoped
+{
+    public string? ClientScope { get; init; }
+}
 
 /// <summary>The admin's "force complete": finalise a CANCELLING run now.</summary>
 public sealed record FinaliseCancel(string RunId, string By) : IRunCommand;
@@ -30,12 +45,16 @@ public sealed record ReportTaskEvent(
     TaskEventKind Event,
     string? WorkerId,
     JsonElement? Result,
-    string? Error) : IRunCommand;
+    string? Error) : IRunCommand
+{
+    /// <summary>The pools the reporting worker may serve; null: any pool (in-cluster pools, unrestricted keys).</summary>
+    public ImmutableArray<string>? Pools { get; init; }
+}
 
 /// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
 public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
 
-public enum RejectionKind { BadRequest, NotFound, Conflict, Invalid }
+public enum RejectionKind { BadRequest, NotFound, Conflict, Invalid, Forbidden }
 
 public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage;
 

@@ -13,16 +13,29 @@ public static class DagValidator
 {
     public static SubmissionError? Validate(RunSpec spec, SubmissionPolicy policy)
     {
+        var limits = policy.Limits;
         if (!Identifiers.IsValid(spec.RunId))
             return new(RejectionKind.Invalid, "run_id", Identifiers.Describe("run_id"));
-        if (spec.Deadlock is { } o)
-        {
-            foreach (var (name, value) in new[] { ("pending_stale_s", o.PendingStaleS), ("workflow_stale_s", o.WorkflowStaleS), ("heartbeat_timeout_s", o.HeartbeatTimeoutS) })
-                if (value is < 1)
-                    return new(RejectionKind.Invalid, "deadlock." + name, $"{name} must be a positive number of seconds");
-        }
+        if (Identifiers.IsReserved(spec.RunId))
+            return new(RejectionKind.Invalid, "run_id", $"run_id '{spec.RunId}' is reserved: GET /runs/{spec.RunId} is a list, not a run");
+        if (spec.ClientId.Length > 0 && !Identifiers.IsValid(spec.ClientId))
+            return new(RejectionKind.Invalid, "client_id", Identifiers.Describe("client_id"));
+        if (spec.WorkflowName.Length > RunLimits.MaxWorkflowNameLength || Identifiers.HasControl(spec.WorkflowName))
+            return new(RejectionKind.Invalid, "workflow_name",
+                $"workflow_name must be at most {RunLimits.MaxWorkflowNameLength} characters without control characters");
+        if (spec.Deadlock is { } o && Thresholds(o, limits) is { } thresholdError)
+            return thresholdError;
         if (spec.Tasks.IsDefaultOrEmpty)
             return new(RejectionKind.BadRequest, "tasks", "tasks must contain at least one task");
+        if (spec.Tasks.Length > limits.MaxTasks)
+            return new(RejectionKind.Invalid, "tasks",
+                $"a run may have at most {limits.MaxTasks} tasks on this node (orchestrator.limits.max_tasks_per_run), got {spec.Tasks.Length}");
+        var edges = 0L;
+        foreach (var t in spec.Tasks)
+            if (t is not null && !t.DependsOn.IsDefault) edges += t.DependsOn.Length;
+        if (edges > limits.MaxEdges)
+            return new(RejectionKind.Invalid, "tasks",
+                $"a run may have at most {limits.MaxEdges} dependency edges on this node (orchestrator.limits.max_edges_per_run), got {edges}");
 
         var index = new Dictionary<string, int>(spec.Tasks.Length, StringComparer.Ordinal);
         for (var i = 0; i < spec.Tasks.Length; i++)
@@ -36,6 +49,9 @@ public static class DagValidator
                 return new(RejectionKind.Invalid, field + ".type", "type is required");
             if (!Identifiers.IsValid(t.Pool))
                 return new(RejectionKind.Invalid, field + ".pool", Identifiers.Describe("pool"));
+            if (t.Params is { } p && JsonSize.Utf8Bytes(p) > limits.MaxValueBytes)
+                return new(RejectionKind.Invalid, field + ".params",
+                    $"params may be at most {limits.MaxValueBytes} bytes of JSON on this node (orchestrator.limits.max_value_bytes)");
             if (!index.TryAdd(t.TaskId, i))
                 return new(RejectionKind.Invalid, field + ".task_id", $"duplicate task_id '{t.TaskId}'");
             if (policy.InClusterPools.TryGetValue(t.Pool, out var types) && !types.Contains(t.Type))
@@ -99,6 +115,29 @@ public static class DagValidator
             while (via[start] >= 0) start = via[start];
             return new(RejectionKind.Invalid, "tasks",
                 $"longest dependency chain has depth {depth[deepest]} (from '{spec.Tasks[start].TaskId}' to '{chainEnd}'), above max_dependency_depth {policy.MaxDependencyDepth}");
+        }
+        return null;
+    }
+
+    private static SubmissionError? Thresholds(DeadlockOverrides o, RunLimits limits)
+    {
+        foreach (var (name, value, min) in new[]
+                 {
+                     ("pending_stale_s", o.PendingStaleS, limits.ThresholdMinS),
+                     ("workflow_stale_s", o.WorkflowStaleS, limits.ThresholdMinS),
+                     ("heartbeat_timeout_s", o.HeartbeatTimeoutS, limits.HeartbeatMinS),
+                 })
+        {
+            if (value is not { } v) continue;
+            if (v < 1)
+                return new(RejectionKind.Invalid, "deadlock." + name, $"{name} must be a positive number of seconds");
+            if (v < min)
+                return new(RejectionKind.Invalid, "deadlock." + name, name == "heartbeat_timeout_s"
+                    ? $"{name} must be at least {min} s, the node's heartbeat_timeout_s: in-cluster workers beat at a third of the node's value, so a lower one would cancel healthy tasks"
+                    : $"{name} must be at least {min} s on this node (orchestrator.limits.run_threshold_min_s), got {v}");
+            if (v > limits.ThresholdMaxS)
+                return new(RejectionKind.Invalid, "deadlock." + name,
+                    $"{name} must be at most {limits.ThresholdMaxS} s on this node (orchestrator.limits.run_threshold_max_s), got {v}");
         }
         return null;
     }

@@ -20,5 +20,20 @@ public static class Identifiers
     public static string Describe(string what) =>
         $"{what} must be 1..{MaxLength} characters of [A-Za-z0-9._:-]";
 
+    /// <summary>Run ids that a route already claims: GET /runs/cancelled is the list, never a run.</summary>
+    public static bool IsReserved(string id) => id is "cancelled";
+
+    /// <summary>Text that a person wrote (reasons, errors, names) goes to logs and terminals: no control characters there.</summary>
+    public static string StripControl(string text)
+    {
+        if (!text.Any(char.IsControl)) return text;
+        return string.Create(text.Length, text, (span, t) =>
+        {
+            for (var i = 0; i < t.Length; i++) span[i] = char.IsControl(t[i]) ? ' ' : t[i];
+        });
+    }
+
+    public static bool HasControl(string text) => text.Any(char.IsControl);
+
     public static string NewRunId() => "run-" + Guid.NewGuid().ToString("N");
 }

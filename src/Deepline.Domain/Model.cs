@@ -44,4 +44,24 @@ public sealed record DeadlockOverrides(int? PendingStaleS, int? WorkflowStaleS, 
 public sealed record SubmissionPolicy(int MaxDependencyDepth, ImmutableDictionary<string, ImmutableHashSet<string>> InClusterPools)
 {
     public static SubmissionPolicy Default { get; } = new(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty);
+
+    /// <summary>Size limits and per-run threshold bounds; a property so that adding it broke no caller.</summary>
+    public RunLimits Limits { get; init; } = RunLimits.Default;
+}
+
+/// <summary>
+/// What one run may cost the node. Each bound exists because a single submission without it could take the
+/// node's memory (tasks, edges, values) or its monitor (thresholds far outside the node's) hostage.
+/// </summary>
+/// <param name="MaxTasks">Tasks per run.</param>
+/// <param name="MaxEdges">Dependency edges per run, summed over every task's depends_on.</param>
+/// <param name="MaxValueBytes">UTF-8 bytes of one task's params or one result as JSON text.</param>
+/// <param name="ThresholdMinS">Lowest per-run pending_stale_s / workflow_stale_s.</param>
+/// <param name="ThresholdMaxS">Highest per-run threshold of any kind.</param>
+/// <param name="HeartbeatMinS">Lowest per-run heartbeat_timeout_s: below the node's, in-cluster pools (which beat at a third of it) would be called silent while healthy.</param>
+public sealed record RunLimits(int MaxTasks, int MaxEdges, int MaxValueBytes, int ThresholdMinS, int ThresholdMaxS, int HeartbeatMinS)
+{
+    public const int MaxWorkflowNameLength = 256;
+
+    public static RunLimits Default { get; } = new(10_000, 100_000, 65_536, 1, int.MaxValue, 1);
 }

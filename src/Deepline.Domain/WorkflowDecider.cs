@@ -18,7 +18,7 @@ public static class WorkflowDecider
     public static Decision Decide(WorkflowState? state, IRunCommand command, DateTimeOffset now, SubmissionPolicy policy)
     {
         if (command is SubmitRun submit) return Submit(state, submit, now, policy);
-        if (state is null)
+        if (state is null || (command is IClientScoped { ClientScope: { } scope } && scope != state.ClientId))
             return command is CancelTimeoutElapsed
                 ? Decision.Nothing
                 : Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"run '{command.RunId}' not found", "run_id"));
@@ -63,6 +63,12 @@ public static class WorkflowDecider
     {
         if (!state.Tasks.TryGetValue(r.TaskId, out var task))
             return Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"task '{r.TaskId}' not found in run '{state.RunId}'", "task_id"));
+        if (r.Pools is { } pools && !pools.Contains(task.Pool))
+            return Decision.Answer(new CommandRejected(RejectionKind.Forbidden,
+                $"task '{r.TaskId}' is in pool '{task.Pool}', which this worker's key does not serve", "task_id"));
+        // Without a worker id an event could complete a task another worker holds.
+        if (string.IsNullOrWhiteSpace(r.WorkerId))
+            return Decision.Answer(new CommandRejected(RejectionKind.BadRequest, "worker_id is required on every task event", "worker_id"));
 
         if (task.State.IsTerminal())
         {

@@ -11,6 +11,7 @@ using Deepline.Actors.Workflows;
 using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
+using Deepline.Node.Security;
 using Microsoft.Data.Sqlite;
 
 namespace Deepline.Node;
@@ -24,6 +25,11 @@ public static class DeeplineNode
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{config.Http.Host}:{config.Http.Port}");
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = config.Limits.MaxBodyBytes;
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(Math.Min(30, config.Limits.BodyTimeoutS));
+        });
         logging?.Invoke(builder.Logging);
 
         var persistence = SqliteStore.Prepare(config.Data.Dir);
@@ -32,9 +38,14 @@ public static class DeeplineNode
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
         var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
         var index = new RunIndexStore(() => new SqliteConnection(persistence.ConnectionString), thresholds);
+        var l = config.Limits;
         var workflow = new WorkflowSettings(
             new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
-                pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal))),
+                pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal)))
+            {
+                Limits = new RunLimits(l.MaxTasksPerRun, l.MaxEdgesPerRun, l.MaxValueBytes, l.RunThresholdMinS, l.RunThresholdMaxS,
+                    Math.Min(config.Deadlock.HeartbeatTimeoutS, l.RunThresholdMaxS)),
+            },
             TimeSpan.FromSeconds(config.Deadlock.CancelTimeoutS),
             config.Runs.SnapshotEvery,
             TimeSpan.FromSeconds(config.Runs.PassivateAfterS),
@@ -61,6 +72,8 @@ public static class DeeplineNode
 
         builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<BadRequestProblems>();
+        builder.Services.AddDeeplineSecurity(config);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
@@ -79,6 +92,7 @@ public static class DeeplineNode
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseDeeplineSecurity();
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();

@@ -2,11 +2,13 @@ using Deepline.Node;
 using Deepline.Node.Configuration;
 
 DeeplineConfig config;
+WebApplication app;
 try
 {
     var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
         .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
     config = ConfigLoader.Load(args.FirstOrDefault(), environment);
+    app = DeeplineNode.Build(config);
 }
 catch (ConfigException ex)
 {
@@ -14,7 +16,6 @@ catch (ConfigException ex)
     return 2;
 }
 
-var app = DeeplineNode.Build(config);
 app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
 await app.RunAsync();

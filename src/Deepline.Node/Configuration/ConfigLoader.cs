@@ -38,6 +38,8 @@ public static partial class ConfigLoader
     /// <summary>Shorter keys can be guessed; 16 characters is the floor for a shared secret sent in a header.</summary>
     public const int MinAdminKeyLength = 16;
     private const string Redis = "orchestrator.redis.";
+    private const string Auth = "orchestrator.auth.";
+    private const string Limits = "orchestrator.limits.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -109,6 +111,26 @@ public static partial class ConfigLoader
             "Redis for cancel signals to external workers (StackExchange.Redis string, e.g. 127.0.0.1:6379); empty: no Redis."),
         new(Redis + "retention_s", "DEEPLINE_REDIS_RETENTION", "604800",
             "Cancelled runs older than this (seconds) are pruned from Redis (cancelled_runs and its hashes)."),
+        new(Auth + "keys_file", "DEEPLINE_AUTH_KEYS_FILE", "\"\"",
+            "API keys file (JSON or YAML: keys with name, key or key_sha256, role, client_id, pools); empty: open API, loopback host only."),
+        new(Limits + "max_tasks_per_run", "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "10000",
+            "Most tasks one run may have (1..1000000); more is 422."),
+        new(Limits + "max_edges_per_run", "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "100000",
+            "Most dependency edges one run may have (1..10000000); more is 422."),
+        new(Limits + "max_value_bytes", "DEEPLINE_LIMITS_MAX_VALUE_BYTES", "65536",
+            "Most bytes of JSON in one task's params or one result (1..16777216); more is 422."),
+        new(Limits + "max_body_bytes", "DEEPLINE_LIMITS_MAX_BODY_BYTES", "8388608",
+            "Most bytes of one request body (1024..268435456); more is 413."),
+        new(Limits + "body_timeout_s", "DEEPLINE_LIMITS_BODY_TIMEOUT", "30",
+            "Seconds a request body may take to arrive (1..3600); slower is 408."),
+        new(Limits + "rate_per_second", "DEEPLINE_LIMITS_RATE_PER_SECOND", "500",
+            "Requests per second per key (per address without keys), 0 = unlimited; over it is 429 with Retry-After."),
+        new(Limits + "rate_burst", "DEEPLINE_LIMITS_RATE_BURST", "1000",
+            "Requests a key may send at once above its rate (1..1000000)."),
+        new(Limits + "run_threshold_min_s", "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "60",
+            "Lowest pending_stale_s / workflow_stale_s a run may ask for (its heartbeat_timeout_s may not go below the node's)."),
+        new(Limits + "run_threshold_max_s", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "86400",
+            "Highest detector threshold (seconds) a run may ask for."),
     ];
 
     private static readonly Dictionary<string, ConfigKey> KeyByPath =
@@ -208,6 +230,16 @@ public static partial class ConfigLoader
             $"{Admin}key: {(c.Admin.Enabled ? "configured" : "not configured")}",
             $"{Redis}connection: {(c.Redis.Enabled ? "configured" : "not configured")}",
             $"{Redis}retention_s: {I(c.Redis.RetentionS)}",
+            $"{Auth}keys_file: {(c.Auth.Enabled ? c.Auth.KeysFile : "not configured (open API, loopback only)")}",
+            $"{Limits}max_tasks_per_run: {I(c.Limits.MaxTasksPerRun)}",
+            $"{Limits}max_edges_per_run: {I(c.Limits.MaxEdgesPerRun)}",
+            $"{Limits}max_value_bytes: {I(c.Limits.MaxValueBytes)}",
+            $"{Limits}max_body_bytes: {I(c.Limits.MaxBodyBytes)}",
+            $"{Limits}body_timeout_s: {I(c.Limits.BodyTimeoutS)}",
+            $"{Limits}rate_per_second: {(c.Limits.RatePerSecond == 0 ? "0 (unlimited)" : I(c.Limits.RatePerSecond))}",
+            $"{Limits}rate_burst: {I(c.Limits.RateBurst)}",
+            $"{Limits}run_threshold_min_s: {I(c.Limits.RunThresholdMinS)}",
+            $"{Limits}run_threshold_max_s: {I(c.Limits.RunThresholdMaxS)}",
         ];
     }
 
@@ -447,6 +479,30 @@ public static partial class ConfigLoader
         }
         var redisRetention = v.Int(Redis + "retention_s", d.Redis.RetentionS, 1, int.MaxValue, Positive);
 
+        var keysFile = v.String(Auth + "keys_file", d.Auth.KeysFile);
+        if (keysFile is { Length: 0 } && httpHost is { } h && !IsLoopback(h))
+        {
+            // An open API on a shared network would let anyone run and cancel work: refuse rather than warn.
+            v.Errors.Add($"{Http}host: {h} is not a loopback address, and {Auth}keys_file ({KeyByPath[Auth + "keys_file"].EnvironmentVariable}) is not set: " +
+                         "an API without keys may only listen on 127.0.0.1, ::1 or localhost; configure a keys file (README, Security) or a loopback host");
+        }
+        var l = d.Limits;
+        var maxTasks = v.Int(Limits + "max_tasks_per_run", l.MaxTasksPerRun, 1, 1_000_000, "an integer from 1 to 1000000");
+        var maxEdges = v.Int(Limits + "max_edges_per_run", l.MaxEdgesPerRun, 1, 10_000_000, "an integer from 1 to 10000000");
+        var maxValue = v.Int(Limits + "max_value_bytes", l.MaxValueBytes, 1, 16 * 1024 * 1024, "an integer from 1 to 16777216");
+        var maxBody = v.Int(Limits + "max_body_bytes", l.MaxBodyBytes, 1024, 256 * 1024 * 1024, "an integer from 1024 to 268435456");
+        var bodyTimeout = v.Int(Limits + "body_timeout_s", l.BodyTimeoutS, 1, 3600, "an integer from 1 to 3600");
+        var rate = v.Int(Limits + "rate_per_second", l.RatePerSecond, 0, 1_000_000, "an integer from 0 (unlimited) to 1000000");
+        var burst = v.Int(Limits + "rate_burst", l.RateBurst, 1, 1_000_000, "an integer from 1 to 1000000");
+        var thresholdMin = v.Int(Limits + "run_threshold_min_s", l.RunThresholdMinS, 1, int.MaxValue, Positive);
+        var thresholdMax = v.Int(Limits + "run_threshold_max_s", l.RunThresholdMaxS, 1, int.MaxValue, Positive);
+        if (thresholdMin is { } tmin && thresholdMax is { } tmax && tmax < tmin)
+        {
+            v.Fail(Limits + "run_threshold_max_s", string.Create(CultureInfo.InvariantCulture,
+                $"must be at least {Limits}run_threshold_min_s ({tmin}), got {tmax}"));
+            thresholdMax = null;
+        }
+
         return new DeeplineConfig(
             new DeadlockConfig(
                 checkInterval ?? d.Deadlock.CheckIntervalS,
@@ -473,8 +529,17 @@ public static partial class ConfigLoader
         {
             Admin = new AdminConfig(adminKey ?? d.Admin.Key),
             Redis = new RedisConfig(redisConnection ?? d.Redis.Connection, redisRetention ?? d.Redis.RetentionS),
+            Auth = new AuthConfig(keysFile ?? d.Auth.KeysFile),
+            Limits = new LimitsConfig(maxTasks ?? l.MaxTasksPerRun, maxEdges ?? l.MaxEdgesPerRun, maxValue ?? l.MaxValueBytes,
+                maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
+                thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
         };
     }
+
+    /// <summary>Addresses only this machine can reach: an open API is safe only there.</summary>
+    internal static bool IsLoopback(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
+        (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     private static bool IsRedisConfiguration(string text)
     {

@@ -21,6 +21,38 @@ public sealed record DeeplineConfig(
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
     /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
     public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
+
+    /// <summary>API keys and roles; without a keys file the API is open to the (loopback-only) host.</summary>
+    public AuthConfig Auth { get; init; } = AuthConfig.Open;
+
+    /// <summary>What one caller or one run may cost the node.</summary>
+    public LimitsConfig Limits { get; init; } = LimitsConfig.Defaults;
+}
+
+/// <summary>Where the API keys live; the file holds secrets (or their digests) and is re-read when it changes.</summary>
+public sealed record AuthConfig(string KeysFile)
+{
+    public static AuthConfig Open { get; } = new("");
+
+    public bool Enabled => KeysFile.Length > 0;
+}
+
+/// <summary>
+/// Limits with a 4xx answer each: sizes of a run and its values, of a request body and how long it may take to
+/// arrive, a per-key request rate (token bucket), and the range a run's own detector thresholds may take.
+/// </summary>
+public sealed record LimitsConfig(
+    int MaxTasksPerRun,
+    int MaxEdgesPerRun,
+    int MaxValueBytes,
+    int MaxBodyBytes,
+    int BodyTimeoutS,
+    int RatePerSecond,
+    int RateBurst,
+    int RunThresholdMinS,
+    int RunThresholdMaxS)
+{
+    public static LimitsConfig Defaults { get; } = new(10_000, 100_000, 65_536, 8_388_608, 30, 500, 1_000, 60, 86_400);
 }
 
 /// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>

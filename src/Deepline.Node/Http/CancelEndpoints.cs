@@ -1,4 +1,6 @@
+using System.Security.Claims;
 using Deepline.Domain;
+using Deepline.Node.Security;
 
 namespace Deepline.Node.Http;
 
@@ -10,7 +12,8 @@ public static class CancelEndpoints
 
     public static IEndpointRouteBuilder MapCancelEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPut("/runs/{runId}/cancel", async (string runId, HttpRequest request, RunsGateway gateway, CancellationToken ct) =>
+        // Role submitter (own client's runs), operator or admin; cancelled_by is the caller's key name.
+        app.MapPut("/runs/{runId}/cancel", async (string runId, HttpRequest request, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             CancelRequest body = new(null, null, null);
@@ -20,28 +23,32 @@ public static class CancelEndpoints
                 if (error is not null) return error;
                 body = parsed!;
             }
-            var reason = string.IsNullOrWhiteSpace(body.Reason) ? DefaultReason : body.Reason.Trim();
+            if (body.CancelledBy is not null)
+                return Problems.BadRequest("cancelled_by is not accepted: the node records the name of the caller's key (\"api\" on a node without keys)", "cancelled_by");
+            var reason = string.IsNullOrWhiteSpace(body.Reason) ? DefaultReason : Identifiers.StripControl(body.Reason.Trim());
             if (reason.Length > MaxReasonLength)
                 return Problems.BadRequest($"reason is longer than {MaxReasonLength} characters", "reason");
-            var by = string.IsNullOrWhiteSpace(body.CancelledBy) ? "api" : body.CancelledBy.Trim();
-            var (reply, failure) = await gateway.AskAsync(new CancelRun(runId, reason, by, body.Force ?? false), ct);
+            // The record says who cancelled: the caller's key, never a name the body claims (e.g. "system").
+            var cancel = new CancelRun(runId, reason, user.Name(), body.Force ?? false) { ClientScope = user.ClientScope() };
+            var (reply, failure) = await gateway.AskAsync(cancel, ct);
             return failure ?? Results.Ok(((CancelReply)reply!).ToCancelResponse());
-        });
+        }).RequireAuthorization(Policies.CancelRuns);
 
-        app.MapGet("/runs/{runId}/cancel", async (string runId, RunsGateway gateway, CancellationToken ct) =>
+        // Role submitter (own client's runs), operator or admin.
+        app.MapGet("/runs/{runId}/cancel", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (reply, failure) = await gateway.AskAsync(new GetRun(runId), ct);
+            var (reply, failure) = await gateway.AskAsync(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
             return failure ?? Results.Ok(((RunReply)reply!).State.ToCancelStatus());
-        });
+        }).RequireAuthorization(Policies.ReadRuns);
 
-        // Admin: finalise a CANCELLING run now (X-Deepline-Admin-Key).
-        app.MapDelete("/runs/{runId}/cancel", async (string runId, RunsGateway gateway, CancellationToken ct) =>
+        // Role admin: finalise a CANCELLING run now.
+        app.MapDelete("/runs/{runId}/cancel", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (_, failure) = await gateway.AskAsync(new FinaliseCancel(runId, "admin"), ct);
+            var (_, failure) = await gateway.AskAsync(new FinaliseCancel(runId, user.Name()), ct);
             return failure ?? Results.NoContent();
-        }).WithName("ForceCompleteCancel").RequireAdmin();
+        }).WithName("ForceCompleteCancel").RequireAuthorization(Policies.Admin);
         return app;
     }
 }

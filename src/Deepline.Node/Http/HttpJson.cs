@@ -10,6 +10,8 @@ public static class HttpJson
         o.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
         o.Converters.Add(new JsonStringEnumConverter());
         o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        // {"run_id":"a","run_id":"b"} would otherwise mean whichever came last; a proxy may have read the first.
+        o.AllowDuplicateProperties = false;
         o.Converters.Add(new UtcTimestampConverter());
     }
 
@@ -27,38 +29,77 @@ public static class HttpJson
     {
         if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
             return (null, Problems.Of(415, "Unsupported media type", "send the body as application/json"));
+        var timeout = request.HttpContext.RequestServices.GetService<Configuration.DeeplineConfig>()?.Limits.BodyTimeoutS ?? 30;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(timeout));
         try
         {
-            var value = await JsonSerializer.DeserializeAsync<T>(request.Body, Options, ct);
+            var value = await JsonSerializer.DeserializeAsync<T>(request.Body, Options, deadline.Token);
             return value is null ? (null, Problems.BadRequest("the body must be a JSON object")) : (value, null);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // A body trickling in byte by byte passes Kestrel's minimum data rate yet holds a connection for hours.
+            return (null, Problems.Of(408, "Request timeout",
+                $"the request body did not arrive within {timeout} s (orchestrator.limits.body_timeout_s)"));
         }
         catch (JsonException ex)
         {
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.TrimStart('$', '.');
-            return (null, Problems.BadRequest(Explain(ex, field), field));
+            return (null, Problems.BadRequest(Explain<T>(ex, field), field));
         }
     }
 
     /// <summary>System.Text.Json's messages name .NET types; callers need to hear what the field should hold.</summary>
-    private static string Explain(JsonException ex, string? field)
+    private static string Explain<T>(JsonException ex, string? field)
     {
         var message = ex.Message;
         if (message.Contains("could not be mapped to any .NET member"))
             return $"unknown field '{field ?? "?"}'";
+        if (message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+            return $"duplicate field '{field ?? "?"}': each field may appear once";
         if (message.Contains("could not be converted to"))
         {
-            var expected = message switch
+            var expected = ExpectedAt(typeof(T), ex.Path) switch
             {
-                _ when message.Contains("List`1[System.String]") => "a list of strings",
-                _ when message.Contains("List`1") => "a list of objects",
-                _ when message.Contains("System.String") => "a string",
-                _ when message.Contains("System.Boolean") => "true or false",
-                _ when message.Contains("Deepline") => "an object",
-                _ => "a different type",
+                null => "a different type",
+                var t when t == typeof(string) => "a string",
+                var t when t == typeof(bool) || t == typeof(bool?) => "true or false",
+                var t when t == typeof(int) || t == typeof(int?) => "an integer",
+                var t when t == typeof(List<string?>) || t == typeof(List<string>) => "a list of strings",
+                var t when t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) => "a list of objects",
+                _ => "an object",
             };
             return $"'{field ?? "body"}' must be {expected}";
         }
         return "the body is not valid JSON: " + message.Split(" Path:")[0].Split(" LineNumber:")[0];
+    }
+
+    /// <summary>The .NET type the JSON path points at in <paramref name="root"/> (snake_case names, [n] for list items).</summary>
+    private static Type? ExpectedAt(Type root, string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path == "$") return root;
+        var type = root;
+        foreach (var raw in path.TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = raw;
+            var indexed = name.IndexOf('[');
+            var hasIndex = indexed >= 0;
+            if (hasIndex) name = name[..indexed];
+            if (name.Length > 0)
+            {
+                var property = type.GetProperties().FirstOrDefault(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == name);
+                if (property is null) return null;
+                type = property.PropertyType;
+            }
+            if (hasIndex)
+            {
+                if (!type.IsGenericType) return null;
+                type = type.GetGenericArguments()[0];
+            }
+            type = Nullable.GetUnderlyingType(type) ?? type;
+        }
+        return type;
     }
 }
 

@@ -2,13 +2,14 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Deepline.Actors.Hosting;
+using Deepline.Node.Security;
 
 namespace Deepline.Node.Http;
 
 /// <summary>
 /// Cluster management behind the <c>deepline</c> CLI (pbm's ground): membership, leave/down/join, sharding queries
-/// sent to the real shard region of this node, and the actor hierarchy. Reads are open like /health; everything
-/// that changes the cluster needs the admin key.
+/// sent to the real shard region of this node, and the actor hierarchy. Reads need the operator role (they list
+/// live run ids); everything that changes the cluster needs admin.
 /// </summary>
 public static class ManagementEndpoints
 {
@@ -22,7 +23,8 @@ public static class ManagementEndpoints
 
     public static IEndpointRouteBuilder MapManagementEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/cluster/members", (ActorSystem system) => Results.Ok(Members(Cluster.Get(system))));
+        // Reads: role operator or admin. Changes (leave, down, join): role admin.
+        app.MapGet("/cluster/members", (ActorSystem system) => Results.Ok(Members(Cluster.Get(system)))).RequireAuthorization(Policies.Operate);
 
         app.MapGet("/cluster/status", (ActorSystem system) =>
         {
@@ -32,7 +34,7 @@ public static class ManagementEndpoints
             return Results.Ok(new ClusterStatusResponse(
                 self.Address.ToString(), Status(self.Status), [.. self.Roles.Order(StringComparer.Ordinal)],
                 state.Leader?.ToString(), state.Leader == self.Address, state.Members.Count, state.Unreachable.Count));
-        });
+        }).RequireAuthorization(Policies.Operate);
 
         app.MapGet("/cluster/leader", (ActorSystem system) =>
         {
@@ -40,17 +42,17 @@ public static class ManagementEndpoints
             return state.Leader is { } leader
                 ? Results.Ok(new LeaderResponse(leader.ToString()))
                 : Problems.Of(404, "No leader", "the cluster has no leader yet (no member is Up or the cluster is not converged)");
-        });
+        }).RequireAuthorization(Policies.Operate);
 
         app.MapPost("/cluster/leave", (HttpRequest request, ActorSystem system, CancellationToken ct) =>
             OnMember(request, system, "leave", ct, (cluster, address) => cluster.Leave(address),
                 "the member is leaving: it hands over its shards and singletons, then shuts down its actor system"))
-            .RequireAdmin();
+            .RequireAuthorization(Policies.Admin);
 
         app.MapPost("/cluster/down", (HttpRequest request, ActorSystem system, CancellationToken ct) =>
             OnMember(request, system, "down", ct, (cluster, address) => cluster.Down(address),
                 "the member is marked down and will be removed; its shards are reallocated"))
-            .RequireAdmin();
+            .RequireAuthorization(Policies.Admin);
 
         app.MapPost("/cluster/down-unreachable", (ActorSystem system) =>
         {
@@ -58,7 +60,7 @@ public static class ManagementEndpoints
             var downed = cluster.State.Unreachable.Select(m => m.Address).OrderBy(a => a.ToString(), StringComparer.Ordinal).ToList();
             foreach (var address in downed) cluster.Down(address);
             return Results.Ok(new DownUnreachableResponse([.. downed.Select(a => a.ToString())], downed.Count));
-        }).RequireAdmin();
+        }).RequireAuthorization(Policies.Admin);
 
         app.MapPost("/cluster/join", async (HttpRequest request, ActorSystem system, CancellationToken ct) =>
         {
@@ -74,7 +76,7 @@ public static class ManagementEndpoints
             cluster.Join(address!);
             return Results.Accepted(value: new MemberActionResponse(address!.ToString(), "join",
                 "join requested; watch cluster members for the node to become Up"));
-        }).RequireAdmin();
+        }).RequireAuthorization(Policies.Admin);
 
         app.MapGet("/cluster/sharding/regions", (ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -94,7 +96,7 @@ public static class ManagementEndpoints
                 types.Add(new ShardTypeRegions(typeName, regions));
             }
             return Results.Ok(new RegionsResponse(types));
-        }));
+        })).RequireAuthorization(Policies.Operate);
 
         app.MapGet("/cluster/sharding/{typeName}/region-stats", (string typeName, ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -104,7 +106,7 @@ public static class ManagementEndpoints
             var shards = stats.Stats.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new ShardCount(kv.Key, kv.Value)).ToList();
             return Results.Ok(new RegionStatsResponse(typeName, Cluster.Get(system).SelfAddress.ToString(), shards,
                 shards.Count, shards.Sum(s => s.Entities), [.. stats.Failed.Order(StringComparer.Ordinal)]));
-        }));
+        })).RequireAuthorization(Policies.Operate);
 
         app.MapGet("/cluster/sharding/{typeName}/shard-stats", (string typeName, ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -119,7 +121,7 @@ public static class ManagementEndpoints
                 .SelectMany(r => r.Value.Failed.Select(f => new FailedShard(r.Key.ToString(), f)))
                 .ToList();
             return Results.Ok(new ShardStatsResponse(typeName, shards, shards.Count, shards.Sum(s => s.Entities), failed));
-        }));
+        })).RequireAuthorization(Policies.Operate);
 
         app.MapGet("/actors/hierarchy", (ActorSystem system, int? depth) =>
         {
@@ -131,7 +133,7 @@ public static class ManagementEndpoints
             ActorNode[] guardians = [.. new[] { ext.Guardian, ext.SystemGuardian }.Select(g => Walk(g, 1, d, budget)).OfType<ActorNode>()];
             var root = new ActorNode("/", "/", guardians, guardians.Length < 2, 2);
             return Results.Ok(new HierarchyResponse(Cluster.Get(system).SelfAddress.ToString(), d, budget.Used, budget.Exhausted, root));
-        });
+        }).RequireAuthorization(Policies.Operate);
         return app;
     }
 

@@ -18,7 +18,7 @@ public static class MetricsEndpoints
         {
             var status = await MonitorEndpoints.StatusAsync(supervisor, ct);
             return Results.Text(Render(status), "text/plain; version=0.0.4; charset=utf-8");
-        });
+        }).RequireAuthorization(Deepline.Node.Security.Policies.Operate); // a Prometheus job sends an operator key as its bearer token
         return app;
     }
 

@@ -3,6 +3,7 @@ using Akka.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Node.Configuration;
+using Deepline.Node.Security;
 
 namespace Deepline.Node.Http;
 
@@ -41,6 +42,7 @@ public static class MonitorEndpoints
 
     public static IEndpointRouteBuilder MapMonitorEndpoints(this IEndpointRouteBuilder app)
     {
+        // Role operator or admin (the counters describe every client's runs).
         app.MapGet("/stats", async (IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         {
             if (await StatusAsync(supervisor, ct) is not { } s)
@@ -63,21 +65,23 @@ public static class MonitorEndpoints
                     ["projection_lag"] = s.ProjectionLag,
                 },
             });
-        });
+        }).RequireAuthorization(Policies.Operate);
 
-        app.MapGet("/runs/cancelled", async (HttpRequest request, RunIndexStore index, CancellationToken ct) =>
+        // Role submitter (only its own client's runs, whatever client_id asks for), operator or admin.
+        app.MapGet("/runs/cancelled", async (HttpRequest request, System.Security.Claims.ClaimsPrincipal user, RunIndexStore index, CancellationToken ct) =>
         {
             var q = request.Query;
             if (!TryInt(q["limit"], 50, out var limit) || limit is < 1 or > MaxListLimit)
                 return Problems.BadRequest($"limit must be an integer from 1 to {MaxListLimit}", "limit");
             if (!TryInt(q["offset"], 0, out var offset) || offset < 0)
                 return Problems.BadRequest("offset must be an integer >= 0", "offset");
-            var client = q["client_id"].ToString();
+            var client = user.ClientScope() ?? q["client_id"].ToString();
             var rows = await index.CancelledAsync(limit, offset, string.IsNullOrEmpty(client) ? null : client, ct);
             return Results.Ok(rows.Select(r => new CancelledRunResponse(r.RunId, r.WorkflowName, r.Status.ToString(), r.CancelledAt,
                 r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId)));
-        });
+        }).RequireAuthorization(Policies.ReadRuns);
 
+        // Role operator or admin: a dry run that reads every client's runs.
         app.MapPost("/deadlock/scan", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         {
             var body = new ScanRequest(null, null, null, null);
@@ -121,7 +125,7 @@ public static class MonitorEndpoints
             {
                 return Problems.Unavailable("the deadlock monitor did not answer the scan in time");
             }
-        });
+        }).RequireAuthorization(Policies.Operate);
         return app;
     }
 

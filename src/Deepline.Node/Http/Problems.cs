@@ -20,6 +20,7 @@ public static class Problems
         RejectionKind.NotFound => Of(404, "Not found", r.Message, r.Field),
         RejectionKind.Conflict => Of(409, "Conflict", r.Message, r.Field),
         RejectionKind.BadRequest => Of(400, "Bad request", r.Message, r.Field),
+        RejectionKind.Forbidden => Of(403, "Forbidden", r.Message, r.Field),
         _ => Of(422, r.Cycle is null ? "Invalid workflow" : "Dependency cycle", r.Message, r.Field, r.Cycle),
     };
 

@@ -1,52 +1,87 @@
 using System.Collections.Immutable;
+using System.Security.Claims;
 using System.Text.Json;
 using Deepline.Domain;
+using Deepline.Node.Configuration;
+using Deepline.Node.Security;
 
 namespace Deepline.Node.Http;
 
 public static class RunEndpoints
 {
+    public const int MaxWorkerIdLength = 128;
+
     public static IEndpointRouteBuilder MapRunEndpoints(this IEndpointRouteBuilder app, int heartbeatTimeoutS)
     {
-        app.MapPost("/runs", async (HttpRequest request, RunsGateway gateway, CancellationToken ct) =>
+        // Role submitter (its own client's runs) or admin.
+        app.MapPost("/runs", async (HttpRequest request, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             var (body, error) = await HttpJson.ReadAsync<SubmitRunRequest>(request, ct);
             if (error is not null) return error;
-            var (spec, invalid) = ToSpec(body!);
+            var (spec, invalid) = ToSpec(body!, user);
             if (invalid is not null) return invalid;
             var (reply, failure) = await gateway.AskAsync(new SubmitRun(spec!), ct);
             if (failure is not null) return failure;
             var s = ((RunReply)reply!).State;
             return Results.Created($"/runs/{s.RunId}",
                 new RunCreatedResponse(s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.Tasks.Count));
-        });
+        }).RequireAuthorization(Policies.Submit);
 
-        app.MapGet("/runs/{runId}", async (string runId, RunsGateway gateway, CancellationToken ct) =>
+        // Role submitter (own client), operator or admin; another client's run is 404.
+        app.MapGet("/runs/{runId}", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (reply, failure) = await gateway.AskAsync(new GetRun(runId), ct);
+            var (reply, failure) = await gateway.AskAsync(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
             return failure ?? Results.Ok(((RunReply)reply!).State.ToResponse());
-        });
+        }).RequireAuthorization(Policies.ReadRuns);
 
-        app.MapPost("/runs/{runId}/tasks/{taskId}/events", async (string runId, string taskId, HttpRequest request, RunsGateway gateway, CancellationToken ct) =>
+        // Role worker (its pools only, when the key names pools) or admin.
+        app.MapPost("/runs/{runId}/tasks/{taskId}/events", async (string runId, string taskId, HttpRequest request, ClaimsPrincipal user,
+            RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             if (!Identifiers.IsValid(taskId)) return Problems.BadRequest(Identifiers.Describe("task_id"), "task_id");
             var (body, error) = await HttpJson.ReadAsync<TaskEventRequest>(request, ct);
             if (error is not null) return error;
-            if (!Enum.TryParse<TaskEventKind>(body!.Event, ignoreCase: false, out var kind) || !Enum.IsDefined(kind))
-                return Problems.BadRequest($"event must be one of {string.Join(", ", Enum.GetNames<TaskEventKind>())}", "event");
-            if (kind == TaskEventKind.TASK_STARTED && string.IsNullOrWhiteSpace(body.WorkerId))
-                return Problems.BadRequest("worker_id is required to claim a task with TASK_STARTED", "worker_id");
-            var (reply, failure) = await gateway.AskAsync(new ReportTaskEvent(runId, taskId, kind, body.WorkerId, body.Result, body.Error), ct);
+            if (!TryParseEvent(body!.Event, out var kind))
+                return Problems.BadRequest($"event must be exactly one of {string.Join(", ", Enum.GetNames<TaskEventKind>())}", "event");
+            if (string.IsNullOrEmpty(body.WorkerId))
+                return Problems.BadRequest("worker_id is required on every task event: it proves the reporter holds the task", "worker_id");
+            if (body.WorkerId.Length > MaxWorkerIdLength || body.WorkerId.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+                return Problems.BadRequest($"worker_id must be 1..{MaxWorkerIdLength} characters without spaces or control characters", "worker_id");
+            var result = body.Result is { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined } ? null : body.Result;
+            if (result is { } r && JsonSize.Utf8Bytes(r) > config.Limits.MaxValueBytes)
+                return Problems.Of(422, "Too large",
+                    $"result may be at most {config.Limits.MaxValueBytes} bytes of JSON on this node (orchestrator.limits.max_value_bytes)", "result");
+            if (body.Error is { } e && System.Text.Encoding.UTF8.GetByteCount(e) > config.Limits.MaxValueBytes)
+                return Problems.Of(422, "Too large",
+                    $"error may be at most {config.Limits.MaxValueBytes} bytes on this node (orchestrator.limits.max_value_bytes)", "error");
+            var command = new ReportTaskEvent(runId, taskId, kind, body.WorkerId, result,
+                body.Error is null ? null : Identifiers.StripControl(body.Error)) { Pools = user.Pools() };
+            var (reply, failure) = await gateway.AskAsync(command, ct);
             if (failure is not null) return failure;
             var a = (TaskEventAccepted)reply!;
             return Results.Ok(new TaskEventResponse(a.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS));
-        });
+        }).RequireAuthorization(Policies.ReportTasks);
         return app;
     }
 
-    private static (RunSpec? Spec, IResult? Error) ToSpec(SubmitRunRequest body)
+    /// <summary>Exact names only: Enum.TryParse would also take "0", "task_started" and "TASK_HEARTBEAT, TASK_SUCCEEDED".</summary>
+    internal static bool TryParseEvent(string? text, out TaskEventKind kind)
+    {
+        foreach (var k in Enum.GetValues<TaskEventKind>())
+        {
+            if (string.Equals(k.ToString(), text, StringComparison.Ordinal))
+            {
+                kind = k;
+                return true;
+            }
+        }
+        kind = default;
+        return false;
+    }
+
+    private static (RunSpec? Spec, IResult? Error) ToSpec(SubmitRunRequest body, ClaimsPrincipal user)
     {
         if (body.Tasks is null || body.Tasks.Count == 0)
             return (null, Problems.BadRequest("tasks must contain at least one task", "tasks"));
@@ -62,6 +97,8 @@ public static class RunEndpoints
         }
         var runId = string.IsNullOrEmpty(body.RunId) ? Identifiers.NewRunId() : body.RunId;
         var overrides = body.Deadlock is { } o ? new DeadlockOverrides(o.PendingStaleS, o.WorkflowStaleS, o.HeartbeatTimeoutS) : null;
-        return (new RunSpec(runId, body.WorkflowName ?? "", body.ClientId ?? "", tasks.MoveToImmutable(), overrides), null);
+        // A submitter's runs belong to its key's client, whatever the body says.
+        var clientId = user.ClientScope() ?? body.ClientId ?? "";
+        return (new RunSpec(runId, body.WorkflowName ?? "", clientId, tasks.MoveToImmutable(), overrides), null);
     }
 }

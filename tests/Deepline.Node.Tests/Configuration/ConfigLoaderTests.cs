@@ -53,6 +53,63 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Runs, actual.Runs);
         Assert.Equal(expected.Admin, actual.Admin);
         Assert.Equal(expected.Redis, actual.Redis);
+        Assert.Equal(expected.Auth, actual.Auth);
+        Assert.Equal(expected.Limits, actual.Limits);
+    }
+
+    // ------------------------------------------------------------------ trust boundary
+
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("10.1.2.3")]
+    [InlineData("node-1.internal")]
+    public void An_open_api_on_a_non_loopback_host_refuses_to_start(string host)
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_HTTP_HOST", host))));
+        var line = Assert.Single(e.Errors);
+        Assert.StartsWith($"orchestrator.http.host: {host} is not a loopback address, and orchestrator.auth.keys_file (DEEPLINE_AUTH_KEYS_FILE) is not set", line);
+
+        // with a keys file the same host is fine
+        Assert.Equal(host, Load(null, Env(("DEEPLINE_HTTP_HOST", host), ("DEEPLINE_AUTH_KEYS_FILE", "/etc/deepline/keys.yaml"))).Http.Host);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("127.0.0.2")]
+    [InlineData("::1")]
+    [InlineData("localhost")]
+    public void An_open_api_may_listen_on_loopback(string host) =>
+        Assert.Equal(host, Load(null, Env(("DEEPLINE_HTTP_HOST", host))).Http.Host);
+
+    [Theory]
+    [InlineData("DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "0", "orchestrator.limits.max_tasks_per_run: must be an integer from 1 to 1000000")]
+    [InlineData("DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "1000001", "orchestrator.limits.max_tasks_per_run: must be an integer from 1 to 1000000")]
+    [InlineData("DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "0", "orchestrator.limits.max_edges_per_run: must be an integer from 1 to 10000000")]
+    [InlineData("DEEPLINE_LIMITS_MAX_VALUE_BYTES", "16777217", "orchestrator.limits.max_value_bytes: must be an integer from 1 to 16777216")]
+    [InlineData("DEEPLINE_LIMITS_MAX_BODY_BYTES", "1023", "orchestrator.limits.max_body_bytes: must be an integer from 1024 to 268435456")]
+    [InlineData("DEEPLINE_LIMITS_BODY_TIMEOUT", "3601", "orchestrator.limits.body_timeout_s: must be an integer from 1 to 3600")]
+    [InlineData("DEEPLINE_LIMITS_RATE_PER_SECOND", "-1", "orchestrator.limits.rate_per_second: must be an integer from 0 (unlimited) to 1000000")]
+    [InlineData("DEEPLINE_LIMITS_RATE_BURST", "0", "orchestrator.limits.rate_burst: must be an integer from 1 to 1000000")]
+    [InlineData("DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "0", "orchestrator.limits.run_threshold_min_s: must be a positive integer")]
+    [InlineData("DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "59", "orchestrator.limits.run_threshold_max_s: must be at least orchestrator.limits.run_threshold_min_s (60), got 59")]
+    public void Limits_outside_their_range_are_refused_naming_the_key(string variable, string value, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env((variable, value))));
+        Assert.StartsWith(expected, Assert.Single(e.Errors));
+    }
+
+    [Theory]
+    [InlineData("DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "1")]
+    [InlineData("DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "1000000")]
+    [InlineData("DEEPLINE_LIMITS_MAX_BODY_BYTES", "1024")]
+    [InlineData("DEEPLINE_LIMITS_MAX_BODY_BYTES", "268435456")]
+    [InlineData("DEEPLINE_LIMITS_RATE_PER_SECOND", "0")]
+    [InlineData("DEEPLINE_LIMITS_BODY_TIMEOUT", "3600")]
+    public void Limits_at_the_ends_of_their_range_load(string variable, string value)
+    {
+        var c = Load(null, Env((variable, value)));
+        var key = ConfigLoader.Keys.Single(k => k.EnvironmentVariable == variable);
+        Assert.Equal(value, Field(c, key.Path));
     }
 
     private static string FindRepoRoot()
@@ -86,6 +143,7 @@ public sealed class ConfigLoaderTests : IDisposable
           data: { dir: /var/lib/deepline }
           workers: { enabled: false, slots: 0, pools: { gpu: 2, io.bulk: 8 } }
           runs: { snapshot_every: 50, passivate_after_s: 30 }
+          auth: { keys_file: /etc/deepline/keys.yaml }
         """;
 
     // ------------------------------------------------------------------ sources and precedence
@@ -199,6 +257,10 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
             "DEEPLINE_ADMIN_KEY",
             "DEEPLINE_REDIS", "DEEPLINE_REDIS_RETENTION",
+            "DEEPLINE_AUTH_KEYS_FILE",
+            "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "DEEPLINE_LIMITS_MAX_VALUE_BYTES",
+            "DEEPLINE_LIMITS_MAX_BODY_BYTES", "DEEPLINE_LIMITS_BODY_TIMEOUT", "DEEPLINE_LIMITS_RATE_PER_SECOND", "DEEPLINE_LIMITS_RATE_BURST",
+            "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
@@ -232,7 +294,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_ALERT_RETRIES", "0", "0" },
         { "DEEPLINE_DEADLOCK_MONITOR_ROLE", "monitor", "monitor" },
         { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
-        { "DEEPLINE_HTTP_HOST", "0.0.0.0", "0.0.0.0" },
+        { "DEEPLINE_HTTP_HOST", "localhost", "localhost" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
         { "DEEPLINE_REMOTING_HOST", "10.1.2.3", "10.1.2.3" },
         { "DEEPLINE_REMOTING_PORT", "0", "0" },
@@ -247,6 +309,16 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
         { "DEEPLINE_REDIS", "127.0.0.1:6380", "127.0.0.1:6380" },
         { "DEEPLINE_REDIS_RETENTION", "3600", "3600" },
+        { "DEEPLINE_AUTH_KEYS_FILE", "/etc/deepline/keys.yaml", "/etc/deepline/keys.yaml" },
+        { "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "500", "500" },
+        { "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "2000", "2000" },
+        { "DEEPLINE_LIMITS_MAX_VALUE_BYTES", "1024", "1024" },
+        { "DEEPLINE_LIMITS_MAX_BODY_BYTES", "65536", "65536" },
+        { "DEEPLINE_LIMITS_BODY_TIMEOUT", "5", "5" },
+        { "DEEPLINE_LIMITS_RATE_PER_SECOND", "0", "0" },
+        { "DEEPLINE_LIMITS_RATE_BURST", "50", "50" },
+        { "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "10", "10" },
+        { "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "7200", "7200" },
     };
 
     [Theory]
@@ -300,6 +372,16 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.admin.key" => c.Admin.Key,
         "orchestrator.redis.connection" => c.Redis.Connection,
         "orchestrator.redis.retention_s" => c.Redis.RetentionS.ToString(),
+        "orchestrator.auth.keys_file" => c.Auth.KeysFile,
+        "orchestrator.limits.max_tasks_per_run" => c.Limits.MaxTasksPerRun.ToString(),
+        "orchestrator.limits.max_edges_per_run" => c.Limits.MaxEdgesPerRun.ToString(),
+        "orchestrator.limits.max_value_bytes" => c.Limits.MaxValueBytes.ToString(),
+        "orchestrator.limits.max_body_bytes" => c.Limits.MaxBodyBytes.ToString(),
+        "orchestrator.limits.body_timeout_s" => c.Limits.BodyTimeoutS.ToString(),
+        "orchestrator.limits.rate_per_second" => c.Limits.RatePerSecond.ToString(),
+        "orchestrator.limits.rate_burst" => c.Limits.RateBurst.ToString(),
+        "orchestrator.limits.run_threshold_min_s" => c.Limits.RunThresholdMinS.ToString(),
+        "orchestrator.limits.run_threshold_max_s" => c.Limits.RunThresholdMaxS.ToString(),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
@@ -388,7 +470,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis)"));
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis, auth, limits)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }

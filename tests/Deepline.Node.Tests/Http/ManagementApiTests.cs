@@ -10,7 +10,7 @@ public sealed class ManagementApiTests(NodeFixture node) : IClassFixture<NodeFix
     private Task<HttpResponseMessage> Post(string url, string json, string? key)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = Json.Body(json) };
-        if (key is not null) request.Headers.Add(AdminAuth.HeaderName, key);
+        if (key is not null) request.Headers.Add(Deepline.Node.Security.KeyAuthentication.AdminHeader, key);
         return Client.SendAsync(request);
     }
 

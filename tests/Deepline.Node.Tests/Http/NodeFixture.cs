@@ -41,6 +41,8 @@ public sealed class NodeFixture : IAsyncLifetime
             Data = new DataConfig(DataDir),
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(AdminKey),
+            // Per-run thresholds of a second are how tests see a run go stale quickly.
+            Limits = d.Limits with { RunThresholdMinS = 1 },
         };
         _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await _app.StartAsync();
@@ -104,7 +106,7 @@ public static class Json
     public static Task<HttpResponseMessage> DeleteAsAdmin(this HttpClient c, string url, string key = NodeFixture.AdminKey)
     {
         var request = new HttpRequestMessage(HttpMethod.Delete, url);
-        if (key.Length > 0) request.Headers.Add(Deepline.Node.Http.AdminAuth.HeaderName, key);
+        if (key.Length > 0) request.Headers.Add(Deepline.Node.Security.KeyAuthentication.AdminHeader, key);
         return c.SendAsync(request);
     }
 

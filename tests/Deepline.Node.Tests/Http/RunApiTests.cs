@@ -55,6 +55,13 @@ public sealed class RunApiTests(NodeFixture node) : IClassFixture<NodeFixture>
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop","retries":3}]}""", 400, "tasks[0].retries", "unknown field")]
     [InlineData("""{"tasks":[""", 400, "tasks[0]", "not valid JSON")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"pending_stale_s":0}}""", 422, "deadlock.pending_stale_s", "positive number of seconds")]
+    [InlineData("""{"run_id":"cancelled","tasks":[{"task_id":"a","type":"noop"}]}""", 422, "run_id", "reserved")]
+    [InlineData("""{"run_id":5,"tasks":[{"task_id":"a","type":"noop"}]}""", 400, "run_id", "'run_id' must be a string")]
+    [InlineData("""{"run_id":"a","run_id":"b","tasks":[{"task_id":"a","type":"noop"}]}""", 400, "run_id", "duplicate")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"workflow_stale_s":2147483647}}""", 422, "deadlock.workflow_stale_s", "at most 86400")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"heartbeat_timeout_s":2}}""", 422, "deadlock.heartbeat_timeout_s", "at least 60")]
+    [InlineData("""{"client_id":"team\nx","tasks":[{"task_id":"a","type":"noop"}]}""", 422, "client_id", "client_id must be")]
+    [InlineData("""{"workflow_name":"a\u001b[31mred","tasks":[{"task_id":"a","type":"noop"}]}""", 422, "workflow_name", "control characters")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"stale":5}}""", 400, "deadlock.stale", "unknown field")]
     [InlineData("""[1,2]""", 400, null, "must be an object")]
     public async Task Invalid_submissions_get_a_problem_naming_the_field(string body, int status, string? field, string detail)

@@ -30,11 +30,19 @@ public sealed class TaskEventApiTests(NodeFixture node) : IClassFixture<NodeFixt
     }
 
     [Theory]
-    [InlineData("x", """{"event":"TASK_SUCCEEDED"}""", 409)]
+    [InlineData("x", """{"event":"TASK_SUCCEEDED"}""", 400)] // no worker_id: it could complete a task another worker holds
     [InlineData("y", """{"event":"TASK_STARTED","worker_id":"w"}""", 409)]
     [InlineData("x", """{"event":"TASK_STARTED"}""", 400)]
     [InlineData("x", """{"event":"TASK_EXPLODED","worker_id":"w"}""", 400)]
     [InlineData("nope", """{"event":"TASK_STARTED","worker_id":"w"}""", 404)]
+    // Exact names only: enum parsing would read these as TASK_FAILED (flags), TASK_STARTED, TASK_STARTED, TASK_STARTED.
+    [InlineData("x", """{"event":"TASK_HEARTBEAT, TASK_SUCCEEDED","worker_id":"w"}""", 400)]
+    [InlineData("x", """{"event":"0","worker_id":"w"}""", 400)]
+    [InlineData("x", """{"event":" TASK_STARTED","worker_id":"w"}""", 400)]
+    [InlineData("x", """{"event":"task_started","worker_id":"w"}""", 400)]
+    // Strict JSON: a duplicate key, a number for a string.
+    [InlineData("x", """{"event":"TASK_HEARTBEAT","event":"TASK_STARTED","worker_id":"w"}""", 400)]
+    [InlineData("x", """{"event":"TASK_STARTED","worker_id":7}""", 400)]
     public async Task Impossible_events_are_refused(string task, string body, int status)
     {
         var runId = "ev-bad-" + Guid.NewGuid().ToString("N")[..8];
@@ -53,5 +61,33 @@ public sealed class TaskEventApiTests(NodeFixture node) : IClassFixture<NodeFixt
     {
         var response = await Client.PostJson("/runs/ev-missing/tasks/x/events", """{"event":"TASK_STARTED","worker_id":"w"}""");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_event_without_worker_id_cannot_complete_a_task_another_worker_holds()
+    {
+        var runId = "ev-own-" + Guid.NewGuid().ToString("N")[..8];
+        await Client.PostJson("/runs", $$"""{"run_id":"{{runId}}","tasks":[{"task_id":"x","type":"python","pool":"cpu"}]}""");
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostJson($"/runs/{runId}/tasks/x/events", """{"event":"TASK_STARTED","worker_id":"w1"}""")).StatusCode);
+
+        var stolen = await Client.PostJson($"/runs/{runId}/tasks/x/events", """{"event":"TASK_SUCCEEDED","result":{"stolen":true}}""");
+        var other = await Client.PostJson($"/runs/{runId}/tasks/x/events", """{"event":"TASK_SUCCEEDED","worker_id":"w2","result":{"stolen":true}}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, stolen.StatusCode);
+        Assert.Equal("worker_id", (await stolen.ReadObject()).Str("field"));
+        Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
+        var run = await Client.GetRun(runId);
+        Assert.Equal("RUNNING", run.TaskState("x"));
+        Assert.Equal("w1", run["tasks"]![0]!["worker_id"]!.GetValue<string>());
+        Assert.Null(run["tasks"]![0]!["result"]);
+    }
+
+    [Fact]
+    public async Task Wrong_types_are_named_as_what_the_field_should_hold()
+    {
+        var response = await Client.PostJson("/runs/ev-x/tasks/x/events", """{"event":"TASK_STARTED","worker_id":7}""");
+        var problem = await response.ReadObject();
+        Assert.Equal("worker_id", problem.Str("field"));
+        Assert.Equal("'worker_id' must be a string", problem.Str("detail"));
     }
 }

@@ -1,0 +1,41 @@
+using Deepline.Node.Configuration;
+using Deepline.Node.Http;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+
+namespace Deepline.Node.Security;
+
+/// <summary>Refusals as problem+json that say what was missing: no key 401, a key without the role 403.</summary>
+public sealed class AuthorizationProblems(DeeplineConfig config) : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult result)
+    {
+        if (result.Succeeded)
+        {
+            await _default.HandleAsync(next, context, policy, result);
+            return;
+        }
+        var needed = Needed(policy);
+        var adminOnly = needed.SequenceEqual([Role.admin]);
+        var problem = context.Items[KeyAuthentication.RefusalKey] is KeyAuthentication.Refusal r
+            ? Problems.Of(r.Status, r.Title, r.Detail, r.Field)
+            : context.User.Identity?.IsAuthenticated != true
+                ? Problems.Of(401, "Unauthorized", $"this endpoint needs an API key with role {Describe(needed)}: send Authorization: Bearer <key>", "Authorization")
+                : adminOnly && context.User.IsOpen() && !config.Admin.Enabled
+                    ? Problems.Of(403, "Admin disabled",
+                        "admin endpoints are disabled on this node: set orchestrator.admin.key (DEEPLINE_ADMIN_KEY) to enable them")
+                    : adminOnly && context.User.IsOpen()
+                        ? Problems.Of(401, "Unauthorized", $"this endpoint needs the admin key in the {KeyAuthentication.AdminHeader} header", KeyAuthentication.AdminHeader)
+                        : Problems.Of(403, "Forbidden",
+                            $"the key '{context.User.Name()}' may not call this endpoint: it needs role {Describe(needed)}");
+        await problem.ExecuteAsync(context);
+    }
+
+    private static Role[] Needed(AuthorizationPolicy policy) =>
+        [.. policy.Requirements.OfType<Microsoft.AspNetCore.Authorization.Infrastructure.RolesAuthorizationRequirement>()
+            .SelectMany(x => x.AllowedRoles).Select(Enum.Parse<Role>).Distinct()];
+
+    private static string Describe(Role[] roles) => string.Join(" or ", roles);
+}
