@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Deepline.Node.Tests.Http;
+
+namespace Deepline.Node.Tests.Security;
+
+/// <summary>Each limit answers with its own 4xx and names the setting; none of them is ever a 500.</summary>
+public sealed class LimitTests(SecuredNode node) : IClassFixture<SecuredNode>
+{
+    private HttpClient Submitter() => node.Client(SecuredNode.TeamA);
+
+    private static string Tasks(int n, Func<int, string>? dependsOn = null) =>
+        string.Join(",", Enumerable.Range(0, n).Select(i => $$"""{"task_id":"t{{i}}","type":"x","pool":"cpu"{{(dependsOn?.Invoke(i) is { } d ? $",\"depends_on\":[{d}]" : "")}}}"""));
+
+    [Fact]
+    public async Task More_tasks_than_max_tasks_per_run_is_422_naming_the_setting()
+    {
+        using var client = Submitter();
+        var ok = await client.PostJson("/runs", $$"""{"tasks":[{{Tasks(20)}}]}""");
+        var over = await client.PostJson("/runs", $$"""{"tasks":[{{Tasks(21)}}]}""");
+
+        Assert.Equal(HttpStatusCode.Created, ok.StatusCode);
+        Assert.Equal(422, (int)over.StatusCode);
+        var problem = await over.ReadObject();
+        Assert.Equal("tasks", problem.Str("field"));
+        Assert.Contains("orchestrator.limits.max_tasks_per_run", problem.Str("detail"));
+    }
+
+    [Fact]
+    public async Task More_dependency_edges_than_max_edges_per_run_is_422()
+    {
+        using var client = Submitter();
+        // 10 roots and 10 tasks that each depend on 4 of them: 40 edges over the limit of 30, well within 20 tasks.
+        var body = $$"""{"tasks":[{{Tasks(10)}},{{string.Join(",", Enumerable.Range(10, 10).Select(i => $$"""{"task_id":"t{{i}}","type":"x","pool":"cpu","depends_on":["t0","t1","t2","t3"]}"""))}}]}""";
+        var response = await client.PostJson("/runs", body);
+        Assert.Equal(422, (int)response.StatusCode);
+        Assert.Contains("orchestrator.limits.max_edges_per_run", (await response.ReadObject()).Str("detail"));
+    }
+
+    [Fact]
+    public async Task Params_and_results_over_max_value_bytes_are_422_naming_the_field()
+    {
+        using var client = Submitter();
+        var big = new string('x', 1100);
+        var response = await client.PostJson("/runs", $$$"""{"tasks":[{"task_id":"a","type":"x","pool":"cpu","params":{"blob":"{{{big}}}"}}]}""");
+        Assert.Equal(422, (int)response.StatusCode);
+        Assert.Equal("tasks[0].params", (await response.ReadObject()).Str("field"));
+
+        var runId = "lim-result-" + Guid.NewGuid().ToString("N")[..8];
+        await client.PostJson("/runs", $$"""{"run_id":"{{runId}}","tasks":[{"task_id":"a","type":"x","pool":"cpu"}]}""");
+        using var worker = node.Client(SecuredNode.Worker);
+        await worker.PostJson($"/runs/{runId}/tasks/a/events", """{"event":"TASK_STARTED","worker_id":"w"}""");
+        var result = await worker.PostJson($"/runs/{runId}/tasks/a/events", $$$"""{"event":"TASK_SUCCEEDED","worker_id":"w","result":{"blob":"{{{big}}}"}}""");
+        Assert.Equal(422, (int)result.StatusCode);
+        Assert.Equal("result", (await result.ReadObject()).Str("field"));
+        Assert.Equal("RUNNING", (await client.GetRun(runId)).TaskState("a"));
+    }
+
+    [Fact]
+    public async Task A_body_over_max_body_bytes_is_413_problem_json_not_500()
+    {
+        using var client = Submitter();
+        var body = $$"""{"workflow_name":"{{new string('n', 70_000)}}","tasks":[]}""";
+        var response = await client.PostJson("/runs", body);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("orchestrator.limits.max_body_bytes", (await response.ReadObject()).Str("detail"));
+    }
+
+    [Fact]
+    public async Task A_body_that_trickles_in_is_408_after_body_timeout_s()
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, node.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        var head = $"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {SecuredNode.TeamA}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"tasks\":";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+
+        // Never send the rest: the node must answer on its own, within body_timeout_s (2 s) plus slack.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var buffer = new byte[4096];
+        var read = await stream.ReadAsync(buffer, deadline.Token);
+        var answer = Encoding.ASCII.GetString(buffer, 0, read);
+
+        Assert.StartsWith("HTTP/1.1 408", answer);
+        Assert.Contains("orchestrator.limits.body_timeout_s", answer);
+    }
+
+    [Fact]
+    public async Task A_reason_with_control_characters_is_stored_without_them()
+    {
+        using var client = Submitter();
+        var runId = "lim-reason-" + Guid.NewGuid().ToString("N")[..8];
+        await client.PostJson("/runs", $$"""{"run_id":"{{runId}}","tasks":[{"task_id":"a","type":"x","pool":"cpu"}]}""");
+        await client.PutJson($"/runs/{runId}/cancel", """{"reason":"line one\nFAKE LOG LINE\u001b[31m"}""");
+        var status = await (await client.GetAsync($"/runs/{runId}/cancel")).ReadObject();
+        Assert.Equal("line one FAKE LOG LINE [31m", status.Str("cancellation_reason"));
+    }
+
+    [Fact]
+    public async Task Per_run_thresholds_outside_the_nodes_bounds_are_422_naming_the_bound()
+    {
+        using var client = Submitter();
+        var tooLong = await client.PostJson("/runs", """{"tasks":[{"task_id":"a","type":"x","pool":"cpu"}],"deadlock":{"workflow_stale_s":2147483647}}""");
+        var tooEager = await client.PostJson("/runs", """{"tasks":[{"task_id":"a","type":"x","pool":"cpu"}],"deadlock":{"heartbeat_timeout_s":2}}""");
+
+        Assert.Equal(422, (int)tooLong.StatusCode);
+        Assert.Contains("orchestrator.limits.run_threshold_max_s", (await tooLong.ReadObject()).Str("detail"));
+        Assert.Equal(422, (int)tooEager.StatusCode);
+        Assert.Equal("deadlock.heartbeat_timeout_s", (await tooEager.ReadObject()).Str("field"));
+    }
+}
+
+/// <summary>A node whose keys may send 5 requests at once and 5 per second.</summary>
+public sealed class RateLimitedNode : SecuredNode
+{
+    protected override Deepline.Node.Configuration.LimitsConfig Limits(Deepline.Node.Configuration.LimitsConfig d) =>
+        base.Limits(d) with { RatePerSecond = 5, RateBurst = 5 };
+}
+
+public sealed class RateLimitTests(RateLimitedNode node) : IClassFixture<RateLimitedNode>
+{
+    [Fact]
+    public async Task A_key_over_its_rate_gets_429_with_retry_after_while_other_keys_and_health_are_served()
+    {
+        using var flooder = node.Client(SecuredNode.Operator);
+        var statuses = new List<HttpResponseMessage>();
+        for (var i = 0; i < 20; i++) statuses.Add(await flooder.GetAsync("/cluster/status"));
+
+        var limited = statuses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.NotEmpty(limited);
+        Assert.True(limited[0].Headers.RetryAfter?.Delta is { } after && after >= TimeSpan.FromSeconds(1), "Retry-After header");
+        Assert.Equal("application/problem+json", limited[0].Content.Headers.ContentType?.MediaType);
+
+        using var other = node.Client(SecuredNode.Admin);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("/cluster/status")).StatusCode);
+        using var balancer = node.Client(null);
+        for (var i = 0; i < 10; i++) Assert.Equal(HttpStatusCode.OK, (await balancer.GetAsync("/health")).StatusCode);
+    }
+}
