@@ -17,6 +17,34 @@ function Invoke-Dotnet {
     if ($LASTEXITCODE -ne 0) { throw "dotnet $($args -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+# The test suite starts its own throwaway servers on loopback; their binaries come from Debian's packages.
+# Installs what is missing (apt-get, as root or through sudo) or stops at once with one line naming the package.
+function Install-TestDependencies {
+    $needed = @(@{ Command = 'redis-server'; Package = 'redis-server' })
+    $missing = @($needed | Where-Object { -not (Get-Command $_.Command -ErrorAction SilentlyContinue) })
+    if ($missing.Count -eq 0) { return }
+    $packages = ($missing | ForEach-Object { $_.Package }) -join ' '
+    $apt = Get-Command apt-get -ErrorAction SilentlyContinue
+    $isRoot = (& id -u) -eq '0'
+    $sudo = Get-Command sudo -ErrorAction SilentlyContinue
+    if (-not $apt -or (-not $isRoot -and -not $sudo)) {
+        Write-Host "test dependencies missing: $packages; install them with: apt-get install -y $packages"
+        Write-Host '0 passed, 1 failed, 0 skipped'
+        exit 1
+    }
+    Write-Host "Installing test dependencies: $packages (apt-get)"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    $apt = { param([string[]]$AptArgs) if ($isRoot) { & apt-get @AptArgs } else { & sudo -n apt-get @AptArgs } }
+    & $apt @('update', '-qq') 2>&1 | Out-Null
+    & $apt (@('install', '-y', '-qq') + @($missing | ForEach-Object { $_.Package })) 2>&1 | Out-Null
+    $still = @($missing | Where-Object { -not (Get-Command $_.Command -ErrorAction SilentlyContinue) })
+    if ($still.Count -gt 0) {
+        Write-Host "could not install test dependencies: $(($still | ForEach-Object { $_.Package }) -join ' '); install them with: apt-get install -y $packages"
+        Write-Host '0 passed, 1 failed, 0 skipped'
+        exit 1
+    }
+}
+
 switch ($Command) {
     'build' { Invoke-Dotnet build $solution -c Release --nologo -v minimal }
     'run' {
@@ -31,6 +59,7 @@ switch ($Command) {
         }
     }
     'test' {
+        Install-TestDependencies
         Invoke-Dotnet build $solution -c Release --nologo -v minimal
         $results = Join-Path $PSScriptRoot 'TestResults'
         if (Test-Path $results) { Remove-Item $results -Recurse -Force }

@@ -20,6 +20,7 @@ public static class DeeplineCli
     public const string DefaultUrl = "http://127.0.0.1:8001";
     public const string UrlVariable = "DEEPLINE_URL";
     public const string AdminKeyVariable = "DEEPLINE_ADMIN_KEY";
+    public const string KeyVariable = "DEEPLINE_KEY";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error,
         IReadOnlyDictionary<string, string?> environment, CancellationToken ct = default)
@@ -28,6 +29,7 @@ public static class DeeplineCli
         var env = new Env(environment, output, error);
         root.Options.Add(env.UrlOption);
         root.Options.Add(env.AdminKeyOption);
+        root.Options.Add(env.KeyOption);
         root.Options.Add(env.JsonOption);
         root.Options.Add(env.TimeoutOption);
         root.Subcommands.Add(ClusterCommands.Build(env));
@@ -67,6 +69,12 @@ public static class DeeplineCli
         public Option<string?> AdminKeyOption { get; } = new("--admin-key")
         {
             Description = $"Admin key for cluster leave/down/join and runs force-complete (default ${AdminKeyVariable})",
+            Recursive = true,
+        };
+
+        public Option<string?> KeyOption { get; } = new("--key")
+        {
+            Description = $"API key sent as Authorization: Bearer on every request, for nodes with a keys file (default ${KeyVariable})",
             Recursive = true,
         };
 
@@ -113,7 +121,8 @@ public static class DeeplineCli
                 return ExitCodes.Usage;
             }
             var adminKey = parse.GetValue(AdminKeyOption) ?? Variable(AdminKeyVariable);
-            using var node = new NodeClient(baseUrl, adminKey, TimeSpan.FromSeconds(timeout));
+            var key = parse.GetValue(KeyOption) ?? Variable(KeyVariable);
+            using var node = new NodeClient(baseUrl, adminKey, TimeSpan.FromSeconds(timeout), key);
             try
             {
                 return await run(new CommandContext(parse, node, new Output(Output, parse.GetValue(JsonOption)), Error, ct));

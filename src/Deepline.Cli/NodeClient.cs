@@ -27,7 +27,7 @@ public sealed record NodeResponse(HttpStatusCode Status, JsonNode? Body)
 }
 
 /// <summary>The CLI's only way to the cluster: the node's HTTP API.</summary>
-public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout) : IDisposable
+public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout, string? apiKey = null) : IDisposable
 {
     public const string AdminHeader = "X-Deepline-Admin-Key";
 
@@ -41,13 +41,13 @@ public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout) 
         using var request = new HttpRequestMessage(method, path);
         if (jsonBody is not null)
             request.Content = new StringContent(jsonBody, Encoding.UTF8, "application/json");
-        if (admin)
-        {
-            if (string.IsNullOrEmpty(adminKey))
-                throw new CliException(ExitCodes.NodeError,
-                    "this command needs the admin key: pass --admin-key or set DEEPLINE_ADMIN_KEY");
+        if (!string.IsNullOrEmpty(apiKey))
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        if (admin && !string.IsNullOrEmpty(adminKey))
             request.Headers.Add(AdminHeader, adminKey);
-        }
+        else if (admin && string.IsNullOrEmpty(apiKey))
+            throw new CliException(ExitCodes.NodeError,
+                "this command needs the admin key: pass --admin-key (or --key with a key of role admin), or set DEEPLINE_ADMIN_KEY");
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);

@@ -29,7 +29,7 @@ public abstract record TaskEventResult
     /// <summary>409: the task is over for this worker (run cancelled, task finished or held by another worker). Stop working on it.</summary>
     public sealed record TaskOver(string Detail) : TaskEventResult;
 
-    /// <summary>400/404/422: the request itself is wrong (unknown run or task, bad id, missing worker id).</summary>
+    /// <summary>400/401/403/404/422: the request itself is wrong (unknown run or task, bad id, missing worker id, a key without the worker role or pool).</summary>
     public sealed record Rejected(int Status, string Detail, string? Field) : TaskEventResult;
 }
 
@@ -38,7 +38,22 @@ public abstract record TaskEventResult
 /// <param name="workerId">This worker's id, sent with every event (it is how the run knows who holds a task).</param>
 public sealed class TaskEventsClient(HttpClient http, string workerId)
 {
+    public const string KeyVariable = "DEEPLINE_KEY";
+
     public string WorkerId { get; } = string.IsNullOrWhiteSpace(workerId) ? throw new ArgumentException("worker id is required", nameof(workerId)) : workerId;
+
+    /// <summary>
+    /// A client for the node at <paramref name="node"/> that sends <paramref name="apiKey"/> (default: the
+    /// <c>DEEPLINE_KEY</c> environment variable; none on an open node) as its bearer key. Use a key of role worker.
+    /// </summary>
+    public static TaskEventsClient Connect(Uri node, string workerId, string? apiKey = null)
+    {
+        var http = new HttpClient { BaseAddress = node };
+        apiKey ??= Environment.GetEnvironmentVariable(KeyVariable);
+        if (!string.IsNullOrWhiteSpace(apiKey))
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey.Trim());
+        return new TaskEventsClient(http, workerId);
+    }
 
     /// <summary>Claims a QUEUED task. <see cref="TaskEventResult.TaskOver"/> means: do not start it.</summary>
     public Task<TaskEventResult> StartedAsync(string runId, string taskId, CancellationToken ct = default) =>
@@ -72,7 +87,7 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
         }
 
         var status = (int)response.StatusCode;
-        if (status is 400 or 404 or 409 or 422)
+        if (status is 400 or 401 or 403 or 404 or 409 or 422)
         {
             var problem = await ReadProblem(response, ct);
             return response.StatusCode == HttpStatusCode.Conflict

@@ -43,10 +43,10 @@ public sealed class RecoveryTests : IDisposable
         {
             await node.Ask<RunReply>(new SubmitRun(Run("finished", Task("a"), Task("b", "noop", "a"))));
             finished = await node.AwaitRun("finished", s => s.Status == RunStatus.SUCCEEDED, "run succeeds");
-            await node.Ask<RunReply>(new SubmitRun(Run("cancelled", Task("x", "hang"))));
-            await node.AwaitRun("cancelled", s => s.Counts.Running == 1, "hang running");
-            await node.Ask<CancelReply>(new CancelRun("cancelled", "before restart", "api", Force: true));
-            cancelled = await node.AwaitRun("cancelled", s => s.Status == RunStatus.CANCELLED, "cancelled");
+            await node.Ask<RunReply>(new SubmitRun(Run("was-cancelled", Task("x", "hang"))));
+            await node.AwaitRun("was-cancelled", s => s.Counts.Running == 1, "hang running");
+            await node.Ask<CancelReply>(new CancelRun("was-cancelled", "before restart", "api", Force: true));
+            cancelled = await node.AwaitRun("was-cancelled", s => s.Status == RunStatus.CANCELLED, "was-cancelled");
             // One slot, two tasks: "first" runs, "second" waits QUEUED when the node goes down.
             await node.Ask<RunReply>(new SubmitRun(Run("open", Task("first", "hang"), Task("second", "noop"))));
             open = await node.AwaitRun("open", s => s.Counts.Running == 1 && s.Counts.Queued == 1, "one running, one queued");
@@ -55,7 +55,7 @@ public sealed class RecoveryTests : IDisposable
         await using var restarted = await TestNode.StartAsync(_dir.Path, slots: 1);
 
         AssertSameRun(finished, await restarted.Run("finished"));
-        AssertSameRun(cancelled, await restarted.Run("cancelled"));
+        AssertSameRun(cancelled, await restarted.Run("was-cancelled"));
         // Nobody asks about "open": its entity is remembered, recovers, re-offers its queued task, and the task runs.
         var resumed = await restarted.AwaitRun("open", s => s.Tasks["second"].State == TaskState.SUCCEEDED,
             "queued task of an open run runs after restart");

@@ -77,7 +77,8 @@ public sealed class TestNode : IAsyncDisposable
     }
 
     /// <param name="joined">false: the node is not expected to be in a cluster yet (its seeds are down); wait only for its API.</param>
-    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true)
+    /// <param name="keysFile">An API keys file; null: the open API of the embedded default.</param>
+    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true, string? keysFile = null)
     {
         var d = DeeplineConfig.Defaults;
         var config = d with
@@ -87,6 +88,7 @@ public sealed class TestNode : IAsyncDisposable
             Data = new DataConfig(dataDir),
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(adminKey),
+            Auth = new AuthConfig(keysFile ?? ""),
         };
         var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();

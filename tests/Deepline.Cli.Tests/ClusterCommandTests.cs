@@ -42,7 +42,7 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
     public async Task Mutating_commands_need_the_right_admin_key()
     {
         var missing = (await Run("cluster", "leave", Node.RemotingAddress)).Fails(ExitCodes.NodeError);
-        Assert.Contains("needs the admin key: pass --admin-key or set DEEPLINE_ADMIN_KEY", missing);
+        Assert.Contains("needs the admin key: pass --admin-key (or --key with a key of role admin), or set DEEPLINE_ADMIN_KEY", missing);
 
         var wrong = (await Run("cluster", "down", Node.RemotingAddress, "--admin-key", "wrong-key-but-long-enough")).Fails(ExitCodes.NodeError);
         Assert.Contains("403 Forbidden", wrong);
