@@ -199,6 +199,8 @@ internal sealed class BenchNode : IAsyncDisposable
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dir),
             Workers = d.Workers with { Slots = slots },
+            // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
+            Limits = d.Limits with { RatePerSecond = 0 },
         };
         var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().AddConsole().SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();

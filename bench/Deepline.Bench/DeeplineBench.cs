@@ -29,6 +29,8 @@ public static class DeeplineBench
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dataDir),
             Workers = d.Workers with { Slots = tasks + warmup },
+            // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
+            Limits = d.Limits with { RatePerSecond = 0 },
         };
         var probe = new TokenProbeHandler();
         var app = DeeplineNode.Build(config, [probe], l => l.ClearProviders());

@@ -42,6 +42,8 @@ public static class RedisSdkBench
             // flag (and cancel) its tasks as stuck before the bench cancels them.
             Deadlock = d.Deadlock with { HeartbeatTimeoutS = 3600 },
             Redis = new RedisConfig(redis.Connection, 3600),
+            // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
+            Limits = d.Limits with { RatePerSecond = 0 },
         };
         var app = DeeplineNode.Build(config, [], l => l.ClearProviders());
         await app.StartAsync();
