@@ -20,8 +20,12 @@ function Invoke-Dotnet {
 # The test suite starts its own throwaway servers on loopback; their binaries come from Debian's packages.
 # Installs what is missing (apt-get, as root or through sudo) or stops at once with one line naming the package.
 function Install-TestDependencies {
-    $needed = @(@{ Command = 'redis-server'; Package = 'redis-server' })
-    $missing = @($needed | Where-Object { -not (Get-Command $_.Command -ErrorAction SilentlyContinue) })
+    $needed = @(
+        @{ Test = { [bool](Get-Command redis-server -ErrorAction SilentlyContinue) }; Package = 'redis-server' },
+        # Debian keeps the server binaries (initdb, postgres) off PATH, under /usr/lib/postgresql/<major>/bin.
+        @{ Test = { [bool](Get-ChildItem '/usr/lib/postgresql/*/bin/initdb' -ErrorAction SilentlyContinue) }; Package = 'postgresql' }
+    )
+    $missing = @($needed | Where-Object { -not (& $_.Test) })
     if ($missing.Count -eq 0) { return }
     $packages = ($missing | ForEach-Object { $_.Package }) -join ' '
     $apt = Get-Command apt-get -ErrorAction SilentlyContinue
@@ -37,7 +41,7 @@ function Install-TestDependencies {
     $apt = { param([string[]]$AptArgs) if ($isRoot) { & apt-get @AptArgs } else { & sudo -n apt-get @AptArgs } }
     & $apt @('update', '-qq') 2>&1 | Out-Null
     & $apt (@('install', '-y', '-qq') + @($missing | ForEach-Object { $_.Package })) 2>&1 | Out-Null
-    $still = @($missing | Where-Object { -not (Get-Command $_.Command -ErrorAction SilentlyContinue) })
+    $still = @($missing | Where-Object { -not (& $_.Test) })
     if ($still.Count -gt 0) {
         Write-Host "could not install test dependencies: $(($still | ForEach-Object { $_.Package }) -join ' '); install them with: apt-get install -y $packages"
         Write-Host '0 passed, 1 failed, 0 skipped'
@@ -71,6 +75,14 @@ switch ($Command) {
                 --results-directory $results --blame-hang-timeout 5m @Rest
             if ($LASTEXITCODE -ne 0) { $failedRun = $true }
         }
+        # The HTTP suite again, every node on a throwaway PostgreSQL server of its own: both stores keep every promise.
+        Write-Host '== Deepline.Node.Tests on PostgreSQL'
+        $env:DEEPLINE_TEST_STORE = 'postgresql'
+        & dotnet test (Join-Path $PSScriptRoot 'tests/Deepline.Node.Tests/Deepline.Node.Tests.csproj') -c Release --no-build --nologo `
+            --logger 'trx;LogFileName=Deepline.Node.Tests.postgresql.trx' --logger 'console;verbosity=minimal' `
+            --results-directory $results --blame-hang-timeout 5m @Rest
+        if ($LASTEXITCODE -ne 0) { $failedRun = $true }
+        Remove-Item Env:DEEPLINE_TEST_STORE
         $passed = 0; $failed = 0; $skipped = 0
         foreach ($trx in Get-ChildItem $results -Filter *.trx -ErrorAction SilentlyContinue) {
             [xml]$doc = Get-Content $trx.FullName

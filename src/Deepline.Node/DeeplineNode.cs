@@ -12,7 +12,6 @@ using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
 using Deepline.Node.Security;
-using Microsoft.Data.Sqlite;
 
 namespace Deepline.Node;
 
@@ -21,7 +20,9 @@ public static class DeeplineNode
 {
     public const string SystemName = "deepline";
 
-    public static WebApplication Build(DeeplineConfig config, IEnumerable<ITaskHandler>? extraHandlers = null, Action<ILoggingBuilder>? logging = null)
+    /// <param name="onForeignStore">Called when the node leaves its cluster because its store is not the cluster's.</param>
+    public static WebApplication Build(DeeplineConfig config, IEnumerable<ITaskHandler>? extraHandlers = null, Action<ILoggingBuilder>? logging = null,
+        Action? onForeignStore = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{config.Http.Host}:{config.Http.Port}");
@@ -32,12 +33,12 @@ public static class DeeplineNode
         });
         logging?.Invoke(builder.Logging);
 
-        var persistence = SqliteStore.Prepare(config.Data.Dir);
+        var persistence = config.Store.IsPostgreSql ? PostgresStore.Prepare(config.Store.Connection) : SqliteStore.Prepare(config.Data.Dir);
         var handlers = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(extraHandlers ?? []));
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
         var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
-        var index = new RunIndexStore(() => new SqliteConnection(persistence.ConnectionString), thresholds);
+        var index = new RunIndexStore(persistence.CreateConnection, thresholds);
         var l = config.Limits;
         var workflow = new WorkflowSettings(
             new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
@@ -60,6 +61,8 @@ public static class DeeplineNode
         {
             Index = index,
             Roles = config.Remoting.Roles,
+            Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
+            OnForeignStore = onForeignStore,
             MonitorRole = config.Deadlock.MonitorRole,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
                 !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),

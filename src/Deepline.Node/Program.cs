@@ -8,15 +8,21 @@ try
     var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
         .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
     config = ConfigLoader.Load(args.FirstOrDefault(), environment);
-    app = DeeplineNode.Build(config);
+    app = DeeplineNode.Build(config, onForeignStore: () => Environment.ExitCode = Deepline.Actors.Hosting.StoreGuard.ExitCode);
 }
 catch (ConfigException ex)
 {
     Console.Error.WriteLine($"deepline: configuration error, not starting:{Environment.NewLine}{ex.Message}");
     return 2;
 }
+catch (Deepline.Actors.Hosting.StoreUnavailableException ex)
+{
+    Console.Error.WriteLine($"deepline: store unavailable, not starting: {ex.Message}");
+    return 3;
+}
 
 app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
 await app.RunAsync();
-return 0;
+// A node that had to leave (its store is not the cluster's) set its own exit code.
+return Environment.ExitCode;

@@ -67,6 +67,12 @@ public sealed class TestNode : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>Completes when the node left a cluster whose store is not its own.</summary>
+    public Task LeftForeignCluster { get; private init; } = Task.CompletedTask;
+
+    public Task ActorSystemTerminated => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+        .GetRequiredService<Akka.Actor.ActorSystem>(_app.Services).WhenTerminated;
+
     public string RemotingAddress => $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{Config.Remoting.Port}";
 
     public static int FreePort()
@@ -78,7 +84,9 @@ public sealed class TestNode : IAsyncDisposable
 
     /// <param name="joined">false: the node is not expected to be in a cluster yet (its seeds are down); wait only for its API.</param>
     /// <param name="keysFile">An API keys file; null: the open API of the embedded default.</param>
-    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true, string? keysFile = null)
+    /// <param name="store">The store; null: the embedded SQLite file under <paramref name="dataDir"/>.</param>
+    public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true,
+        string? keysFile = null, StoreConfig? store = null)
     {
         var d = DeeplineConfig.Defaults;
         var config = d with
@@ -89,10 +97,13 @@ public sealed class TestNode : IAsyncDisposable
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(adminKey),
             Auth = new AuthConfig(keysFile ?? ""),
+            Store = store ?? StoreConfig.Embedded,
         };
-        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        var foreign = new TaskCompletionSource();
+        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning),
+            onForeignStore: () => foreign.TrySetResult());
         await app.StartAsync();
-        var node = new TestNode(app, config);
+        var node = new TestNode(app, config) { LeftForeignCluster = foreign.Task };
         await Eventually.Until(async () => (await node.Client.GetAsync(joined ? "/health" : "/cluster/members")).StatusCode == HttpStatusCode.OK,
             TimeSpan.FromSeconds(30), joined ? "node healthy" : "node answering");
         return node;

@@ -5,26 +5,30 @@ namespace Deepline.Cli.Tests;
 
 /// <summary>
 /// Two nodes in one process, joined by seed address, each on its own loopback HTTP and remoting port. They share one
-/// SQLite file: sharding's persistent coordinator and remembered entities must be readable by whichever node owns
-/// them next, so a cluster needs one journal (WAL mode and the busy timeout let both processes' writers queue).
+/// PostgreSQL store: sharding's persistent coordinator and remembered entities must be readable by whichever node owns
+/// them next, so a cluster needs one journal.
 /// </summary>
 public sealed class TwoNodeClusterTests : IAsyncLifetime
 {
     private readonly string _dataDir = Directory.CreateTempSubdirectory("deepline-cli-cluster-").FullName;
+    private Deepline.Tests.Shared.TestStore _store = null!;
     private TestNode _first = null!;
     private TestNode _second = null!;
 
     public async Task InitializeAsync()
     {
-        _first = await TestNode.Start(_dataDir);
+        _store = await Deepline.Tests.Shared.TestStore.CreateAsync(postgreSql: true);
+        _first = await TestNode.Start(Path.Combine(_dataDir, "first"), store: _store.Config);
         // The second node's seed is down: it stays outside any cluster until `cluster join` sends it to the first.
-        _second = await TestNode.Start(_dataDir, seeds: [$"akka.tcp://deepline@127.0.0.1:{TestNode.FreePort()}"], joined: false);
+        _second = await TestNode.Start(Path.Combine(_dataDir, "second"), seeds: [$"akka.tcp://deepline@127.0.0.1:{TestNode.FreePort()}"], joined: false,
+            store: _store.Config);
     }
 
     public async Task DisposeAsync()
     {
         await _second.DisposeAsync();
         await _first.DisposeAsync();
+        await _store.DisposeAsync();
         try { Directory.Delete(_dataDir, true); } catch (IOException) { }
     }
 

@@ -33,4 +33,10 @@ public sealed record DeeplineAkkaOptions(
 
     /// <summary>Only nodes with this role host the monitor's singletons; null or empty: any node.</summary>
     public string? MonitorRole { get; init; }
+
+    /// <summary>The store's role (<see cref="StoreIdentity.RoleOf"/>) and description; null: no store guard (tests of actors alone).</summary>
+    public (string Role, string Description)? Store { get; init; }
+
+    /// <summary>Called when this node leaves because its store is not the cluster's (the node process sets its exit code).</summary>
+    public Action? OnForeignStore { get; init; }
 }

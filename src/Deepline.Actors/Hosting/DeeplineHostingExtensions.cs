@@ -27,7 +27,8 @@ public static class DeeplineHostingExtensions
     /// </summary>
     public static AkkaConfigurationBuilder WithDeepline(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o, TaskHandlerRegistry handlers)
     {
-        var roles = (o.Pools.Count > 0 ? [WorkerRole] : Array.Empty<string>()).Concat(o.Roles).Distinct(StringComparer.Ordinal).ToArray();
+        var roles = (o.Pools.Count > 0 ? [WorkerRole] : Array.Empty<string>()).Concat(o.Roles)
+            .Concat(o.Store is { } store ? [store.Role] : []).Distinct(StringComparer.Ordinal).ToArray();
         builder
             .WithCustomSerializer("deepline", [typeof(IDeeplineMessage)], system => new DeeplineSerializer(system))
             .WithRemoting(o.Host, o.Port)
@@ -52,6 +53,8 @@ public static class DeeplineHostingExtensions
             {
                 var region = registry.Get<WorkflowRegion>();
                 registry.Register<HttpBridge>(system.ActorOf(HttpBridge.Props(region), "http-bridge"));
+                if (o.Store is { } guarded)
+                    system.ActorOf(StoreGuard.Props(guarded.Role, guarded.Description, o.OnForeignStore), "store-guard");
                 var self = Cluster.Get(system).SelfAddress;
                 var redis = o.Redis is null ? null : RedisFor(system, o.Redis);
                 if (redis is not null)

@@ -5,7 +5,17 @@ using Microsoft.Data.Sqlite;
 
 namespace Deepline.Actors.Hosting;
 
-public sealed record PersistenceTarget(string ProviderName, string ConnectionString, string Description);
+public sealed record PersistenceTarget(string ProviderName, string ConnectionString, string Description)
+{
+    public bool IsPostgreSql => ProviderName.StartsWith("PostgreSQL", StringComparison.Ordinal);
+
+    /// <summary>A new, unopened ADO.NET connection to the store (for the run index and the health probe).</summary>
+    public DbConnection CreateConnection() =>
+        IsPostgreSql ? new Npgsql.NpgsqlConnection(ConnectionString) : new SqliteConnection(ConnectionString);
+
+    /// <summary>Records print their members; a connection string may hold a password.</summary>
+    public override string ToString() => $"PersistenceTarget {{ {Description} }}";
+}
 
 /// <summary>The embedded store: one SQLite file under the data directory.</summary>
 public static class SqliteStore

@@ -40,6 +40,7 @@ public static partial class ConfigLoader
     private const string Redis = "orchestrator.redis.";
     private const string Auth = "orchestrator.auth.";
     private const string Limits = "orchestrator.limits.";
+    private const string Store = "orchestrator.store.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -131,6 +132,10 @@ public static partial class ConfigLoader
             "Lowest pending_stale_s / workflow_stale_s a run may ask for (its heartbeat_timeout_s may not go below the node's)."),
         new(Limits + "run_threshold_max_s", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "86400",
             "Highest detector threshold (seconds) a run may ask for."),
+        new(Store + "provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
+            "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes)."),
+        new(Store + "connection", "DEEPLINE_STORE_CONNECTION", "\"\"",
+            "Npgsql connection string of the PostgreSQL store (never printed); required with provider postgresql."),
     ];
 
     private static readonly Dictionary<string, ConfigKey> KeyByPath =
@@ -240,6 +245,8 @@ public static partial class ConfigLoader
             $"{Limits}rate_burst: {I(c.Limits.RateBurst)}",
             $"{Limits}run_threshold_min_s: {I(c.Limits.RunThresholdMinS)}",
             $"{Limits}run_threshold_max_s: {I(c.Limits.RunThresholdMaxS)}",
+            $"{Store}provider: {c.Store.Provider}",
+            $"{Store}connection: {(c.Store.Connection.Length > 0 ? "configured" : "not configured")}",
         ];
     }
 
@@ -496,6 +503,30 @@ public static partial class ConfigLoader
         var burst = v.Int(Limits + "rate_burst", l.RateBurst, 1, 1_000_000, "an integer from 1 to 1000000");
         var thresholdMin = v.Int(Limits + "run_threshold_min_s", l.RunThresholdMinS, 1, int.MaxValue, Positive);
         var thresholdMax = v.Int(Limits + "run_threshold_max_s", l.RunThresholdMaxS, 1, int.MaxValue, Positive);
+        var storeProvider = v.String(Store + "provider", d.Store.Provider);
+        if (storeProvider is not null && storeProvider is not (StoreConfig.Sqlite or StoreConfig.PostgreSql))
+        {
+            v.Fail(Store + "provider", $"must be {StoreConfig.Sqlite} or {StoreConfig.PostgreSql}, got {Quote(storeProvider)}");
+            storeProvider = null;
+        }
+        var storeConnection = v.String(Store + "connection", d.Store.Connection);
+        if (storeProvider == StoreConfig.PostgreSql)
+        {
+            if (storeConnection is { Length: 0 })
+                v.Errors.Add($"{Store}connection: required with {Store}provider postgresql (an Npgsql connection string, e.g. Host=db;Database=deepline;Username=deepline), set it or {KeyByPath[Store + "connection"].EnvironmentVariable}");
+            else if (storeConnection is { Length: > 0 } && !IsNpgsqlConnection(storeConnection))
+            {
+                // Never echo the value: it may carry a password.
+                v.Fail(Store + "connection", "not a valid Npgsql connection string (expected e.g. Host=db;Port=5432;Database=deepline;Username=deepline;Password=...)");
+                storeConnection = null;
+            }
+        }
+        if (storeProvider == StoreConfig.Sqlite && seedNodes is { Count: > 0 })
+        {
+            // Each SQLite node has its own file: a second node would serve a different history.
+            v.Errors.Add($"{Remoting}seed_nodes: a cluster of several nodes needs the shared store: set {Store}provider to postgresql " +
+                         $"({KeyByPath[Store + "provider"].EnvironmentVariable}); sqlite is single-node only");
+        }
         if (thresholdMin is { } tmin && thresholdMax is { } tmax && tmax < tmin)
         {
             v.Fail(Limits + "run_threshold_max_s", string.Create(CultureInfo.InvariantCulture,
@@ -533,6 +564,7 @@ public static partial class ConfigLoader
             Limits = new LimitsConfig(maxTasks ?? l.MaxTasksPerRun, maxEdges ?? l.MaxEdgesPerRun, maxValue ?? l.MaxValueBytes,
                 maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
                 thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
+            Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
         };
     }
 
@@ -540,6 +572,19 @@ public static partial class ConfigLoader
     internal static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
         (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
+    private static bool IsNpgsqlConnection(string text)
+    {
+        try
+        {
+            var b = new Npgsql.NpgsqlConnectionStringBuilder(text);
+            return !string.IsNullOrEmpty(b.Host);
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
 
     private static bool IsRedisConfiguration(string text)
     {

@@ -27,6 +27,26 @@ public sealed record DeeplineConfig(
 
     /// <summary>What one caller or one run may cost the node.</summary>
     public LimitsConfig Limits { get; init; } = LimitsConfig.Defaults;
+
+    /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
+    public StoreConfig Store { get; init; } = StoreConfig.Embedded;
+}
+
+/// <summary>
+/// <c>sqlite</c>: one file under data.dir, for a single node. <c>postgresql</c>: a shared server, the only store a
+/// cluster of several nodes may use. <see cref="Connection"/> is an Npgsql connection string and may hold a password:
+/// never shown.
+/// </summary>
+public sealed record StoreConfig(string Provider, string Connection)
+{
+    public const string Sqlite = "sqlite";
+    public const string PostgreSql = "postgresql";
+
+    public static StoreConfig Embedded { get; } = new(Sqlite, "");
+
+    public bool IsPostgreSql => Provider == PostgreSql;
+
+    public override string ToString() => $"StoreConfig {{ Provider = {Provider}, Connection = {(Connection.Length > 0 ? "configured" : "not configured")} }}";
 }
 
 /// <summary>Where the API keys live; the file holds secrets (or their digests) and is re-read when it changes.</summary>

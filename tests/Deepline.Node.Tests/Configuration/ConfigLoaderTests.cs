@@ -55,6 +55,24 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Redis, actual.Redis);
         Assert.Equal(expected.Auth, actual.Auth);
         Assert.Equal(expected.Limits, actual.Limits);
+        Assert.Equal(expected.Store, actual.Store);
+    }
+
+    [Fact]
+    public void A_cluster_on_sqlite_is_refused_and_postgresql_needs_a_connection()
+    {
+        var cluster = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REMOTING_SEED_NODES", "akka.tcp://deepline@a:4053"))));
+        Assert.StartsWith("orchestrator.remoting.seed_nodes: a cluster of several nodes needs the shared store: set orchestrator.store.provider to postgresql", Assert.Single(cluster.Errors));
+
+        var noConnection = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_STORE_PROVIDER", "postgresql"))));
+        Assert.StartsWith("orchestrator.store.connection: required with orchestrator.store.provider postgresql", Assert.Single(noConnection.Errors));
+
+        var bad = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_STORE_PROVIDER", "postgresql"), ("DEEPLINE_STORE_CONNECTION", "Password=hunter2;;=x"))));
+        Assert.DoesNotContain("hunter2", bad.Message);
+
+        var unknown = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_STORE_PROVIDER", "mongodb"))));
+        Assert.StartsWith("orchestrator.store.provider: must be sqlite or postgresql, got \"mongodb\"", Assert.Single(unknown.Errors));
+        Assert.DoesNotContain("hunter2", string.Join("\n", ConfigLoader.DescribeLines(Load(null, Env(("DEEPLINE_STORE_PROVIDER", "postgresql"), ("DEEPLINE_STORE_CONNECTION", "Host=x;Password=hunter2"))))));
     }
 
     // ------------------------------------------------------------------ trust boundary
@@ -144,6 +162,7 @@ public sealed class ConfigLoaderTests : IDisposable
           workers: { enabled: false, slots: 0, pools: { gpu: 2, io.bulk: 8 } }
           runs: { snapshot_every: 50, passivate_after_s: 30 }
           auth: { keys_file: /etc/deepline/keys.yaml }
+          store: { provider: postgresql, connection: "Host=db.internal;Database=deepline;Username=deepline" }
         """;
 
     // ------------------------------------------------------------------ sources and precedence
@@ -261,6 +280,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "DEEPLINE_LIMITS_MAX_VALUE_BYTES",
             "DEEPLINE_LIMITS_MAX_BODY_BYTES", "DEEPLINE_LIMITS_BODY_TIMEOUT", "DEEPLINE_LIMITS_RATE_PER_SECOND", "DEEPLINE_LIMITS_RATE_BURST",
             "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
+            "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
         Assert.Equal(ConfigLoader.Keys.Count, ConfigLoader.Keys.Select(k => k.Path).Distinct().Count());
@@ -319,18 +339,24 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_LIMITS_RATE_BURST", "50", "50" },
         { "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "10", "10" },
         { "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "7200", "7200" },
+        { "DEEPLINE_STORE_PROVIDER", "postgresql", "postgresql" },
+        { "DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline;Password=s3cret", "Host=db;Database=deepline;Username=deepline;Password=s3cret" },
     };
 
     [Theory]
     [MemberData(nameof(EnvironmentCases))]
     public void Each_environment_variable_sets_its_key(string variable, string value, string expected)
     {
-        var c = Load(null, Env((variable, value)));
+        // Seed nodes mean a cluster, and a cluster needs the shared store: those keys come along.
+        (string, string)[] companions = variable == "DEEPLINE_REMOTING_SEED_NODES"
+            ? [("DEEPLINE_STORE_PROVIDER", "postgresql"), ("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")]
+            : variable == "DEEPLINE_STORE_PROVIDER" ? [("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")] : [];
+        var c = Load(null, Env([(variable, value), .. companions]));
         var key = ConfigLoader.Keys.Single(k => k.EnvironmentVariable == variable);
         Assert.Equal(expected, Field(c, key.Path));
 
         // and nothing else moved
-        foreach (var other in ConfigLoader.Keys.Where(k => k != key))
+        foreach (var other in ConfigLoader.Keys.Where(k => k != key && companions.All(x => x.Item1 != k.EnvironmentVariable)))
             Assert.Equal(Field(DeeplineConfig.Defaults, other.Path), Field(c, other.Path));
     }
 
@@ -382,6 +408,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.limits.rate_burst" => c.Limits.RateBurst.ToString(),
         "orchestrator.limits.run_threshold_min_s" => c.Limits.RunThresholdMinS.ToString(),
         "orchestrator.limits.run_threshold_max_s" => c.Limits.RunThresholdMaxS.ToString(),
+        "orchestrator.store.provider" => c.Store.Provider,
+        "orchestrator.store.connection" => c.Store.Connection,
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
 
@@ -470,7 +498,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis, auth, limits)"));
+            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis, auth, limits, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }

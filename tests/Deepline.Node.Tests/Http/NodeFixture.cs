@@ -13,6 +13,7 @@ namespace Deepline.Node.Tests.Http;
 public sealed class NodeFixture : IAsyncLifetime
 {
     private WebApplication? _app;
+    private Deepline.Tests.Shared.TestStore? _store;
 
     public string DataDir { get; } = Directory.CreateTempSubdirectory("deepline-node-").FullName;
 
@@ -33,8 +34,10 @@ public sealed class NodeFixture : IAsyncLifetime
     {
         var port = FreePort();
         var d = DeeplineConfig.Defaults;
+        _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
         {
+            Store = _store.Config,
             Deadlock = d.Deadlock with { MaxDependencyDepth = 5, CancelTimeoutS = 30 },
             Http = d.Http with { Port = port },
             Remoting = d.Remoting with { Port = 0 },
@@ -55,6 +58,7 @@ public sealed class NodeFixture : IAsyncLifetime
     {
         Client.Dispose();
         if (_app is not null) await _app.DisposeAsync();
+        if (_store is not null) await _store.DisposeAsync();
         try { Directory.Delete(DataDir, true); } catch (IOException) { }
     }
 }

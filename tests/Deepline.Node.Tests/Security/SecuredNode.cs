@@ -21,6 +21,7 @@ public class SecuredNode : IAsyncLifetime
     public const string HeaderAdminKey = "secured-node-admin-header-key";
 
     private WebApplication? _app;
+    private Deepline.Tests.Shared.TestStore? _store;
 
     public string Dir { get; } = Directory.CreateTempSubdirectory("deepline-secured-").FullName;
 
@@ -52,8 +53,10 @@ public class SecuredNode : IAsyncLifetime
         await File.WriteAllTextAsync(KeysPath, KeysYaml());
         var port = NodeFixture.FreePort();
         var d = DeeplineConfig.Defaults;
+        _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
         {
+            Store = _store.Config,
             Http = d.Http with { Port = port },
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(Path.Combine(Dir, "data")),
@@ -80,6 +83,7 @@ public class SecuredNode : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (_app is not null) await _app.DisposeAsync();
+        if (_store is not null) await _store.DisposeAsync();
         try { Directory.Delete(Dir, true); } catch (IOException) { }
     }
 }

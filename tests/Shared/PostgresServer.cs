@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Deepline.Tests.Shared;
+
+/// <summary>
+/// A throwaway PostgreSQL server: Debian's binaries (<c>initdb</c>, <c>postgres</c> under /usr/lib/postgresql/N/bin),
+/// a fresh cluster in a temporary directory, trust authentication, 127.0.0.1 on a free port, fsync off (a test server
+/// is thrown away, durability is not what it proves). Runs as the <c>postgres</c> user when the tests run as root,
+/// since PostgreSQL refuses to run as root. Dispose stops it and deletes the directory.
+/// </summary>
+public sealed class PostgresServer : IAsyncDisposable
+{
+    public const string User = "deepline";
+
+    private readonly string _dir;
+    private readonly Process _process;
+
+    private PostgresServer(string dir, int port, Process process)
+    {
+        (_dir, Port, _process) = (dir, port, process);
+    }
+
+    /// <summary>The postmaster's own pid (runuser may stand between it and us).</summary>
+    private int? PostmasterPid()
+    {
+        try
+        {
+            var first = File.ReadLines(Path.Combine(_dir, "data", "postmaster.pid")).FirstOrDefault();
+            return int.TryParse(first, out var pid) ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public int Port { get; }
+
+    /// <summary>Npgsql connection string for <paramref name="database"/> (default: the server's own "postgres").</summary>
+    public string ConnectionString(string database = "postgres") =>
+        $"Host=127.0.0.1;Port={Port};Username={User};Database={database};Pooling=true;Timeout=15;Command Timeout=30";
+
+    public static string? BinDirectory() =>
+        Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin"))
+                .Where(d => File.Exists(Path.Combine(d, "initdb"))).OrderDescending().FirstOrDefault()
+            : null;
+
+    public static async Task<PostgresServer> StartAsync()
+    {
+        var bin = BinDirectory() ?? throw new InvalidOperationException(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them with `apt-get install -y postgresql` (./build.sh test does this)");
+        var dir = Directory.CreateTempSubdirectory("deepline-pg-").FullName;
+        var asRoot = Environment.UserName == "root";
+        if (asRoot) await Run("chown", ["postgres", dir]);
+        var data = Path.Combine(dir, "data");
+        await Run(Path.Combine(bin, "initdb"), ["-D", data, "-A", "trust", "-U", User, "--no-sync", "-E", "UTF8", "--locale", "C"], asRoot);
+
+        var port = FreePort();
+        var info = Start(Path.Combine(bin, "postgres"),
+            ["-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=200"], asRoot);
+        var process = Process.Start(info) ?? throw new InvalidOperationException("postgres did not start");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new PostgresServer(dir, port, process);
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await server.AcceptsAsync())
+        {
+            if (process.HasExited) throw new InvalidOperationException($"postgres exited with {process.ExitCode} on port {port}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"postgres on port {port} did not accept connections within 30 s");
+            await Task.Delay(50);
+        }
+        return server;
+    }
+
+    /// <summary>Creates an empty database (a store of its own for one node or one cluster) and returns its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync(string name)
+    {
+        await using var db = new Npgsql.NpgsqlConnection(ConnectionString());
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = $"CREATE DATABASE \"{name}\"";
+        await cmd.ExecuteNonQueryAsync();
+        return ConnectionString(name);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            // SIGQUIT to the postmaster: immediate shutdown, nothing to keep.
+            if (PostmasterPid() is { } pid) Kill(pid, 3);
+            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+        }
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        try { Directory.Delete(_dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private async Task<bool> AcceptsAsync()
+    {
+        try
+        {
+            await using var db = new Npgsql.NpgsqlConnection(ConnectionString() + ";Timeout=2");
+            await db.OpenAsync();
+            return true;
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static ProcessStartInfo Start(string file, string[] args, bool asPostgres)
+    {
+        var info = new ProcessStartInfo(asPostgres ? "runuser" : file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (asPostgres)
+        {
+            foreach (var a in new[] { "-u", "postgres", "--", file }) info.ArgumentList.Add(a);
+        }
+        foreach (var a in args) info.ArgumentList.Add(a);
+        return info;
+    }
+
+    private static async Task Run(string file, string[] args, bool asPostgres = false)
+    {
+        using var process = Process.Start(Start(file, args, asPostgres)) ?? throw new InvalidOperationException($"{file} did not start");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"{Path.GetFileName(file)} failed with exit code {process.ExitCode}: {await stderr}{await stdout}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}
