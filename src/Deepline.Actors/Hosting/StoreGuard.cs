@@ -17,25 +17,33 @@ public abstract record StoreVerdict
     public sealed record DownOthers(ImmutableArray<Address> Members) : StoreVerdict;
 }
 
+/// <summary>What the guard needs of a member: where it is, how far it joined, its rank by age (0 = oldest), which store it carries.</summary>
+public sealed record MemberView(Address Address, MemberStatus Status, int UpNumber, string? Store)
+{
+    /// <summary>Members ranked by Akka's own age ordering (the up-number itself is internal to Akka.Cluster).</summary>
+    public static IEnumerable<MemberView> Of(IEnumerable<Member> members) =>
+        members.OrderBy(m => m, Member.AgeOrdering).Select((m, rank) =>
+            new MemberView(m.Address, m.Status, rank, m.Roles.FirstOrDefault(r => r.StartsWith(StoreIdentity.RolePrefix, StringComparison.Ordinal))));
+}
+
 /// <summary>One cluster, one store, as a pure function of the members' store roles.</summary>
 public static class StoreRule
 {
     /// <summary>
-    /// The cluster's store is the oldest Up member's; whoever carries another is foreign. A foreign node leaves on its
-    /// own; the others down it, so that a node which does not run this guard is removed as well.
+    /// The cluster's store is the oldest Up member's (lowest up-number, as Akka orders age); whoever carries another is
+    /// foreign, however many of them there are. A foreign node leaves on its own; the others down it, so that a node
+    /// which does not run this guard is removed as well.
     /// </summary>
-    public static StoreVerdict Decide(Address self, string selfStore, IEnumerable<Member> members)
+    public static StoreVerdict Decide(Address self, string selfStore, IEnumerable<MemberView> members)
     {
         var live = members.Where(m => m.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up).ToList();
-        var oldest = live.Where(m => m.Status == MemberStatus.Up).OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
+        var oldest = live.Where(m => m.Status == MemberStatus.Up)
+            .OrderBy(m => m.UpNumber).ThenBy(m => m.Address.ToString(), StringComparer.Ordinal).FirstOrDefault();
         if (oldest is null) return new StoreVerdict.Fine();
-        var clusterStore = StoreOf(oldest);
-        if (clusterStore != selfStore) return new StoreVerdict.LeaveSelf(clusterStore ?? "(none)");
-        var foreign = live.Where(m => m.Address != self && StoreOf(m) != selfStore).Select(m => m.Address).ToImmutableArray();
+        if (oldest.Store != selfStore) return new StoreVerdict.LeaveSelf(oldest.Store ?? "(none)");
+        var foreign = live.Where(m => m.Address != self && m.Store != selfStore).Select(m => m.Address).ToImmutableArray();
         return foreign.IsEmpty ? new StoreVerdict.Fine() : new StoreVerdict.DownOthers(foreign);
     }
-
-    public static string? StoreOf(Member m) => m.Roles.FirstOrDefault(r => r.StartsWith(StoreIdentity.RolePrefix, StringComparison.Ordinal));
 }
 
 /// <summary>
@@ -76,7 +84,7 @@ public sealed class StoreGuard : ReceiveActor
     private void Check()
     {
         if (_leaving) return;
-        switch (StoreRule.Decide(_cluster.SelfAddress, _store, _cluster.State.Members))
+        switch (StoreRule.Decide(_cluster.SelfAddress, _store, MemberView.Of(_cluster.State.Members)))
         {
             case StoreVerdict.LeaveSelf leave:
                 _leaving = true;

@@ -43,7 +43,9 @@ public sealed class ManagementApiTests(NodeFixture node) : IClassFixture<NodeFix
         var me = members["members"]![0]!.AsObject();
         Assert.Equal(["address", "leader", "reachable", "roles", "self", "status"], me.Keys());
         Assert.Equal(members.Str("self"), members.Str("leader"));
-        Assert.Equal("worker", me["roles"]![0]!.GetValue<string>());
+        var roles = me["roles"]!.AsArray().Select(r => r!.GetValue<string>()).ToList();
+        Assert.Contains("worker", roles);
+        Assert.Single(roles, r => r.StartsWith("store-", StringComparison.Ordinal)); // the store's identity: one cluster, one store
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed class MonitorRoleTests
 
             var response = await client.GetAsync("/health");
             Assert.Equal(runs ? HttpStatusCode.OK : HttpStatusCode.ServiceUnavailable, response.StatusCode);
-            Assert.Equal(roles.Append("worker").Order(), health["cluster"]!["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Order());
+            Assert.Equal(roles.Append("worker").Order(), health["cluster"]!["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Where(r => !r.StartsWith("store-", StringComparison.Ordinal)).Order());
         }
         finally
         {
