@@ -61,6 +61,7 @@ public static class DeeplineNode
         {
             Index = index,
             Roles = config.Remoting.Roles,
+            DownUnreachableAfter = TimeSpan.FromSeconds(config.Remoting.DownUnreachableAfterS),
             Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
             OnForeignStore = onForeignStore,
             MonitorRole = config.Deadlock.MonitorRole,

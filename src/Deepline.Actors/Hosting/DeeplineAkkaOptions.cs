@@ -37,6 +37,9 @@ public sealed record DeeplineAkkaOptions(
     /// <summary>The store's role (<see cref="StoreIdentity.RoleOf"/>) and description; null: no store guard (tests of actors alone).</summary>
     public (string Role, string Description)? Store { get; init; }
 
+    /// <summary>Split-brain resolver (keep-majority) stable-after: how long membership must be stable before the minority is downed.</summary>
+    public TimeSpan DownUnreachableAfter { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Called when this node leaves because its store is not the cluster's (the node process sets its exit code).</summary>
     public Action? OnForeignStore { get; init; }
 }

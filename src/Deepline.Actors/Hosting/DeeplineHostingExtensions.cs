@@ -30,6 +30,16 @@ public static class DeeplineHostingExtensions
         var roles = (o.Pools.Count > 0 ? [WorkerRole] : Array.Empty<string>()).Concat(o.Roles)
             .Concat(o.Store is { } store ? [store.Role] : []).Distinct(StringComparer.Ordinal).ToArray();
         builder
+            // Keep-majority, stated rather than left to the library default: a side without the majority downs itself,
+            // so a partitioned node never keeps serving runs whose shards moved to the majority.
+            .AddHocon($$"""
+                akka.cluster.downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                akka.cluster.split-brain-resolver {
+                  active-strategy = keep-majority
+                  stable-after = {{(int)o.DownUnreachableAfter.TotalMilliseconds}}ms
+                  down-all-when-unstable = on
+                }
+                """, HoconAddMode.Prepend)
             .WithCustomSerializer("deepline", [typeof(IDeeplineMessage)], system => new DeeplineSerializer(system))
             .WithRemoting(o.Host, o.Port)
             .WithClustering(new ClusterOptions { Roles = roles, SeedNodes = [.. o.SeedNodes] })

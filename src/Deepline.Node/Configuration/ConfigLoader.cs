@@ -90,6 +90,8 @@ public static partial class ConfigLoader
             "Akka.Remote port (0..65535, 0 = pick a free one)."),
         new(Remoting + "roles", "DEEPLINE_REMOTING_ROLES", "[]",
             "Extra cluster roles of this node (\"worker\" is added when it serves pools), e.g. [monitor]."),
+        new(Remoting + "down_unreachable_after_s", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "20",
+            "Split-brain resolver (keep-majority): seconds of stable membership after which the minority side is downed (1..600)."),
         new(Remoting + "seed_nodes", "DEEPLINE_REMOTING_SEED_NODES", "[]",
             "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
         new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
@@ -224,6 +226,7 @@ public static partial class ConfigLoader
             $"{Remoting}host: {c.Remoting.Host}",
             $"{Remoting}port: {(c.Remoting.Port == 0 ? "0 (any free port)" : I(c.Remoting.Port))}",
             $"{Remoting}roles: {(c.Remoting.Roles.Count == 0 ? "none" : string.Join(", ", c.Remoting.Roles))}",
+            $"{Remoting}down_unreachable_after_s: {I(c.Remoting.DownUnreachableAfterS)}",
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
@@ -449,6 +452,7 @@ public static partial class ConfigLoader
         var remotingHost = Host(v, Remoting + "host", d.Remoting.Host);
         var remotingPort = v.Int(Remoting + "port", d.Remoting.Port, 0, 65535,
             "an integer from 0 to 65535 (0 = pick a free port)");
+        var downAfter = v.Int(Remoting + "down_unreachable_after_s", d.Remoting.DownUnreachableAfterS, 1, 600, "an integer from 1 to 600");
         var seedNodes = SeedNodes(v, d.Remoting.SeedNodes);
         var roles = Roles(v, d.Remoting.Roles);
 
@@ -552,7 +556,7 @@ public static partial class ConfigLoader
                 MonitorRole = monitorRole ?? d.Deadlock.MonitorRole,
             },
             new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
-            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) { Roles = roles ?? d.Remoting.Roles },
+            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) { Roles = roles ?? d.Remoting.Roles, DownUnreachableAfterS = downAfter ?? d.Remoting.DownUnreachableAfterS },
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
                 pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),

@@ -106,6 +106,9 @@ public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string>
 {
     /// <summary>Extra cluster roles of this node; "worker" is added when it serves in-cluster pools.</summary>
     public IReadOnlyList<string> Roles { get; init; } = [];
+
+    /// <summary>The split-brain resolver (keep-majority) downs the minority side after the membership was stable this long.</summary>
+    public int DownUnreachableAfterS { get; init; } = 20;
 }
 
 public sealed record DataConfig(string Dir);

@@ -43,6 +43,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Remoting.Host, actual.Remoting.Host);
         Assert.Equal(expected.Remoting.Port, actual.Remoting.Port);
         Assert.Equal(expected.Remoting.SeedNodes, actual.Remoting.SeedNodes);
+        Assert.Equal(expected.Remoting.DownUnreachableAfterS, actual.Remoting.DownUnreachableAfterS);
         Assert.Equal(expected.Data, actual.Data);
         Assert.Equal(expected.Workers.Enabled, actual.Workers.Enabled);
         Assert.Equal(expected.Workers.Slots, actual.Workers.Slots);
@@ -270,7 +271,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_ALERT_FORMAT", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "DEEPLINE_DEADLOCK_ALERT_RETRIES",
             "DEEPLINE_DEADLOCK_MONITOR_ROLE",
             "DEEPLINE_HTTP_HOST",
-            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_SEED_NODES",
+            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
@@ -340,6 +341,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "10", "10" },
         { "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "7200", "7200" },
         { "DEEPLINE_STORE_PROVIDER", "postgresql", "postgresql" },
+        { "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "5", "5" },
         { "DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline;Password=s3cret", "Host=db;Database=deepline;Username=deepline;Password=s3cret" },
     };
 
@@ -409,6 +411,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.limits.run_threshold_min_s" => c.Limits.RunThresholdMinS.ToString(),
         "orchestrator.limits.run_threshold_max_s" => c.Limits.RunThresholdMaxS.ToString(),
         "orchestrator.store.provider" => c.Store.Provider,
+        "orchestrator.remoting.down_unreachable_after_s" => c.Remoting.DownUnreachableAfterS.ToString(),
         "orchestrator.store.connection" => c.Store.Connection,
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };
