@@ -35,7 +35,17 @@ public sealed record ReportTaskEvent(
 /// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
 public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
 
-public enum RejectionKind { BadRequest, NotFound, Conflict, Invalid }
+public enum RejectionKind
+{
+    BadRequest,
+    NotFound,
+    Conflict,
+    Invalid,
+    /// <summary>The store refused or failed the write: nothing was acknowledged.</summary>
+    NotStored,
+    /// <summary>The run's journal holds an event this node cannot read; retrying cannot help.</summary>
+    HistoryUnreadable,
+}
 
 public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage;
 

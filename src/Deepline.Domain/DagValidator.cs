@@ -36,6 +36,8 @@ public static class DagValidator
                 return new(RejectionKind.Invalid, field + ".type", "type is required");
             if (!Identifiers.IsValid(t.Pool))
                 return new(RejectionKind.Invalid, field + ".pool", Identifiers.Describe("pool"));
+            if (JsonLimits.Check(t.Params, "params") is { } tooDeep)
+                return new(RejectionKind.Invalid, field + ".params", tooDeep);
             if (!index.TryAdd(t.TaskId, i))
                 return new(RejectionKind.Invalid, field + ".task_id", $"duplicate task_id '{t.TaskId}'");
             if (policy.InClusterPools.TryGetValue(t.Pool, out var types) && !types.Contains(t.Type))

@@ -52,6 +52,7 @@ public static class DeeplineHostingExtensions
             {
                 var region = registry.Get<WorkflowRegion>();
                 registry.Register<HttpBridge>(system.ActorOf(HttpBridge.Props(region), "http-bridge"));
+                registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch"));
                 var self = Cluster.Get(system).SelfAddress;
                 var redis = o.Redis is null ? null : RedisFor(system, o.Redis);
                 if (redis is not null)

@@ -20,6 +20,10 @@ public static class Problems
         RejectionKind.NotFound => Of(404, "Not found", r.Message, r.Field),
         RejectionKind.Conflict => Of(409, "Conflict", r.Message, r.Field),
         RejectionKind.BadRequest => Of(400, "Bad request", r.Message, r.Field),
+        // 500, not 503: the write was refused, so nothing was acknowledged, and the same request will be refused again.
+        RejectionKind.NotStored => Of(500, "Not stored", r.Message, r.Field),
+        // 500 without Retry-After: the journal itself is damaged, no retry can help; an operator must restore the store.
+        RejectionKind.HistoryUnreadable => Of(500, "Run history unreadable", r.Message, r.Field),
         _ => Of(422, r.Cycle is null ? "Invalid workflow" : "Dependency cycle", r.Message, r.Field, r.Cycle),
     };
 
