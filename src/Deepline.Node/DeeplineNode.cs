@@ -31,6 +31,7 @@ public static class DeeplineNode
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
         var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
+        var dependencies = new NodeDependencies();
         var index = new RunIndexStore(() => new SqliteConnection(persistence.ConnectionString), thresholds);
         var workflow = new WorkflowSettings(
             new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
@@ -48,6 +49,7 @@ public static class DeeplineNode
                 : null)
         {
             Index = index,
+            Dependencies = dependencies,
             Roles = config.Remoting.Roles,
             MonitorRole = config.Deadlock.MonitorRole,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
@@ -64,6 +66,8 @@ public static class DeeplineNode
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
+        builder.Services.AddSingleton(dependencies);
+        builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {

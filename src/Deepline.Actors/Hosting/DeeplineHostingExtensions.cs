@@ -55,6 +55,7 @@ public static class DeeplineHostingExtensions
                 registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch"));
                 var self = Cluster.Get(system).SelfAddress;
                 var redis = o.Redis is null ? null : RedisFor(system, o.Redis);
+                if (o.Dependencies is { } dependencies) dependencies.Redis = redis;
                 if (redis is not null)
                     registry.Register<CancellationBroadcaster>(system.ActorOf(CancellationBroadcaster.Props(redis), "cancellation-broadcaster"));
                 foreach (var pool in o.Pools)

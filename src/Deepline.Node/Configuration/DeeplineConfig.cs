@@ -21,6 +21,14 @@ public sealed record DeeplineConfig(
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
     /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
     public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
+    /// <summary>When /health calls the run index degraded; not read from config.yaml yet (the defaults suit every deployment we know).</summary>
+    public IntegrityConfig Integrity { get; init; } = IntegrityConfig.Defaults;
+}
+
+/// <summary>The run index is degraded past this lag (events), or when it has not moved for this long with events to apply.</summary>
+public sealed record IntegrityConfig(long IndexLagDegradedEvents, TimeSpan IndexStalledAfter)
+{
+    public static IntegrityConfig Defaults { get; } = new(1000, TimeSpan.FromSeconds(30));
 }
 
 /// <summary>The seed's orchestrator.deadlock block plus our own keys.</summary>
