@@ -67,6 +67,7 @@ public static class DeeplineNode
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(dependencies);
+        builder.Services.AddHostedService<StoreMarkerService>();
         builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>

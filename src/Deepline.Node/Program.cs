@@ -14,7 +14,17 @@ catch (ConfigException ex)
     return 2;
 }
 
-var app = DeeplineNode.Build(config);
+WebApplication app;
+try
+{
+    app = DeeplineNode.Build(config);
+}
+catch (Deepline.Actors.Hosting.StoreCheckException ex)
+{
+    // One line an operator can act on; a stack trace here would only hide it.
+    Console.Error.WriteLine($"deepline: store check failed, not starting: {ex.Message}");
+    return 3;
+}
 app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
 await app.RunAsync();
