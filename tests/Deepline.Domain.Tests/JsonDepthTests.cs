@@ -46,7 +46,7 @@ public class JsonDepthTests
     public void Depth_is_counted_without_recursion()
     {
         Assert.Equal(0, JsonLimits.Depth(RunHarness.Json("1")));
-        Assert.Equal(2, JsonLimits.Depth(RunHarness.Json("""{"a":[1,{}]}""")));
+        Assert.Equal(3, JsonLimits.Depth(RunHarness.Json("""{"a":[1,{}]}""")));
         Assert.Equal(3, JsonLimits.Depth(RunHarness.Json("""[1,[2,[3]],[]]""")));
     }
 }
