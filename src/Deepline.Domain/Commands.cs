@@ -54,7 +54,19 @@ public sealed record ReportTaskEvent(
 /// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
 public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
 
-public enum RejectionKind { BadRequest, NotFound, Conflict, Invalid, Forbidden }
+public enum RejectionKind
+{
+    BadRequest,
+    NotFound,
+    Conflict,
+    Invalid,
+    /// <summary>The caller's key may not act on this (e.g. a worker key on a task of a pool it does not serve).</summary>
+    Forbidden,
+    /// <summary>The store refused or failed the write: nothing was acknowledged.</summary>
+    NotStored,
+    /// <summary>The run's journal holds an event this node cannot read; retrying cannot help.</summary>
+    HistoryUnreadable,
+}
 
 public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage;
 

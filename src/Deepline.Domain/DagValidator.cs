@@ -52,6 +52,8 @@ public static class DagValidator
             if (t.Params is { } p && JsonSize.Utf8Bytes(p) > limits.MaxValueBytes)
                 return new(RejectionKind.Invalid, field + ".params",
                     $"params may be at most {limits.MaxValueBytes} bytes of JSON on this node (orchestrator.limits.max_value_bytes)");
+            if (JsonLimits.Check(t.Params, "params") is { } tooDeep)
+                return new(RejectionKind.Invalid, field + ".params", tooDeep);
             if (!index.TryAdd(t.TaskId, i))
                 return new(RejectionKind.Invalid, field + ".task_id", $"duplicate task_id '{t.TaskId}'");
             if (policy.InClusterPools.TryGetValue(t.Pool, out var types) && !types.Contains(t.Type))

@@ -70,13 +70,22 @@ public static class WorkflowDecider
         if (string.IsNullOrWhiteSpace(r.WorkerId))
             return Decision.Answer(new CommandRejected(RejectionKind.BadRequest, "worker_id is required on every task event", "worker_id"));
 
+        // Checked before anything else: a value the journal could not hold must never reach it.
+        if (JsonLimits.Check(r.Result, "result") is { } tooDeep)
+            return Decision.Answer(new CommandRejected(RejectionKind.Invalid, tooDeep, "result"));
+
         if (task.State.IsTerminal())
         {
             if (r.Event == TaskEventKind.TASK_HEARTBEAT)
                 return Decision.Answer(Conflict($"task '{r.TaskId}' is {task.State}; stop working on it"));
             var reason = $"task is already {task.State}";
-            return new Decision([new TaskEventIgnored(r.TaskId, r.Event, reason, now)], [],
-                Conflict($"{r.Event} ignored: task '{r.TaskId}' of run '{state.RunId}' is already {task.State}"));
+            var ignored = new TaskEventIgnored(r.TaskId, r.Event, reason, now);
+            var conflict = Conflict($"{r.Event} ignored: task '{r.TaskId}' of run '{state.RunId}' is already {task.State}");
+            // The first IgnoredKept are journalled for the audit; after that they are only counted in memory (and in
+            // the next snapshot), so a worker repeating a late event cannot grow the journal.
+            return state.IgnoredTotal < WorkflowState.IgnoredKept
+                ? new Decision([ignored], [], conflict)
+                : new Decision([], [ignored], conflict);
         }
 
         if (r.WorkerId is { } w && task.WorkerId is { } owner && task.State == TaskState.RUNNING && w != owner)

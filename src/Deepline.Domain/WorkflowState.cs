@@ -75,7 +75,14 @@ public sealed record WorkflowState(
     CancelRecord? Cancel,
     ImmutableList<TaskEventIgnored> Ignored) : IDeeplineMessage
 {
-    public const int IgnoredKept = 20;
+    /// <summary>
+    /// Ignored events kept in the state (the newest), and also how many a run journals: past that, a misbehaving worker
+    /// is only counted (<see cref="IgnoredTotal"/>), so it cannot grow the run's journal or state without bound.
+    /// </summary>
+    public const int IgnoredKept = 50;
+
+    /// <summary>Every ignored event this run has seen, journalled or only counted (see <see cref="IgnoredKept"/>).</summary>
+    public long IgnoredTotal { get; init; }
 
     public IEnumerable<TaskRecord> OrderedTasks => TaskOrder.Select(id => Tasks[id]);
 
@@ -128,6 +135,7 @@ public sealed record WorkflowState(
         TaskEventIgnored i => this with
         {
             Ignored = (Ignored.Count >= IgnoredKept ? Ignored.RemoveAt(0) : Ignored).Add(i),
+            IgnoredTotal = Math.Max(IgnoredTotal, Ignored.Count) + 1,
         },
         _ => this,
     };

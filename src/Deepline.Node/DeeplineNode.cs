@@ -38,6 +38,7 @@ public static class DeeplineNode
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
         var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
+        var dependencies = new NodeDependencies();
         var index = new RunIndexStore(persistence.CreateConnection, thresholds);
         var l = config.Limits;
         var workflow = new WorkflowSettings(
@@ -60,6 +61,7 @@ public static class DeeplineNode
                 : null)
         {
             Index = index,
+            Dependencies = dependencies,
             Roles = config.Remoting.Roles,
             DownUnreachableAfter = TimeSpan.FromSeconds(config.Remoting.DownUnreachableAfterS),
             Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
@@ -81,6 +83,9 @@ public static class DeeplineNode
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
+        builder.Services.AddSingleton(dependencies);
+        builder.Services.AddHostedService<StoreMarkerService>();
+        builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {

@@ -20,6 +20,12 @@ catch (Deepline.Actors.Hosting.StoreUnavailableException ex)
     Console.Error.WriteLine($"deepline: store unavailable, not starting: {ex.Message}");
     return 3;
 }
+catch (Deepline.Actors.Hosting.StoreCheckException ex)
+{
+    // One line an operator can act on; a stack trace here would only hide it.
+    Console.Error.WriteLine($"deepline: store check failed, not starting: {ex.Message}");
+    return 3;
+}
 
 app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));

@@ -62,7 +62,12 @@ public sealed class RedisNodeFixture : IAsyncLifetime
         _app = DeeplineNode.Build(config, [Counting], l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await _app.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        await Eventually.Until(async () => (await Http.GetAsync("/health")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), "node healthy");
+        await Eventually.Until(async () =>
+        {
+            var health = await Http.GetAsync("/health");
+            return health.StatusCode == HttpStatusCode.OK
+                   && System.Text.Json.Nodes.JsonNode.Parse(await health.Content.ReadAsStringAsync())!["deadlock_monitor"]!["running"]!.GetValue<bool>();
+        }, TimeSpan.FromSeconds(30), "node healthy, monitor running");
     }
 
     public async Task DisposeAsync()

@@ -104,8 +104,13 @@ public sealed class TestNode : IAsyncDisposable
             onForeignStore: () => foreign.TrySetResult());
         await app.StartAsync();
         var node = new TestNode(app, config) { LeftForeignCluster = foreign.Task };
-        await Eventually.Until(async () => (await node.Client.GetAsync(joined ? "/health" : "/cluster/members")).StatusCode == HttpStatusCode.OK,
-            TimeSpan.FromSeconds(30), joined ? "node healthy" : "node answering");
+        await Eventually.Until(async () =>
+        {
+            var response = await node.Client.GetAsync(joined ? "/health" : "/cluster/members");
+            if (response.StatusCode != HttpStatusCode.OK) return false;
+            // /health answers 200 before the monitor is reachable (it is reported as a dependency); tests need it up.
+            return !joined || System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["deadlock_monitor"]!["running"]!.GetValue<bool>();
+        }, TimeSpan.FromSeconds(30), joined ? "node healthy" : "node answering");
         return node;
     }
 

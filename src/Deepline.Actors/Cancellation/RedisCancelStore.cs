@@ -86,6 +86,9 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
 
     public RedisMirrorSettings Settings { get; }
 
+    /// <summary>Whether the connection to Redis is up right now (for /health; never waits).</summary>
+    public bool IsConnected => _connection.IsCompletedSuccessfully && _connection.Result.IsConnected;
+
     /// <summary>Where the mirror resumes: the stored offset, creating the marker (offset 0) when Redis has none.</summary>
     public async Task<long> ResumeOffsetAsync()
     {

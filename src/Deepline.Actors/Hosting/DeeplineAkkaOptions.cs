@@ -28,6 +28,9 @@ public sealed record DeeplineAkkaOptions(
 
     public WebhookSettings? Webhook { get; init; }
 
+    /// <summary>Where the node's Redis connection is published for /health.</summary>
+    public NodeDependencies? Dependencies { get; init; }
+
     /// <summary>Extra cluster roles of this node (the worker role is added when it serves pools).</summary>
     public IReadOnlyList<string> Roles { get; init; } = [];
 

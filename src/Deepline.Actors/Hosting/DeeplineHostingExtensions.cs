@@ -65,8 +65,10 @@ public static class DeeplineHostingExtensions
                 registry.Register<HttpBridge>(system.ActorOf(HttpBridge.Props(region), "http-bridge"));
                 if (o.Store is { } guarded)
                     system.ActorOf(StoreGuard.Props(guarded.Role, guarded.Description, o.OnForeignStore), "store-guard");
+                registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch"));
                 var self = Cluster.Get(system).SelfAddress;
                 var redis = o.Redis is null ? null : RedisFor(system, o.Redis);
+                if (o.Dependencies is { } dependencies) dependencies.Redis = redis;
                 if (redis is not null)
                     registry.Register<CancellationBroadcaster>(system.ActorOf(CancellationBroadcaster.Props(redis), "cancellation-broadcaster"));
                 foreach (var pool in o.Pools)

@@ -15,7 +15,13 @@ public sealed record PersistenceTarget(string ProviderName, string ConnectionStr
 
     /// <summary>Records print their members; a connection string may hold a password.</summary>
     public override string ToString() => $"PersistenceTarget {{ {Description} }}";
+
+    /// <summary>The SQLite file, for the journal marker; null for server stores.</summary>
+    public string? File { get; init; }
 }
+
+/// <summary>The store failed its start-up check; the message names the file and what is wrong, for one line on stderr.</summary>
+public sealed class StoreCheckException(string message) : Exception(message);
 
 /// <summary>The embedded store: one SQLite file under the data directory.</summary>
 public static class SqliteStore
@@ -32,12 +38,72 @@ public static class SqliteStore
         Directory.CreateDirectory(dir);
         var file = Path.Combine(dir, FileName);
         var connectionString = new SqliteConnectionStringBuilder { DataSource = file, DefaultTimeout = 30, Pooling = true }.ToString();
-        using var connection = new SqliteConnection(connectionString);
-        connection.Open();
-        using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA journal_mode=WAL;";
-        pragma.ExecuteNonQuery();
-        return new PersistenceTarget(ProviderName.SQLiteMS, connectionString, $"sqlite:{file}");
+        try
+        {
+            using var connection = new SqliteConnection(connectionString);
+            connection.Open();
+            // Before anything else touches the file: a damaged store must stop start-up with a sentence, not later
+            // inside the actor system with a stack trace (or worse, serve what is left of it).
+            var check = Scalar(connection, "PRAGMA quick_check(1);") as string;
+            if (!string.Equals(check, "ok", StringComparison.OrdinalIgnoreCase))
+                throw new StoreCheckException($"{file} is damaged (SQLite quick_check: {check}); restore it from a backup");
+            Scalar(connection, "PRAGMA journal_mode=WAL;");
+            CheckMarker(file, connection);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreCheckException($"{file} is not a readable SQLite database ({ex.Message.TrimEnd('.')}); restore it from a backup or move it away");
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+        }
+        return new PersistenceTarget(ProviderName.SQLiteMS, connectionString, $"sqlite:{file}") { File = file };
+    }
+
+    /// <summary>Beside the database: the highest journal ordering the node has seen committed.</summary>
+    public static string MarkerPath(string databaseFile) => databaseFile + ".highwater";
+
+    /// <summary>
+    /// The journal can only grow. If it now ends below the ordering recorded beside it, committed events are gone
+    /// (typically the -wal file was deleted after a crash, or an older copy of the file was put back): refuse to
+    /// start rather than serve a history with holes as if it were complete. The marker lives outside the database
+    /// because whatever removed the events would have removed a marker kept inside it too.
+    /// </summary>
+    private static void CheckMarker(string file, SqliteConnection connection)
+    {
+        var marker = MarkerPath(file);
+        if (!File.Exists(marker)) return;
+        if (!long.TryParse(File.ReadAllText(marker).Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var recorded))
+            throw new StoreCheckException($"{marker} does not hold a journal ordering; delete it to start without the check");
+        var current = MaxOrdering(connection);
+        if (current < recorded)
+            throw new StoreCheckException(
+                $"{file} went backwards: its journal ends at ordering {current}, but {recorded} was committed before " +
+                $"(recorded in {marker}); events are missing (was its -wal file deleted?). Restore the files, or delete the marker to accept the loss");
+    }
+
+    /// <summary>The journal's highest ordering; 0 while the journal table does not exist yet.</summary>
+    public static long MaxOrdering(SqliteConnection connection)
+    {
+        if (Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'journal';") is not long tables || tables == 0) return 0;
+        return Scalar(connection, "SELECT COALESCE(MAX(ordering), 0) FROM journal;") is long n ? n : 0;
+    }
+
+    /// <summary>Writes the marker atomically (a reader sees the old value or the new one, never a torn one).</summary>
+    public static void WriteMarker(string databaseFile, long ordering)
+    {
+        var marker = MarkerPath(databaseFile);
+        var temp = marker + ".tmp";
+        File.WriteAllText(temp, ordering.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(temp, marker, overwrite: true);
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
     }
 
     /// <summary>How long a writer waits inside SQLite for another writer's transaction (ms).</summary>

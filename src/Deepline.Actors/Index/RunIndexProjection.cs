@@ -5,6 +5,7 @@ using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Deepline.Actors.Serialization;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
 
@@ -49,14 +50,16 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
                 .ConcatMany(offset => journal.EventsByTag(RunEventTagger.AllRuns, Offset.Sequence(offset)))
-                .Where(e => e.Event is IRunEvent)
-                .Select(e => new IndexedEvent(e.PersistenceId["run-".Length..], e.SequenceNr, ((Sequence)e.Offset).Value, (IRunEvent)e.Event))
+                .Where(e => e.Event is IRunEvent or UnreadablePayload)
+                .Select(e => new IndexedEvent(e.PersistenceId["run-".Length..], e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
                 .GroupedWithin(500, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async batch =>
                 {
                     try
                     {
-                        await store.ApplyAsync([.. batch]);
+                        foreach (var q in await store.ApplyAsync([.. batch]))
+                            log.Error("Run index quarantined event {0} of run {1} (journal offset {2}): {3}; the index goes on without it",
+                                q.SequenceNr, q.RunId, q.Offset, q.Error);
                     }
                     catch (Exception ex)
                     {

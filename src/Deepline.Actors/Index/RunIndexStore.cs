@@ -5,8 +5,14 @@ using Deepline.Domain;
 
 namespace Deepline.Actors.Index;
 
-/// <summary>A run event as the projection sees it: the run, its sequence number and the journal offset.</summary>
-public sealed record IndexedEvent(string RunId, long SequenceNr, long Offset, IRunEvent Event);
+/// <summary>
+/// A journal event as the projection sees it: the run, its sequence number, the journal offset and the event
+/// (an <see cref="IRunEvent"/>, or an <see cref="UnreadablePayload"/> when its bytes could not be read).
+/// </summary>
+public sealed record IndexedEvent(string RunId, long SequenceNr, long Offset, object Event);
+
+/// <summary>An event the index could not read or apply: set aside so that the events after it still flow.</summary>
+public sealed record QuarantinedEvent(string RunId, long SequenceNr, long Offset, string Error, DateTimeOffset At);
 
 /// <summary>
 /// The run index tables, in the journal's database. Plain SQL that SQLite and PostgreSQL both accept (upserts,
@@ -36,6 +42,15 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
           stale_deadline BIGINT NULL, heartbeat_deadline BIGINT NULL, timeout_deadline BIGINT NULL,
           cancel_reason TEXT NULL, cancelled_by TEXT NULL, cancelled_at BIGINT NULL,
           state BYTEA NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS run_index_quarantine (
+          run_id VARCHAR(128) NOT NULL,
+          sequence_nr BIGINT NOT NULL,
+          offset_value BIGINT NOT NULL,
+          error TEXT NOT NULL,
+          quarantined_at BIGINT NOT NULL,
+          PRIMARY KEY (run_id, sequence_nr))
         """,
         "CREATE TABLE IF NOT EXISTS run_index_offset (projection VARCHAR(64) NOT NULL PRIMARY KEY, offset_value BIGINT NOT NULL, thresholds VARCHAR(64) NOT NULL)",
         "CREATE INDEX IF NOT EXISTS ix_run_index_stale ON run_index (stale_deadline) WHERE stale_deadline IS NOT NULL",
@@ -80,30 +95,115 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 
     /// <summary>
     /// Applies a batch of journal events with the domain's own <see cref="WorkflowState.Apply"/> and writes the
-    /// touched rows and the new offset in one transaction. Events at or below a row's last_seq are skipped, so
-    /// replaying a batch after a crash changes nothing.
+    /// touched rows, the new offset and any quarantined events in one transaction. Events at or below a row's
+    /// last_seq are skipped, so replaying a batch after a crash changes nothing. An event that cannot be read,
+    /// applied or stored with its run's row is quarantined (listed, counted, skipped) and the rest flows on: one
+    /// event must never stop the index. Store errors still fail the batch, to be retried from the stored offset.
     /// </summary>
-    public async Task ApplyAsync(IReadOnlyList<IndexedEvent> batch, CancellationToken ct = default)
+    public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, CancellationToken ct = default)
     {
-        if (batch.Count == 0) return;
+        if (batch.Count == 0) return [];
         await using var db = await OpenAsync(ct);
         await using var tx = await db.BeginTransactionAsync(ct);
-        var states = new Dictionary<string, (WorkflowState? State, long Seq)>();
+        var loaded = new Dictionary<string, (WorkflowState? State, long Seq)>();
+        var byRun = new Dictionary<string, List<IndexedEvent>>();
         foreach (var e in batch)
         {
-            if (!states.TryGetValue(e.RunId, out var current))
-                current = states[e.RunId] = await LoadAsync(db, tx, e.RunId, ct);
-            if (e.SequenceNr <= current.Seq) continue;
-            var next = e.Event is RunSubmitted s ? WorkflowState.Create(s) : current.State?.Apply(e.Event);
-            states[e.RunId] = (next, e.SequenceNr);
+            if (!loaded.ContainsKey(e.RunId))
+            {
+                loaded[e.RunId] = await LoadAsync(db, tx, e.RunId, ct);
+                byRun[e.RunId] = [];
+            }
+            byRun[e.RunId].Add(e);
         }
-        foreach (var (runId, (state, seq)) in states)
-            if (state is not null) await UpsertAsync(db, tx, state, seq, ct);
+        var quarantined = new List<QuarantinedEvent>();
+        foreach (var (runId, events) in byRun)
+        {
+            var start = loaded[runId];
+            var run = new List<QuarantinedEvent>();
+            var (state, seq) = Fold(start, events, checkEach: false, run);
+            byte[]? bytes = null;
+            if (state is not null && !TrySerialize(state, out bytes))
+            {
+                // Rare: find the event(s) that make the row unstorable, one at a time.
+                run.Clear();
+                (state, seq) = Fold(start, events, checkEach: true, run);
+                if (state is not null && !TrySerialize(state, out bytes)) state = null;
+            }
+            quarantined.AddRange(run);
+            if (state is not null) await UpsertAsync(db, tx, state, seq, bytes!, ct);
+        }
+        foreach (var q in quarantined)
+        {
+            await ExecAsync(db, tx, """
+                INSERT INTO run_index_quarantine (run_id, sequence_nr, offset_value, error, quarantined_at) VALUES (@r, @s, @o, @e, @at)
+                ON CONFLICT (run_id, sequence_nr) DO NOTHING
+                """, ct, ("r", q.RunId), ("s", q.SequenceNr), ("o", q.Offset), ("e", q.Error), ("at", IndexColumns.Ms(q.At)));
+        }
         await ExecAsync(db, tx, """
             INSERT INTO run_index_offset (projection, offset_value, thresholds) VALUES (@p, @o, @t)
             ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
             """, ct, ("p", ProjectionName), ("o", batch.Max(e => e.Offset)), ("t", ThresholdsKey));
         await tx.CommitAsync(ct);
+        return quarantined;
+    }
+
+    private static (WorkflowState? State, long Seq) Fold((WorkflowState? State, long Seq) start, List<IndexedEvent> events, bool checkEach, List<QuarantinedEvent> quarantined)
+    {
+        var (state, seq) = start;
+        foreach (var e in events)
+        {
+            if (e.SequenceNr <= seq) continue;
+            try
+            {
+                var next = e.Event switch
+                {
+                    RunSubmitted s => WorkflowState.Create(s),
+                    IRunEvent re => state?.Apply(re),
+                    UnreadablePayload p => throw new InvalidDataException($"unreadable {p.Manifest}: {p.Error}"),
+                    var other => throw new InvalidDataException($"not a run event: {other.GetType().Name}"),
+                };
+                if (checkEach && next is not null && !TrySerialize(next, out _))
+                    throw new InvalidDataException("the run's index row could not be serialised after this event");
+                state = next;
+            }
+            catch (Exception ex)
+            {
+                quarantined.Add(new QuarantinedEvent(e.RunId, e.SequenceNr, e.Offset, $"{ex.GetType().Name}: {ex.Message}", DateTimeOffset.UtcNow));
+            }
+            seq = e.SequenceNr;
+        }
+        return (state, seq);
+    }
+
+    private static bool TrySerialize(WorkflowState state, out byte[]? bytes)
+    {
+        try
+        {
+            bytes = JsonSerializer.SerializeToUtf8Bytes(state, DeeplineSerializer.Options);
+            return true;
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            bytes = null;
+            return false;
+        }
+    }
+
+    /// <summary>How many events the index has quarantined, and the newest <paramref name="limit"/> of them.</summary>
+    public async Task<(long Count, IReadOnlyList<QuarantinedEvent> Newest)> QuarantinedAsync(int limit, CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var count = Command(db, null, "SELECT COUNT(*) FROM run_index_quarantine");
+        var n = Convert.ToInt64(await count.ExecuteScalarAsync(ct));
+        await using var cmd = Command(db, null,
+            "SELECT run_id, sequence_nr, offset_value, error, quarantined_at FROM run_index_quarantine ORDER BY quarantined_at DESC, offset_value DESC LIMIT @limit",
+            ("limit", limit));
+        var rows = new List<QuarantinedEvent>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            rows.Add(new QuarantinedEvent(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3), IndexColumns.At(r.GetInt64(4))));
+        return (n, rows);
     }
 
     public async Task<long> OffsetAsync(CancellationToken ct = default)
@@ -189,7 +289,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return (state, reader.GetInt64(0));
     }
 
-    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, CancellationToken ct)
+    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, byte[] state, CancellationToken ct)
     {
         var t = thresholds.For(s.Deadlock);
         var stale = IndexColumns.StaleBase(s);
@@ -211,7 +311,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             ("timeout_deadline", timeout + t.WorkflowStaleS * 1000L),
             ("cancel_reason", s.Cancel?.Reason), ("cancelled_by", s.Cancel?.CancelledBy),
             ("cancelled_at", s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null),
-            ("state", JsonSerializer.SerializeToUtf8Bytes(s, DeeplineSerializer.Options)));
+            ("state", state));
     }
 
     private async Task<DbConnection> OpenAsync(CancellationToken ct)

@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Akka.Actor;
+using Akka.Event;
 using Akka.Serialization;
 using Deepline.Domain;
 using Deepline.Actors.Workers;
@@ -26,6 +27,7 @@ public sealed class DeeplineSerializer(ExtendedActorSystem system) : SerializerW
     {
         Converters = { new JsonStringEnumConverter() },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        MaxDepth = JsonLimits.StoreMaxDepth,
     };
 
     public override int Identifier => SerializerId;
@@ -34,9 +36,29 @@ public sealed class DeeplineSerializer(ExtendedActorSystem system) : SerializerW
 
     public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Options);
 
-    public override object FromBinary(byte[] bytes, string manifest) =>
-        Types.TryGetValue(manifest, out var type)
-            ? JsonSerializer.Deserialize(bytes, type, Options)
-              ?? throw new SerializationException($"empty payload for {manifest}")
-            : throw new SerializationException($"unknown manifest '{manifest}'");
+    /// <summary>
+    /// A payload that cannot be read comes back as <see cref="UnreadablePayload"/> instead of an exception: thrown
+    /// here, it would fail a run's recovery (the entity restarting forever, every request timing out) and stop the
+    /// run index stream at the same offset on every restart. As a value, each reader decides what it means.
+    /// </summary>
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        try
+        {
+            return Types.TryGetValue(manifest, out var type)
+                ? JsonSerializer.Deserialize(bytes, type, Options)
+                  ?? throw new SerializationException($"empty payload for {manifest}")
+                : throw new SerializationException($"unknown manifest '{manifest}'");
+        }
+        catch (Exception ex) when (ex is JsonException or SerializationException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            // The payload itself is never logged: it may hold a caller's data.
+            var error = $"{ex.GetType().Name}: {ex.Message}";
+            system.Log.Error("Unreadable {0} payload of {1} bytes: {2}", manifest, bytes.Length, error);
+            return new UnreadablePayload(manifest, error);
+        }
+    }
 }
+
+/// <summary>What <see cref="DeeplineSerializer.FromBinary"/> returns for bytes it cannot read (corrupt or unknown).</summary>
+public sealed record UnreadablePayload(string Manifest, string Error);

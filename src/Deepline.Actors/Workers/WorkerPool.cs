@@ -206,6 +206,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         try
         {
             var result = await Task.Run(() => handler.ExecuteAsync(context, token), CancellationToken.None);
+            // The run would refuse this result (422 on the wire), leaving the task RUNNING: report why it failed instead.
+            if (JsonLimits.Check(result, "result") is { } tooDeep)
+                return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, $"handler '{context.Type}' returned a result the run cannot store: {tooDeep}");
             return new HandlerOutcome(TaskEventKind.TASK_SUCCEEDED, result, null);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)

@@ -6,6 +6,7 @@ using Akka.Event;
 using Akka.Hosting;
 using Deepline.Actors.Monitoring;
 using Akka.Persistence;
+using Deepline.Actors.Serialization;
 using Deepline.Actors.Workers;
 using Deepline.Domain;
 
@@ -27,6 +28,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private WorkflowState? _state;
     private long _eventsSinceSnapshot;
+    private PendingWrite? _writing;
+    private UnreadableHistory? _unreadable;
+
+    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply);
+
+    private sealed record UnreadableHistory(long SequenceNr, string Error);
 
     public WorkflowActor(string runId, WorkflowSettings settings)
     {
@@ -50,6 +57,15 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         switch (message)
         {
+            case SnapshotOffer { Snapshot: UnreadablePayload p } offer:
+                _unreadable ??= new UnreadableHistory(offer.Metadata.SequenceNr, "snapshot: " + p.Error);
+                break;
+            case UnreadablePayload p:
+                _unreadable ??= new UnreadableHistory(LastSequenceNr, p.Error);
+                break;
+            case not RecoveryCompleted when _unreadable is not null:
+                // Events after an unreadable one would be applied to a state missing it: a wrong run is worse than none.
+                break;
             case SnapshotOffer { Snapshot: WorkflowState s }:
                 _state = s;
                 break;
@@ -61,6 +77,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 _state = _state.Apply(e);
                 _eventsSinceSnapshot++;
                 break;
+            case RecoveryCompleted when _unreadable is { } u:
+                _log.Error("Run {0}: history unreadable at sequence nr {1} ({2}); answering every request with that until the store is repaired",
+                    _runId, u.SequenceNr, u.Error);
+                Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
+                Context.SetReceiveTimeout(_settings.PassivateAfter);
+                break;
             case RecoveryCompleted:
                 if (_state is not null) AfterRecovery(_state);
                 break;
@@ -71,6 +93,13 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         switch (message)
         {
+            case IRunCommand command when _unreadable is { } u:
+                // Again on every request: /health's watch may have started after this run recovered.
+                Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
+                if (command is not CancelTimeoutElapsed)
+                    Sender.Tell(new CommandRejected(RejectionKind.HistoryUnreadable,
+                        $"the history of run '{_runId}' cannot be read (event {u.SequenceNr}: {u.Error}); retrying will not help, the store must be repaired"));
+                break;
             case IRunCommand command:
                 Handle(command);
                 break;
@@ -107,17 +136,46 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             return;
         }
 
-        var sender = Sender;
+        // The reply is sent from the persist handler of the last event and nowhere else: a rejected or failed write
+        // never runs it (a deferred handler would), so nothing is ever acknowledged that the journal does not hold.
+        _writing = new PendingWrite(Sender, decision.Reply);
+        var remaining = decision.Persist.Length;
         PersistAll(decision.Persist, e =>
         {
             _state = e is RunSubmitted s ? WorkflowState.Create(s) : _state!.Apply(e);
             _eventsSinceSnapshot++;
+            if (--remaining > 0) return;
+            if (_writing?.Reply is { } reply) _writing.ReplyTo.Tell(reply);
+            _writing = null;
+            AfterChange(before, _state!, decision.Persist);
         });
-        DeferAsync(decision, d =>
-        {
-            if (d.Reply is { } reply) sender.Tell(reply);
-            AfterChange(before, _state!, d.Persist);
-        });
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "Run {0}: the journal refused event {1} ({2}); nothing was applied or acknowledged", _runId, sequenceNr, @event.GetType().Name);
+        NotStored($"the journal refused the write ({cause.GetType().Name}: {cause.Message}); nothing was stored");
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // The outcome of a failed write is unknown, so the answer must not be a success, nor promise anything.
+        NotStored($"the journal write failed ({cause.GetType().Name}); it may not have been stored: read the run before repeating the request");
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error(reason, "Run {0}: recovery failed; the run's history cannot be read", _runId);
+        Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, LastSequenceNr + 1, $"{reason.GetType().Name}: {reason.Message}", DateTimeOffset.UtcNow));
+        base.OnRecoveryFailure(reason, message);
+    }
+
+    private void NotStored(string detail)
+    {
+        if (_writing is not { } w) return;
+        _writing = null;
+        if (w.Reply is not null) w.ReplyTo.Tell(new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"));
     }
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)

@@ -30,6 +30,15 @@ public sealed record DeeplineConfig(
 
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
+
+    /// <summary>When /health calls the run index degraded; not read from config.yaml yet (the defaults suit every deployment we know).</summary>
+    public IntegrityConfig Integrity { get; init; } = IntegrityConfig.Defaults;
+}
+
+/// <summary>The run index is degraded past this lag (events), or when it has not moved for this long with events to apply.</summary>
+public sealed record IntegrityConfig(long IndexLagDegradedEvents, TimeSpan IndexStalledAfter)
+{
+    public static IntegrityConfig Defaults { get; } = new(1000, TimeSpan.FromSeconds(30));
 }
 
 /// <summary>

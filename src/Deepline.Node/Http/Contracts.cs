@@ -50,7 +50,8 @@ public sealed record RunResponse(
     IReadOnlyDictionary<string, int> TaskCounts,
     CancellationResponse? Cancellation,
     IReadOnlyList<TaskResponse> Tasks,
-    IReadOnlyList<IgnoredEventResponse> IgnoredEvents);
+    IReadOnlyList<IgnoredEventResponse> IgnoredEvents,
+    long IgnoredEventsTotal);
 
 public sealed record CancelRequest(string? Reason, bool? Force, string? CancelledBy);
 
@@ -78,7 +79,8 @@ public static class Views
         s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy) : null,
         [.. s.OrderedTasks.Select(t => new TaskResponse(t.TaskId, t.Type, t.Pool, t.State, t.DependsOn, t.Attempts, t.UpdatedAt,
             t.LastHeartbeatAt, t.WorkerId, t.Params, t.Result, t.Error))],
-        [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))]);
+        [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))],
+        Math.Max(s.IgnoredTotal, s.Ignored.Count));
 
     public static CancelStatusResponse ToCancelStatus(this WorkflowState s) => new(
         s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy);

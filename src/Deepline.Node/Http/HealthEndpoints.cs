@@ -2,19 +2,29 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
 using Deepline.Actors.Hosting;
+using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Node.Configuration;
 using LinqToDB;
 using LinqToDB.Data;
 
+using Deepline.Node.Security;
+
 namespace Deepline.Node.Http;
 
 public static class HealthEndpoints
 {
+    /// <summary>
+    /// Every dependency is reported as ok / degraded / down under <c>dependencies</c>; the answer is 503 only for what
+    /// stops this node from serving (the store does not answer, or the node is not an Up cluster member). A Redis
+    /// outage, a lagging or stalled run index, a monitor that is away or unreadable runs make the node "degraded",
+    /// still 200: it keeps accepting and answering runs, and a load balancer must not take it out for that.
+    /// </summary>
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, DeeplineConfig config,
-            IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+            IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<IntegrityWatch> integrity, RunIndexStore index,
+            RunIndexProgress progress, NodeDependencies dependencies, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
         {
             var cluster = Cluster.Get(system);
             var self = cluster.SelfMember;
@@ -22,10 +32,38 @@ public static class HealthEndpoints
             var (reachable, error) = await ProbeAsync(persistence, ct);
             var up = self.Status == MemberStatus.Up;
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
-            var healthy = up && reachable && monitor is { Running: true };
+            var unreadable = await IntegrityAsync(integrity, ct);
+
+            var deps = new Dictionary<string, object?>
+            {
+                ["store"] = Dependency(
+                    !reachable ? DependencyState.down : unreadable is { UnreadableRuns: > 0 } ? DependencyState.degraded : DependencyState.ok,
+                    !reachable ? error : unreadable is { UnreadableRuns: > 0 } u ? $"{u.UnreadableRuns} run(s) with an unreadable history" : null,
+                    ("store", persistence.Description),
+                    ("unreadable_runs", unreadable?.UnreadableRuns ?? 0),
+                    // Anyone may ask /health (load balancers do); run ids only go to those who may read every run.
+                    ("unreadable", MayReadAllRuns(user)
+                        ? unreadable?.Recent.Select(r => new { run_id = r.RunId, sequence_nr = r.SequenceNr, error = r.Error, at = r.At }).ToArray() ?? []
+                        : null)),
+                ["cluster"] = Dependency(
+                    !up ? DependencyState.down : state.Unreachable.Count > 0 ? DependencyState.degraded : DependencyState.ok,
+                    !up ? $"this node is {self.Status}, not Up" : state.Unreachable.Count > 0 ? $"{state.Unreachable.Count} member(s) unreachable" : null),
+            };
+            if (config.Redis.Enabled)
+            {
+                var connected = dependencies.Redis?.IsConnected ?? false;
+                deps["redis"] = Dependency(connected ? DependencyState.ok : DependencyState.down,
+                    connected ? null : "not connected; cancels are journalled and mirrored to Redis when it is back");
+            }
+            deps["run_index"] = reachable ? await IndexAsync(index, progress, ct) : Dependency(DependencyState.down, "the store does not answer");
+            deps["deadlock_monitor"] = Dependency(monitor is { Running: true } ? DependencyState.ok : DependencyState.down,
+                monitor is { Running: true } ? null : "the deadlock supervisor did not answer; runs are not scanned for being stuck");
+
+            var serving = up && reachable;
+            var allOk = deps.Values.All(d => d is Dictionary<string, object?> b && (string?)b["state"] == nameof(DependencyState.ok));
             var body = new Dictionary<string, object?>
             {
-                ["status"] = healthy ? "ok" : "degraded",
+                ["status"] = serving && allOk ? "ok" : "degraded",
                 ["cluster"] = new Dictionary<string, object?>
                 {
                     ["self"] = self.Address.ToString(),
@@ -41,12 +79,53 @@ public static class HealthEndpoints
                     ["store"] = persistence.Description,
                     ["error"] = error,
                 },
+                ["dependencies"] = deps,
                 ["deadlock_monitor"] = MonitorEndpoints.HealthBlock(config, monitor),
             };
-            return Results.Json(body, statusCode: healthy ? 200 : 503);
+            return Results.Json(body, statusCode: serving ? 200 : 503);
         }).AllowAnonymous(); // load balancers ask without a key; the body names no run
         return app;
     }
+
+    private static Dictionary<string, object?> Dependency(DependencyState state, string? detail, params (string Key, object? Value)[] extra)
+    {
+        var block = new Dictionary<string, object?> { ["state"] = state.ToString(), ["detail"] = detail };
+        foreach (var (key, value) in extra) block[key] = value;
+        return block;
+    }
+
+    private static async Task<Dictionary<string, object?>> IndexAsync(RunIndexStore index, RunIndexProgress progress, CancellationToken ct)
+    {
+        try
+        {
+            var offset = await index.OffsetAsync(ct);
+            var lag = await index.LagAsync(ct);
+            var (quarantined, _) = await index.QuarantinedAsync(0, ct);
+            var (state, reason) = progress.Observe(offset, lag, DateTimeOffset.UtcNow);
+            return Dependency(state, reason, ("lag", lag), ("offset", offset), ("quarantined", quarantined));
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException)
+        {
+            // The index tables are created by the projection: missing right after a first start.
+            return Dependency(DependencyState.degraded, $"not readable yet: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    private static async Task<IntegrityReport?> IntegrityAsync(IRequiredActor<IntegrityWatch> watch, CancellationToken ct)
+    {
+        try
+        {
+            var actor = await watch.GetAsync(ct);
+            return await actor.Ask<IntegrityReport>(GetIntegrity.Instance, TimeSpan.FromSeconds(1), ct);
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static bool MayReadAllRuns(System.Security.Claims.ClaimsPrincipal user) =>
+        user.IsOpen() || user.IsInRole(Role.@operator.ToString()) || user.IsInRole(Role.admin.ToString());
 
     private static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
     {

@@ -14,13 +14,21 @@ public static class MetricsEndpoints
 {
     public static IEndpointRouteBuilder MapMetricsEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/metrics", async (IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        app.MapGet("/metrics", async (IRequiredActor<DeadlockSupervisor> supervisor, Deepline.Actors.Index.RunIndexStore index, CancellationToken ct) =>
         {
             var status = await MonitorEndpoints.StatusAsync(supervisor, ct);
-            return Results.Text(Render(status), "text/plain; version=0.0.4; charset=utf-8");
+            long? quarantined = null;
+            try { (quarantined, _) = await index.QuarantinedAsync(0, ct); }
+            catch (System.Data.Common.DbException) { /* tables not created yet: the metric is left out, not reported as 0 */ }
+            return Results.Text(Render(status) + RenderIndex(quarantined), "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAuthorization(Deepline.Node.Security.Policies.Operate); // a Prometheus job sends an operator key as its bearer token
         return app;
     }
+
+    public static string RenderIndex(long? quarantined) => quarantined is not { } q ? "" :
+        "# HELP run_index_quarantined_events_total Journal events the run index could not read or apply and set aside.\n" +
+        "# TYPE run_index_quarantined_events_total counter\n" +
+        "run_index_quarantined_events_total " + q.ToString(CultureInfo.InvariantCulture) + "\n";
 
     public static string Render(MonitorStatus? status)
     {

@@ -17,6 +17,9 @@ public static class MonitorEndpoints
 {
     public const int MaxListLimit = 500;
 
+    /// <summary>The newest quarantined index events listed in /stats (all are counted).</summary>
+    public const int QuarantineListed = 50;
+
     public static async Task<MonitorStatus?> StatusAsync(IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct)
     {
         try
@@ -43,13 +46,23 @@ public static class MonitorEndpoints
     public static IEndpointRouteBuilder MapMonitorEndpoints(this IEndpointRouteBuilder app)
     {
         // Role operator or admin (the counters describe every client's runs).
-        app.MapGet("/stats", async (IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        app.MapGet("/stats", async (IRequiredActor<DeadlockSupervisor> supervisor, RunIndexStore index, CancellationToken ct) =>
         {
             if (await StatusAsync(supervisor, ct) is not { } s)
                 return Problems.Unavailable("the deadlock monitor did not answer; it may be starting or moving to another node");
             var stats = s.Stats;
+            var (quarantinedTotal, quarantined) = await index.QuarantinedAsync(QuarantineListed, ct);
             return Results.Ok(new Dictionary<string, object?>
             {
+                ["run_index"] = new Dictionary<string, object?>
+                {
+                    ["projection_lag"] = s.ProjectionLag,
+                    ["quarantined_total"] = quarantinedTotal,
+                    ["quarantined"] = quarantined.Select(q => new
+                    {
+                        run_id = q.RunId, sequence_nr = q.SequenceNr, offset = q.Offset, error = q.Error, quarantined_at = q.At,
+                    }).ToArray(),
+                },
                 ["deadlock_monitor"] = new Dictionary<string, object?>
                 {
                     ["deadlocks_detected"] = stats.DeadlocksDetected,

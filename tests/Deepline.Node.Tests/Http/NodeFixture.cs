@@ -50,8 +50,8 @@ public sealed class NodeFixture : IAsyncLifetime
         _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await _app.StartAsync();
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        await Eventually.Until(async () => (await Client.GetAsync("/health")).StatusCode == HttpStatusCode.OK,
-            TimeSpan.FromSeconds(30), "node healthy");
+        // 200 alone no longer means the monitor is up (it is a dependency, reported, not a reason for 503).
+        await Eventually.Until(async () => await Json.ServingWithMonitor(Client), TimeSpan.FromSeconds(30), "node healthy, monitor running");
     }
 
     public async Task DisposeAsync()
@@ -117,4 +117,18 @@ public static class Json
     public static Task<HttpResponseMessage> PutJson(this HttpClient c, string url, string json) => c.PutAsync(url, Body(json));
 
     public static JsonSerializerOptions Options { get; } = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The node serves (200) and the deadlock monitor answers.</summary>
+    public static async Task<bool> ServingWithMonitor(HttpClient client)
+    {
+        try
+        {
+            var response = await client.GetAsync("/health");
+            return response.StatusCode == HttpStatusCode.OK && (await response.ReadObject())["deadlock_monitor"]!["running"]!.GetValue<bool>();
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
 }
