@@ -18,7 +18,7 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
         // Roles: the node's own (worker) and its store's identity (store-<cluster id>), which one cluster shares.
         var cells = lines[1].Split('|', StringSplitOptions.TrimEntries);
         Assert.Equal([$"{Node.RemotingAddress} (leader)", "up", "reachable"], [cells[0], cells[2], cells[3]]);
-        Assert.Matches(@"^\[store-[0-9a-f]{12}, worker\]$", cells[1]);
+        Assert.Matches(@"^\[store-[0-9a-f]{12}, ?worker\]$", cells[1]);
         Assert.Equal("Count: 1 node", lines[^1]);
 
         var json = (await Run("cluster", "show", "--json")).Ok().Json;

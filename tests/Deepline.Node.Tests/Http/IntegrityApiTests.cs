@@ -56,6 +56,7 @@ public sealed class IntegrityApiTests(NodeFixture node) : IClassFixture<NodeFixt
     }
 
     [Fact]
+    [Trait("Store", "sqlite")] // reads or damages the SQLite file itself
     public async Task A_corrupt_event_is_answered_at_once_as_unreadable_shown_in_health_and_quarantined_by_the_index()
     {
         Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/runs", """{"run_id":"int-template","tasks":[{"task_id":"a","type":"noop"}]}""")).StatusCode);
@@ -90,6 +91,7 @@ public sealed class IntegrityApiTests(NodeFixture node) : IClassFixture<NodeFixt
     }
 
     [Fact]
+    [Trait("Store", "sqlite")] // reads or damages the SQLite file itself
     public async Task Rejected_events_on_a_finished_run_are_counted_but_journalled_only_up_to_the_bound()
     {
         Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/runs", """{"run_id":"int-ignored","tasks":[{"task_id":"a","type":"x","pool":"external"}]}""")).StatusCode);

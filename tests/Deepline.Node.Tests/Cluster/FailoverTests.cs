@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
+using Xunit.Abstractions;
+
+namespace Deepline.Node.Tests.Cluster;
+
+/// <summary>
+/// Three node processes on one PostgreSQL store. A node is killed with SIGKILL (the oldest, which hosts the monitor's
+/// singletons and a share of the runs): the survivors serve every run, every cancel reaches its end, the monitor
+/// comes back, and nothing accepted is lost. Real processes, real store; the numbers go to the test output.
+/// </summary>
+[Trait("Category", "Cluster")]
+public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int Runs = 24;
+    private readonly string _dir = Directory.CreateTempSubdirectory("deepline-failover-").FullName;
+    private PostgresServer _postgres = null!;
+    private NodeProcess[] _nodes = [];
+
+    public async Task InitializeAsync()
+    {
+        _postgres = await PostgresServer.StartAsync();
+        var store = await _postgres.CreateDatabaseAsync("cluster");
+        var ports = Enumerable.Range(0, 3).Select(_ => (Http: NodeFixture.FreePort(), Remoting: NodeFixture.FreePort())).ToArray();
+        var seeds = string.Join(",", ports.Select(p => $"akka.tcp://deepline@127.0.0.1:{p.Remoting}"));
+        var environment = new Dictionary<string, string>
+        {
+            ["DEEPLINE_STORE_PROVIDER"] = "postgresql",
+            ["DEEPLINE_STORE_CONNECTION"] = store,
+            ["DEEPLINE_REMOTING_SEED_NODES"] = seeds,
+            ["DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER"] = "3",
+            ["DEEPLINE_DEADLOCK_CANCEL_TIMEOUT"] = "5",
+            ["DEEPLINE_DEADLOCK_CHECK_INTERVAL"] = "5",
+            ["DEEPLINE_WORKERS_SLOTS"] = "16",
+        };
+        _nodes = [.. ports.Select((p, i) => new NodeProcess($"node{i + 1}", p.Http, p.Remoting, Path.Combine(_dir, $"node{i + 1}"), environment))];
+        // The first seed forms the cluster; the others join it.
+        _nodes[0].Start();
+        await _nodes[0].AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+        _nodes[1].Start();
+        _nodes[2].Start();
+        await Task.WhenAll(_nodes[1].AwaitHealthyAsync(TimeSpan.FromSeconds(60)), _nodes[2].AwaitHealthyAsync(TimeSpan.FromSeconds(60)));
+        await Eventually.Until(async () => await UpMembers(_nodes[0]) == 3 && await UpMembers(_nodes[2]) == 3, TimeSpan.FromSeconds(30), "three members up");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in _nodes) await node.DisposeAsync();
+        await _postgres.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task Killing_the_oldest_node_loses_no_run_and_no_cancel()
+    {
+        // Every run: a long in-cluster task (on whichever node's pool) and a task for an external pool (stays QUEUED).
+        for (var i = 0; i < Runs; i++)
+        {
+            var node = _nodes[i % 3];
+            var created = await node.Client.PostJson("/runs", $$"""
+                {"run_id":"fo-{{i}}","tasks":[{"task_id":"h","type":"hang"},{"task_id":"x","type":"x","pool":"external"}]}
+                """);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        await Eventually.Until(async () =>
+        {
+            foreach (var i in Enumerable.Range(0, Runs))
+                if ((await _nodes[1].Client.GetRun($"fo-{i}")).TaskState("h") != "RUNNING") return false;
+            return true;
+        }, TimeSpan.FromSeconds(30), "every long task running");
+
+        var before = Enumerable.Range(0, 6).Select(i => $"fo-{i}").ToList();
+        foreach (var run in before) Assert.Equal(HttpStatusCode.OK, (await _nodes[1].Client.PutJson($"/runs/{run}/cancel", """{"reason":"before"}""")).StatusCode);
+
+        var killed = Stopwatch.StartNew();
+        await _nodes[0].KillAsync();
+
+        // During the failover: a cancel is acknowledged (journalled) once the run's shard answers again.
+        var during = Enumerable.Range(6, 6).Select(i => $"fo-{i}").ToList();
+        foreach (var run in during) await Acknowledged(_nodes[1], run, "during");
+        var cancelsDuring = killed.Elapsed;
+
+        await Eventually.Until(async () => await Members(_nodes[1]) == 2, TimeSpan.FromSeconds(60), "the killed node removed");
+        var removed = killed.Elapsed;
+
+        var served = new Dictionary<string, JsonObject>();
+        await Eventually.Until(async () =>
+        {
+            foreach (var i in Enumerable.Range(0, Runs).Where(i => !served.ContainsKey($"fo-{i}")))
+            {
+                var response = await _nodes[2].Client.GetAsync($"/runs/fo-{i}");
+                if (response.StatusCode != HttpStatusCode.OK) return false;
+                served[$"fo-{i}"] = await response.ReadObject();
+            }
+            return true;
+        }, TimeSpan.FromSeconds(60), "every run served by the survivors");
+        var allServed = killed.Elapsed;
+
+        var after = Enumerable.Range(12, 6).Select(i => $"fo-{i}").ToList();
+        foreach (var run in after) await Acknowledged(_nodes[2], run, "after");
+
+        // Every cancel ends CANCELLED: acknowledged by a surviving worker, or forced after cancel_timeout_s when the task's worker died.
+        foreach (var run in before.Concat(during).Concat(after))
+        {
+            var final = await _nodes[2].Client.AwaitRun(run, r => r.Str("status") == "CANCELLED", $"{run} cancelled");
+            Assert.Equal("CANCELLED", final.TaskState("x"));
+        }
+        // The rest are alive: their queued task waits for its pool again, nothing was lost.
+        foreach (var i in Enumerable.Range(18, Runs - 18))
+        {
+            var run = await _nodes[1].Client.GetRun($"fo-{i}");
+            Assert.Equal("RUNNING", run.Str("status"));
+            Assert.Equal("QUEUED", run.TaskState("x"));
+        }
+
+        await Eventually.Until(async () =>
+        {
+            var health = await (await _nodes[1].Client.GetAsync("/health")).ReadObject();
+            return health["deadlock_monitor"]!["running"]!.GetValue<bool>();
+        }, TimeSpan.FromSeconds(60), "the monitor back on a survivor");
+        var monitorBack = killed.Elapsed;
+
+        var fresh = await _nodes[2].Client.PostJson("/runs", """{"run_id":"fo-after","tasks":[{"task_id":"a","type":"noop"}]}""");
+        Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
+        await _nodes[1].Client.AwaitRun("fo-after", r => r.Str("status") == "SUCCEEDED", "a new run completes");
+
+        output.WriteLine($"failover after SIGKILL of the oldest of 3 nodes: cancels during failover acknowledged by {cancelsDuring.TotalSeconds:0.0} s, " +
+                         $"node removed (SBR) {removed.TotalSeconds:0.0} s, every run served {allServed.TotalSeconds:0.0} s, monitor back {monitorBack.TotalSeconds:0.0} s");
+    }
+
+    private static async Task Acknowledged(NodeProcess node, string runId, string reason)
+    {
+        await Eventually.Until(async () =>
+        {
+            try
+            {
+                var response = await node.Client.PutJson($"/runs/{runId}/cancel", $$"""{"reason":"{{reason}}"}""");
+                Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{runId}: {response.StatusCode}");
+                return response.StatusCode == HttpStatusCode.OK;
+            }
+            catch (TaskCanceledException) { return false; }
+        }, TimeSpan.FromSeconds(60), $"cancel of {runId} acknowledged");
+    }
+
+    private static async Task<int> Members(NodeProcess node) =>
+        (await (await node.Client.GetAsync("/cluster/members")).ReadObject())["count"]!.GetValue<int>();
+
+    private static async Task<int> UpMembers(NodeProcess node) =>
+        (await (await node.Client.GetAsync("/cluster/members")).ReadObject())["members"]!.AsArray().Count(m => m!["status"]!.GetValue<string>() == "up");
+}
