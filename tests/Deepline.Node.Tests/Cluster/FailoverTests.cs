@@ -131,6 +131,75 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
                          $"node removed (SBR) {removed.TotalSeconds:0.0} s, every run served {allServed.TotalSeconds:0.0} s, monitor back {monitorBack.TotalSeconds:0.0} s");
     }
 
+    [Fact]
+    public async Task A_frozen_node_is_downed_its_runs_move_and_it_does_not_come_back_to_act_on_them()
+    {
+        for (var i = 0; i < 12; i++)
+            Assert.Equal(HttpStatusCode.Created, (await _nodes[i % 3].Client.PostJson("/runs", $$"""
+                {"run_id":"fz-{{i}}","tasks":[{"task_id":"x","type":"x","pool":"external"},{"task_id":"after","type":"noop","depends_on":["x"]}]}
+                """)).StatusCode);
+
+        // SIGSTOP stands in for a partition: the node neither answers nor knows time passed.
+        var frozen = _nodes[2];
+        var clock = Stopwatch.StartNew();
+        frozen.Freeze();
+        await Eventually.Until(async () => await Members(_nodes[0]) == 2, TimeSpan.FromSeconds(60), "the frozen node downed and removed");
+        var downed = clock.Elapsed;
+
+        // The survivors serve and drive every run, including those whose shards lived on the frozen node.
+        for (var i = 0; i < 12; i++)
+        {
+            await Eventually.Until(async () => (await _nodes[1].Client.GetAsync($"/runs/fz-{i}")).StatusCode == HttpStatusCode.OK,
+                TimeSpan.FromSeconds(30), $"fz-{i} served");
+            Assert.Equal(HttpStatusCode.OK, (await _nodes[1].Client.PostJson($"/runs/fz-{i}/tasks/x/events", """{"event":"TASK_STARTED","worker_id":"ext-1"}""")).StatusCode);
+        }
+
+        // Thawed, it learns it was removed and stops, instead of acting on runs it no longer owns.
+        frozen.Thaw();
+        await Eventually.Until(() => Task.FromResult(frozen.HasExited), TimeSpan.FromSeconds(60), "the thawed node stops");
+        var stopped = clock.Elapsed;
+        for (var i = 0; i < 12; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await _nodes[0].Client.PostJson($"/runs/fz-{i}/tasks/x/events", """{"event":"TASK_SUCCEEDED","worker_id":"ext-1"}""")).StatusCode);
+            var run = await _nodes[0].Client.AwaitRun($"fz-{i}", r => r.Str("status") == "SUCCEEDED", $"fz-{i} completes on the survivors");
+            Assert.Equal("ext-1", run["tasks"]!.AsArray().Single(t => t!["task_id"]!.GetValue<string>() == "x")!["worker_id"]!.GetValue<string>());
+        }
+        Assert.Equal(2, await Members(_nodes[1]));
+        output.WriteLine($"frozen node (SIGSTOP): downed and removed after {downed.TotalSeconds:0.0} s; after SIGCONT it stopped by {stopped.TotalSeconds:0.0} s");
+    }
+
+    [Fact]
+    public async Task A_rolling_restart_of_all_three_nodes_loses_nothing()
+    {
+        for (var i = 0; i < 12; i++)
+            Assert.Equal(HttpStatusCode.Created, (await _nodes[i % 3].Client.PostJson("/runs", $$"""
+                {"run_id":"rr-{{i}}","tasks":[{"task_id":"x","type":"x","pool":"external"}]}
+                """)).StatusCode);
+        var cancelled = new List<string>();
+        var clock = Stopwatch.StartNew();
+        for (var n = 0; n < 3; n++)
+        {
+            // SIGTERM: a graceful leave hands shards and singletons to the others before the process exits.
+            await _nodes[n].StopAsync(TimeSpan.FromSeconds(60));
+            var other = _nodes[(n + 1) % 3];
+            await Eventually.Until(async () => await Members(other) == 2, TimeSpan.FromSeconds(60), $"{_nodes[n].Name} left");
+            var run = $"rr-{n}";
+            await Acknowledged(other, run, "during a rolling restart");
+            cancelled.Add(run);
+            _nodes[n].Start();
+            await _nodes[n].AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+            await Eventually.Until(async () => await UpMembers(other) == 3, TimeSpan.FromSeconds(60), $"{_nodes[n].Name} back");
+        }
+        var restarted = clock.Elapsed;
+
+        for (var i = 0; i < 12; i++)
+        {
+            var run = await _nodes[i % 3].Client.GetRun($"rr-{i}");
+            Assert.Equal(cancelled.Contains($"rr-{i}") ? "CANCELLED" : "RUNNING", run.Str("status"));
+        }
+        output.WriteLine($"rolling restart (SIGTERM, start, wait Up) of 3 nodes: {restarted.TotalSeconds:0.0} s");
+    }
+
     private static async Task Acknowledged(NodeProcess node, string runId, string reason)
     {
         await Eventually.Until(async () =>
