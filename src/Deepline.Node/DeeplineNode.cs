@@ -52,7 +52,11 @@ public static class DeeplineNode
             config.Runs.SnapshotEvery,
             TimeSpan.FromSeconds(config.Runs.PassivateAfterS),
             thresholds);
-        var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, config.Remoting.SeedNodes,
+        // With TLS the transport's scheme is akka.ssl.tcp; operators write seeds once, as akka.tcp, either way.
+        var seeds = config.Remoting.TlsCertificate.Length == 0
+            ? config.Remoting.SeedNodes
+            : [.. config.Remoting.SeedNodes.Select(a => a.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + a["akka.tcp://".Length..] : a)];
+        var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, seeds,
             persistence.ConnectionString, persistence.ProviderName, workflow,
             [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
                 CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))],
@@ -64,6 +68,10 @@ public static class DeeplineNode
             Dependencies = dependencies,
             Roles = config.Remoting.Roles,
             DownUnreachableAfter = TimeSpan.FromSeconds(config.Remoting.DownUnreachableAfterS),
+            ClusterCertificate = config.Remoting.TlsCertificate.Length == 0
+                ? null
+                : System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                    config.Remoting.TlsCertificate, config.Remoting.TlsCertificatePassword),
             Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
             OnForeignStore = onForeignStore,
             MonitorRole = config.Deadlock.MonitorRole,

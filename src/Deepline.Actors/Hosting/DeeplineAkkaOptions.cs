@@ -43,6 +43,9 @@ public sealed record DeeplineAkkaOptions(
     /// <summary>Split-brain resolver (keep-majority) stable-after: how long membership must be stable before the minority is downed.</summary>
     public TimeSpan DownUnreachableAfter { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>The cluster certificate: with it Akka.Remote speaks mutual TLS and admits only peers presenting this very certificate.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClusterCertificate { get; init; }
+
     /// <summary>Called when this node leaves because its store is not the cluster's (the node process sets its exit code).</summary>
     public Action? OnForeignStore { get; init; }
 }

@@ -78,6 +78,16 @@ public static class DeeplineHostingExtensions
                 }
             });
 
+        if (o.ClusterCertificate is { } certificate)
+        {
+            // Mutual TLS pinned to the cluster's own certificate: a peer must present it (and prove its private key)
+            // both when it connects and when it is connected to, so only holders of the certificate can join.
+            builder.AddHocon("akka.remote.dot-netty.tcp.enable-ssl = true", HoconAddMode.Prepend);
+            builder.AddSetup(new Akka.Remote.Transport.DotNetty.DotNettySslSetup(certificate, suppressValidation: false,
+                requireMutualAuthentication: true, validateCertificateHostname: false,
+                Akka.Remote.Transport.DotNetty.CertificateValidation.PinnedCertificate([certificate.Thumbprint])));
+        }
+
         if (o.SeedNodes.Count == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
         return builder;

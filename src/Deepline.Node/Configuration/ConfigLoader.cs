@@ -92,6 +92,10 @@ public static partial class ConfigLoader
             "Extra cluster roles of this node (\"worker\" is added when it serves pools), e.g. [monitor]."),
         new(Remoting + "down_unreachable_after_s", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "20",
             "Split-brain resolver (keep-majority): seconds of stable membership after which the minority side is downed (1..600)."),
+        new(Remoting + "tls_certificate", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "\"\"",
+            "PKCS#12 file (.pfx) of the cluster certificate with its private key: Akka.Remote then speaks TLS and accepts only peers holding it; empty: no TLS."),
+        new(Remoting + "tls_certificate_password", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "\"\"",
+            "Password of the cluster certificate file (never printed)."),
         new(Remoting + "seed_nodes", "DEEPLINE_REMOTING_SEED_NODES", "[]",
             "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
         new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
@@ -227,6 +231,8 @@ public static partial class ConfigLoader
             $"{Remoting}port: {(c.Remoting.Port == 0 ? "0 (any free port)" : I(c.Remoting.Port))}",
             $"{Remoting}roles: {(c.Remoting.Roles.Count == 0 ? "none" : string.Join(", ", c.Remoting.Roles))}",
             $"{Remoting}down_unreachable_after_s: {I(c.Remoting.DownUnreachableAfterS)}",
+            $"{Remoting}tls_certificate: {(c.Remoting.TlsCertificate.Length == 0 ? "not configured (no TLS)" : c.Remoting.TlsCertificate)}",
+            $"{Remoting}tls_certificate_password: {(c.Remoting.TlsCertificatePassword.Length == 0 ? "not configured" : "configured")}",
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
@@ -453,6 +459,13 @@ public static partial class ConfigLoader
         var remotingPort = v.Int(Remoting + "port", d.Remoting.Port, 0, 65535,
             "an integer from 0 to 65535 (0 = pick a free port)");
         var downAfter = v.Int(Remoting + "down_unreachable_after_s", d.Remoting.DownUnreachableAfterS, 1, 600, "an integer from 1 to 600");
+        var tlsCertificate = v.String(Remoting + "tls_certificate", d.Remoting.TlsCertificate);
+        var tlsPassword = v.String(Remoting + "tls_certificate_password", d.Remoting.TlsCertificatePassword);
+        if (tlsCertificate is { Length: > 0 } && CertificateProblem(tlsCertificate, tlsPassword ?? "") is { } problem)
+        {
+            v.Fail(Remoting + "tls_certificate", problem);
+            tlsCertificate = null;
+        }
         var seedNodes = SeedNodes(v, d.Remoting.SeedNodes);
         var roles = Roles(v, d.Remoting.Roles);
 
@@ -556,7 +569,12 @@ public static partial class ConfigLoader
                 MonitorRole = monitorRole ?? d.Deadlock.MonitorRole,
             },
             new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
-            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) { Roles = roles ?? d.Remoting.Roles, DownUnreachableAfterS = downAfter ?? d.Remoting.DownUnreachableAfterS },
+            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) {
+                Roles = roles ?? d.Remoting.Roles,
+                DownUnreachableAfterS = downAfter ?? d.Remoting.DownUnreachableAfterS,
+                TlsCertificate = tlsCertificate ?? d.Remoting.TlsCertificate,
+                TlsCertificatePassword = tlsPassword ?? d.Remoting.TlsCertificatePassword,
+            },
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
                 pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),
@@ -576,6 +594,21 @@ public static partial class ConfigLoader
     internal static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
         (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
+    /// <summary>Null when the file holds a certificate with its private key; else what is wrong (never the password).</summary>
+    private static string? CertificateProblem(string path, string password)
+    {
+        if (!File.Exists(path)) return $"\"{path}\" does not exist";
+        try
+        {
+            using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(path, password);
+            return certificate.HasPrivateKey ? null : $"\"{path}\" holds no private key: a node must prove it holds the cluster certificate";
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return $"\"{path}\" is not a PKCS#12 file this password opens (orchestrator.remoting.tls_certificate_password)";
+        }
+    }
 
     private static bool IsNpgsqlConnection(string text)
     {
@@ -685,7 +718,7 @@ public static partial class ConfigLoader
 
     internal static bool IsPoolName(string name) => PoolNameRegex().IsMatch(name);
 
-    [GeneratedRegex(@"^akka\.tcp://[A-Za-z0-9][A-Za-z0-9_-]*@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?<port>[0-9]{1,5})$")]
+    [GeneratedRegex(@"^akka\.(ssl\.)?tcp://[A-Za-z0-9][A-Za-z0-9_-]*@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?<port>[0-9]{1,5})$")]
     private static partial Regex SeedAddressRegex();
 
     [GeneratedRegex(@"^[A-Za-z0-9._:-]{1,128}$")]

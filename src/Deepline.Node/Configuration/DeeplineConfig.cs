@@ -118,6 +118,15 @@ public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string>
 
     /// <summary>The split-brain resolver (keep-majority) downs the minority side after the membership was stable this long.</summary>
     public int DownUnreachableAfterS { get; init; } = 20;
+
+    /// <summary>PKCS#12 file of the cluster certificate; empty: Akka.Remote without TLS (a private network only).</summary>
+    public string TlsCertificate { get; init; } = "";
+
+    /// <summary>Password of <see cref="TlsCertificate"/>: a secret, never shown.</summary>
+    public string TlsCertificatePassword { get; init; } = "";
+
+    public override string ToString() =>
+        $"RemotingConfig {{ Host = {Host}, Port = {Port}, SeedNodes = [{string.Join(", ", SeedNodes)}], Tls = {(TlsCertificate.Length > 0 ? TlsCertificate : "off")} }}";
 }
 
 public sealed record DataConfig(string Dir);

@@ -60,6 +60,23 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_cluster_certificate_must_exist_open_with_its_password_and_hold_a_private_key()
+    {
+        var missing = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REMOTING_TLS_CERTIFICATE", "/nonexistent/cluster.pfx"))));
+        Assert.Equal("orchestrator.remoting.tls_certificate: \"/nonexistent/cluster.pfx\" does not exist (from DEEPLINE_REMOTING_TLS_CERTIFICATE)", Assert.Single(missing.Errors));
+
+        var pfx = Deepline.Tests.Shared.TestCertificates.Create(_dir, "locked", "right-password");
+        var wrong = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REMOTING_TLS_CERTIFICATE", pfx), ("DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "wrong-password"))));
+        Assert.Contains("is not a PKCS#12 file this password opens", Assert.Single(wrong.Errors));
+        Assert.DoesNotContain("wrong-password", wrong.Message);
+
+        var ok = Load(null, Env(("DEEPLINE_REMOTING_TLS_CERTIFICATE", pfx), ("DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "right-password")));
+        Assert.Equal(pfx, ok.Remoting.TlsCertificate);
+        Assert.DoesNotContain("right-password", ConfigLoader.Describe(ok));
+        Assert.DoesNotContain("right-password", ok.Remoting.ToString());
+    }
+
+    [Fact]
     public void A_cluster_on_sqlite_is_refused_and_postgresql_needs_a_connection()
     {
         var cluster = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REMOTING_SEED_NODES", "akka.tcp://deepline@a:4053"))));
@@ -271,7 +288,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_ALERT_FORMAT", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "DEEPLINE_DEADLOCK_ALERT_RETRIES",
             "DEEPLINE_DEADLOCK_MONITOR_ROLE",
             "DEEPLINE_HTTP_HOST",
-            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_SEED_NODES",
+            "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
@@ -342,6 +359,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "7200", "7200" },
         { "DEEPLINE_STORE_PROVIDER", "postgresql", "postgresql" },
         { "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "5", "5" },
+        { "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "p4ss", "p4ss" },
+        { "DEEPLINE_REMOTING_TLS_CERTIFICATE", Deepline.Tests.Shared.TestCertificates.SharedPfx, Deepline.Tests.Shared.TestCertificates.SharedPfx },
         { "DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline;Password=s3cret", "Host=db;Database=deepline;Username=deepline;Password=s3cret" },
     };
 
@@ -412,6 +431,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.limits.run_threshold_max_s" => c.Limits.RunThresholdMaxS.ToString(),
         "orchestrator.store.provider" => c.Store.Provider,
         "orchestrator.remoting.down_unreachable_after_s" => c.Remoting.DownUnreachableAfterS.ToString(),
+        "orchestrator.remoting.tls_certificate" => c.Remoting.TlsCertificate,
+        "orchestrator.remoting.tls_certificate_password" => c.Remoting.TlsCertificatePassword,
         "orchestrator.store.connection" => c.Store.Connection,
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the new key to Field()"),
     };

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Deepline.Node.Configuration;
+using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Node.Tests.Cluster;
+
+/// <summary>With a cluster certificate, Akka.Remote speaks mutual TLS pinned to it: holders join, anyone else cannot.</summary>
+[Trait("Category", "Cluster")]
+public sealed class TlsClusterTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("deepline-tls-").FullName;
+    private readonly List<WebApplication> _apps = [];
+    private PostgresServer _postgres = null!;
+    private StoreConfig _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _postgres = await PostgresServer.StartAsync();
+        _store = new StoreConfig(StoreConfig.PostgreSql, await _postgres.CreateDatabaseAsync("cluster"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var app in _apps) await app.DisposeAsync();
+        await _postgres.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task Only_a_node_holding_the_cluster_certificate_joins()
+    {
+        var cluster = TestCertificates.Create(_dir, "cluster", "cluster-secret");
+        var stranger = TestCertificates.Create(_dir, "stranger", "stranger-secret");
+
+        var (member, memberAddress) = await Start("member", cluster, "cluster-secret", []);
+        var (intruder, _) = await Start("intruder", stranger, "stranger-secret", [memberAddress]);
+        var (peer, peerAddress) = await Start("peer", cluster, "cluster-secret", [memberAddress]);
+
+        var peerTls = peerAddress.Replace("akka.tcp://", "akka.ssl.tcp://");
+        await Eventually.Until(async () => (await Addresses(member)).Contains(peerTls), TimeSpan.FromSeconds(30), "the certificate holder joined");
+        // By the time the holder (started after it) is in, the stranger has had every chance: it is not in, and it is in no cluster.
+        Assert.Equal(2, (await Addresses(member)).Count);
+        Assert.Equal(0, (await Members(intruder))["count"]!.GetValue<int>());
+    }
+
+    private async Task<(HttpClient Client, string Address)> Start(string name, string certificate, string password, IReadOnlyList<string> seeds)
+    {
+        var d = DeeplineConfig.Defaults;
+        var (http, remoting) = (NodeFixture.FreePort(), NodeFixture.FreePort());
+        var config = d with
+        {
+            Http = d.Http with { Port = http },
+            Remoting = new RemotingConfig("127.0.0.1", remoting, seeds) { TlsCertificate = certificate, TlsCertificatePassword = password },
+            Data = new DataConfig(Path.Combine(_dir, name)),
+            Store = _store,
+        };
+        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
+        _apps.Add(app);
+        await app.StartAsync();
+        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
+        await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
+        // Seeds are configured as akka.tcp; with TLS the members' addresses read akka.ssl.tcp.
+        return (client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{remoting}");
+    }
+
+    private static async Task<JsonObject> Members(HttpClient client) => await (await client.GetAsync("/cluster/members")).ReadObject();
+
+    private static async Task<List<string>> Addresses(HttpClient client) =>
+        [.. (await Members(client))["members"]!.AsArray().Select(m => m!["address"]!.GetValue<string>())];
+}
