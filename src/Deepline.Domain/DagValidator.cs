@@ -56,6 +56,8 @@ public static class DagValidator
                 return new(RejectionKind.Invalid, field + ".params", tooDeep);
             if (!index.TryAdd(t.TaskId, i))
                 return new(RejectionKind.Invalid, field + ".task_id", $"duplicate task_id '{t.TaskId}'");
+            if (t.Type == ProcessAllowlist.TaskType && policy.InClusterPools.ContainsKey(t.Pool) && policy.Processes.Refusal(t.Params) is { } refused)
+                return new(RejectionKind.Invalid, $"{field}.{refused.Field}", refused.Message);
             if (policy.InClusterPools.TryGetValue(t.Pool, out var types) && !types.Contains(t.Type))
                 return new(RejectionKind.Invalid, field + ".type",
                     $"unknown task type '{t.Type}' for in-cluster pool '{t.Pool}' (known: {string.Join(", ", types.Order(StringComparer.Ordinal))})");

@@ -47,6 +47,9 @@ public sealed record SubmissionPolicy(int MaxDependencyDepth, ImmutableDictionar
 
     /// <summary>Size limits and per-run threshold bounds; a property so that adding it broke no caller.</summary>
     public RunLimits Limits { get; init; } = RunLimits.Default;
+
+    /// <summary>Commands the in-cluster <c>process</c> handler may run; refused at submission otherwise.</summary>
+    public ProcessAllowlist Processes { get; init; } = ProcessAllowlist.Disabled;
 }
 
 /// <summary>

@@ -34,7 +34,11 @@ public static class DeeplineNode
         logging?.Invoke(builder.Logging);
 
         var persistence = config.Store.IsPostgreSql ? PostgresStore.Prepare(config.Store.Connection) : SqliteStore.Prepare(config.Data.Dir);
-        var handlers = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(extraHandlers ?? []));
+        var processes = new ProcessAllowlist([.. config.Workers.ProcessAllowedCommands]);
+        var processHandler = new ProcessHandler(processes,
+            config.Workers.ProcessUser.Length == 0 ? null : ProcessUser.Find(config.Workers.ProcessUser));
+        var handlers = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Where(h => h.Type != processHandler.Type)
+            .Append(processHandler).Concat(extraHandlers ?? []));
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
         var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
@@ -45,6 +49,7 @@ public static class DeeplineNode
             new SubmissionPolicy(config.Deadlock.MaxDependencyDepth,
                 pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal)))
             {
+                Processes = processes,
                 Limits = new RunLimits(l.MaxTasksPerRun, l.MaxEdgesPerRun, l.MaxValueBytes, l.RunThresholdMinS, l.RunThresholdMaxS,
                     Math.Min(config.Deadlock.HeartbeatTimeoutS, l.RunThresholdMaxS)),
             },

@@ -10,7 +10,8 @@ namespace Deepline.Actors.Tests;
 public sealed class ProcessHandlerTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ProcessHandler _handler = new();
+    private static readonly ProcessAllowlist Allowed = new(["bash", "sh", "sleep", "true", "pyhton3", "/bin/sh", "env", "id", "printenv", "pwd"]);
+    private readonly ProcessHandler _handler = new(Allowed);
 
     public void Dispose() => _dir.Dispose();
 
@@ -163,9 +164,103 @@ public sealed class ProcessHandlerTests : IDisposable
     }
 
     [Fact]
+    public async Task The_child_sees_a_minimal_environment_and_never_the_nodes_secrets()
+    {
+        Environment.SetEnvironmentVariable("DEEPLINE_ADMIN_KEY", "node-secret-admin-key-123");
+        Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", "node-secret-aws");
+        try
+        {
+            var result = await _handler.ExecuteAsync(Context(new { command = "env", env = new { GREETING = "hi" } }), CancellationToken.None);
+            var names = result!.Value.GetProperty("stdout_tail").GetString()!.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => line[..line.IndexOf('=')]).Order().ToList();
+
+            Assert.DoesNotContain("node-secret", result.Value.GetProperty("stdout_tail").GetString());
+            Assert.All(names, n => Assert.Contains(n, new[] { "PATH", "HOME", "LANG", "TZ", "GREETING", ProcessHandler.TreeVariable }));
+            Assert.Contains("GREETING", names);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DEEPLINE_ADMIN_KEY", null);
+            Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", null);
+        }
+    }
+
+    [Fact]
+    public async Task A_task_may_not_set_the_nodes_variables_nor_run_a_command_the_node_does_not_allow()
+    {
+        var reserved = await Assert.ThrowsAsync<ArgumentException>(() =>
+            _handler.ExecuteAsync(Context(new { command = "env", env = new { DEEPLINE_REDIS = "evil:6379" } }), CancellationToken.None));
+        Assert.Contains("'env.DEEPLINE_REDIS' is reserved", reserved.Message);
+
+        var off = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new ProcessHandler().ExecuteAsync(Context(new { command = "true" }), CancellationToken.None));
+        Assert.Contains("process tasks are off on this node", off.Message);
+        var other = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new ProcessHandler(new(["python3"])).ExecuteAsync(Context(new { command = "true" }), CancellationToken.None));
+        Assert.Contains("command 'true' is not allowed on this node (orchestrator.workers.process.allowed_commands", other.Message);
+    }
+
+    [Fact]
+    public async Task An_allowed_name_resolves_on_the_nodes_PATH_not_on_one_the_task_sets()
+    {
+        var fake = Path.Combine(_dir.Path, "true");
+        await File.WriteAllTextAsync(fake, "#!/bin/sh\necho hijacked\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+
+        var result = await _handler.ExecuteAsync(Context(new { command = "true", env = new { PATH = _dir.Path } }), CancellationToken.None);
+
+        Assert.Equal("", result!.Value.GetProperty("stdout_tail").GetString());
+    }
+
+    [Fact]
+    public async Task A_setsid_grandchild_is_ended_when_its_task_exits_and_when_its_task_is_cancelled()
+    {
+        // setsid moves the grandchild to a session of its own; its parent exits, so it is orphaned to init.
+        await _handler.ExecuteAsync(Context(Bash($"setsid sleep 300 & echo $! > {_dir.Path}/orphan.pid; sleep 0.2")), CancellationToken.None);
+        var orphan = await ReadPid("orphan.pid");
+        Assert.False(IsAlive(orphan), "a setsid grandchild outlived its finished task");
+
+        using var cts = new CancellationTokenSource();
+        var running = _handler.ExecuteAsync(Context(Bash($"(setsid sleep 301 &) ; pgrep -n -f 'sleep 301' > {_dir.Path}/orphan2.pid; exec sleep 302")), cts.Token);
+        var second = await ReadPid("orphan2.pid");
+        Assert.True(IsAlive(second));
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+        Assert.False(IsAlive(second), "a setsid grandchild outlived its cancelled task");
+    }
+
+    [Fact]
+    public async Task A_child_that_ignores_SIGTERM_is_gone_within_cancel_grace_whatever_term_grace_it_asked_for()
+    {
+        using var cts = new CancellationTokenSource();
+        var running = _handler.ExecuteAsync(Context(Bash($"trap '' TERM; echo $$ > {_dir.Path}/stubborn.pid; while true; do sleep 1; done", extra: 3600), cancelGraceS: 2), cts.Token);
+        var stubborn = await ReadPid("stubborn.pid");
+
+        var sw = Stopwatch.StartNew();
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+
+        Assert.False(IsAlive(stubborn), "a SIGTERM-ignoring child outlived its cancelled task");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"the handler returned after {sw.Elapsed}, beyond cancel_grace_s: its task would be reported CANCELLED while it still ran");
+    }
+
+    [Fact]
+    public async Task Tasks_run_as_the_configured_user()
+    {
+        var nobody = ProcessUser.Find("nobody");
+        Assert.NotNull(nobody);
+        if (Environment.UserName != "root") return; // switching users needs root; the config refuses it otherwise (ConfigLoaderTests)
+        var handler = new ProcessHandler(Allowed, nobody);
+
+        var result = await handler.ExecuteAsync(Context(new { command = "id", args = new[] { "-u" } }), CancellationToken.None);
+
+        Assert.Equal($"{nobody.Uid}\n", result!.Value.GetProperty("stdout_tail").GetString());
+    }
+
+    [Fact]
     public async Task Cancelling_a_run_through_the_cluster_ends_its_process_tree()
     {
-        await using var node = await TestNode.StartAsync(_dir.Path + "/node");
+        await using var node = await TestNode.StartAsync(_dir.Path + "/node", processes: Allowed);
         var script = $"sleep 300 & echo $! > {_dir.Path}/child.pid; echo $$ > {_dir.Path}/parent.pid; wait";
         var spec = new TaskSpec("p", "process", TaskSpec.DefaultPool,
             JsonSerializer.SerializeToElement(new { command = "bash", args = new[] { "-c", script } }), []);

@@ -53,13 +53,16 @@ public sealed class TestNode : IAsyncDisposable
         MonitorSettings? monitor = null,
         bool runTimers = true,
         WebhookSettings? webhook = null,
-        TimeSpan? passivateAfter = null)
+        TimeSpan? passivateAfter = null,
+        ProcessAllowlist? processes = null)
     {
-        var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Concat(handlers ?? []));
+        processes ??= ProcessAllowlist.Disabled;
+        var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Where(h => h.Type != ProcessAllowlist.TaskType)
+            .Append(new ProcessHandler(processes)).Concat(handlers ?? []));
         var store = SqliteStore.Prepare(dataDir);
         var settings = new WorkflowSettings(
             new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty
-                .Add(TaskSpec.DefaultPool, [.. registry.Types])),
+                .Add(TaskSpec.DefaultPool, [.. registry.Types])) { Processes = processes },
             cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, passivateAfter ?? TimeSpan.FromMinutes(2),
             runTimers ? monitor?.Thresholds : null);
         var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], store.ConnectionString, store.ProviderName, settings,

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Deepline.Domain;
 
 namespace Deepline.Actors.Workers;
 
@@ -18,9 +19,26 @@ namespace Deepline.Actors.Workers;
 /// are ended the same way: a task's processes never outlive the task.
 /// </para>
 /// </summary>
-public sealed class ProcessHandler : ITaskHandler
+public sealed class ProcessHandler(ProcessAllowlist allowlist, ProcessUser? runAs = null) : ITaskHandler
 {
     public const string SetsidPath = "/usr/bin/setsid";
+    public const string SetprivPath = "/usr/bin/setpriv";
+
+    /// <summary>
+    /// Every process of a task inherits this variable with a value of its own: processes that left the task's group and
+    /// were orphaned (a <c>setsid</c> grandchild) are still found by it under /proc/&lt;pid&gt;/environ.
+    /// </summary>
+    public const string TreeVariable = "TASK_TREE_ID";
+
+    /// <summary>The only variables of the node a task's process gets (plus the task's own <c>env</c>).</summary>
+    public static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "TZ"];
+
+    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>The handler of a node without process settings: it refuses every command.</summary>
+    public ProcessHandler() : this(ProcessAllowlist.Disabled)
+    {
+    }
 
     /// <summary>Characters of stdout and of stderr kept (the end of each).</summary>
     public const int TailChars = 4096;
@@ -38,8 +56,16 @@ public sealed class ProcessHandler : ITaskHandler
 
     public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
     {
-        var defaultGrace = TimeSpan.FromTicks(Math.Min(MaxDefaultTermGrace.Ticks, context.CancelGrace.Ticks / 2));
+        // The task is reported CANCELLED only once its processes are gone, and the pool abandons a handler after
+        // cancel_grace_s: SIGTERM's grace must end well within it, whatever the task asked for.
+        var graceCap = TimeSpan.FromTicks(context.CancelGrace.Ticks / 2);
+        var defaultGrace = TimeSpan.FromTicks(Math.Min(MaxDefaultTermGrace.Ticks, graceCap.Ticks));
         var spec = ProcessSpec.Parse(context.Params, defaultGrace);
+        if (spec.TermGrace > graceCap) spec = spec with { TermGrace = graceCap };
+        if (!allowlist.Allows(spec.Command))
+            throw new ArgumentException(allowlist.Commands.IsEmpty
+                ? $"process: process tasks are off on this node ({ProcessAllowlist.Setting} names no command)"
+                : $"process: command '{spec.Command}' is not allowed on this node ({ProcessAllowlist.Setting})");
         if (!OperatingSystem.IsLinux() || !File.Exists(SetsidPath))
             throw new PlatformNotSupportedException($"process: needs Linux with {SetsidPath} (util-linux) to run commands in their own process group");
         cancellationToken.ThrowIfCancellationRequested();
@@ -53,13 +79,35 @@ public sealed class ProcessHandler : ITaskHandler
             WorkingDirectory = spec.WorkingDirectory,
         };
         psi.ArgumentList.Add("--");
+        if (runAs is { } user)
+        {
+            foreach (var arg in new[] { SetprivPath, "--reuid", user.Uid.ToString(CultureInfo.InvariantCulture), "--regid",
+                         user.Gid.ToString(CultureInfo.InvariantCulture), "--init-groups", "--" })
+                psi.ArgumentList.Add(arg);
+        }
         psi.ArgumentList.Add(spec.ResolvedCommand);
         foreach (var arg in spec.Args) psi.ArgumentList.Add(arg);
+        // A minimal environment: the node's own variables hold its secrets (admin key, webhook tokens, store password).
+        psi.Environment.Clear();
+        foreach (var name in InheritedVariables)
+        {
+            if (System.Environment.GetEnvironmentVariable(name) is { } value) psi.Environment[name] = value;
+        }
+        psi.Environment.TryAdd("PATH", DefaultPath);
+        psi.Environment.TryAdd("LANG", "C.UTF-8");
+        if (runAs is { } u)
+        {
+            psi.Environment["HOME"] = u.Home;
+            psi.Environment["USER"] = u.Name;
+            psi.Environment["LOGNAME"] = u.Name;
+        }
         foreach (var (name, value) in spec.Environment)
         {
             if (value is null) psi.Environment.Remove(name);
             else psi.Environment[name] = value;
         }
+        var tree = Guid.NewGuid().ToString("N");
+        psi.Environment[TreeVariable] = tree;
 
         var started = Stopwatch.GetTimestamp();
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"process: could not start '{spec.Command}'");
@@ -76,14 +124,14 @@ public sealed class ProcessHandler : ITaskHandler
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await ProcessTree.TerminateAsync(process.Id, group, spec.TermGrace);
+            await ProcessTree.TerminateAsync(process.Id, group, tree, spec.TermGrace);
             await Drain(readers);
             throw new OperationCanceledException(
                 $"process '{spec.Command}' (pid {process.Id}) and its children were terminated on cancellation", cancellationToken);
         }
 
         // Leftovers (a background child) would hold the output pipes open and outlive the task: end them too.
-        await ProcessTree.TerminateAsync(null, group, spec.TermGrace);
+        await ProcessTree.TerminateAsync(null, group, tree, spec.TermGrace);
         await Drain(readers);
         var exitCode = process.ExitCode;
         var elapsed = Stopwatch.GetElapsedTime(started);
@@ -197,6 +245,8 @@ public sealed class ProcessHandler : ITaskHandler
                     {
                         if (v.Name.Length == 0 || v.Name.Contains('=', StringComparison.Ordinal) || v.Name.Contains('\0', StringComparison.Ordinal))
                             problems.Add($"'env' name '{v.Name}' is not a valid variable name");
+                        else if (v.Name.StartsWith(ProcessAllowlist.ReservedEnvPrefix, StringComparison.OrdinalIgnoreCase) || v.Name == TreeVariable)
+                            problems.Add($"'env.{v.Name}' is reserved: {ProcessAllowlist.ReservedEnvPrefix}* belong to the node, {TreeVariable} to the task's process tree");
                         else if (v.Value.ValueKind == JsonValueKind.String) env.Add((v.Name, v.Value.GetString()));
                         else if (v.Value.ValueKind == JsonValueKind.Null) env.Add((v.Name, null));
                         else problems.Add($"'env.{v.Name}' must be a string or null, got {Kind(v.Value)}");
@@ -223,7 +273,8 @@ public sealed class ProcessHandler : ITaskHandler
             string? resolved = null;
             if (command is not null)
             {
-                var path = env.LastOrDefault(v => v.Item1 == "PATH") is { Item1: not null } set ? set.Item2 : System.Environment.GetEnvironmentVariable("PATH");
+                // The node's PATH, never the task's: an allowed name must not resolve to a program the task chose.
+                var path = System.Environment.GetEnvironmentVariable("PATH") ?? DefaultPath;
                 resolved = Resolve(command, cwd ?? Directory.GetCurrentDirectory(), path);
                 if (resolved is null)
                     problems.Add(command.Contains('/', StringComparison.Ordinal)
@@ -265,15 +316,15 @@ public sealed class ProcessHandler : ITaskHandler
         /// SIGTERM to the group and every known member, up to <paramref name="grace"/> for them to exit, then SIGKILL
         /// (members found again, including children spawned meanwhile). Returns when none is left running.
         /// </summary>
-        public static async Task TerminateAsync(int? root, int group, TimeSpan grace)
+        public static async Task TerminateAsync(int? root, int group, string tree, TimeSpan grace)
         {
-            var members = Snapshot(root, group, new Dictionary<int, ulong>());
+            var members = Snapshot(root, group, tree, new Dictionary<int, ulong>());
             if (members.Count == 0) return;
             Signal(group, members, SigTerm);
-            if (await AllGone(group, members, grace)) return;
-            members = Snapshot(root, group, members);
+            if (await AllGone(group, tree, members, grace)) return;
+            members = Snapshot(root, group, tree, members);
             Signal(group, members, SigKill);
-            await AllGone(group, members, KillWait);
+            await AllGone(group, tree, members, KillWait);
         }
 
         private static void Signal(int group, IReadOnlyDictionary<int, ulong> members, int signal)
@@ -287,28 +338,38 @@ public sealed class ProcessHandler : ITaskHandler
             }
         }
 
-        private static async Task<bool> AllGone(int group, IReadOnlyDictionary<int, ulong> members, TimeSpan within)
+        private static async Task<bool> AllGone(int group, string tree, IReadOnlyDictionary<int, ulong> members, TimeSpan within)
         {
             var deadline = Stopwatch.GetTimestamp() + (long)(within.TotalSeconds * Stopwatch.Frequency);
             while (true)
             {
-                if (!AnyRunning(group, members)) return true;
+                if (!AnyRunning(group, tree, members)) return true;
                 if (Stopwatch.GetTimestamp() >= deadline) return false;
                 await Task.Delay(10);
             }
         }
 
-        private static bool AnyRunning(int group, IReadOnlyDictionary<int, ulong> members)
+        private static bool AnyRunning(int group, string tree, IReadOnlyDictionary<int, ulong> members)
         {
             foreach (var (pid, start) in members)
             {
                 if (Read(pid) is { State: not 'Z' } s && s.StartTime == start) return true;
             }
-            return All().Any(s => s.Group == group && s.State != 'Z');
+            return All().Any(s => s.State != 'Z' && (s.Group == group || InTree(s.Pid, tree)));
+        }
+
+        /// <summary>Whether the process carries the task's tree variable (found even after it left the group and was orphaned).</summary>
+        private static bool InTree(int pid, string tree)
+        {
+            byte[] environ;
+            try { environ = File.ReadAllBytes($"/proc/{pid}/environ"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+            var needle = Encoding.ASCII.GetBytes($"{TreeVariable}={tree}\0");
+            return environ.AsSpan().IndexOf(needle) >= 0;
         }
 
         /// <summary>The group's members plus the descendants of the root and of every member already known.</summary>
-        private static Dictionary<int, ulong> Snapshot(int? root, int group, IReadOnlyDictionary<int, ulong> known)
+        private static Dictionary<int, ulong> Snapshot(int? root, int group, string tree, IReadOnlyDictionary<int, ulong> known)
         {
             var all = All().ToList();
             var self = System.Environment.ProcessId;
@@ -316,7 +377,7 @@ public sealed class ProcessHandler : ITaskHandler
             var queue = new Queue<int>();
             foreach (var s in all)
             {
-                if (s.Pid != self && (s.Group == group || s.Pid == root) && s.State != 'Z' && result.TryAdd(s.Pid, s.StartTime))
+                if (s.Pid != self && s.State != 'Z' && (s.Group == group || s.Pid == root || InTree(s.Pid, tree)) && result.TryAdd(s.Pid, s.StartTime))
                     queue.Enqueue(s.Pid);
             }
             foreach (var pid in known.Keys) queue.Enqueue(pid);
@@ -365,6 +426,25 @@ public sealed class ProcessHandler : ITaskHandler
 
         [DllImport("libc", SetLastError = true)]
         private static extern int kill(int pid, int sig);
+    }
+}
+
+/// <summary>The account process tasks run as (<c>orchestrator.workers.process.user</c>), resolved from /etc/passwd at start-up.</summary>
+public sealed record ProcessUser(string Name, int Uid, int Gid, string Home)
+{
+    /// <summary>The entry of <paramref name="name"/> in the passwd file, or null.</summary>
+    public static ProcessUser? Find(string name, string passwd = "/etc/passwd")
+    {
+        if (!File.Exists(passwd)) return null;
+        foreach (var line in File.ReadLines(passwd))
+        {
+            var f = line.Split(':');
+            if (f.Length >= 6 && f[0] == name
+                && int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid)
+                && int.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+                return new ProcessUser(name, uid, gid, f[5].Length > 0 ? f[5] : "/");
+        }
+        return null;
     }
 }
 

@@ -41,6 +41,7 @@ public static partial class ConfigLoader
     private const string Auth = "orchestrator.auth.";
     private const string Limits = "orchestrator.limits.";
     private const string Store = "orchestrator.store.";
+    private const string Process = "orchestrator.workers.process.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -108,6 +109,10 @@ public static partial class ConfigLoader
             "Extra in-cluster pools, name: slots (1..1024) (env: gpu=2,io=8)."),
         new(Workers + "cancel_grace_s", "DEEPLINE_WORKERS_CANCEL_GRACE", "10",
             "Seconds a cancelled task's handler gets to return before its pool abandons it (forced TASK_CANCELLED)."),
+        new(Process + "allowed_commands", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "[]",
+            "Commands process tasks may run: names or absolute paths as tasks write them, or * for any (env: comma separated); []: process tasks are refused."),
+        new(Process + "user", "DEEPLINE_WORKERS_PROCESS_USER", "\"\"",
+            "Account process tasks run as (needs the node to run as root); empty: the node's own user."),
         new(Runs + "snapshot_every", "DEEPLINE_RUNS_SNAPSHOT_EVERY", "100",
             "Snapshot a run's state every N journal events (1..100000)."),
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
@@ -239,6 +244,8 @@ public static partial class ConfigLoader
             $"{Workers}slots: {I(c.Workers.Slots)}",
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
             $"{Workers}cancel_grace_s: {I(c.Workers.CancelGraceS)}",
+            $"{Process}allowed_commands: {(c.Workers.ProcessAllowedCommands.Count == 0 ? "none (process tasks refused)" : string.Join(", ", c.Workers.ProcessAllowedCommands))}",
+            $"{Process}user: {(c.Workers.ProcessUser.Length == 0 ? "the node's own" : c.Workers.ProcessUser)}",
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
             $"{Admin}key: {(c.Admin.Enabled ? "configured" : "not configured")}",
@@ -483,6 +490,21 @@ public static partial class ConfigLoader
         var cancelGrace = v.Int(Workers + "cancel_grace_s", d.Workers.CancelGraceS, 1, MaxCancelGraceS,
             $"an integer from 1 to {MaxCancelGraceS}");
 
+        var processCommands = ProcessCommands(v, d.Workers.ProcessAllowedCommands);
+        var processUser = v.String(Process + "user", d.Workers.ProcessUser);
+        if (processUser is { Length: > 0 })
+        {
+            if (Deepline.Actors.Workers.ProcessUser.Find(processUser) is null)
+            {
+                v.Fail(Process + "user", $"no account {Quote(processUser)} in /etc/passwd");
+                processUser = null;
+            }
+            else if (!Environment.UserName.Equals("root", StringComparison.Ordinal))
+            {
+                v.Fail(Process + "user", $"running tasks as {Quote(processUser)} needs the node to run as root (it runs as {Environment.UserName})");
+                processUser = null;
+            }
+        }
         var snapshotEvery = v.Int(Runs + "snapshot_every", d.Runs.SnapshotEvery, 1, MaxSnapshotEvery,
             $"an integer from 1 to {MaxSnapshotEvery}");
         var passivateAfter = v.Int(Runs + "passivate_after_s", d.Runs.PassivateAfterS, 1, int.MaxValue, Positive);
@@ -577,7 +599,11 @@ public static partial class ConfigLoader
             },
             new DataConfig(dataDir ?? d.Data.Dir),
             new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
-                pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS),
+                pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS)
+            {
+                ProcessAllowedCommands = processCommands ?? d.Workers.ProcessAllowedCommands,
+                ProcessUser = processUser ?? d.Workers.ProcessUser,
+            },
             new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS))
         {
             Admin = new AdminConfig(adminKey ?? d.Admin.Key),
@@ -690,6 +716,20 @@ public static partial class ConfigLoader
             result.Add(text);
         }
         return ok ? result : null;
+    }
+
+    private static List<string>? ProcessCommands(Values v, IReadOnlyList<string> fallback)
+    {
+        var path = Process + "allowed_commands";
+        if (v.Strings(path, fallback) is not { } items) return null;
+        // A relative path would mean a different program in every working directory: names (looked up on the node's
+        // PATH) or absolute paths only.
+        var bad = items.Select((item, i) => (item, i)).Where(x =>
+            x.item.Text.Length == 0 || x.item.Text.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch))
+            || (x.item.Text != "*" && x.item.Text.Contains('/') && !x.item.Text.StartsWith('/'))).ToList();
+        foreach (var ((text, origin), i) in bad)
+            v.Errors.Add($"{path}[{i}]: must be a command name, an absolute path or *, got {Quote(text)}{origin.Suffix}");
+        return bad.Count == 0 ? [.. items.Select(x => x.Text).Distinct(StringComparer.Ordinal)] : null;
     }
 
     private static List<string>? Roles(Values v, IReadOnlyList<string> fallback)

@@ -135,7 +135,14 @@ public sealed record DataConfig(string Dir);
 /// In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others;
 /// <see cref="CancelGraceS"/>: how long a cancelled handler may take to return before its pool abandons it.
 /// </summary>
-public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<string, int> Pools, int CancelGraceS = 10);
+public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<string, int> Pools, int CancelGraceS = 10)
+{
+    /// <summary>Commands process tasks may run (names or absolute paths as tasks write them, or *); empty: none.</summary>
+    public IReadOnlyList<string> ProcessAllowedCommands { get; init; } = [];
+
+    /// <summary>Account process tasks run as (the node must run as root to switch); empty: the node's own.</summary>
+    public string ProcessUser { get; init; } = "";
+}
 
 /// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
 public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);

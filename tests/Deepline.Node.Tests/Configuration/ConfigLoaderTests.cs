@@ -48,6 +48,8 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Workers.Enabled, actual.Workers.Enabled);
         Assert.Equal(expected.Workers.Slots, actual.Workers.Slots);
         Assert.Equal(expected.Workers.CancelGraceS, actual.Workers.CancelGraceS);
+        Assert.Equal(expected.Workers.ProcessAllowedCommands, actual.Workers.ProcessAllowedCommands);
+        Assert.Equal(expected.Workers.ProcessUser, actual.Workers.ProcessUser);
         Assert.Equal(
             expected.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal),
             actual.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal));
@@ -57,6 +59,24 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Auth, actual.Auth);
         Assert.Equal(expected.Limits, actual.Limits);
         Assert.Equal(expected.Store, actual.Store);
+    }
+
+    [Theory]
+    [InlineData("./run.sh")]
+    [InlineData("bin/tool")]
+    [InlineData("two words")]
+    public void Process_commands_are_names_absolute_paths_or_star(string command)
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", $"python3,{command}"))));
+        Assert.StartsWith("orchestrator.workers.process.allowed_commands[1]: must be a command name, an absolute path or *", Assert.Single(e.Errors));
+        Assert.Equal(["*"], Load(null, Env(("DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "*"))).Workers.ProcessAllowedCommands);
+    }
+
+    [Fact]
+    public void A_process_user_must_exist()
+    {
+        var e = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_WORKERS_PROCESS_USER", "no-such-user-here"))));
+        Assert.StartsWith("orchestrator.workers.process.user: no account \"no-such-user-here\" in /etc/passwd", Assert.Single(e.Errors));
     }
 
     [Fact]
@@ -290,7 +310,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
-            "DEEPLINE_WORKERS_CANCEL_GRACE",
+            "DEEPLINE_WORKERS_CANCEL_GRACE", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "DEEPLINE_WORKERS_PROCESS_USER",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
             "DEEPLINE_ADMIN_KEY",
             "DEEPLINE_REDIS", "DEEPLINE_REDIS_RETENTION",
@@ -311,7 +331,7 @@ public sealed class ConfigLoaderTests : IDisposable
             var name = parts[^1].ToUpperInvariant();
             if (name.EndsWith("_S", StringComparison.Ordinal))
                 name = name[..^2];
-            Assert.Equal($"DEEPLINE_{parts[^2].ToUpperInvariant()}_{name}", key.EnvironmentVariable);
+            Assert.Equal($"DEEPLINE_{string.Join("_", parts[1..^1]).ToUpperInvariant()}_{name}", key.EnvironmentVariable);
         }
     }
 
@@ -342,6 +362,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_SLOTS", "16", "16" },
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
         { "DEEPLINE_WORKERS_CANCEL_GRACE", "3", "3" },
+        { "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "python3, /usr/bin/rsync", "python3|/usr/bin/rsync" },
+        { "DEEPLINE_WORKERS_PROCESS_USER", "nobody", "nobody" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
         { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
@@ -414,6 +436,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.slots" => c.Workers.Slots.ToString(),
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
         "orchestrator.workers.cancel_grace_s" => c.Workers.CancelGraceS.ToString(),
+        "orchestrator.workers.process.allowed_commands" => string.Join("|", c.Workers.ProcessAllowedCommands),
+        "orchestrator.workers.process.user" => c.Workers.ProcessUser,
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
         "orchestrator.admin.key" => c.Admin.Key,
@@ -858,10 +882,20 @@ public sealed class ConfigLoaderTests : IDisposable
     public void Key_defaults_written_as_yaml_load_as_the_defaults()
     {
         var lines = new List<string> { "orchestrator:" };
-        foreach (var section in ConfigLoader.Keys.GroupBy(k => k.Path.Split('.')[1]))
+        // Sections nest (orchestrator.workers.process.*): write each key under its full path, opening sections as they come.
+        var open = new List<string>();
+        foreach (var key in ConfigLoader.Keys.OrderBy(k => k.Path.Split('.')[1], StringComparer.Ordinal).ThenBy(k => k.Path.Count(c => c == '.')))
         {
-            lines.Add($"  {section.Key}:");
-            lines.AddRange(section.Select(k => $"    {k.Name}: {k.DefaultValue}"));
+            var sections = key.Path.Split('.')[1..^1];
+            var common = 0;
+            while (common < open.Count && common < sections.Length && open[common] == sections[common]) common++;
+            open = [.. open.Take(common)];
+            for (var i = common; i < sections.Length; i++)
+            {
+                lines.Add($"{new string(' ', 2 * (i + 1))}{sections[i]}:");
+                open.Add(sections[i]);
+            }
+            lines.Add($"{new string(' ', 2 * (sections.Length + 1))}{key.Name}: {key.DefaultValue}");
         }
         AssertSameConfig(DeeplineConfig.Defaults, Load(Write(string.Join("\n", lines) + "\n")));
     }

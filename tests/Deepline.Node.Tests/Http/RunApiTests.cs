@@ -56,6 +56,7 @@ public sealed class RunApiTests(NodeFixture node) : IClassFixture<NodeFixture>
     [InlineData("""{"tasks":[""", 400, "tasks[0]", "not valid JSON")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"pending_stale_s":0}}""", 422, "deadlock.pending_stale_s", "positive number of seconds")]
     [InlineData("""{"run_id":"cancelled","tasks":[{"task_id":"a","type":"noop"}]}""", 422, "run_id", "reserved")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"process","params":{"command":"env"}}]}""", 422, "tasks[0].params.command", "process tasks are off on this node: orchestrator.workers.process.allowed_commands")]
     [InlineData("""{"run_id":5,"tasks":[{"task_id":"a","type":"noop"}]}""", 400, "run_id", "'run_id' must be a string")]
     [InlineData("""{"run_id":"a","run_id":"b","tasks":[{"task_id":"a","type":"noop"}]}""", 400, "run_id", "duplicate")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"workflow_stale_s":2147483647}}""", 422, "deadlock.workflow_stale_s", "at most 86400")]
