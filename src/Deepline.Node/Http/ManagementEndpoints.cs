@@ -11,7 +11,7 @@ namespace Deepline.Node.Http;
 /// sent to the real shard region of this node, and the actor hierarchy. Reads need the operator role (they list
 /// live run ids); everything that changes the cluster needs admin.
 /// </summary>
-public static class ManagementEndpoints
+public static partial class ManagementEndpoints
 {
     public const int DefaultHierarchyDepth = 3;
     public const int MaxHierarchyDepth = 10;
@@ -187,21 +187,32 @@ public static class ManagementEndpoints
             return (null, Problems.BadRequest("address is required, e.g. akka.tcp://deepline@127.0.0.1:4053", "address"));
         return TryParse(body.Address.Trim()) is { } address
             ? (address, null)
-            : (null, Problems.BadRequest($"address must look like akka.tcp://<system>@<host>:<port>, got \"{body.Address.Trim()}\"", "address"));
+            : (null, Problems.BadRequest($"address must be exactly akka.tcp://{Deepline.Node.DeeplineNode.SystemName}@<host>:<port> (no path, query or fragment), got \"{Deepline.Domain.Identifiers.StripControl(body.Address.Trim())}\"", "address"));
     }
 
+    /// <summary>
+    /// Exactly an address: Akka's own parser also takes a whole actor path (<c>akka.tcp://sys@host:1/user/x?y#z</c>) and
+    /// keeps its address part, which made "leave" of a mistyped path the node's own leave. Anything but
+    /// scheme://system@host:port, for this node's system, is refused.
+    /// </summary>
     private static Address? TryParse(string text)
     {
+        if (!AddressRegex().IsMatch(text)) return null;
         try
         {
             var address = Address.Parse(text);
-            return address.Host is { Length: > 0 } && address.Port is > 0 and <= 65535 ? address : null;
+            return address.Host is { Length: > 0 } && address.Port is > 0 and <= 65535 && address.System == Deepline.Node.DeeplineNode.SystemName
+                ? address
+                : null;
         }
         catch (Exception ex) when (ex is UriFormatException or ArgumentException or FormatException)
         {
             return null;
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^akka\.(ssl\.)?tcp://[A-Za-z0-9][A-Za-z0-9_-]*@(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}$")]
+    private static partial System.Text.RegularExpressions.Regex AddressRegex();
 
     private static (IActorRef? Region, IResult? Missing) Region(ActorSystem system, string typeName)
     {

@@ -48,6 +48,25 @@ public sealed class ManagementApiTests(NodeFixture node) : IClassFixture<NodeFix
         Assert.Single(roles, r => r.StartsWith("store-", StringComparison.Ordinal)); // the store's identity: one cluster, one store
     }
 
+    [Theory]
+    [InlineData("/user/x?y#z")]
+    [InlineData("/user/x")]
+    [InlineData("?y")]
+    [InlineData("#z")]
+    public async Task Leave_of_an_actor_path_is_refused_and_the_node_stays(string suffix)
+    {
+        var self = (await (await Client.GetAsync("/cluster/members")).ReadObject()).Str("self");
+
+        var leave = await Post("/cluster/leave", $$"""{"address":"{{self}}{{suffix}}"}""", NodeFixture.AdminKey);
+        var otherSystem = await Post("/cluster/down", $$"""{"address":"{{self.Replace("@", "x@")}}"}""", NodeFixture.AdminKey);
+
+        Assert.Equal(HttpStatusCode.BadRequest, leave.StatusCode);
+        Assert.Equal("address", (await leave.ReadObject()).Str("field"));
+        Assert.Equal(HttpStatusCode.BadRequest, otherSystem.StatusCode);
+        var members = await (await Client.GetAsync("/cluster/members")).ReadObject();
+        Assert.Equal("up", members["members"]![0]!["status"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task Bad_input_is_a_problem_naming_the_field()
     {
