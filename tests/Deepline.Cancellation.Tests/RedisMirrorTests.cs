@@ -101,12 +101,23 @@ public sealed class RedisMirrorTests(RedisNodeFixture node) : IClassFixture<Redi
         await node.CancelAsync("flush-1", "before the flush");
         await Eventually.Until(() => node.Db.SetContainsAsync(RedisContract.CancelledRuns, "flush-1"), Within, "mirrored");
 
+        var announced = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var channel = await node.Client.GetSubscriber().SubscribeAsync(RedisChannel.Literal(RedisContract.Channel));
+        channel.OnMessage(m => announced.Enqueue((string)m.Message!));
+
         await node.Db.ExecuteAsync("FLUSHALL");
         Assert.False(await node.Db.SetContainsAsync(RedisContract.CancelledRuns, "flush-1"));
 
         await Eventually.Until(() => node.Db.SetContainsAsync(RedisContract.CancelledRuns, "flush-1"), Within, "rebuilt without any new cancel");
         Assert.Equal("before the flush", (string?)await node.Db.HashGetAsync(RedisContract.RunHash("flush-1"), "reason"));
         Assert.True(await node.Db.KeyExistsAsync(RedisContract.MirrorOffset));
+
+        // A cancel made after the rebuild is announced; the restored one is not announced again.
+        await node.SubmitAsync("flush-2", HangTask);
+        await node.CancelAsync("flush-2", "after the flush");
+        await Eventually.Until(() => announced.Any(m => m.Contains("\"flush-2\"", StringComparison.Ordinal)), Within, "the new cancel announced");
+        Assert.DoesNotContain(announced, m => m.Contains("\"flush-1\"", StringComparison.Ordinal));
+        await channel.UnsubscribeAsync();
     }
 
     [Fact]

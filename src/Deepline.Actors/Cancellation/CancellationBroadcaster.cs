@@ -84,6 +84,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
                 try
                 {
                     await _store.WriteAsync(batch, offset: 0);
+                    RememberFastPath(batch);
                 }
                 catch (Exception e)
                 {
@@ -124,9 +125,37 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         var offset = batch.Max(i => i.Offset);
         // Entries past retention are not written back (they would be pruned at once), but the offset moves past them.
         var cancels = batch.Where(i => i.Cancel is { } c && c.CancelledAt >= cutoff).Select(i => i.Cancel!).ToList();
-        var added = await _store.WriteAsync(cancels, offset);
+        // What this node already wrote to Redis was announced then (journal entries up to the offset it mirrored, runs
+        // its fast path wrote): after a flush the replay from 0 restores them quietly (workers reload the set when they
+        // resubscribe) and only cancels Redis never had are announced.
+        var mirrored = Interlocked.Read(ref _mirrored);
+        var added = await _store.WriteAsync(cancels, offset, c => c.Offset <= mirrored || _fastPathWritten.ContainsKey(c.RunId));
+        if (offset > 0) InterlockedMax(ref _mirrored, offset);
         if (cancels.Count > 0) _log.Debug("Mirrored {0} cancels to Redis up to journal offset {1} ({2} new)", cancels.Count, offset, added);
         return added;
+    }
+
+    /// <summary>Highest journal offset written to Redis by this node; the journal stream writes it, hence Interlocked.</summary>
+    private long _mirrored;
+
+    /// <summary>Runs the fast path wrote (bounded: the oldest are forgotten; a forgotten one may be announced twice after a flush).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _fastPathWritten = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _fastPathOrder = new();
+    private const int FastPathMemory = 100_000;
+
+    private void RememberFastPath(IEnumerable<MirroredCancel> batch)
+    {
+        foreach (var c in batch)
+        {
+            if (_fastPathWritten.TryAdd(c.RunId, 0)) _fastPathOrder.Enqueue(c.RunId);
+        }
+        while (_fastPathOrder.Count > FastPathMemory && _fastPathOrder.TryDequeue(out var old)) _fastPathWritten.TryRemove(old, out _);
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        long current;
+        while ((current = Interlocked.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
 
     private static MirroredCancel ToCancel(RunCancelledNotice n) => new(0, n.RunId, n.Reason, n.CancelledBy, n.CancelledAt);

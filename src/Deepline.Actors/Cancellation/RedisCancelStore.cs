@@ -39,17 +39,18 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     // Everything a cancel changes, in one script so that the offset never runs ahead of the entries it covers.
     // Refuses to write when the offset marker is missing: Redis lost its data and the mirror must start over from 0,
     // and a write now would put a marker over a hole. PUBLISH only when SADD added the run: one message per cancel,
-    // however many nodes or paths mirror it.
+    // however many nodes or paths mirror it, and only for entries the caller marks as not yet announced: a rebuild after
+    // Redis lost its data restores the set and hashes, it does not re-announce old cancels as new.
     private const string WriteScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('DEEPLINE_NO_MARKER offset marker missing') end
         local added = 0
-        for i = 3, #ARGV, 6 do
+        for i = 3, #ARGV, 7 do
           local id = ARGV[i]
           local new = redis.call('SADD', KEYS[2], id)
           redis.call('HSET', ARGV[2] .. id, 'run_id', id, 'reason', ARGV[i + 1], 'cancelled_by', ARGV[i + 2], 'cancelled_at', ARGV[i + 3])
           redis.call('ZADD', KEYS[3], ARGV[i + 4], id)
           if new == 1 then
-            redis.call('PUBLISH', KEYS[4], ARGV[i + 5])
+            if ARGV[i + 6] == '1' then redis.call('PUBLISH', KEYS[4], ARGV[i + 5]) end
             added = added + 1
           end
         end
@@ -104,9 +105,10 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     /// Returns how many runs were new to Redis.
     /// </summary>
     /// <exception cref="RedisDataLostException">The marker is missing: Redis was flushed or restarted empty.</exception>
-    public async Task<int> WriteAsync(IReadOnlyList<MirroredCancel> cancels, long offset)
+    /// <param name="announced">Cancels already announced on the channel (restored, not re-published); null: none.</param>
+    public async Task<int> WriteAsync(IReadOnlyList<MirroredCancel> cancels, long offset, Func<MirroredCancel, bool>? announced = null)
     {
-        var args = new RedisValue[2 + cancels.Count * 6];
+        var args = new RedisValue[2 + cancels.Count * 7];
         args[0] = offset;
         args[1] = RedisContract.RunHashPrefix;
         var i = 2;
@@ -118,6 +120,7 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
             args[i++] = RedisContract.Timestamp(c.CancelledAt);
             args[i++] = c.CancelledAt.ToUnixTimeMilliseconds();
             args[i++] = new CancelMessage(c.RunId, c.Reason, c.CancelledBy, c.CancelledAt).ToJson();
+            args[i++] = announced?.Invoke(c) == true ? "0" : "1";
         }
 
         var db = await Db();
