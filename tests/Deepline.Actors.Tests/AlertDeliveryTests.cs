@@ -23,6 +23,19 @@ public sealed class AlertDeliveryTests
     }
 
     [Fact]
+    public async Task Zero_retries_means_exactly_one_attempt()
+    {
+        // The documented range of alert_retries starts at 0; Polly refuses a retry strategy of 0 attempts.
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (200, TimeSpan.Zero));
+        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 0, TimeSpan.FromMilliseconds(50)), new HttpClient());
+
+        var error = await sender.SendAsync(AlertPayloads.Generic(Alert()), CancellationToken.None);
+
+        Assert.NotNull(error);
+        Assert.Single(receiver.Received);
+    }
+
+    [Fact]
     public async Task A_receiver_that_times_out_fails_within_bounded_time_without_leaking_the_url()
     {
         using var receiver = new AlertReceiver((200, TimeSpan.FromSeconds(30)), (200, TimeSpan.FromSeconds(30)));

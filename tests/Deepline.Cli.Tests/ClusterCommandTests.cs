@@ -64,7 +64,7 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
     public async Task Bad_addresses_and_impossible_joins_are_explained()
     {
         var bad = (await Admin("cluster", "down", "not-an-address")).Fails(ExitCodes.NodeError);
-        Assert.Contains("400 Bad request: address must look like akka.tcp://<system>@<host>:<port>", bad);
+        Assert.Contains("400 Bad request: address must be exactly akka.tcp://deepline@<host>:<port> (no path, query or fragment)", bad);
 
         var join = (await Admin("cluster", "join", "akka.tcp://deepline@127.0.0.1:1")).Fails(ExitCodes.NodeError);
         Assert.Contains("409 Conflict: this node is already a member of a cluster", join);

@@ -14,20 +14,26 @@ public sealed record WebhookSettings(Uri Url, AlertFormat Format, string? Routin
 /// </summary>
 public sealed class WebhookSender(WebhookSettings settings, HttpClient http)
 {
-    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
-        .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-        {
-            MaxRetryAttempts = settings.Retries,
-            Delay = settings.FirstBackoff,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
-                .Handle<HttpRequestException>()
-                .Handle<TimeoutRejectedException>()
-                .HandleResult(r => (int)r.StatusCode >= 500 || (int)r.StatusCode == 429),
-        })
-        .AddTimeout(settings.AttemptTimeout)
-        .Build();
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline = Pipeline(settings);
+
+    /// <summary>alert_retries 0 means one attempt: Polly refuses a retry strategy of 0 attempts, so none is added then.</summary>
+    private static ResiliencePipeline<HttpResponseMessage> Pipeline(WebhookSettings settings)
+    {
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage>();
+        if (settings.Retries > 0)
+            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = settings.Retries,
+                Delay = settings.FirstBackoff,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = new PredicateBuilder<HttpResponseMessage>()
+                    .Handle<HttpRequestException>()
+                    .Handle<TimeoutRejectedException>()
+                    .HandleResult(r => (int)r.StatusCode >= 500 || (int)r.StatusCode == 429),
+            });
+        return builder.AddTimeout(settings.AttemptTimeout).Build();
+    }
 
     public WebhookSettings Settings => settings;
 
