@@ -33,8 +33,12 @@ public sealed record CancelRun(string RunId, string Reason, string CancelledBy, 
     public string? ClientScope { get; init; }
 }
 
-/// <summary>The admin's "force complete": finalise a CANCELLING run now.</summary>
-public sealed record FinaliseCancel(string RunId, string By) : IRunCommand;
+/// <summary>The admin's "force complete": finalise a CANCELLING run now, or cancel a RUNNING one and complete it at once.</summary>
+public sealed record FinaliseCancel(string RunId, string By) : IRunCommand
+{
+    /// <summary>The cancel reason recorded when a RUNNING run is force-completed.</summary>
+    public const string Reason = "force-completed by admin";
+}
 
 public enum TaskEventKind { TASK_STARTED, TASK_HEARTBEAT, TASK_SUCCEEDED, TASK_FAILED, TASK_CANCELLED }
 

@@ -27,9 +27,14 @@ public static class WorkflowDecider
         {
             GetRun => Decision.Answer(new RunReply(state)),
             CancelRun c => Cancel(state, c, now),
-            FinaliseCancel f => state.Status == RunStatus.CANCELLING
-                ? Emit(state, new RunCancelFinalised(f.By, now), s => new RunReply(s))
-                : Decision.Answer(Conflict($"run '{state.RunId}' is {state.Status}, not CANCELLING")),
+            // The seed's "force complete cancellation": a CANCELLING run is finalised now; a RUNNING one is cancelled and
+            // completed in one step (forced: running tasks are not waited for). A finished run has nothing to complete.
+            FinaliseCancel f => state.Status switch
+            {
+                RunStatus.CANCELLING => Emit(state, new RunCancelFinalised(f.By, now), s => new RunReply(s)),
+                RunStatus.RUNNING => Emit(state, new RunCancelRequested(FinaliseCancel.Reason, f.By, true, now), s => new RunReply(s)),
+                _ => Decision.Answer(Conflict($"run '{state.RunId}' is {state.Status}: there is no cancellation to complete")),
+            },
             CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
                 ? new Decision([new RunCancelFinalised("cancel_timeout", now)], [], null)
                 : Decision.Nothing,

@@ -212,8 +212,6 @@ public class CancellationTests
     }
 
     [Theory]
-    [InlineData("")] // RUNNING
-    [InlineData("start:a")]
     [InlineData("start:a ok:a start:b ok:b start:c ok:c")] // SUCCEEDED
     [InlineData("start:a fail:a start:c ok:c")] // FAILED
     [InlineData("start:a cancel!")] // CANCELLED
@@ -242,5 +240,23 @@ public class CancellationTests
         Assert.True(h.S.Cancel!.Forced);
         Assert.Equal("admin", h.S.Cancel.FinalisedBy);
         Assert.Equal(TaskState.CANCELLED, h["a"]);
+    }
+
+    [Theory]
+    [InlineData("")] // nothing running yet
+    [InlineData("start:a")] // a task running
+    public void Finalise_cancel_of_a_running_run_cancels_and_completes_it_in_one_step(string setup)
+    {
+        var h = RunHarness.Submitted(Dag3, setup);
+
+        var d = h.Send(new FinaliseCancel(h.RunId, "admin"));
+
+        Assert.Equal(new RunCancelRequested(FinaliseCancel.Reason, "admin", true, h.Now), Assert.Single(d.Persist));
+        Assert.IsType<RunReply>(d.Reply);
+        Assert.Equal(RunStatus.CANCELLED, h.S.Status);
+        // Forced means running tasks were not waited for; with none running the cancel simply completed.
+        Assert.Equal(setup.Contains("start"), h.S.Cancel!.Forced);
+        Assert.Equal("admin", h.S.Cancel.FinalisedBy);
+        Assert.All(h.S.Tasks.Values, t => Assert.True(t.State.IsTerminal()));
     }
 }

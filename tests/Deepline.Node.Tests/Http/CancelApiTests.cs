@@ -86,7 +86,6 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
     public async Task Admin_delete_finalises_a_cancelling_run_and_conflicts_otherwise()
     {
         await StartExternal("c-admin");
-        Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsAdmin("/runs/c-admin/cancel")).StatusCode);
         await Client.PutJson("/runs/c-admin/cancel", "{}");
 
         var response = await Client.DeleteAsAdmin("/runs/c-admin/cancel");
@@ -97,6 +96,21 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
         Assert.True(run["cancellation"]!["forced"]!.GetValue<bool>());
         Assert.Equal("admin", run["cancellation"]!["finalised_by"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.Conflict, (await Client.DeleteAsAdmin("/runs/c-admin/cancel")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Admin_delete_of_a_running_run_forces_the_cancel_and_completes_it()
+    {
+        await StartExternal("c-admin-running");
+
+        var response = await Client.DeleteAsAdmin("/runs/c-admin-running/cancel");
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        var run = await Client.GetRun("c-admin-running");
+        Assert.Equal("CANCELLED", run.Str("status"));
+        Assert.True(run["cancellation"]!["forced"]!.GetValue<bool>());
+        Assert.Equal("force-completed by admin", run["cancellation"]!["reason"]!.GetValue<string>());
+        Assert.Equal("admin", run["cancellation"]!["cancelled_by"]!.GetValue<string>());
     }
 
     [Fact]
