@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 
 namespace Deepline.Node.Tests.Http;
@@ -20,73 +19,42 @@ public sealed class CrashRecoveryTests : IDisposable
     public async Task Runs_and_cancels_survive_SIGKILL()
     {
         var port = NodeFixture.FreePort();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-
-        var first = await StartNode(port, client);
-        const int runs = 20;
-        for (var i = 0; i < runs; i++)
-        {
-            var created = await client.PostJson("/runs", $$"""{"run_id":"crash-{{i}}","tasks":[{"task_id":"h","type":"hang"},{"task_id":"after","type":"noop","depends_on":["h"]}]}""");
-            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        }
         var cancelledAt = new Dictionary<string, string>();
-        for (var i = 0; i < runs; i += 2)
+        const int runs = 20;
+        await using (var first = new NodeProcess("first", port, 0, _dataDir))
         {
-            var cancel = await (await client.PutJson($"/runs/crash-{i}/cancel", """{"reason":"before the crash","force":true}""")).ReadObject();
-            cancelledAt[$"crash-{i}"] = cancel.Str("cancelled_at");
-        }
-        first.Kill(entireProcessTree: true);
-        await first.WaitForExitAsync();
-
-        using var second = await StartNode(port, client);
-        try
-        {
+            first.Start();
+            await first.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
             for (var i = 0; i < runs; i++)
             {
-                var run = await client.GetRun($"crash-{i}");
-                if (cancelledAt.TryGetValue($"crash-{i}", out var at))
-                {
-                    Assert.Equal("CANCELLED", run.Str("status"));
-                    Assert.Equal(at, run["cancellation"]!["cancelled_at"]!.GetValue<string>());
-                    Assert.Equal("before the crash", run["cancellation"]!["reason"]!.GetValue<string>());
-                }
-                else
-                {
-                    Assert.Equal("RUNNING", run.Str("status"));
-                    Assert.Equal("PENDING", run.TaskState("after"));
-                }
+                var created = await first.Client.PostJson("/runs", $$"""{"run_id":"crash-{{i}}","tasks":[{"task_id":"h","type":"hang"},{"task_id":"after","type":"noop","depends_on":["h"]}]}""");
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
+            for (var i = 0; i < runs; i += 2)
+            {
+                var cancel = await (await first.Client.PutJson($"/runs/crash-{i}/cancel", """{"reason":"before the crash","force":true}""")).ReadObject();
+                cancelledAt[$"crash-{i}"] = cancel.Str("cancelled_at");
+            }
+            await first.KillAsync();
+        }
+
+        await using var second = new NodeProcess("second", port, 0, _dataDir);
+        second.Start();
+        await second.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+        for (var i = 0; i < runs; i++)
+        {
+            var run = await second.Client.GetRun($"crash-{i}");
+            if (cancelledAt.TryGetValue($"crash-{i}", out var at))
+            {
+                Assert.Equal("CANCELLED", run.Str("status"));
+                Assert.Equal(at, run["cancellation"]!["cancelled_at"]!.GetValue<string>());
+                Assert.Equal("before the crash", run["cancellation"]!["reason"]!.GetValue<string>());
+            }
+            else
+            {
+                Assert.Equal("RUNNING", run.Str("status"));
+                Assert.Equal("PENDING", run.TaskState("after"));
             }
         }
-        finally
-        {
-            second.Kill(entireProcessTree: true);
-        }
-    }
-
-    private async Task<Process> StartNode(int port, HttpClient client)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Deepline.Node.dll");
-        var info = new ProcessStartInfo("dotnet", [dll])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = _dataDir,
-        };
-        info.Environment["DEEPLINE_DATA_DIR"] = _dataDir;
-        info.Environment["DEEPLINE_HTTP_PORT"] = port.ToString();
-        info.Environment["DEEPLINE_REMOTING_PORT"] = "0";
-        info.Environment["DEEPLINE_CONFIG"] = "";
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await Eventually.Until(async () =>
-        {
-            Assert.False(process.HasExited, $"node exited with {(process.HasExited ? process.ExitCode : 0)}");
-            try { return (await client.GetAsync("/health")).StatusCode == HttpStatusCode.OK; }
-            catch (HttpRequestException) { return false; }
-        }, TimeSpan.FromSeconds(60), "node process healthy");
-        return process;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 
 namespace Deepline.Node.Tests.Http;
@@ -36,28 +35,16 @@ public sealed class StoreCheckTests : IDisposable
     public async Task A_journal_that_went_backwards_after_its_WAL_was_deleted_stops_start_up()
     {
         var port = NodeFixture.FreePort();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        var first = Start(port);
-        first.ErrorDataReceived += (_, _) => { };
-        first.BeginErrorReadLine();
-        try
+        await using (var first = new NodeProcess("first", port, 0, _dataDir))
         {
-            await Eventually.Until(async () =>
-            {
-                Assert.False(first.HasExited, "node exited");
-                try { return (await client.GetAsync("/health")).StatusCode == HttpStatusCode.OK; }
-                catch (HttpRequestException) { return false; }
-            }, TimeSpan.FromSeconds(60), "node healthy");
+            first.Start();
+            await first.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
             for (var i = 0; i < 5; i++)
-                Assert.Equal(HttpStatusCode.Created, (await client.PostJson("/runs", $$"""{"run_id":"wal-{{i}}","tasks":[{"task_id":"h","type":"hang"}]}""")).StatusCode);
+                Assert.Equal(HttpStatusCode.Created, (await first.Client.PostJson("/runs", $$"""{"run_id":"wal-{{i}}","tasks":[{"task_id":"h","type":"hang"}]}""")).StatusCode);
             var marker = DbFile + ".highwater";
             await Eventually.Until(() => Task.FromResult(File.Exists(marker) && long.Parse(File.ReadAllText(marker)) >= 5),
                 TimeSpan.FromSeconds(15), "journal high-water mark recorded");
-        }
-        finally
-        {
-            first.Kill(entireProcessTree: true);
-            await first.WaitForExitAsync();
+            await first.KillAsync();
         }
         Assert.True(File.Exists(DbFile + "-wal"), "the runs should still be in the WAL after SIGKILL");
         File.Delete(DbFile + "-wal");
@@ -73,40 +60,9 @@ public sealed class StoreCheckTests : IDisposable
 
     private async Task<(int ExitCode, string Stderr)> RunToExit(int? port = null)
     {
-        using var process = Start(port ?? NodeFixture.FreePort());
-        var stderr = new System.Text.StringBuilder();
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
-        process.BeginErrorReadLine();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the node did not stop on a damaged store; it is serving it");
-        }
-        process.WaitForExit();
-        lock (stderr) return (process.ExitCode, stderr.ToString());
-    }
-
-    private Process Start(int port)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Deepline.Node.dll");
-        var info = new ProcessStartInfo("dotnet", [dll])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = _dataDir,
-        };
-        info.Environment["DEEPLINE_DATA_DIR"] = _dataDir;
-        info.Environment["DEEPLINE_HTTP_PORT"] = port.ToString();
-        info.Environment["DEEPLINE_REMOTING_PORT"] = "0";
-        info.Environment["DEEPLINE_CONFIG"] = "";
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        return process;
+        await using var node = new NodeProcess("damaged", port ?? NodeFixture.FreePort(), 0, _dataDir);
+        node.Start();
+        var exitCode = await node.AwaitExitAsync(TimeSpan.FromSeconds(60), "it is serving a damaged store");
+        return (exitCode, node.StandardError);
     }
 }

@@ -2,23 +2,25 @@ using System.Diagnostics;
 using System.Net;
 using Deepline.Node.Tests.Http;
 
-namespace Deepline.Node.Tests.Cluster;
+namespace Deepline.Node.Tests;
 
 /// <summary>A node as operators run it: its own `dotnet Deepline.Node.dll` process, configured by DEEPLINE_* variables only.</summary>
 public sealed class NodeProcess : IAsyncDisposable
 {
     private readonly Dictionary<string, string> _environment;
     private readonly string _dataDir;
+    private readonly System.Text.StringBuilder _stderr = new();
     private Process? _process;
 
-    public NodeProcess(string name, int httpPort, int remotingPort, string dataDir, IReadOnlyDictionary<string, string> environment)
+    /// <param name="remotingPort">0: any free port (a node on its own needs no known address).</param>
+    public NodeProcess(string name, int httpPort, int remotingPort, string dataDir, IReadOnlyDictionary<string, string>? environment = null)
     {
         Name = name;
         HttpPort = httpPort;
         RemotingPort = remotingPort;
         _dataDir = dataDir;
         Directory.CreateDirectory(dataDir);
-        _environment = new Dictionary<string, string>(environment)
+        _environment = new Dictionary<string, string>(environment ?? new Dictionary<string, string>())
         {
             ["DEEPLINE_CONFIG"] = "",
             ["DEEPLINE_DATA_DIR"] = dataDir,
@@ -48,9 +50,32 @@ public sealed class NodeProcess : IAsyncDisposable
         foreach (var (k, v) in _environment) info.Environment[k] = v;
         _process = Process.Start(info)!;
         _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    /// <summary>What the process wrote to stderr so far (start-up refusals are one line there).</summary>
+    public string StandardError
+    {
+        get { lock (_stderr) return _stderr.ToString(); }
+    }
+
+    /// <summary>Waits for the process to end on its own and returns its exit code; a node still running then fails the test.</summary>
+    public async Task<int> AwaitExitAsync(TimeSpan within, string whyItShouldStop)
+    {
+        using var cts = new CancellationTokenSource(within);
+        try
+        {
+            await _process!.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process!.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{Name} did not stop within {within.TotalSeconds} s: {whyItShouldStop}");
+        }
+        _process.WaitForExit(); // drains the redirected streams
+        return _process.ExitCode;
     }
 
     public async Task AwaitHealthyAsync(TimeSpan within)
