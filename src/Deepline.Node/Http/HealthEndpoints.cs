@@ -111,18 +111,8 @@ public static class HealthEndpoints
         }
     }
 
-    private static async Task<IntegrityReport?> IntegrityAsync(IRequiredActor<IntegrityWatch> watch, CancellationToken ct)
-    {
-        try
-        {
-            var actor = await watch.GetAsync(ct);
-            return await actor.Ask<IntegrityReport>(GetIntegrity.Instance, TimeSpan.FromSeconds(1), ct);
-        }
-        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException or InvalidOperationException)
-        {
-            return null;
-        }
-    }
+    private static Task<IntegrityReport?> IntegrityAsync(IRequiredActor<IntegrityWatch> watch, CancellationToken ct) =>
+        ActorQueries.AskOrNullAsync<IntegrityWatch, IntegrityReport>(watch, GetIntegrity.Instance, TimeSpan.FromSeconds(1), ct);
 
     private static bool MayReadAllRuns(System.Security.Claims.ClaimsPrincipal user) =>
         user.IsOpen() || user.IsInRole(Role.@operator.ToString()) || user.IsInRole(Role.admin.ToString());

@@ -20,18 +20,8 @@ public static class MonitorEndpoints
     /// <summary>The newest quarantined index events listed in /stats (all are counted).</summary>
     public const int QuarantineListed = 50;
 
-    public static async Task<MonitorStatus?> StatusAsync(IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct)
-    {
-        try
-        {
-            var actor = await supervisor.GetAsync(ct);
-            return await actor.Ask<MonitorStatus>(GetMonitorStatus.Instance, TimeSpan.FromSeconds(3), ct);
-        }
-        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException or InvalidOperationException)
-        {
-            return null;
-        }
-    }
+    public static Task<MonitorStatus?> StatusAsync(IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        ActorQueries.AskOrNullAsync<DeadlockSupervisor, MonitorStatus>(supervisor, GetMonitorStatus.Instance, TimeSpan.FromSeconds(3), ct);
 
     public static Dictionary<string, object?> HealthBlock(DeeplineConfig config, MonitorStatus? status) => new()
     {

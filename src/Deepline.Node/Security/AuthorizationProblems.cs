@@ -17,20 +17,23 @@ public sealed class AuthorizationProblems(DeeplineConfig config) : IAuthorizatio
             await _default.HandleAsync(next, context, policy, result);
             return;
         }
-        var needed = Needed(policy);
-        var adminOnly = needed.SequenceEqual([Role.admin]);
-        var problem = context.Items[KeyAuthentication.RefusalKey] is KeyAuthentication.Refusal r
-            ? Problems.Of(r.Status, r.Title, r.Detail, r.Field)
-            : context.User.Identity?.IsAuthenticated != true
-                ? Problems.Of(401, "Unauthorized", $"this endpoint needs an API key with role {Describe(needed)}: send Authorization: Bearer <key>", "Authorization")
-                : adminOnly && context.User.IsOpen() && !config.Admin.Enabled
-                    ? Problems.Of(403, "Admin disabled",
-                        "admin endpoints are disabled on this node: set orchestrator.admin.key (DEEPLINE_ADMIN_KEY) to enable them")
-                    : adminOnly && context.User.IsOpen()
-                        ? Problems.Of(401, "Unauthorized", $"this endpoint needs the admin key in the {KeyAuthentication.AdminHeader} header", KeyAuthentication.AdminHeader)
-                        : Problems.Of(403, "Forbidden",
-                            $"the key '{context.User.Name()}' may not call this endpoint: it needs role {Describe(needed)}");
-        await problem.ExecuteAsync(context);
+        await Refusal(context, Needed(policy)).ExecuteAsync(context);
+    }
+
+    private IResult Refusal(HttpContext context, Role[] needed)
+    {
+        if (context.Items[KeyAuthentication.RefusalKey] is KeyAuthentication.Refusal r)
+            return Problems.Of(r.Status, r.Title, r.Detail, r.Field);
+        var user = context.User;
+        if (user.Identity?.IsAuthenticated != true)
+            return Problems.Of(401, "Unauthorized", $"this endpoint needs an API key with role {Describe(needed)}: send Authorization: Bearer <key>", "Authorization");
+        if (!needed.SequenceEqual([Role.admin]) || !user.IsOpen())
+            return Problems.Of(403, "Forbidden", $"the key '{user.Name()}' may not call this endpoint: it needs role {Describe(needed)}");
+        // An open node (no keys file): admin endpoints take the admin key header, or are off without one.
+        return config.Admin.Enabled
+            ? Problems.Of(401, "Unauthorized", $"this endpoint needs the admin key in the {KeyAuthentication.AdminHeader} header", KeyAuthentication.AdminHeader)
+            : Problems.Of(403, "Admin disabled",
+                "admin endpoints are disabled on this node: set orchestrator.admin.key (DEEPLINE_ADMIN_KEY) to enable them");
     }
 
     private static Role[] Needed(AuthorizationPolicy policy) =>
