@@ -80,6 +80,7 @@ public static class DeeplineNode
             Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
             OnForeignStore = onForeignStore,
             MonitorRole = config.Deadlock.MonitorRole,
+            WorkflowRole = config.Runs.WorkflowRole,
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
                 !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),
             Webhook = string.IsNullOrEmpty(config.Deadlock.AlertWebhook)

@@ -34,6 +34,9 @@ public sealed record DeeplineAkkaOptions(
     /// <summary>Extra cluster roles of this node (the worker role is added when it serves pools).</summary>
     public IReadOnlyList<string> Roles { get; init; } = [];
 
+    /// <summary>Only nodes with this role host runs (workflow shards); the others reach them through a shard region proxy. Null or empty: every node.</summary>
+    public string? WorkflowRole { get; init; }
+
     /// <summary>Only nodes with this role host the monitor's singletons; null or empty: any node.</summary>
     public string? MonitorRole { get; init; }
 

@@ -47,17 +47,7 @@ public static class DeeplineHostingExtensions
             .WithSqlPersistence(o.ConnectionString, o.ProviderName,
                 journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
             .AddSetup(SqliteStore.DataOptionsSetup(o.ProviderName, o.ConnectionString))
-            .WithShardRegion<WorkflowRegion>(
-                WorkflowTypeName,
-                runId => WorkflowActor.Props(runId, o.Workflow),
-                new RunMessageExtractor(o.NumberOfShards),
-                new ShardOptions
-                {
-                    // Open runs come back after a restart on their own: their timers are deadlines.
-                    RememberEntities = true,
-                    RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
-                    StateStoreMode = StateStoreMode.Persistence,
-                })
+            .WithWorkflowRuns(o, roles)
             .WithMonitor(o)
             .WithActors((system, registry) =>
             {
@@ -91,6 +81,29 @@ public static class DeeplineHostingExtensions
         if (o.SeedNodes.Count == 0)
             builder.AddStartup((system, _) => Cluster.Get(system).Join(Cluster.Get(system).SelfAddress));
         return builder;
+    }
+
+    /// <summary>
+    /// The workflow shard region where this node hosts runs (every node, or those with the workflow role); elsewhere a
+    /// proxy with the same extractor, so the HTTP API, pools and monitor on any node reach every run the same way.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithWorkflowRuns(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o, string[] roles)
+    {
+        var role = string.IsNullOrEmpty(o.WorkflowRole) ? null : o.WorkflowRole;
+        if (role is not null && !roles.Contains(role, StringComparer.Ordinal))
+            return builder.WithShardRegionProxy<WorkflowRegion>(WorkflowTypeName, role, new RunMessageExtractor(o.NumberOfShards));
+        return builder.WithShardRegion<WorkflowRegion>(
+            WorkflowTypeName,
+            runId => WorkflowActor.Props(runId, o.Workflow),
+            new RunMessageExtractor(o.NumberOfShards),
+            new ShardOptions
+            {
+                Role = role,
+                // Open runs come back after a restart on their own: their timers are deadlines.
+                RememberEntities = true,
+                RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
+                StateStoreMode = StateStoreMode.Persistence,
+            });
     }
 
     private static ClusterSingletonOptions Singleton(DeeplineAkkaOptions o) =>

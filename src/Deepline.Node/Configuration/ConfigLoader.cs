@@ -117,6 +117,8 @@ public static partial class ConfigLoader
             "Snapshot a run's state every N journal events (1..100000)."),
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
             "Stop a finished run's entity after it was idle this long (seconds)."),
+        new(Runs + "workflow_role", "DEEPLINE_RUNS_WORKFLOW_ROLE", "\"\"",
+            "Cluster role whose nodes host the runs (workflow shards); other nodes reach them through a proxy; empty: every node."),
         new(Admin + "key", "DEEPLINE_ADMIN_KEY", "\"\"",
             "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: they are disabled."),
         new(Redis + "connection", "DEEPLINE_REDIS", "\"\"",
@@ -248,6 +250,7 @@ public static partial class ConfigLoader
             $"{Process}user: {(c.Workers.ProcessUser.Length == 0 ? "the node's own" : c.Workers.ProcessUser)}",
             $"{Runs}snapshot_every: {I(c.Runs.SnapshotEvery)}",
             $"{Runs}passivate_after_s: {I(c.Runs.PassivateAfterS)}",
+            $"{Runs}workflow_role: {(c.Runs.WorkflowRole.Length == 0 ? "every node" : c.Runs.WorkflowRole)}",
             $"{Admin}key: {(c.Admin.Enabled ? "configured" : "not configured")}",
             $"{Redis}connection: {(c.Redis.Enabled ? "configured" : "not configured")}",
             $"{Redis}retention_s: {I(c.Redis.RetentionS)}",
@@ -508,6 +511,12 @@ public static partial class ConfigLoader
         var snapshotEvery = v.Int(Runs + "snapshot_every", d.Runs.SnapshotEvery, 1, MaxSnapshotEvery,
             $"an integer from 1 to {MaxSnapshotEvery}");
         var passivateAfter = v.Int(Runs + "passivate_after_s", d.Runs.PassivateAfterS, 1, int.MaxValue, Positive);
+        var workflowRole = v.String(Runs + "workflow_role", d.Runs.WorkflowRole);
+        if (workflowRole is { Length: > 0 } && !IsPoolName(workflowRole))
+        {
+            v.Fail(Runs + "workflow_role", $"must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(workflowRole)}");
+            workflowRole = null;
+        }
 
         var adminKey = v.String(Admin + "key", d.Admin.Key);
         if (adminKey is { Length: > 0 } && (adminKey.Length < MinAdminKeyLength || adminKey.Any(char.IsWhiteSpace)))
@@ -566,6 +575,12 @@ public static partial class ConfigLoader
             v.Errors.Add($"{Remoting}seed_nodes: a cluster of several nodes needs the shared store: set {Store}provider to postgresql " +
                          $"({KeyByPath[Store + "provider"].EnvironmentVariable}); sqlite is single-node only");
         }
+        if (workflowRole is { Length: > 0 } && seedNodes is not { Count: > 0 } && !(roles ?? d.Remoting.Roles).Contains(workflowRole, StringComparer.Ordinal))
+        {
+            // Without seed nodes the node is a cluster of one: nobody else could host its runs.
+            v.Errors.Add($"{Runs}workflow_role: a node without seed nodes must host runs itself: add {Quote(workflowRole)} to {Remoting}roles " +
+                         $"({KeyByPath[Remoting + "roles"].EnvironmentVariable}) or leave {Runs}workflow_role empty");
+        }
         if (thresholdMin is { } tmin && thresholdMax is { } tmax && tmax < tmin)
         {
             v.Fail(Limits + "run_threshold_max_s", string.Create(CultureInfo.InvariantCulture,
@@ -604,7 +619,10 @@ public static partial class ConfigLoader
                 ProcessAllowedCommands = processCommands ?? d.Workers.ProcessAllowedCommands,
                 ProcessUser = processUser ?? d.Workers.ProcessUser,
             },
-            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS))
+            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS)
+            {
+                WorkflowRole = workflowRole ?? d.Runs.WorkflowRole,
+            })
         {
             Admin = new AdminConfig(adminKey ?? d.Admin.Key),
             Redis = new RedisConfig(redisConnection ?? d.Redis.Connection, redisRetention ?? d.Redis.RetentionS),

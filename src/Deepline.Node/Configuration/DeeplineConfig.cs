@@ -145,7 +145,11 @@ public sealed record WorkersConfig(bool Enabled, int Slots, IReadOnlyDictionary<
 }
 
 /// <summary>Entity tuning: snapshot every N events, passivate a finished run after it was idle this long.</summary>
-public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS);
+public sealed record RunsConfig(int SnapshotEvery, int PassivateAfterS)
+{
+    /// <summary>Role of the nodes that host runs (workflow shards); empty: every node.</summary>
+    public string WorkflowRole { get; init; } = "";
+}
 
 /// <summary>The shared admin key guarding mutating management endpoints; empty: those endpoints are disabled.</summary>
 public sealed record AdminConfig(string Key)

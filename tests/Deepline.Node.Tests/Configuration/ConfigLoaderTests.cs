@@ -97,6 +97,22 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_node_alone_must_hold_the_workflow_role_it_names()
+    {
+        var alone = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_RUNS_WORKFLOW_ROLE", "workflow"))));
+        Assert.StartsWith("orchestrator.runs.workflow_role: a node without seed nodes must host runs itself: add \"workflow\" to orchestrator.remoting.roles",
+            Assert.Single(alone.Errors));
+
+        var bad = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_RUNS_WORKFLOW_ROLE", "work flow"))));
+        Assert.StartsWith("orchestrator.runs.workflow_role: must be a role name", Assert.Single(bad.Errors));
+
+        var proxy = Load(null, Env(("DEEPLINE_RUNS_WORKFLOW_ROLE", "workflow"), ("DEEPLINE_REMOTING_SEED_NODES", "akka.tcp://deepline@10.0.0.1:4053"),
+            ("DEEPLINE_STORE_PROVIDER", "postgresql"), ("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")));
+        Assert.Equal("workflow", proxy.Runs.WorkflowRole);
+        Assert.Empty(proxy.Remoting.Roles);
+    }
+
+    [Fact]
     public void A_cluster_on_sqlite_is_refused_and_postgresql_needs_a_connection()
     {
         var cluster = Assert.Throws<ConfigException>(() => Load(null, Env(("DEEPLINE_REMOTING_SEED_NODES", "akka.tcp://deepline@a:4053"))));
@@ -311,7 +327,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "DEEPLINE_WORKERS_PROCESS_USER",
-            "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
+            "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER", "DEEPLINE_RUNS_WORKFLOW_ROLE",
             "DEEPLINE_ADMIN_KEY",
             "DEEPLINE_REDIS", "DEEPLINE_REDIS_RETENTION",
             "DEEPLINE_AUTH_KEYS_FILE",
@@ -366,6 +382,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_WORKERS_PROCESS_USER", "nobody", "nobody" },
         { "DEEPLINE_RUNS_SNAPSHOT_EVERY", "500", "500" },
         { "DEEPLINE_RUNS_PASSIVATE_AFTER", "300", "300" },
+        { "DEEPLINE_RUNS_WORKFLOW_ROLE", "workflow", "workflow" },
         { "DEEPLINE_ADMIN_KEY", "0123456789abcdef-admin", "0123456789abcdef-admin" },
         { "DEEPLINE_REDIS", "127.0.0.1:6380", "127.0.0.1:6380" },
         { "DEEPLINE_REDIS_RETENTION", "3600", "3600" },
@@ -393,7 +410,9 @@ public sealed class ConfigLoaderTests : IDisposable
         // Seed nodes mean a cluster, and a cluster needs the shared store: those keys come along.
         (string, string)[] companions = variable == "DEEPLINE_REMOTING_SEED_NODES"
             ? [("DEEPLINE_STORE_PROVIDER", "postgresql"), ("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")]
-            : variable == "DEEPLINE_STORE_PROVIDER" ? [("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")] : [];
+            : variable == "DEEPLINE_STORE_PROVIDER" ? [("DEEPLINE_STORE_CONNECTION", "Host=db;Database=deepline;Username=deepline")]
+            // A node of its own cluster must host its runs: it carries the role it names.
+            : variable == "DEEPLINE_RUNS_WORKFLOW_ROLE" ? [("DEEPLINE_REMOTING_ROLES", value)] : [];
         var c = Load(null, Env([(variable, value), .. companions]));
         var key = ConfigLoader.Keys.Single(k => k.EnvironmentVariable == variable);
         Assert.Equal(expected, Field(c, key.Path));
@@ -440,6 +459,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.workers.process.user" => c.Workers.ProcessUser,
         "orchestrator.runs.snapshot_every" => c.Runs.SnapshotEvery.ToString(),
         "orchestrator.runs.passivate_after_s" => c.Runs.PassivateAfterS.ToString(),
+        "orchestrator.runs.workflow_role" => c.Runs.WorkflowRole,
         "orchestrator.admin.key" => c.Admin.Key,
         "orchestrator.redis.connection" => c.Redis.Connection,
         "orchestrator.redis.retention_s" => c.Redis.RetentionS.ToString(),

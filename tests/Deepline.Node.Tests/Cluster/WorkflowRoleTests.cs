@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Deepline.Node.Configuration;
+using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace Deepline.Node.Tests.Cluster;
+
+/// <summary>
+/// With <c>runs.workflow_role</c> set, runs live only on nodes holding that role; a node without it (an API or
+/// worker-only node) serves every run through a proxy and its pools still execute tasks.
+/// </summary>
+[Trait("Category", "Cluster")]
+public sealed class WorkflowRoleTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("deepline-roles-").FullName;
+    private readonly List<WebApplication> _apps = [];
+    private PostgresServer _postgres = null!;
+    private StoreConfig _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _postgres = await PostgresServer.StartAsync();
+        _store = new StoreConfig(StoreConfig.PostgreSql, await _postgres.CreateDatabaseAsync("cluster"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var app in _apps) await app.DisposeAsync();
+        await _postgres.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task Runs_submitted_anywhere_live_only_on_workflow_nodes()
+    {
+        var (host, hostAddress) = await Start("host", ["workflow"], []);
+        var (api, apiAddress) = await Start("api", [], [hostAddress]);
+        await Eventually.Until(async () => (await (await host.GetAsync("/cluster/members")).ReadObject())["count"]!.GetValue<int>() == 2,
+            TimeSpan.FromSeconds(30), "both members up");
+
+        const int runs = 8;
+        for (var i = 0; i < runs; i++)
+        {
+            var created = await api.PostJson("/runs", $$"""{"run_id":"role-{{i}}","tasks":[{"task_id":"a","type":"noop"},{"task_id":"b","type":"noop","depends_on":["a"]}]}""");
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        for (var i = 0; i < runs; i++)
+            await api.AwaitRun($"role-{i}", r => r.Str("status") == "SUCCEEDED", $"role-{i} succeeded through the proxy node");
+
+        var regions = (await (await host.GetAsync("/cluster/sharding/regions")).ReadObject())["types"]!.AsArray()
+            .Single(t => t!["type_name"]!.GetValue<string>() == "workflow")!["regions"]!.AsArray();
+        var hosting = regions.Where(r => r!["entities"]!.GetValue<int>() > 0).Select(r => r!["node"]!.GetValue<string>()).ToList();
+        Assert.Equal([hostAddress], hosting);
+        Assert.DoesNotContain(regions, r => r!["node"]!.GetValue<string>() == apiAddress);
+        Assert.Equal(runs, regions.Sum(r => r!["entities"]!.GetValue<int>()));
+    }
+
+    private async Task<(HttpClient Client, string Address)> Start(string name, IReadOnlyList<string> roles, IReadOnlyList<string> seeds)
+    {
+        var d = DeeplineConfig.Defaults;
+        var (http, remoting) = (NodeFixture.FreePort(), NodeFixture.FreePort());
+        var config = d with
+        {
+            Http = d.Http with { Port = http },
+            Remoting = new RemotingConfig("127.0.0.1", remoting, seeds) { Roles = roles },
+            Runs = d.Runs with { WorkflowRole = "workflow" },
+            Data = new DataConfig(Path.Combine(_dir, name)),
+            Store = _store,
+        };
+        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
+        _apps.Add(app);
+        await app.StartAsync();
+        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
+        await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
+        return (client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{remoting}");
+    }
+}
