@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
+using Deepline.Actors.Tests;
+using RedisServer = Deepline.Cancellation.Tests.RedisServer;
 using Deepline.Node.Tests.Http;
 using Deepline.Tests.Shared;
+using Deepline.Worker.Sdk;
 using Xunit.Abstractions;
 
 namespace Deepline.Node.Tests.Cluster;
@@ -10,7 +13,8 @@ namespace Deepline.Node.Tests.Cluster;
 /// <summary>
 /// Three node processes on one PostgreSQL store. A node is killed with SIGKILL (the oldest, which hosts the monitor's
 /// singletons and a share of the runs): the survivors serve every run, every cancel reaches its end, the monitor
-/// comes back, and nothing accepted is lost. Real processes, real store; the numbers go to the test output.
+/// comes back without re-alerting or forgetting its incidents, an external worker on Redis gets every cancel, and
+/// nothing accepted is lost. Real processes, real store, real Redis and webhook receiver; the numbers go to the test output.
 /// </summary>
 [Trait("Category", "Cluster")]
 public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
@@ -18,11 +22,15 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
     private const int Runs = 24;
     private readonly string _dir = Directory.CreateTempSubdirectory("deepline-failover-").FullName;
     private PostgresServer _postgres = null!;
+    private RedisServer _redis = null!;
+    private AlertReceiver _alerts = null!;
     private NodeProcess[] _nodes = [];
 
     public async Task InitializeAsync()
     {
         _postgres = await PostgresServer.StartAsync();
+        _redis = await RedisServer.StartAsync();
+        _alerts = new AlertReceiver();
         var store = await _postgres.CreateDatabaseAsync("cluster");
         var ports = Enumerable.Range(0, 3).Select(_ => (Http: NodeFixture.FreePort(), Remoting: NodeFixture.FreePort())).ToArray();
         var seeds = string.Join(",", ports.Select(p => $"akka.tcp://deepline@127.0.0.1:{p.Remoting}"));
@@ -35,6 +43,13 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             ["DEEPLINE_DEADLOCK_CANCEL_TIMEOUT"] = "5",
             ["DEEPLINE_DEADLOCK_CHECK_INTERVAL"] = "5",
             ["DEEPLINE_WORKERS_SLOTS"] = "16",
+            ["DEEPLINE_REDIS"] = _redis.Connection,
+            ["DEEPLINE_DEADLOCK_WEBHOOK"] = _alerts.Url.ToString(),
+            ["DEEPLINE_DEADLOCK_ALERT_FORMAT"] = "generic",
+            // Runs whose long task lived on a killed node keep RUNNING here (no_heartbeat is not what these tests are about);
+            // stuck runs carry their own short pending_stale_s.
+            ["DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT"] = "600",
+            ["DEEPLINE_LIMITS_RUN_THRESHOLD_MIN"] = "1",
         };
         _nodes = [.. ports.Select((p, i) => new NodeProcess($"node{i + 1}", p.Http, p.Remoting, Path.Combine(_dir, $"node{i + 1}"), environment))];
         // The first seed forms the cluster; the others join it.
@@ -50,6 +65,8 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
     {
         foreach (var node in _nodes) await node.DisposeAsync();
         await _postgres.DisposeAsync();
+        await _redis.DisposeAsync();
+        _alerts.Dispose();
         try { Directory.Delete(_dir, true); } catch (IOException) { }
     }
 
@@ -71,6 +88,18 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
                 if ((await _nodes[1].Client.GetRun($"fo-{i}")).TaskState("h") != "RUNNING") return false;
             return true;
         }, TimeSpan.FromSeconds(30), "every long task running");
+
+        // An external worker holds every run's cancel token through the Redis contract, as a worker in another process would.
+        await using var worker = await CancellationSignals.ConnectAsync(_redis.Connection);
+        var tokens = Enumerable.Range(0, Runs).ToDictionary(i => $"fo-{i}", i => worker.TokenFor($"fo-{i}"));
+
+        // Stuck runs found, alerted and auto-cancelled by the monitor on the node about to die (the oldest hosts the singleton).
+        string[] stuckBefore = ["dl-0", "dl-1", "dl-2"];
+        foreach (var run in stuckBefore) await SubmitStuck(_nodes[1], run);
+        foreach (var run in stuckBefore) await _nodes[1].Client.AwaitRun(run, r => r.Str("status") == "CANCELLED", $"{run} auto-cancelled");
+        await Eventually.Until(() => Task.FromResult(stuckBefore.All(r => AlertsFor(r) == 1)), TimeSpan.FromSeconds(30), "one alert per stuck run");
+        var detectedBefore = (await Monitor(_nodes[1]))["deadlocks_detected"]!.GetValue<long>();
+        Assert.True(detectedBefore >= stuckBefore.Length, $"deadlocks_detected {detectedBefore} before the kill");
 
         var before = Enumerable.Range(0, 6).Select(i => $"fo-{i}").ToList();
         foreach (var run in before) Assert.Equal(HttpStatusCode.OK, (await _nodes[1].Client.PutJson($"/runs/{run}/cancel", """{"reason":"before"}""")).StatusCode);
@@ -122,6 +151,21 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             return health["deadlock_monitor"]!["running"]!.GetValue<bool>();
         }, TimeSpan.FromSeconds(60), "the monitor back on a survivor");
         var monitorBack = killed.Elapsed;
+
+        // The monitor that came back kept its incidents and counters (nothing re-alerted, nothing forgotten) and still finds new ones.
+        await SubmitStuck(_nodes[2], "dl-after");
+        await _nodes[1].Client.AwaitRun("dl-after", r => r.Str("status") == "CANCELLED", "dl-after auto-cancelled by the new monitor");
+        await Eventually.Until(() => Task.FromResult(AlertsFor("dl-after") == 1), TimeSpan.FromSeconds(30), "dl-after alerted");
+        var monitor = await Monitor(_nodes[2]);
+        Assert.True(monitor["deadlocks_detected"]!.GetValue<long>() >= detectedBefore + 1, monitor.ToJsonString());
+        var alerted = _alerts.Received.Select(a => a["details"]!["run_id"]!.GetValue<string>()).ToList();
+        Assert.All(alerted.GroupBy(r => r), g => Assert.True(g.Count() == 1, $"{g.Key} alerted {g.Count()} times"));
+
+        // The external worker saw every cancel issued before, during and after the kill, and no other.
+        await Eventually.Until(() => Task.FromResult(before.Concat(during).Concat(after).All(r => tokens[r].IsCancellationRequested)),
+            TimeSpan.FromSeconds(30), "every cancel reached the Redis worker");
+        Assert.All(Enumerable.Range(18, Runs - 18), i => Assert.False(tokens[$"fo-{i}"].IsCancellationRequested, $"fo-{i} was never cancelled"));
+        Assert.All(stuckBefore.Append("dl-after"), r => Assert.True(worker.IsCancelledAsync(r).Result, $"{r}'s auto-cancel in Redis"));
 
         var fresh = await _nodes[2].Client.PostJson("/runs", """{"run_id":"fo-after","tasks":[{"task_id":"a","type":"noop"}]}""");
         Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
@@ -199,6 +243,20 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         }
         output.WriteLine($"rolling restart (SIGTERM, start, wait Up) of 3 nodes: {restarted.TotalSeconds:0.0} s");
     }
+
+    private int AlertsFor(string runId) => _alerts.Received.Count(a => a["details"]?["run_id"]?.GetValue<string>() == runId);
+
+    /// <summary>A run whose only task waits for a pool nobody serves: stale_pending after its own 2 s.</summary>
+    private static async Task SubmitStuck(NodeProcess node, string runId)
+    {
+        var created = await node.Client.PostJson("/runs", $$"""
+            {"run_id":"{{runId}}","deadlock":{"pending_stale_s":2},"tasks":[{"task_id":"x","type":"x","pool":"nobody"}]}
+            """);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+    }
+
+    private static async Task<JsonObject> Monitor(NodeProcess node) =>
+        (await (await node.Client.GetAsync("/stats")).ReadObject())["deadlock_monitor"]!.AsObject();
 
     private static async Task Acknowledged(NodeProcess node, string runId, string reason)
     {
