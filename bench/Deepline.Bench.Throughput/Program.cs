@@ -17,18 +17,21 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-// Usage: dotnet run -c Release --project bench/Deepline.Bench.Throughput -- [--tp-runs 1000] [--tp-slots 256] [--tp-concurrency 64]
+// Usage: dotnet run -c Release --project bench/Deepline.Bench.Throughput -- [--tp-runs 1000] [--tp-tasks 5] [--tp-slots 256] [--tp-concurrency 64]
 //          [--tp-active 10000] [--tp-sample 200] [--tp-skip-transitions] [--tp-skip-active] [--tp-report docs/benchmarks-throughput.md]
 // Flags carry a tp- prefix because `./build.sh bench` hands the same arguments to every benchmark under bench/.
 // The defaults finish in about three minutes on 2 cores; --tp-runs 2000 --tp-active 100000 is the design target.
 if (args.Contains("--help"))
 {
-    Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows of 5 noop tasks, default 1000), --tp-slots N (pool slots, 256), " +
+    Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
+        "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
         "--tp-skip-transitions, --tp-skip-active, --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
+var tasksPerRun = int.Parse(Arg("--tp-tasks", "5"));
+const int LayerWidth = 10;
 var slots = int.Parse(Arg("--tp-slots", "256"));
 var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
 var active = int.Parse(Arg("--tp-active", "10000"));
@@ -44,11 +47,13 @@ var loadBefore = LoadAverage();
 
 if (!args.Contains("--tp-skip-transitions"))
 {
-    var r = await TransitionsBench(runs, slots, concurrency);
-    lines.Add("## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)");
+    var r = await TransitionsBench(runs, tasksPerRun, slots, concurrency);
+    lines.Add(tasksPerRun == 5
+        ? "## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)"
+        : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth}; in-cluster pool)");
     lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events |");
     lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    lines.Add($"| {r.Runs:N0} | {r.Runs * 5:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} |");
+    lines.Add($"| {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} |");
     lines.Add("");
 }
 
@@ -88,17 +93,17 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs)> TransitionsBench(int runs, int slots, int concurrency)
+static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency)
 {
     await using var node = await BenchNode.StartAsync(slots);
     await node.WarmUpAsync(concurrency);
     var baseline = node.JournalRows();
 
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
-    Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of 5 noop tasks ({concurrency} in flight)");
+    Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of {tasksPerRun} noop tasks ({concurrency} in flight)");
     var cpu0 = CpuMs();
     var clock = Stopwatch.StartNew();
-    await node.SubmitAllAsync(ids, Diamond, concurrency);
+    await node.SubmitAllAsync(ids, tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun), concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
     await node.WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(10));
     var wallS = clock.Elapsed.TotalSeconds;
@@ -168,6 +173,14 @@ static ImmutableArray<TaskSpec> Diamond(string runId) =>
     new TaskSpec("c", "noop", TaskSpec.DefaultPool, null, ["a"]),
     new TaskSpec("d", "noop", TaskSpec.DefaultPool, null, ["a"]),
     new TaskSpec("e", "noop", TaskSpec.DefaultPool, null, ["b", "c", "d"]),
+];
+
+// Long runs keep the node busy with transitions rather than submissions: each task waits for one task of the layer
+// before, so a run has up to LayerWidth tasks queued at once and lives for tasks / LayerWidth rounds.
+static ImmutableArray<TaskSpec> Layers(int tasks) =>
+[
+    .. Enumerable.Range(0, tasks).Select(i => new TaskSpec($"t{i}", "noop", TaskSpec.DefaultPool, null,
+        i < LayerWidth ? [] : [$"t{i - LayerWidth}"])),
 ];
 
 static double Pct(List<double> sorted, double q) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, Math.Max(0, (int)Math.Ceiling(q * sorted.Count) - 1))];

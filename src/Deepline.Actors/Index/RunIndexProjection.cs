@@ -12,14 +12,16 @@ using Deepline.Domain;
 namespace Deepline.Actors.Index;
 
 /// <summary>
-/// Keeps the run index up to date: a live events-by-tag stream from the journal, in batches, each batch and
-/// its offset written in one transaction, restarted with backoff on failure from the stored offset. Runs as a
-/// cluster singleton so exactly one writer follows the journal.
+/// Keeps the run index up to date: a live all-events stream from the journal (run events are not tagged, see
+/// <see cref="RunEventTagger"/>), in batches, each batch's run events and its offset written in one transaction,
+/// restarted with backoff on failure from the stored offset. Runs as a cluster singleton so exactly one writer
+/// follows the journal.
 /// </summary>
 public sealed class RunIndexProjection : ReceiveActor, IWithTimers
 {
     private readonly RunIndexStore _store;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private const string RunPersistenceIdPrefix = "run-";
     private UniqueKillSwitch? _kill;
 
     public RunIndexProjection(RunIndexStore store)
@@ -49,15 +51,18 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var log = _log;
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
-                .ConcatMany(offset => journal.EventsByTag(RunEventTagger.AllRuns, Offset.Sequence(offset)))
-                .Where(e => e.Event is IRunEvent or UnreadablePayload)
-                .Select(e => new IndexedEvent(e.PersistenceId["run-".Length..], e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
+                .ConcatMany(offset => journal.AllEvents(Offset.Sequence(offset)))
                 .GroupedWithin(500, TimeSpan.FromMilliseconds(50))
-                .SelectAsync(1, async batch =>
+                .SelectAsync(1, async envelopes =>
                 {
+                    // Other entities' events (sharding, the monitor) only move the offset, so the lag can reach zero.
+                    var batch = envelopes
+                        .Where(e => e.PersistenceId.StartsWith(RunPersistenceIdPrefix, StringComparison.Ordinal) && e.Event is IRunEvent or UnreadablePayload)
+                        .Select(e => new IndexedEvent(e.PersistenceId[RunPersistenceIdPrefix.Length..], e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
+                        .ToList();
                     try
                     {
-                        foreach (var q in await store.ApplyAsync([.. batch]))
+                        foreach (var q in await store.ApplyAsync(batch, envelopes.Max(e => ((Sequence)e.Offset).Value)))
                             log.Error("Run index quarantined event {0} of run {1} (journal offset {2}): {3}; the index goes on without it",
                                 q.SequenceNr, q.RunId, q.Offset, q.Error);
                     }

@@ -100,9 +100,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     /// applied or stored with its run's row is quarantined (listed, counted, skipped) and the rest flows on: one
     /// event must never stop the index. Store errors still fail the batch, to be retried from the stored offset.
     /// </summary>
-    public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, CancellationToken ct = default)
+    public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, long offset, CancellationToken ct = default)
     {
-        if (batch.Count == 0) return [];
         await using var db = await OpenAsync(ct);
         await using var tx = await db.BeginTransactionAsync(ct);
         var loaded = new Dictionary<string, (WorkflowState? State, long Seq)>();
@@ -143,7 +142,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         await ExecAsync(db, tx, """
             INSERT INTO run_index_offset (projection, offset_value, thresholds) VALUES (@p, @o, @t)
             ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
-            """, ct, ("p", ProjectionName), ("o", batch.Max(e => e.Offset)), ("t", ThresholdsKey));
+            """, ct, ("p", ProjectionName), ("o", offset), ("t", ThresholdsKey));
         await tx.CommitAsync(ct);
         return quarantined;
     }
@@ -213,13 +212,15 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return await cmd.ExecuteScalarAsync(ct) is long o ? o : 0;
     }
 
-    /// <summary>How many tagged run events the index has not applied yet.</summary>
+    /// <summary>How far (in journal rows) the index is behind the newest live journal event.</summary>
     public async Task<long> LagAsync(CancellationToken ct = default)
     {
         await using var db = await OpenAsync(ct);
+        // Deleted rows are never streamed, so they must not count; newest first on the primary key stops at the first live row.
         await using var cmd = Command(db, null,
-            "SELECT COALESCE((SELECT MAX(ordering_id) FROM tags WHERE tag = @tag), 0) - COALESCE((SELECT offset_value FROM run_index_offset WHERE projection = @p), 0)",
-            ("tag", Workflows.RunEventTagger.AllRuns), ("p", ProjectionName));
+            "SELECT COALESCE((SELECT ordering FROM journal WHERE deleted = @no ORDER BY ordering DESC LIMIT 1), 0) - " +
+            "COALESCE((SELECT offset_value FROM run_index_offset WHERE projection = @p), 0)",
+            ("no", false), ("p", ProjectionName));
         return Math.Max(0, Convert.ToInt64(await cmd.ExecuteScalarAsync(ct)));
     }
 

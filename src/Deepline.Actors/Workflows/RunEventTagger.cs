@@ -5,23 +5,17 @@ using Deepline.Domain;
 namespace Deepline.Actors.Workflows;
 
 /// <summary>
-/// Tags every run event so that read sides can follow the journal with events-by-tag queries: <see cref="AllRuns"/>
-/// for the run index, <see cref="Cancels"/> for the cancel record alone (what Redis and pub/sub mirror).
+/// Tags the cancel record (<see cref="RunCancelRequested"/>) with <see cref="Cancels"/>, which the cancellation mirror
+/// follows with an events-by-tag query. Other run events stay untagged: a tag costs a row in the tag table and makes
+/// the journal insert its rows one by one to learn their ordering, and the run index reads all events instead.
 /// </summary>
 public sealed class RunEventTagger : IWriteEventAdapter
 {
-    public const string AllRuns = "run";
     public const string Cancels = "run-cancel";
 
-    private static readonly IImmutableSet<string> RunOnly = ImmutableHashSet.Create(AllRuns);
-    private static readonly IImmutableSet<string> RunAndCancel = ImmutableHashSet.Create(AllRuns, Cancels);
+    private static readonly IImmutableSet<string> CancelOnly = ImmutableHashSet.Create(Cancels);
 
     public string Manifest(object evt) => string.Empty;
 
-    public object ToJournal(object evt) => evt switch
-    {
-        RunCancelRequested => new Tagged(evt, RunAndCancel),
-        IRunEvent => new Tagged(evt, RunOnly),
-        _ => evt,
-    };
+    public object ToJournal(object evt) => evt is RunCancelRequested ? new Tagged(evt, CancelOnly) : evt;
 }
