@@ -87,9 +87,9 @@ static async Task Fill(string connectionString, int size, int stuckCount, DateTi
         cmd.CommandText = """
             INSERT INTO run_index (run_id, last_seq, workflow_name, client_id, status, created_at, updated_at, task_count,
               pending, queued, running, succeeded, failed, cancelled, skipped, stale_base, heartbeat_base, timeout_base,
-              stale_deadline, heartbeat_deadline, timeout_deadline, state)
+              stale_deadline, heartbeat_deadline, timeout_deadline)
             VALUES (@id, 3, 'wf', 'c', @status, @created, @updated, 3, 0, @queued, @running, @succ, 0, 0, 0,
-              @stale_base, @hb_base, @timeout_base, @stale_deadline, @hb_deadline, @timeout_deadline, x'7B7D')
+              @stale_base, @hb_base, @timeout_base, @stale_deadline, @hb_deadline, @timeout_deadline)
             """;
         var p = new Dictionary<string, SqliteParameter>();
         foreach (var name in new[] { "id", "status", "created", "updated", "queued", "running", "succ", "stale_base", "hb_base", "timeout_base", "stale_deadline", "hb_deadline", "timeout_deadline" })

@@ -49,6 +49,11 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var journal = PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
         var store = _store;
         var log = _log;
+        var materializer = Context.System.Materializer();
+        RunHistory history = async (runId, toSeq, ct) =>
+            (await journal.CurrentEventsByPersistenceId(RunPersistenceIdPrefix + runId, 0, toSeq).RunWith(Sink.Seq<EventEnvelope>(), materializer))
+            .Select(e => new IndexedEvent(runId, e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
+            .ToList();
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
                 .ConcatMany(offset => journal.AllEvents(Offset.Sequence(offset)))
@@ -62,7 +67,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
                         .ToList();
                     try
                     {
-                        foreach (var q in await store.ApplyAsync(batch, envelopes.Max(e => ((Sequence)e.Offset).Value)))
+                        foreach (var q in await store.ApplyAsync(batch, envelopes.Max(e => ((Sequence)e.Offset).Value), history))
                             log.Error("Run index quarantined event {0} of run {1} (journal offset {2}): {3}; the index goes on without it",
                                 q.SequenceNr, q.RunId, q.Offset, q.Error);
                     }
@@ -78,7 +83,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var (kill, done) = source
             .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
             .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
-            .Run(Context.System.Materializer());
+            .Run(materializer);
         done.ContinueWith(t => { if (t.IsFaulted) log.Error(t.Exception, "Run index projection stopped"); });
         return kill;
     }

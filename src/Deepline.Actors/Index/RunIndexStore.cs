@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json;
 using Deepline.Actors.Serialization;
 using Deepline.Domain;
 
@@ -10,6 +9,9 @@ namespace Deepline.Actors.Index;
 /// (an <see cref="IRunEvent"/>, or an <see cref="UnreadablePayload"/> when its bytes could not be read).
 /// </summary>
 public sealed record IndexedEvent(string RunId, long SequenceNr, long Offset, object Event);
+
+/// <summary>A run's journal events from the first up to <c>toSeq</c>, as the projection reads them.</summary>
+public delegate Task<IReadOnlyList<IndexedEvent>> RunHistory(string runId, long toSeq, CancellationToken ct);
 
 /// <summary>An event the index could not read or apply: set aside so that the events after it still flow.</summary>
 public sealed record QuarantinedEvent(string RunId, long SequenceNr, long Offset, string Error, DateTimeOffset At);
@@ -23,47 +25,68 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 {
     public const string ProjectionName = "run-index";
 
-    private static readonly string[] Schema =
+    /// <summary>Open runs whose state the projection keeps between batches (a few KiB each); the rest are rebuilt on demand.</summary>
+    public const int MaxCachedStates = 5_000;
+
+    // Touched only by the projection (a cluster singleton, one batch at a time).
+    private readonly Dictionary<string, (WorkflowState State, long Seq)> _states = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The index schema as numbered steps, each applied once and in order (recorded in <c>run_index_schema</c>) in one
+    /// transaction with its version, so a node never sees half a migration. Step 1 is the schema from before versions
+    /// existed (every statement is IF NOT EXISTS, so it also adopts such a database); append steps, never edit one.
+    /// </summary>
+    private static readonly string[][] Migrations =
     [
-        """
-        CREATE TABLE IF NOT EXISTS run_index (
-          run_id VARCHAR(128) NOT NULL PRIMARY KEY,
-          last_seq BIGINT NOT NULL,
-          workflow_name TEXT NOT NULL,
-          client_id TEXT NOT NULL,
-          status VARCHAR(16) NOT NULL,
-          created_at BIGINT NOT NULL,
-          updated_at BIGINT NOT NULL,
-          task_count INTEGER NOT NULL,
-          pending INTEGER NOT NULL, queued INTEGER NOT NULL, running INTEGER NOT NULL, succeeded INTEGER NOT NULL,
-          failed INTEGER NOT NULL, cancelled INTEGER NOT NULL, skipped INTEGER NOT NULL,
-          stale_base BIGINT NULL, heartbeat_base BIGINT NULL, timeout_base BIGINT NULL,
-          pending_stale_s INTEGER NULL, workflow_stale_s INTEGER NULL, heartbeat_timeout_s INTEGER NULL,
-          stale_deadline BIGINT NULL, heartbeat_deadline BIGINT NULL, timeout_deadline BIGINT NULL,
-          cancel_reason TEXT NULL, cancelled_by TEXT NULL, cancelled_at BIGINT NULL,
-          state BYTEA NOT NULL)
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS run_index_quarantine (
-          run_id VARCHAR(128) NOT NULL,
-          sequence_nr BIGINT NOT NULL,
-          offset_value BIGINT NOT NULL,
-          error TEXT NOT NULL,
-          quarantined_at BIGINT NOT NULL,
-          PRIMARY KEY (run_id, sequence_nr))
-        """,
-        "CREATE TABLE IF NOT EXISTS run_index_offset (projection VARCHAR(64) NOT NULL PRIMARY KEY, offset_value BIGINT NOT NULL, thresholds VARCHAR(64) NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS ix_run_index_stale ON run_index (stale_deadline) WHERE stale_deadline IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS ix_run_index_heartbeat ON run_index (heartbeat_deadline) WHERE heartbeat_deadline IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS ix_run_index_timeout ON run_index (timeout_deadline) WHERE timeout_deadline IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS ix_run_index_cancelled ON run_index (cancelled_at) WHERE cancelled_at IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS ix_run_index_client_cancelled ON run_index (client_id, cancelled_at) WHERE cancelled_at IS NOT NULL",
+        [
+            """
+            CREATE TABLE IF NOT EXISTS run_index (
+              run_id VARCHAR(128) NOT NULL PRIMARY KEY,
+              last_seq BIGINT NOT NULL,
+              workflow_name TEXT NOT NULL,
+              client_id TEXT NOT NULL,
+              status VARCHAR(16) NOT NULL,
+              created_at BIGINT NOT NULL,
+              updated_at BIGINT NOT NULL,
+              task_count INTEGER NOT NULL,
+              pending INTEGER NOT NULL, queued INTEGER NOT NULL, running INTEGER NOT NULL, succeeded INTEGER NOT NULL,
+              failed INTEGER NOT NULL, cancelled INTEGER NOT NULL, skipped INTEGER NOT NULL,
+              stale_base BIGINT NULL, heartbeat_base BIGINT NULL, timeout_base BIGINT NULL,
+              pending_stale_s INTEGER NULL, workflow_stale_s INTEGER NULL, heartbeat_timeout_s INTEGER NULL,
+              stale_deadline BIGINT NULL, heartbeat_deadline BIGINT NULL, timeout_deadline BIGINT NULL,
+              cancel_reason TEXT NULL, cancelled_by TEXT NULL, cancelled_at BIGINT NULL,
+              state BYTEA NOT NULL)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS run_index_quarantine (
+              run_id VARCHAR(128) NOT NULL,
+              sequence_nr BIGINT NOT NULL,
+              offset_value BIGINT NOT NULL,
+              error TEXT NOT NULL,
+              quarantined_at BIGINT NOT NULL,
+              PRIMARY KEY (run_id, sequence_nr))
+            """,
+            "CREATE TABLE IF NOT EXISTS run_index_offset (projection VARCHAR(64) NOT NULL PRIMARY KEY, offset_value BIGINT NOT NULL, thresholds VARCHAR(64) NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_stale ON run_index (stale_deadline) WHERE stale_deadline IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_heartbeat ON run_index (heartbeat_deadline) WHERE heartbeat_deadline IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_timeout ON run_index (timeout_deadline) WHERE timeout_deadline IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_cancelled ON run_index (cancelled_at) WHERE cancelled_at IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_client_cancelled ON run_index (client_id, cancelled_at) WHERE cancelled_at IS NOT NULL",
+        ],
+        [
+            // The whole-run state blob was rewritten on every batch only for the projection itself; states now live in
+            // the projection's memory and are rebuilt from the journal when missing.
+            "ALTER TABLE run_index DROP COLUMN state",
+        ],
     ];
+
+    /// <summary>The schema version this build writes.</summary>
+    public static int SchemaVersion => Migrations.Length;
 
     private const string Columns =
         "run_id, last_seq, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
         "stale_base, heartbeat_base, timeout_base, pending_stale_s, workflow_stale_s, heartbeat_timeout_s, stale_deadline, heartbeat_deadline, timeout_deadline, " +
-        "cancel_reason, cancelled_by, cancelled_at, state";
+        "cancel_reason, cancelled_by, cancelled_at";
 
     private static readonly string UpdateAll = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
 
@@ -72,8 +95,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     /// <summary>Creates the tables and, when the node's thresholds changed since the deadlines were written, recomputes them.</summary>
     public async Task<long> InitializeAsync(CancellationToken ct = default)
     {
+        // Another node may have written the index since this one last followed the journal.
+        _states.Clear();
         await using var db = await OpenAsync(ct);
-        foreach (var ddl in Schema) await ExecAsync(db, null, ddl, ct);
+        await MigrateAsync(db, ct);
         await using var read = Command(db, null, "SELECT offset_value, thresholds FROM run_index_offset WHERE projection = @p", ("p", ProjectionName));
         await using var reader = await read.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return 0;
@@ -95,59 +120,75 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 
     /// <summary>
     /// Applies a batch of journal events with the domain's own <see cref="WorkflowState.Apply"/> and writes the
-    /// touched rows, the new offset and any quarantined events in one transaction. Events at or below a row's
-    /// last_seq are skipped, so replaying a batch after a crash changes nothing. An event that cannot be read,
-    /// applied or stored with its run's row is quarantined (listed, counted, skipped) and the rest flows on: one
-    /// event must never stop the index. Store errors still fail the batch, to be retried from the stored offset.
+    /// touched rows' columns, the new offset and any quarantined events in one transaction. A run's state comes from
+    /// this store's memory, else from its journal history up to the row's last_seq (after a restart or an eviction).
+    /// Events at or below a row's last_seq are skipped, so replaying a batch after a crash changes nothing. An event
+    /// that cannot be read or applied is quarantined (listed, counted, skipped) and the rest flows on: one event must
+    /// never stop the index. Store errors still fail the batch, to be retried from the stored offset.
     /// </summary>
-    public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, long offset, CancellationToken ct = default)
+    public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, long offset, RunHistory history,
+        CancellationToken ct = default)
     {
         await using var db = await OpenAsync(ct);
-        await using var tx = await db.BeginTransactionAsync(ct);
-        var loaded = new Dictionary<string, (WorkflowState? State, long Seq)>();
         var byRun = new Dictionary<string, List<IndexedEvent>>();
         foreach (var e in batch)
         {
-            if (!loaded.ContainsKey(e.RunId))
-            {
-                loaded[e.RunId] = await LoadAsync(db, tx, e.RunId, ct);
-                byRun[e.RunId] = [];
-            }
-            byRun[e.RunId].Add(e);
+            if (!byRun.TryGetValue(e.RunId, out var events)) byRun[e.RunId] = events = [];
+            events.Add(e);
         }
+
+        // All reads and CPU work happen before the write transaction, which then holds the store's lock only to write.
         var quarantined = new List<QuarantinedEvent>();
+        var folded = new List<(WorkflowState State, long Seq)>();
         foreach (var (runId, events) in byRun)
         {
-            var start = loaded[runId];
-            var run = new List<QuarantinedEvent>();
-            var (state, seq) = Fold(start, events, checkEach: false, run);
-            byte[]? bytes = null;
-            if (state is not null && !TrySerialize(state, out bytes))
-            {
-                // Rare: find the event(s) that make the row unstorable, one at a time.
-                run.Clear();
-                (state, seq) = Fold(start, events, checkEach: true, run);
-                if (state is not null && !TrySerialize(state, out bytes)) state = null;
-            }
-            quarantined.AddRange(run);
-            if (state is not null) await UpsertAsync(db, tx, state, seq, bytes!, ct);
+            var start = _states.TryGetValue(runId, out var cached) ? cached : await RecoverAsync(db, runId, history, ct);
+            var (state, seq) = Fold(start, events, quarantined);
+            if (state is not null) folded.Add((state, seq));
         }
-        foreach (var q in quarantined)
+
+        await using (var tx = await db.BeginTransactionAsync(ct))
         {
+            foreach (var (state, seq) in folded) await UpsertAsync(db, tx, state, seq, ct);
+            foreach (var q in quarantined)
+            {
+                await ExecAsync(db, tx, """
+                    INSERT INTO run_index_quarantine (run_id, sequence_nr, offset_value, error, quarantined_at) VALUES (@r, @s, @o, @e, @at)
+                    ON CONFLICT (run_id, sequence_nr) DO NOTHING
+                    """, ct, ("r", q.RunId), ("s", q.SequenceNr), ("o", q.Offset), ("e", q.Error), ("at", IndexColumns.Ms(q.At)));
+            }
             await ExecAsync(db, tx, """
-                INSERT INTO run_index_quarantine (run_id, sequence_nr, offset_value, error, quarantined_at) VALUES (@r, @s, @o, @e, @at)
-                ON CONFLICT (run_id, sequence_nr) DO NOTHING
-                """, ct, ("r", q.RunId), ("s", q.SequenceNr), ("o", q.Offset), ("e", q.Error), ("at", IndexColumns.Ms(q.At)));
+                INSERT INTO run_index_offset (projection, offset_value, thresholds) VALUES (@p, @o, @t)
+                ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
+                """, ct, ("p", ProjectionName), ("o", offset), ("t", ThresholdsKey));
+            await tx.CommitAsync(ct);
         }
-        await ExecAsync(db, tx, """
-            INSERT INTO run_index_offset (projection, offset_value, thresholds) VALUES (@p, @o, @t)
-            ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
-            """, ct, ("p", ProjectionName), ("o", offset), ("t", ThresholdsKey));
-        await tx.CommitAsync(ct);
+
+        // Only what is committed is remembered; finished runs rarely see another event, so they make room.
+        foreach (var (state, seq) in folded)
+        {
+            if (state.Status.IsTerminal()) _states.Remove(state.RunId);
+            else _states[state.RunId] = (state, seq);
+        }
+        if (_states.Count > MaxCachedStates)
+        {
+            var touched = folded.Select(f => f.State.RunId).ToHashSet(StringComparer.Ordinal);
+            foreach (var runId in _states.Keys.Where(k => !touched.Contains(k)).Take(_states.Count - MaxCachedStates * 3 / 4).ToList())
+                _states.Remove(runId);
+        }
         return quarantined;
     }
 
-    private static (WorkflowState? State, long Seq) Fold((WorkflowState? State, long Seq) start, List<IndexedEvent> events, bool checkEach, List<QuarantinedEvent> quarantined)
+    /// <summary>The state a run's row was written from: its journal history up to the row's last_seq (none when there is no row).</summary>
+    private static async Task<(WorkflowState? State, long Seq)> RecoverAsync(DbConnection db, string runId, RunHistory history, CancellationToken ct)
+    {
+        await using var cmd = Command(db, null, "SELECT last_seq FROM run_index WHERE run_id = @id", ("id", runId));
+        if (await cmd.ExecuteScalarAsync(ct) is not long lastSeq) return (null, 0);
+        // Events quarantined when they first came are quarantined again here, in a list nobody reads: skipped either way.
+        return Fold((null, 0), [.. await history(runId, lastSeq, ct)], []);
+    }
+
+    private static (WorkflowState? State, long Seq) Fold((WorkflowState? State, long Seq) start, List<IndexedEvent> events, List<QuarantinedEvent> quarantined)
     {
         var (state, seq) = start;
         foreach (var e in events)
@@ -155,16 +196,13 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             if (e.SequenceNr <= seq) continue;
             try
             {
-                var next = e.Event switch
+                state = e.Event switch
                 {
                     RunSubmitted s => WorkflowState.Create(s),
                     IRunEvent re => state?.Apply(re),
                     UnreadablePayload p => throw new InvalidDataException($"unreadable {p.Manifest}: {p.Error}"),
                     var other => throw new InvalidDataException($"not a run event: {other.GetType().Name}"),
                 };
-                if (checkEach && next is not null && !TrySerialize(next, out _))
-                    throw new InvalidDataException("the run's index row could not be serialised after this event");
-                state = next;
             }
             catch (Exception ex)
             {
@@ -175,18 +213,22 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return (state, seq);
     }
 
-    private static bool TrySerialize(WorkflowState state, out byte[]? bytes)
+    private static async Task MigrateAsync(DbConnection db, CancellationToken ct)
     {
-        try
+        await ExecAsync(db, null, "CREATE TABLE IF NOT EXISTS run_index_schema (id INTEGER NOT NULL PRIMARY KEY, version INTEGER NOT NULL)", ct);
+        await using var tx = await db.BeginTransactionAsync(ct);
+        await using (var read = Command(db, tx, "SELECT version FROM run_index_schema WHERE id = 1"))
         {
-            bytes = JsonSerializer.SerializeToUtf8Bytes(state, DeeplineSerializer.Options);
-            return true;
+            var version = await read.ExecuteScalarAsync(ct) is { } v and not DBNull ? Convert.ToInt32(v) : 0;
+            if (version > Migrations.Length)
+                throw new InvalidOperationException($"the run index schema is version {version}, newer than this build's {Migrations.Length}: run the newer build");
+            for (var step = version; step < Migrations.Length; step++)
+                foreach (var ddl in Migrations[step]) await ExecAsync(db, tx, ddl, ct);
         }
-        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
-        {
-            bytes = null;
-            return false;
-        }
+        await ExecAsync(db, tx, """
+            INSERT INTO run_index_schema (id, version) VALUES (1, @v) ON CONFLICT (id) DO UPDATE SET version = excluded.version
+            """, ct, ("v", Migrations.Length));
+        await tx.CommitAsync(ct);
     }
 
     /// <summary>How many events the index has quarantined, and the newest <paramref name="limit"/> of them.</summary>
@@ -212,13 +254,14 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return await cmd.ExecuteScalarAsync(ct) is long o ? o : 0;
     }
 
-    /// <summary>How far (in journal rows) the index is behind the newest live journal event.</summary>
+    /// <summary>How far (in journal positions) the index is behind the newest run event.</summary>
     public async Task<long> LagAsync(CancellationToken ct = default)
     {
         await using var db = await OpenAsync(ct);
-        // Deleted rows are never streamed, so they must not count; newest first on the primary key stops at the first live row.
+        // Only run events count: the monitor and sharding journal too, and their events must not make a quiet index look
+        // behind. Newest first on the primary key stops at the first live run row, which is near the end.
         await using var cmd = Command(db, null,
-            "SELECT COALESCE((SELECT ordering FROM journal WHERE deleted = @no ORDER BY ordering DESC LIMIT 1), 0) - " +
+            "SELECT COALESCE((SELECT ordering FROM journal WHERE deleted = @no AND persistence_id LIKE 'run-%' ORDER BY ordering DESC LIMIT 1), 0) - " +
             "COALESCE((SELECT offset_value FROM run_index_offset WHERE projection = @p), 0)",
             ("no", false), ("p", ProjectionName));
         return Math.Max(0, Convert.ToInt64(await cmd.ExecuteScalarAsync(ct)));
@@ -281,16 +324,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return rows;
     }
 
-    private async Task<(WorkflowState? State, long Seq)> LoadAsync(DbConnection db, DbTransaction tx, string runId, CancellationToken ct)
-    {
-        await using var cmd = Command(db, tx, "SELECT last_seq, state FROM run_index WHERE run_id = @id", ("id", runId));
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct)) return (null, 0);
-        var state = JsonSerializer.Deserialize<WorkflowState>((byte[])reader.GetValue(1), DeeplineSerializer.Options);
-        return (state, reader.GetInt64(0));
-    }
-
-    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, byte[] state, CancellationToken ct)
+    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, CancellationToken ct)
     {
         var t = thresholds.For(s.Deadlock);
         var stale = IndexColumns.StaleBase(s);
@@ -301,7 +335,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             $"INSERT INTO run_index ({Columns}) VALUES (@run_id, @last_seq, @workflow_name, @client_id, @status, @created_at, @updated_at, @task_count, " +
             "@pending, @queued, @running, @succeeded, @failed, @cancelled, @skipped, @stale_base, @heartbeat_base, @timeout_base, " +
             "@pending_stale_s, @workflow_stale_s, @heartbeat_timeout_s, @stale_deadline, @heartbeat_deadline, @timeout_deadline, " +
-            $"@cancel_reason, @cancelled_by, @cancelled_at, @state) ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}", ct,
+            $"@cancel_reason, @cancelled_by, @cancelled_at) ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}", ct,
             ("run_id", s.RunId), ("last_seq", seq), ("workflow_name", s.WorkflowName), ("client_id", s.ClientId), ("status", s.Status.ToString()),
             ("created_at", IndexColumns.Ms(s.CreatedAt)), ("updated_at", IndexColumns.Ms(s.UpdatedAt)), ("task_count", s.Tasks.Count),
             ("pending", c.Pending), ("queued", c.Queued), ("running", c.Running), ("succeeded", c.Succeeded), ("failed", c.Failed),
@@ -311,8 +345,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             ("stale_deadline", stale + t.PendingStaleS * 1000L), ("heartbeat_deadline", heartbeat + t.HeartbeatTimeoutS * 1000L),
             ("timeout_deadline", timeout + t.WorkflowStaleS * 1000L),
             ("cancel_reason", s.Cancel?.Reason), ("cancelled_by", s.Cancel?.CancelledBy),
-            ("cancelled_at", s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null),
-            ("state", state));
+            ("cancelled_at", s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null));
     }
 
     private async Task<DbConnection> OpenAsync(CancellationToken ct)
