@@ -51,9 +51,9 @@ if (!args.Contains("--tp-skip-transitions"))
     lines.Add(tasksPerRun == 5
         ? "## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)"
         : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth}; in-cluster pool)");
-    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events |");
-    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    lines.Add($"| {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} |");
+    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events | journal rows per commit |");
+    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.Add($"| {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} |");
     lines.Add("");
 }
 
@@ -93,7 +93,7 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency)
+static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs, double RowsPerCommit)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency)
 {
     await using var node = await BenchNode.StartAsync(slots);
     await node.WarmUpAsync(concurrency);
@@ -102,6 +102,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
     Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of {tasksPerRun} noop tasks ({concurrency} in flight)");
     var cpu0 = CpuMs();
+    var (commits0, rows0) = (SqliteGroupCommitJournal.Commits, SqliteGroupCommitJournal.Rows);
     var clock = Stopwatch.StartNew();
     await node.SubmitAllAsync(ids, tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun), concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
@@ -110,9 +111,10 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
     var indexS = clock.Elapsed.TotalSeconds;
     var cpuMs = CpuMs() - cpu0;
+    var rowsPerCommit = (double)(SqliteGroupCommitJournal.Rows - rows0) / Math.Max(1, SqliteGroupCommitJournal.Commits - commits0);
     var events = node.JournalRows() - baseline;
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
-    return (runs, events, submitS, wallS, indexS, cpuMs);
+    return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit);
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,

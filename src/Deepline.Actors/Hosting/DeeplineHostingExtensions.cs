@@ -47,6 +47,7 @@ public static class DeeplineHostingExtensions
             .WithSqlPersistence(o.ConnectionString, o.ProviderName,
                 journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
             .AddSetup(SqliteStore.DataOptionsSetup(o.ProviderName, o.ConnectionString))
+            .WithSqliteGroupCommit(o)
             .WithWorkflowRuns(o, roles)
             .WithMonitor(o)
             .WithActors((system, registry) =>
@@ -105,6 +106,12 @@ public static class DeeplineHostingExtensions
                 StateStoreMode = StateStoreMode.Persistence,
             });
     }
+
+    /// <summary>On SQLite the journal's writes go through one group-committing writer (see <see cref="SqliteGroupCommitJournal"/>).</summary>
+    private static AkkaConfigurationBuilder WithSqliteGroupCommit(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o) =>
+        o.ProviderName.StartsWith("SQLite", StringComparison.OrdinalIgnoreCase)
+            ? builder.AddHocon($"akka.persistence.journal.sql.class = \"{typeof(SqliteGroupCommitJournal).AssemblyQualifiedName}\"", HoconAddMode.Prepend)
+            : builder;
 
     private static ClusterSingletonOptions Singleton(DeeplineAkkaOptions o) =>
         new() { Role = string.IsNullOrEmpty(o.MonitorRole) ? null : o.MonitorRole };
