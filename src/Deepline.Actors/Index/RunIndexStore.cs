@@ -149,7 +149,15 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 
         await using (var tx = await db.BeginTransactionAsync(ct))
         {
-            foreach (var (state, seq) in folded) await UpsertAsync(db, tx, state, seq, ct);
+            await using (var upsert = UpsertCommand(db, tx))
+            {
+                foreach (var (state, seq) in folded)
+                {
+                    var values = RowValues(state, seq);
+                    for (var i = 0; i < values.Length; i++) upsert.Parameters[i].Value = values[i] ?? DBNull.Value;
+                    await upsert.ExecuteNonQueryAsync(ct);
+                }
+            }
             foreach (var q in quarantined)
             {
                 await ExecAsync(db, tx, """
@@ -324,28 +332,31 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return rows;
     }
 
-    private async Task UpsertAsync(DbConnection db, DbTransaction tx, WorkflowState s, long seq, CancellationToken ct)
+    private static readonly string UpsertSql =
+        $"INSERT INTO run_index ({Columns}) VALUES ({string.Join(", ", Columns.Split(", ").Select(c => "@" + c))}) " +
+        $"ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}";
+
+    /// <summary>One command for a whole batch, re-bound per run (SQLite keeps its statement prepared while the text stays).</summary>
+    private static DbCommand UpsertCommand(DbConnection db, DbTransaction tx) =>
+        Command(db, tx, UpsertSql, [.. Columns.Split(", ").Select(c => (c, (object?)null))]);
+
+    /// <summary>The run's row, in <see cref="Columns"/> order.</summary>
+    private object?[] RowValues(WorkflowState s, long seq)
     {
         var t = thresholds.For(s.Deadlock);
         var stale = IndexColumns.StaleBase(s);
         var heartbeat = IndexColumns.HeartbeatBase(s);
         var timeout = IndexColumns.TimeoutBase(s);
         var c = s.Counts;
-        await ExecAsync(db, tx,
-            $"INSERT INTO run_index ({Columns}) VALUES (@run_id, @last_seq, @workflow_name, @client_id, @status, @created_at, @updated_at, @task_count, " +
-            "@pending, @queued, @running, @succeeded, @failed, @cancelled, @skipped, @stale_base, @heartbeat_base, @timeout_base, " +
-            "@pending_stale_s, @workflow_stale_s, @heartbeat_timeout_s, @stale_deadline, @heartbeat_deadline, @timeout_deadline, " +
-            $"@cancel_reason, @cancelled_by, @cancelled_at) ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}", ct,
-            ("run_id", s.RunId), ("last_seq", seq), ("workflow_name", s.WorkflowName), ("client_id", s.ClientId), ("status", s.Status.ToString()),
-            ("created_at", IndexColumns.Ms(s.CreatedAt)), ("updated_at", IndexColumns.Ms(s.UpdatedAt)), ("task_count", s.Tasks.Count),
-            ("pending", c.Pending), ("queued", c.Queued), ("running", c.Running), ("succeeded", c.Succeeded), ("failed", c.Failed),
-            ("cancelled", c.Cancelled), ("skipped", c.Skipped),
-            ("stale_base", stale), ("heartbeat_base", heartbeat), ("timeout_base", timeout),
-            ("pending_stale_s", s.Deadlock?.PendingStaleS), ("workflow_stale_s", s.Deadlock?.WorkflowStaleS), ("heartbeat_timeout_s", s.Deadlock?.HeartbeatTimeoutS),
-            ("stale_deadline", stale + t.PendingStaleS * 1000L), ("heartbeat_deadline", heartbeat + t.HeartbeatTimeoutS * 1000L),
-            ("timeout_deadline", timeout + t.WorkflowStaleS * 1000L),
-            ("cancel_reason", s.Cancel?.Reason), ("cancelled_by", s.Cancel?.CancelledBy),
-            ("cancelled_at", s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null));
+        return
+        [
+            s.RunId, seq, s.WorkflowName, s.ClientId, s.Status.ToString(), IndexColumns.Ms(s.CreatedAt), IndexColumns.Ms(s.UpdatedAt), s.Tasks.Count,
+            c.Pending, c.Queued, c.Running, c.Succeeded, c.Failed, c.Cancelled, c.Skipped,
+            stale, heartbeat, timeout,
+            s.Deadlock?.PendingStaleS, s.Deadlock?.WorkflowStaleS, s.Deadlock?.HeartbeatTimeoutS,
+            stale + t.PendingStaleS * 1000L, heartbeat + t.HeartbeatTimeoutS * 1000L, timeout + t.WorkflowStaleS * 1000L,
+            s.Cancel?.Reason, s.Cancel?.CancelledBy, s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null,
+        ];
     }
 
     private async Task<DbConnection> OpenAsync(CancellationToken ct)
