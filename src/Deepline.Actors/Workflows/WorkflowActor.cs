@@ -180,14 +180,16 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
-        // Only a submission or a success makes tasks QUEUED; every other event (most of them) skips the walk.
-        if (events.Any(e => e is RunSubmitted or TaskSucceeded))
+        // Only a submission (any task) or a success (its dependents) makes tasks QUEUED: a success looks at the tasks
+        // that waited for it, not at the whole run, so a 10,000-task run pays per event what a 5-task run pays.
+        var candidates = events.Any(e => e is RunSubmitted)
+            ? after.TaskOrder.AsEnumerable()
+            : events.OfType<TaskSucceeded>().SelectMany(s => after.Dependents.TryGetValue(s.TaskId, out var ds) ? ds : []).Distinct();
+        foreach (var id in candidates)
         {
-            foreach (var task in after.OrderedTasks)
-            {
-                if (task.State == TaskState.QUEUED && before?.Tasks[task.TaskId].State != TaskState.QUEUED)
-                    Dispatch(task);
-            }
+            var task = after.Tasks[id];
+            if (task.State == TaskState.QUEUED && before?.Tasks[id].State != TaskState.QUEUED)
+                Dispatch(task);
         }
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
