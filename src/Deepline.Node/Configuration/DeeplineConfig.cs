@@ -17,7 +17,7 @@ public sealed record DeeplineConfig(
         new WorkersConfig(true, 4, new Dictionary<string, int>()),
         new RunsConfig(100, 120));
 
-    /// <summary>Not positional so that adding it broke no caller; defaults to no key (admin endpoints disabled).</summary>
+    /// <summary>Not positional so that adding it broke no caller; defaults to no key (an open node then makes loopback callers admin).</summary>
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
     /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
     public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
