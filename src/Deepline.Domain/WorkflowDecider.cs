@@ -61,7 +61,7 @@ public static class WorkflowDecider
         // A repeated cancel changes nothing, except that force escalates a cancel still waiting for workers.
         RunStatus.CANCELLING when c.Force => Emit(state, new RunCancelFinalised(c.CancelledBy, now), s => new CancelReply(s, true)),
         RunStatus.CANCELLING => Decision.Answer(new CancelReply(state, AlreadyRequested: true)),
-        _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now), s => new CancelReply(s, false)),
+        _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now) { DeadlockReason = c.DeadlockReason }, s => new CancelReply(s, false)),
     };
 
     private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now)

@@ -25,7 +25,9 @@ public sealed class MonitorTests : IDisposable
 
         var cancelled = await node.AwaitRun("starving", s => s.Status == RunStatus.CANCELLED, "auto-cancel", TimeSpan.FromSeconds(10));
 
-        Assert.Equal("auto-cancel: deadlock detected (stale_pending)", cancelled.Cancel!.Reason);
+        // The seed's reason exactly, so an operator's filter on it matches; the detector in its own field.
+        Assert.Equal("auto-cancel: deadlock detected", cancelled.Cancel!.Reason);
+        Assert.Equal("stale_pending", cancelled.Cancel.DeadlockReason);
         Assert.Equal("system", cancelled.Cancel.CancelledBy);
         var latency = cancelled.Cancel.CancelledAt - submitted.UpdatedAt;
         Assert.InRange(latency, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
@@ -49,11 +51,13 @@ public sealed class MonitorTests : IDisposable
         var run = await node.AwaitRun("silent", s => s.Cancel is not null, "auto-cancel", TimeSpan.FromSeconds(10));
         await Await.Until(() => receiver.Received.Count >= 1, TimeSpan.FromSeconds(10), "alert received");
 
-        Assert.Equal("auto-cancel: deadlock detected (no_heartbeat)", run.Cancel!.Reason);
+        Assert.Equal("auto-cancel: deadlock detected", run.Cancel!.Reason);
+        Assert.Equal("no_heartbeat", run.Cancel.DeadlockReason);
         var alert = Assert.Single(receiver.Received);
-        Assert.Equal("Deadlock Alert: Workflow silent", alert["text"]!.GetValue<string>());
+        Assert.Equal("\U0001F534 Deadlock Alert: Workflow silent", alert["text"]!.GetValue<string>());
         var fields = alert["attachments"]![0]!["fields"]!.AsArray().ToDictionary(f => f!["title"]!.GetValue<string>(), f => f!["value"]!.GetValue<string>());
-        Assert.Equal(["Auto-Cancel", "Last Update", "Stuck Tasks", "Workflow ID", "Workflow Name"], fields.Keys.Order());
+        Assert.Equal(["Auto-Cancel", "Deadlock Reason", "Last Update", "Stuck Tasks", "Workflow ID", "Workflow Name"], fields.Keys.Order());
+        Assert.Equal("no_heartbeat", fields["Deadlock Reason"]);
         Assert.Equal("silent", fields["Workflow ID"]);
         Assert.Equal("1", fields["Stuck Tasks"]);
         Assert.Equal("true", fields["Auto-Cancel"]);
@@ -89,7 +93,8 @@ public sealed class MonitorTests : IDisposable
 
         var run = await node.AwaitRun("old", s => s.Cancel is not null, "scan finds the run", TimeSpan.FromSeconds(10));
 
-        Assert.Equal("auto-cancel: deadlock detected (run_timeout)", run.Cancel!.Reason);
+        Assert.Equal("auto-cancel: deadlock detected", run.Cancel!.Reason);
+        Assert.Equal("run_timeout", run.Cancel.DeadlockReason);
         var stats = (await node.MonitorStatus()).Stats;
         Assert.Equal(1L, stats.ByReason[StuckReason.run_timeout]);
         Assert.True(stats.AvgDetectionTimeS <= 3, $"scan detection took {stats.AvgDetectionTimeS} s beyond the threshold");

@@ -170,15 +170,19 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         {
             Apply(e);
             _confirming.Remove(c.RunId);
-            _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks ({2}, via {3}): {4}",
+            _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks (deadlock_reason: {2}, via {3}): {4}",
                 detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
             if (_settings.CancelOnDeadlock) Cancel(detection);
         });
     }
 
+    /// <summary>The seed's exact reason, so that filters on it match; the detector goes in its own field.</summary>
+    public static CancelRun AutoCancel(Detection d) =>
+        new(d.RunId, AutoCancelReason, "system", Force: false) { DeadlockReason = d.Reason.ToString() };
+
     private void Cancel(Detection d) =>
-        _runs.Ask<IDeeplineMessage>(new CancelRun(d.RunId, $"{AutoCancelReason} ({d.Reason})", "system", Force: false), AskTimeout)
+        _runs.Ask<IDeeplineMessage>(AutoCancel(d), AskTimeout)
             .PipeTo(Self, success: reply => new CancelAnswer(d.RunId, reply), failure: _ => new CancelAnswer(d.RunId, null));
 
     private void OnCancelAnswer(CancelAnswer a)
@@ -186,6 +190,10 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         switch (a.Reply)
         {
             case CancelReply reply:
+                // The seed's log line, word for word, so that `grep "cancelled: auto-cancel"` finds every auto-cancel.
+                if (!reply.AlreadyRequested)
+                    _log.Warning("Workflow {0} cancelled: {1} (deadlock_reason: {2})", a.RunId, AutoCancelReason,
+                        reply.State.Cancel?.DeadlockReason ?? "unknown");
                 PersistAsync(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
                 break;
             case CommandRejected:
