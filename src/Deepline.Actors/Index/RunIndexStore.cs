@@ -264,9 +264,9 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var filter = clientId is null ? "" : "AND client_id = @client ";
         await using var cmd = Command(db, null,
             "SELECT run_id, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
-            "cancel_reason, cancelled_by, cancelled_at FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
+            "cancel_reason, cancelled_by, cancelled_at, CASE WHEN cancel_reason = @auto THEN state END FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
             "ORDER BY cancelled_at DESC, run_id LIMIT @limit OFFSET @offset",
-            ("limit", limit), ("offset", offset), ("client", (object?)clientId ?? DBNull.Value));
+            ("limit", limit), ("offset", offset), ("client", (object?)clientId ?? DBNull.Value), ("auto", Monitoring.DeadlockSupervisor.AutoCancelReason));
         var rows = new List<RunIndexRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -275,9 +275,22 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
                 IndexColumns.At(r.GetInt64(4)), IndexColumns.At(r.GetInt64(5)), r.GetInt32(6),
                 new TaskCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11), r.GetInt32(12), r.GetInt32(13)),
                 r.IsDBNull(14) ? null : r.GetString(14), r.IsDBNull(15) ? null : r.GetString(15),
-                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16))));
+                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16)))
+            {
+                // Read from the state only for auto-cancels, whose detector has no column (no schema change needed).
+                DeadlockReason = r.IsDBNull(17) ? null : DeadlockReasonOf((byte[])r.GetValue(17)),
+            });
         }
         return rows;
+    }
+
+    private static string? DeadlockReasonOf(byte[] state)
+    {
+        using var doc = JsonDocument.Parse(state);
+        return doc.RootElement.TryGetProperty(nameof(WorkflowState.Cancel), out var cancel) && cancel.ValueKind == JsonValueKind.Object
+            && cancel.TryGetProperty(nameof(CancelRecord.DeadlockReason), out var reason) && reason.ValueKind == JsonValueKind.String
+                ? reason.GetString()
+                : null;
     }
 
     private async Task<(WorkflowState? State, long Seq)> LoadAsync(DbConnection db, DbTransaction tx, string runId, CancellationToken ct)

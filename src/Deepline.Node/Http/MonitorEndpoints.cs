@@ -8,7 +8,8 @@ using Deepline.Node.Security;
 namespace Deepline.Node.Http;
 
 public sealed record CancelledRunResponse(
-    string RunId, string WorkflowName, string Status, DateTimeOffset? CancelledAt, string? CancellationReason, string? CancelledBy, int TaskCount, string ClientId);
+    string RunId, string WorkflowName, string Status, DateTimeOffset? CancelledAt, string? CancellationReason, string? CancelledBy, int TaskCount, string ClientId,
+    string? DeadlockReason);
 
 public sealed record ScanRequest(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS, int? Limit);
 
@@ -81,7 +82,7 @@ public static class MonitorEndpoints
             var client = user.ClientScope() ?? q["client_id"].ToString();
             var rows = await index.CancelledAsync(limit, offset, string.IsNullOrEmpty(client) ? null : client, ct);
             return Results.Ok(rows.Select(r => new CancelledRunResponse(r.RunId, r.WorkflowName, r.Status.ToString(), r.CancelledAt,
-                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId)));
+                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId, r.DeadlockReason)));
         }).RequireAuthorization(Policies.ReadRuns);
 
         // Role operator or admin: a dry run that reads every client's runs.
