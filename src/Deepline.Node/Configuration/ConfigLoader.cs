@@ -172,11 +172,12 @@ public static partial class ConfigLoader
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(workingDirectory);
         var errors = new List<string>();
+        var notices = new List<string>();
         var raw = new Dictionary<string, Raw>(StringComparer.Ordinal);
 
         var file = ResolveFile(configPath, environment, workingDirectory, errors);
         if (file is not null)
-            ReadFile(file, raw, errors);
+            ReadFile(file, raw, errors, notices);
 
         foreach (var key in Keys)
         {
@@ -187,7 +188,7 @@ public static partial class ConfigLoader
         var config = Build(new Values(raw, errors));
         if (errors.Count > 0)
             throw new ConfigException(errors);
-        return config;
+        return notices.Count == 0 ? config : config with { Notices = notices };
     }
 
     /// <summary>
@@ -303,7 +304,7 @@ public static partial class ConfigLoader
         return full;
     }
 
-    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors)
+    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
     {
         string text;
         try
@@ -347,9 +348,47 @@ public static partial class ConfigLoader
 
         var root = stream.Documents[0].RootNode;
         if (root is YamlMappingNode mapping)
-            Walk(mapping, "", path, raw, errors);
+            WalkRoot(mapping, path, raw, errors, notices);
         else if (!IsNull(root))
             errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+    }
+
+    /// <summary>The seed's tuning and troubleshooting snippets start at <c>deadlock:</c>; the section they mean.</summary>
+    public const string SeedDeadlockSection = "deadlock";
+
+    /// <summary>
+    /// The top level, where a <c>deadlock:</c> section (as the seed document writes its snippets) is read as
+    /// <c>orchestrator.deadlock</c> with a notice: refusing a snippet copied from the product document helps nobody.
+    /// A key given both ways is an error, since either choice could be the one the operator meant.
+    /// </summary>
+    private static void WalkRoot(YamlMappingNode mapping, string file, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
+    {
+        var seedKey = mapping.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: SeedDeadlockSection });
+        if (seedKey is null)
+        {
+            Walk(mapping, "", file, raw, errors);
+            return;
+        }
+        Walk(new YamlMappingNode(mapping.Children.Where(c => !ReferenceEquals(c.Key, seedKey))), "", file, raw, errors);
+        var section = mapping.Children[seedKey];
+        var target = Deadlock.TrimEnd('.');
+        if (section is not YamlMappingNode seedSection)
+        {
+            if (!IsNull(section))
+                errors.Add($"{SeedDeadlockSection}: must be a mapping of keys, got {KindOf(section)}{Origin.File(file, section.Start.Line).Suffix}");
+            return;
+        }
+        notices.Add($"config file \"{file}\", line {seedKey.Start.Line}: top-level \"{SeedDeadlockSection}:\" read as {target} " +
+            "(the seed document's short form); nest it under \"orchestrator:\" to silence this notice");
+        var seed = new Dictionary<string, Raw>(StringComparer.Ordinal);
+        Walk(seedSection, target, file, seed, errors);
+        foreach (var (key, value) in seed)
+        {
+            if (raw.ContainsKey(key))
+                errors.Add($"{key}: set both under \"orchestrator.deadlock:\" and under the top-level \"{SeedDeadlockSection}:\"{value.Origin.Suffix}; keep one");
+            else
+                raw[key] = value;
+        }
     }
 
     private static int? FirstTabIndentedLine(string text)

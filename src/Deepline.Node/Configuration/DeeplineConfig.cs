@@ -31,6 +31,14 @@ public sealed record DeeplineConfig(
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 
+    /// <summary>
+    /// One line each about input that was accepted but written in an older form (e.g. the seed's top-level
+    /// <c>deadlock:</c>), for the start-up log. Empty for a file in the documented form.
+    /// </summary>
+    public IReadOnlyList<string> Notices { get; init; } = NoNotices;
+
+    private static readonly string[] NoNotices = [];
+
     /// <summary>When /health calls the run index degraded; not read from config.yaml yet (the defaults suit every deployment we know).</summary>
     public IntegrityConfig Integrity { get; init; } = IntegrityConfig.Defaults;
 }

@@ -754,6 +754,36 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void The_seeds_top_level_deadlock_snippet_is_read_as_orchestrator_deadlock_with_one_notice()
+    {
+        // The seed's "For long-running workflows" tuning snippet, pasted as is.
+        var path = Write("""
+            # For long-running workflows
+            deadlock:
+              check_interval_s: 300       # Less frequent checks
+              pending_stale_s: 3600       # Longer timeout
+              workflow_stale_s: 7200      # 2-hour workflow timeout
+            """);
+
+        var c = Load(path);
+
+        Assert.Equal((300, 3600, 7200), (c.Deadlock.CheckIntervalS, c.Deadlock.PendingStaleS, c.Deadlock.WorkflowStaleS));
+        var notice = Assert.Single(c.Notices);
+        Assert.Equal($"config file \"{path}\", line 2: top-level \"deadlock:\" read as orchestrator.deadlock " +
+            "(the seed document's short form); nest it under \"orchestrator:\" to silence this notice", notice);
+        Assert.Empty(Load(Write("orchestrator:\n  deadlock:\n    check_interval_s: 300\n", "nested.yaml")).Notices);
+
+        // The short form is still checked like the long one, and the environment still wins over it.
+        Assert.Equal(30, Load(path, Env(("DEEPLINE_DEADLOCK_CHECK_INTERVAL", "30"))).Deadlock.CheckIntervalS);
+        var unknown = Assert.Single(FailsYaml("deadlock:\n  pending_stale: 10\n").Errors);
+        Assert.StartsWith("orchestrator.deadlock.pending_stale: unknown key, did you mean pending_stale_s?", unknown);
+
+        // Both forms at once for one key: refused, since either could be the one meant.
+        var both = Assert.Single(FailsYaml("orchestrator:\n  deadlock:\n    pending_stale_s: 600\ndeadlock:\n  pending_stale_s: 1800\n").Errors);
+        Assert.StartsWith("orchestrator.deadlock.pending_stale_s: set both under", both);
+    }
+
+    [Fact]
     public void Seed_node_addresses_must_parse()
     {
         var path = Write("""
