@@ -118,7 +118,7 @@ public static partial class ConfigLoader
         new(Runs + "passivate_after_s", "DEEPLINE_RUNS_PASSIVATE_AFTER", "120",
             "Stop a finished run's entity after it was idle this long (seconds)."),
         new(Admin + "key", "DEEPLINE_ADMIN_KEY", "\"\"",
-            "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: they are disabled."),
+            "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: without a keys file, loopback callers are admin."),
         new(Redis + "connection", "DEEPLINE_REDIS", "\"\"",
             "Redis for cancel signals to external workers (StackExchange.Redis string, e.g. 127.0.0.1:6379); empty: no Redis."),
         new(Redis + "retention_s", "DEEPLINE_REDIS_RETENTION", "604800",
@@ -552,7 +552,7 @@ public static partial class ConfigLoader
         if (adminKey is { Length: > 0 } && (adminKey.Length < MinAdminKeyLength || adminKey.Any(char.IsWhiteSpace)))
         {
             // Never echo the value: it is a secret.
-            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty to disable admin endpoints)");
+            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty: no admin key)");
             adminKey = null;
         }
         var redisConnection = v.String(Redis + "connection", d.Redis.Connection);
