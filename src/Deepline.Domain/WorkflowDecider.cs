@@ -36,7 +36,7 @@ public static class WorkflowDecider
                 _ => Decision.Answer(Conflict($"run '{state.RunId}' is {state.Status}: there is no cancellation to complete")),
             },
             CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
-                ? new Decision([new RunCancelFinalised("cancel_timeout", now)], [], null)
+                ? new Decision([new RunCancelFinalised(CancellationOutcomes.CancelTimeoutFinaliser, now)], [], null)
                 : Decision.Nothing,
             ReportTaskEvent r => TaskEvent(state, r, now),
             _ => Decision.Answer(new CommandRejected(RejectionKind.BadRequest, $"unsupported command {command.GetType().Name}")),

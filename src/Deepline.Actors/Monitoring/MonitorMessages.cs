@@ -44,6 +44,14 @@ public sealed record MonitorStats(
     public static MonitorStats Zero { get; } = new(0, 0, 0, 0, 0, 0, ImmutableDictionary<StuckReason, long>.Empty);
 
     public double AvgDetectionTimeS => DeadlocksDetected == 0 ? 0 : TotalDetectionSeconds / DeadlocksDetected;
+
+    /// <summary>
+    /// Sum over delivered alerts of (delivered at − detected at): the seed's "alert response time". Not positional, so
+    /// a snapshot written before it reads back as 0.
+    /// </summary>
+    public double TotalAlertResponseSeconds { get; init; }
+
+    public double AvgAlertResponseTimeS => AlertsSent == 0 ? 0 : TotalAlertResponseSeconds / AlertsSent;
 }
 
 // Journal of the supervisor: what it decided, so a failover neither repeats nor forgets an incident.

@@ -33,7 +33,11 @@ public sealed record SupervisorState(
         {
             Incidents = Incidents.SetItem(a.RunId, i with { Alerted = true }),
             Stats = a.Delivered
-                ? Stats with { AlertsSent = Stats.AlertsSent + 1 }
+                ? Stats with
+                {
+                    AlertsSent = Stats.AlertsSent + 1,
+                    TotalAlertResponseSeconds = Stats.TotalAlertResponseSeconds + Math.Max(0, (a.At - i.DetectedAt).TotalSeconds),
+                }
                 : Stats with { AlertsFailed = Stats.AlertsFailed + 1 },
         },
         ScanRecorded s => this with

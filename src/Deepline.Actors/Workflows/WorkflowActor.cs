@@ -26,6 +26,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private readonly WorkflowSettings _settings;
     private readonly IActorRef _mediator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly CancellationCounters _counters = CancellationCounters.For(Context.System);
     private WorkflowState? _state;
     private long _eventsSinceSnapshot;
     private PendingWrite? _writing;
@@ -180,6 +181,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
+        var (cancelled, cause) = CancellationOutcomes.TasksCancelled(before, after);
+        _counters.TasksCancelled(cause, cancelled);
+        if (CancellationOutcomes.RunCancelled(before, after) is { } outcome) _counters.RunCancelled(outcome);
+
         // Only a submission or a success makes tasks QUEUED; every other event (most of them) skips the walk.
         if (events.Any(e => e is RunSubmitted or TaskSucceeded))
         {

@@ -60,6 +60,7 @@ public static class MonitorEndpoints
                     ["workflows_cancelled"] = stats.WorkflowsCancelled,
                     ["alerts_sent"] = stats.AlertsSent,
                     ["avg_detection_time_s"] = Math.Round(stats.AvgDetectionTimeS, 3),
+                    ["avg_alert_response_time_s"] = Math.Round(stats.AvgAlertResponseTimeS, 3),
                     ["scan_errors"] = stats.ScanErrors,
                     ["alerts_failed"] = stats.AlertsFailed,
                     ["by_reason"] = Enum.GetValues<Deepline.Domain.StuckReason>().ToDictionary(r => r.ToString(), r => stats.ByReason.GetValueOrDefault(r)),

@@ -41,7 +41,8 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
         Assert.Contains("deadlock_monitor_up 1\n", text);
         Assert.Contains("# TYPE deadlock_detected_total counter\n", text);
         Assert.Contains("deadlock_detected_total{reason=\"stale_pending\"} ", text);
-        Assert.Contains("deadlock_detection_duration_seconds_count ", text);
+        Assert.Contains("deadlock_detection_duration_seconds ", text);
+        Assert.Contains("deadlock_detection_seconds_count ", text);
         Assert.Contains("run_index_projection_lag ", text);
     }
 
