@@ -170,7 +170,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         {
             Apply(e);
             _confirming.Remove(c.RunId);
-            _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks (deadlock_reason: {2}, via {3}): {4}",
+            _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
                 detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
             if (_settings.CancelOnDeadlock) Cancel(detection);
@@ -192,7 +192,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             case CancelReply reply:
                 // The seed's log line, word for word, so that `grep "cancelled: auto-cancel"` finds every auto-cancel.
                 if (!reply.AlreadyRequested)
-                    _log.Warning("Workflow {0} cancelled: {1} (deadlock_reason: {2})", a.RunId, AutoCancelReason,
+                    _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", a.RunId, AutoCancelReason,
                         reply.State.Cancel?.DeadlockReason ?? "unknown");
                 PersistAsync(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
                 break;

@@ -211,14 +211,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         {
             // Only Redis knows this cancel: the run must be cancelled here too, with the record Redis holds, before the
             // task reports TASK_CANCELLED; a task cancelled under a RUNNING run would fail the run instead.
-            _log.Info("Not starting {0}: its run is in Redis cancelled_runs; cancelling it here (by {1})", key, elsewhere.CancelledBy);
+            _log.Info("Not starting {run_id}/{task_id}: its run is in Redis cancelled_runs; cancelling it here (by {cancelled_by})",
+                key.RunId, key.TaskId, elsewhere.CancelledBy);
             _runs.Ask<IDeeplineMessage>(new CancelRun(key.RunId, elsewhere.Reason, elsewhere.CancelledBy, Force: false), _settings.ReportTimeout)
                 .PipeTo(Self, success: answer => new ElsewhereCancelRecorded(key, answer, null),
                     failure: ex => new ElsewhereCancelRecorded(key, null, ex));
         }
         else
         {
-            _log.Info("Not starting {0}: its run is cancelled", key);
+            _log.Info("Not starting {run_id}/{task_id}: its run is cancelled", key.RunId, key.TaskId);
             Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, NotStarted(false), 1));
         }
         Pump();
@@ -238,7 +239,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private void Start(ExecuteTask task)
     {
         var key = new TaskKey(task.RunId, task.TaskId);
-        var execution = new Execution(++_nextExecution, new CancellationTokenSource());
+        var execution = new Execution(++_nextExecution, new CancellationTokenSource(), System.Diagnostics.Stopwatch.GetTimestamp());
         _executions[key] = execution;
         var handler = _handlers.Find(task.Type);
         var context = new TaskContext(task.RunId, task.TaskId, task.Type, task.Params) { CancelGrace = _settings.EffectiveCancelGrace };
@@ -277,6 +278,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         }
         _executions.Remove(f.Key);
         execution.Cts.Dispose();
+        if (execution.StopRequestedAt is { } stopAt)
+        {
+            // The seed's troubleshooting greps worker.log for "cancelled": one line per running task aborted on a cancel.
+            var afterCancel = System.Diagnostics.Stopwatch.GetElapsedTime(stopAt);
+            _log.Info("Task {run_id}/{task_id} aborted on worker {worker_id}: its handler returned {handler_return_ms} ms after the cancellation " +
+                "(ran {handler_ran_ms} ms in all), reported {outcome}", f.Key.RunId, f.Key.TaskId, _workerId,
+                Math.Round(afterCancel.TotalMilliseconds), Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(execution.StartedAt).TotalMilliseconds),
+                f.Outcome.Event);
+        }
         Timers.Cancel(GraceTimer(f.Key));
         _state = _state.Finished(f.Key);
         Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1));
@@ -295,6 +305,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         if (!_executions.TryGetValue(key, out var execution)) return;
         var (state, startGrace) = _state.StopRequested(key);
         _state = state;
+        if (execution.StopRequestedAt is null) _executions[key] = execution with { StopRequestedAt = System.Diagnostics.Stopwatch.GetTimestamp() };
         execution.Cts.Cancel();
         if (startGrace) Timers.StartSingleTimer(GraceTimer(key), new GraceExpired(key), _settings.EffectiveCancelGrace);
     }
@@ -308,7 +319,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         // cancelled, and its late outcome is dropped by execution id) while the slot goes to the next task.
         _executions.Remove(key);
         var grace = _settings.EffectiveCancelGrace.TotalSeconds;
-        _log.Warning("Abandoning {0}: its handler did not return within {1} s of its cancellation", key, grace);
+        _log.Warning("Task {run_id}/{task_id} abandoned on worker {worker_id}: its handler did not return within {cancel_grace_s} s of its cancellation",
+            key.RunId, key.TaskId, _workerId, grace);
         Send(new Report(key, TaskEventKind.TASK_CANCELLED, null,
             $"cancelled (forced): the handler did not return within cancel_grace_s = {grace:0.###} s after its cancellation token fired; the worker abandoned it and freed its slot",
             1));
@@ -334,7 +346,11 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private sealed record GraceExpired(TaskKey Key);
 
     /// <summary>One start of a task; the id tells a late outcome of an abandoned start from the current one.</summary>
-    private sealed record Execution(long Id, CancellationTokenSource Cts);
+    private sealed record Execution(long Id, CancellationTokenSource Cts, long StartedAt)
+    {
+        /// <summary>When the pool cancelled the handler's token (Stopwatch ticks); null while it runs undisturbed.</summary>
+        public long? StopRequestedAt { get; init; }
+    }
 
     private sealed record PreStartChecked(ExecuteTask Task, ExternalCancel? Cancel, Exception? Error);
 

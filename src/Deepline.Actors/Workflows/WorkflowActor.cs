@@ -197,7 +197,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
-            _log.Warning("Workflow {0} cancelled: {1}", after.RunId, cancel.Reason);
+            _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
             var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).

@@ -42,6 +42,7 @@ public static partial class ConfigLoader
     private const string Limits = "orchestrator.limits.";
     private const string Store = "orchestrator.store.";
     private const string Process = "orchestrator.workers.process.";
+    private const string Logging = "orchestrator.logging.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -101,6 +102,8 @@ public static partial class ConfigLoader
             "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
         new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
             "Directory for the node's local data (SQLite journal and snapshots)."),
+        new(Logging + "dir", "DEEPLINE_LOGGING_DIR", "\"\"",
+            "Directory for rolling log files orchestrator.log and worker.log (10 MB each, 10 kept); empty: console only."),
         new(Workers + "enabled", "DEEPLINE_WORKERS_ENABLED", "true",
             "Run in-cluster worker pools on this node."),
         new(Workers + "slots", "DEEPLINE_WORKERS_SLOTS", "4",
@@ -241,6 +244,7 @@ public static partial class ConfigLoader
             $"{Remoting}tls_certificate_password: {(c.Remoting.TlsCertificatePassword.Length == 0 ? "not configured" : "configured")}",
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
+            $"{Logging}dir: {(c.Logging.Dir.Length == 0 ? "not configured (console only)" : c.Logging.Dir)}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
             $"{Workers}slots: {I(c.Workers.Slots)}",
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
@@ -522,6 +526,13 @@ public static partial class ConfigLoader
             dataDir = null;
         }
 
+        var logDir = v.String(Logging + "dir", d.Logging.Dir);
+        if (logDir is { Length: > 0 } && (logDir.Any(char.IsControl) || File.Exists(logDir)))
+        {
+            v.Fail(Logging + "dir", $"must name a directory (it is created when missing), got {Quote(logDir)}");
+            logDir = null;
+        }
+
         var workersEnabled = v.Bool(Workers + "enabled", d.Workers.Enabled);
         var slots = v.Int(Workers + "slots", d.Workers.Slots, 0, MaxSlots,
             $"an integer from 0 to {MaxSlots} (0 = pool \"default\" not served in-cluster)");
@@ -652,6 +663,7 @@ public static partial class ConfigLoader
                 maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
                 thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
             Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
+            Logging = new LoggingConfig(logDir ?? d.Logging.Dir),
         };
     }
 

@@ -28,6 +28,9 @@ public sealed record DeeplineConfig(
     /// <summary>What one caller or one run may cost the node.</summary>
     public LimitsConfig Limits { get; init; } = LimitsConfig.Defaults;
 
+    /// <summary>Optional rolling log files beside the console.</summary>
+    public LoggingConfig Logging { get; init; } = LoggingConfig.ConsoleOnly;
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 
@@ -138,6 +141,17 @@ public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string>
 }
 
 public sealed record DataConfig(string Dir);
+
+/// <summary>
+/// <see cref="Dir"/>: where orchestrator.log (everything but the worker pools) and worker.log (the pools: task starts,
+/// cancels, aborts) roll; empty: console only. The file names are the seed's, so its troubleshooting greps work.
+/// </summary>
+public sealed record LoggingConfig(string Dir)
+{
+    public static LoggingConfig ConsoleOnly { get; } = new("");
+
+    public bool Enabled => Dir.Length > 0;
+}
 
 /// <summary>
 /// In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others;

@@ -309,7 +309,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_MONITOR_ROLE",
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
-            "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
+            "DEEPLINE_DATA_DIR", "DEEPLINE_LOGGING_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "DEEPLINE_WORKERS_PROCESS_USER",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER",
             "DEEPLINE_ADMIN_KEY",
@@ -358,6 +358,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_REMOTING_PORT", "0", "0" },
         { "DEEPLINE_REMOTING_SEED_NODES", " akka.tcp://deepline@a:4053 , akka.tcp://deepline@b:4054 ", "akka.tcp://deepline@a:4053|akka.tcp://deepline@b:4054" },
         { "DEEPLINE_DATA_DIR", "/srv/deepline", "/srv/deepline" },
+        { "DEEPLINE_LOGGING_DIR", "/var/log/deepline", "/var/log/deepline" },
         { "DEEPLINE_WORKERS_ENABLED", "0", "False" },
         { "DEEPLINE_WORKERS_SLOTS", "16", "16" },
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
@@ -432,6 +433,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.remoting.port" => c.Remoting.Port.ToString(),
         "orchestrator.remoting.seed_nodes" => string.Join("|", c.Remoting.SeedNodes),
         "orchestrator.data.dir" => c.Data.Dir,
+        "orchestrator.logging.dir" => c.Logging.Dir,
         "orchestrator.workers.enabled" => c.Workers.Enabled.ToString(),
         "orchestrator.workers.slots" => c.Workers.Slots.ToString(),
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
@@ -546,7 +548,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis, auth, limits, store)"));
+            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
