@@ -81,7 +81,13 @@ public static class MetricsEndpoints
         Summary("deadlock_alert_response_seconds", "Time from a detection to its alert being delivered (the seed's alert response time).",
             s.TotalAlertResponseSeconds, s.AlertsSent);
         Metric("deadlock_last_scan_duration_seconds", "gauge", "Duration of the last run index scan.", ("", status.LastScanDurationMs / 1000));
-        Metric("deadlock_open_incidents", "gauge", "Incidents whose cancel is not confirmed yet.", ("", status.OpenIncidents));
+        Metric("deadlock_open_incidents", "gauge", "Incidents whose run has not recovered or finished yet (still stuck, or its cancel not complete).",
+            ("", status.OpenIncidents));
+        Metric("deadlock_incidents_closed_total", "counter",
+            "Incidents closed, by outcome; recovered and succeeded are false positives (the run was healthy after all).",
+            [.. Enum.GetValues<IncidentOutcome>().Select(o => ($"{{outcome=\"{o}\"}}", (double)s.ClosedByOutcome.GetValueOrDefault(o)))]);
+        Metric("deadlock_alerts_dead_letter", "gauge", "Undelivered alerts waiting in the dead-letter list for another attempt.", ("", status.DeadLetters.Length));
+        Metric("deadlock_alerts_expired_total", "counter", "Dead-lettered alerts given up undelivered after the dead-letter expiry.", ("", s.AlertsExpired));
         Metric("run_index_projection_lag", "gauge", "Journal events not yet applied to the run index.", ("", status.ProjectionLag));
         return sb.ToString();
     }

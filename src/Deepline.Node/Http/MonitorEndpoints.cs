@@ -65,6 +65,16 @@ public static class MonitorEndpoints
                     ["alerts_failed"] = stats.AlertsFailed,
                     ["by_reason"] = Enum.GetValues<Deepline.Domain.StuckReason>().ToDictionary(r => r.ToString(), r => stats.ByReason.GetValueOrDefault(r)),
                     ["open_incidents"] = s.OpenIncidents,
+                    ["incidents_closed"] = Enum.GetValues<IncidentOutcome>().ToDictionary(o => o.ToString(), o => stats.ClosedByOutcome.GetValueOrDefault(o)),
+                    ["false_positives"] = stats.FalsePositives,
+                    ["false_positive_rate"] = stats.DeadlocksDetected == 0 ? 0 : Math.Round((double)stats.FalsePositives / stats.DeadlocksDetected, 4),
+                    ["alerts_dead_letter"] = s.DeadLetters.Length,
+                    ["alerts_expired"] = stats.AlertsExpired,
+                    // Newest first, a bounded page: the list itself can hold thousands during a long webhook outage.
+                    ["dead_letters"] = s.DeadLetters.Reverse().Take(QuarantineListed).Select(l => new
+                    {
+                        run_id = l.Detection.RunId, attempts = l.Attempts, first_failed_at = l.FirstFailedAt, next_attempt_at = l.NextAttemptAt,
+                    }).ToArray(),
                     ["last_scan"] = s.LastScan,
                     ["last_scan_duration_ms"] = Math.Round(s.LastScanDurationMs, 3),
                     ["projection_lag"] = s.ProjectionLag,

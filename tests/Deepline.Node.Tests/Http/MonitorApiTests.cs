@@ -25,7 +25,8 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var block = (await response.ReadObject())["deadlock_monitor"]!.AsObject();
-        foreach (var key in new[] { "deadlocks_detected", "workflows_cancelled", "alerts_sent", "avg_detection_time_s", "scan_errors", "by_reason", "projection_lag", "last_scan_duration_ms" })
+        foreach (var key in new[] { "deadlocks_detected", "workflows_cancelled", "alerts_sent", "avg_detection_time_s", "scan_errors", "by_reason", "projection_lag", "last_scan_duration_ms",
+                     "avg_alert_response_time_s", "incidents_closed", "false_positives", "false_positive_rate", "alerts_dead_letter", "alerts_expired", "dead_letters" })
             Assert.Contains(key, block.Keys());
         Assert.Equal(["no_heartbeat", "no_runnable_task", "run_timeout", "stale_pending"], block["by_reason"]!.AsObject().Keys());
     }
@@ -44,6 +45,8 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
         Assert.Contains("deadlock_detection_duration_seconds ", text);
         Assert.Contains("deadlock_detection_seconds_count ", text);
         Assert.Contains("run_index_projection_lag ", text);
+        Assert.Contains("deadlock_incidents_closed_total{outcome=\"recovered\"} ", text);
+        Assert.Contains("deadlock_alerts_dead_letter 0\n", text);
     }
 
     [Fact]
