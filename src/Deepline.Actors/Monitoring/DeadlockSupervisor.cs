@@ -181,7 +181,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             Apply(e);
             _confirming.Remove(c.RunId);
             _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
-                detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
+                detection.RunId, detection.StuckTasks.Length, detection.Reason.ToString(), c.Via, detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
             if (_settings.CancelOnDeadlock) Cancel(detection);
         });
@@ -200,10 +200,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         switch (a.Reply)
         {
             case CancelReply reply:
-                // The seed's log line, word for word, so that `grep "cancelled: auto-cancel"` finds every auto-cancel.
-                if (!reply.AlreadyRequested)
-                    _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", a.RunId, AutoCancelReason,
-                        reply.State.Cancel?.DeadlockReason ?? "unknown");
+                // The run itself logs the seed's "Workflow X cancelled: auto-cancel: deadlock detected" line.
                 PersistAsync(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
                 break;
             case CommandRejected:
@@ -252,7 +249,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         PersistAsync(new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow), e =>
         {
             Apply(e);
-            _log.Info("Incident for workflow {run_id} closed: {outcome}", s.RunId, outcome);
+            _log.Info("Incident for workflow {run_id} closed: {outcome}", s.RunId, outcome.ToString());
         });
     }
 

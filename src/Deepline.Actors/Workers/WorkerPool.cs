@@ -285,7 +285,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             _log.Info("Task {run_id}/{task_id} aborted on worker {worker_id}: its handler returned {handler_return_ms} ms after the cancellation " +
                 "(ran {handler_ran_ms} ms in all), reported {outcome}", f.Key.RunId, f.Key.TaskId, _workerId,
                 Math.Round(afterCancel.TotalMilliseconds), Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(execution.StartedAt).TotalMilliseconds),
-                f.Outcome.Event);
+                f.Outcome.Event.ToString());
         }
         Timers.Cancel(GraceTimer(f.Key));
         _state = _state.Finished(f.Key);

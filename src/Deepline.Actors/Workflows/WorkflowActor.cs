@@ -197,7 +197,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
-            _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
+            // The seed's line; an auto-cancel adds its detector, so that one line per cancel says everything.
+            if (cancel.DeadlockReason is { } detector)
+                _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
+            else
+                _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
             var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).

@@ -32,6 +32,7 @@ public sealed class FileLoggingTests : IAsyncLifetime
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(Path.Combine(_dir, "data")),
             Logging = new LoggingConfig(LogDir),
+            Limits = d.Limits with { RunThresholdMinS = 1 },
         };
         // The console at Warning, as in the other tests: the files still get Information.
         var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
@@ -44,6 +45,10 @@ public sealed class FileLoggingTests : IAsyncLifetime
             await client.AwaitRun("logged-1", r => r.TaskState("h") == "RUNNING", "task running");
             await client.PutJson("/runs/logged-1/cancel", """{"reason":"stop for the logs"}""");
             await client.AwaitRun("logged-1", r => r.Str("status") == "CANCELLED", "run cancelled");
+            // And one the monitor finds stuck (its own 1 s threshold) and cancels.
+            Assert.Equal(HttpStatusCode.Created, (await client.PostJson("/runs",
+                """{"run_id":"logged-stuck","tasks":[{"task_id":"t","type":"x","pool":"nobody"}],"deadlock":{"pending_stale_s":1}}""")).StatusCode);
+            await client.AwaitRun("logged-stuck", r => r.Str("status") == "CANCELLED", "auto-cancelled");
         }
         finally
         {
@@ -61,5 +66,10 @@ public sealed class FileLoggingTests : IAsyncLifetime
         Assert.Contains(orchestrator, l => l.Contains(" WARN ", StringComparison.Ordinal) && l.Contains("logged-1", StringComparison.Ordinal)
             && l.Contains("cancelled: stop for the logs", StringComparison.Ordinal));
         Assert.DoesNotContain(orchestrator, l => l.Contains("aborted on worker", StringComparison.Ordinal));
+        // The seed's Logging section, line for line (the detector in its own field), found by its troubleshooting grep.
+        Assert.Contains(orchestrator, l => l.Contains(" INFO ", StringComparison.Ordinal)
+            && l.Contains("Deadlock detected for workflow logged-stuck with 1 stuck tasks (deadlock_reason: stale_pending", StringComparison.Ordinal));
+        Assert.Single(orchestrator, l => l.Contains(" WARN ", StringComparison.Ordinal)
+            && l.EndsWith("Workflow logged-stuck cancelled: auto-cancel: deadlock detected (deadlock_reason: stale_pending)", StringComparison.Ordinal));
     }
 }
