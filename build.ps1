@@ -22,6 +22,8 @@ function Invoke-Dotnet {
 function Install-TestDependencies {
     $needed = @(
         @{ Test = { [bool](Get-Command redis-server -ErrorAction SilentlyContinue) }; Package = 'redis-server' },
+        # clients/python's tests (run by Deepline.Cancellation.Tests) need only the interpreter and its standard library.
+        @{ Test = { [bool](Get-Command python3 -ErrorAction SilentlyContinue) }; Package = 'python3' },
         # Debian keeps the server binaries (initdb, postgres) off PATH, under /usr/lib/postgresql/<major>/bin.
         @{ Test = { [bool](Get-ChildItem '/usr/lib/postgresql/*/bin/initdb' -ErrorAction SilentlyContinue) }; Package = 'postgresql' }
     )

@@ -43,11 +43,9 @@ public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout, 
             request.Content = new StringContent(jsonBody, Encoding.UTF8, "application/json");
         if (!string.IsNullOrEmpty(apiKey))
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        // Without a key the request still goes out: an open node makes its loopback callers admin.
         if (admin && !string.IsNullOrEmpty(adminKey))
             request.Headers.Add(AdminHeader, adminKey);
-        else if (admin && string.IsNullOrEmpty(apiKey))
-            throw new CliException(ExitCodes.NodeError,
-                "this command needs the admin key: pass --admin-key (or --key with a key of role admin), or set DEEPLINE_ADMIN_KEY");
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
@@ -71,6 +69,9 @@ public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout, 
     public async Task<JsonNode?> RequireAsync(HttpMethod method, string path, string? jsonBody = null, bool admin = false, CancellationToken ct = default)
     {
         var response = await SendAsync(method, path, jsonBody, admin, ct);
+        if (admin && response.Status == HttpStatusCode.Unauthorized && string.IsNullOrEmpty(adminKey) && string.IsNullOrEmpty(apiKey))
+            throw new CliException(ExitCodes.NodeError,
+                "this command needs the admin key: pass --admin-key (or --key with a key of role admin), or set DEEPLINE_ADMIN_KEY");
         if (!response.IsSuccess) throw NodeError(response);
         return response.Body;
     }

@@ -31,6 +31,9 @@ public sealed record GetRun(string RunId) : IClientScoped
 public sealed record CancelRun(string RunId, string Reason, string CancelledBy, bool Force) : IClientScoped
 {
     public string? ClientScope { get; init; }
+
+    /// <summary>The detector behind an auto-cancel (e.g. <c>stale_pending</c>); null for a cancel by a caller.</summary>
+    public string? DeadlockReason { get; init; }
 }
 
 /// <summary>The admin's "force complete": finalise a CANCELLING run now, or cancel a RUNNING one and complete it at once.</summary>

@@ -23,7 +23,11 @@ public sealed record TaskFailed(string TaskId, string Error, DateTimeOffset At) 
 public sealed record TaskCancelled(string TaskId, string? Detail, DateTimeOffset At) : IRunEvent;
 
 /// <summary>The cancel record: the source of truth that Redis and pub/sub only copy.</summary>
-public sealed record RunCancelRequested(string Reason, string CancelledBy, bool Force, DateTimeOffset At) : IRunEvent;
+public sealed record RunCancelRequested(string Reason, string CancelledBy, bool Force, DateTimeOffset At) : IRunEvent
+{
+    /// <summary>The detector behind an auto-cancel. Not positional, so events journalled before it read back as null.</summary>
+    public string? DeadlockReason { get; init; }
+}
 
 /// <summary>A CANCELLING run is closed without waiting for its remaining workers.</summary>
 public sealed record RunCancelFinalised(string By, DateTimeOffset At) : IRunEvent;

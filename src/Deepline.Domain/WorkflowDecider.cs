@@ -36,7 +36,7 @@ public static class WorkflowDecider
                 _ => Decision.Answer(Conflict($"run '{state.RunId}' is {state.Status}: there is no cancellation to complete")),
             },
             CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
-                ? new Decision([new RunCancelFinalised("cancel_timeout", now)], [], null)
+                ? new Decision([new RunCancelFinalised(CancellationOutcomes.CancelTimeoutFinaliser, now)], [], null)
                 : Decision.Nothing,
             ReportTaskEvent r => TaskEvent(state, r, now),
             _ => Decision.Answer(new CommandRejected(RejectionKind.BadRequest, $"unsupported command {command.GetType().Name}")),
@@ -61,7 +61,7 @@ public static class WorkflowDecider
         // A repeated cancel changes nothing, except that force escalates a cancel still waiting for workers.
         RunStatus.CANCELLING when c.Force => Emit(state, new RunCancelFinalised(c.CancelledBy, now), s => new CancelReply(s, true)),
         RunStatus.CANCELLING => Decision.Answer(new CancelReply(state, AlreadyRequested: true)),
-        _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now), s => new CancelReply(s, false)),
+        _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now) { DeadlockReason = c.DeadlockReason }, s => new CancelReply(s, false)),
     };
 
     private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now)

@@ -58,7 +58,14 @@ public sealed record CancelRecord(
     int CancelledTasks,
     bool Forced,
     DateTimeOffset? FinalisedAt,
-    string? FinalisedBy);
+    string? FinalisedBy)
+{
+    /// <summary>
+    /// Which detector an auto-cancel came from, beside the seed's fixed reason <c>auto-cancel: deadlock detected</c>,
+    /// so that operators can filter on the reason and still see why. Null for a cancel by a caller.
+    /// </summary>
+    public string? DeadlockReason { get; init; }
+}
 
 /// <summary>One run as its entity holds it: built only by <see cref="Apply"/> over the run's events.</summary>
 public sealed record WorkflowState(
@@ -218,7 +225,7 @@ public sealed record WorkflowState(
         {
             Status = RunStatus.CANCELLING,
             UpdatedAt = r.At,
-            Cancel = new CancelRecord(r.Reason, r.CancelledBy, r.At, waiting.Count, false, null, null),
+            Cancel = new CancelRecord(r.Reason, r.CancelledBy, r.At, waiting.Count, false, null, null) { DeadlockReason = r.DeadlockReason },
         };
         return r.Force || next.Counts.Running == 0 ? next.Finalise(r.CancelledBy, r.At) : next;
     }

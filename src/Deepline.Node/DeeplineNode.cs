@@ -34,6 +34,7 @@ public static class DeeplineNode
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(Math.Min(30, config.Limits.BodyTimeoutS));
         });
         logging?.Invoke(builder.Logging);
+        Logging.FileLogging.Add(builder.Logging, config.Logging);
 
         var persistence = config.Store.IsPostgreSql ? PostgresStore.Prepare(config.Store.Connection) : SqliteStore.Prepare(config.Data.Dir);
         var processes = new ProcessAllowlist([.. config.Workers.ProcessAllowedCommands]);

@@ -29,6 +29,8 @@ catch (Deepline.Actors.Hosting.StoreCheckException ex)
 
 app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLine}{Config}",
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
+foreach (var notice in config.Notices)
+    app.Logger.LogWarning("Config notice: {Notice}", notice);
 await app.RunAsync();
 // A node that had to leave (its store is not the cluster's) set its own exit code.
 return Environment.ExitCode;

@@ -25,7 +25,9 @@ public sealed class MonitorTests : IDisposable
 
         var cancelled = await node.AwaitRun("starving", s => s.Status == RunStatus.CANCELLED, "auto-cancel", TimeSpan.FromSeconds(10));
 
-        Assert.Equal("auto-cancel: deadlock detected (stale_pending)", cancelled.Cancel!.Reason);
+        // The seed's reason exactly, so an operator's filter on it matches; the detector in its own field.
+        Assert.Equal("auto-cancel: deadlock detected", cancelled.Cancel!.Reason);
+        Assert.Equal("stale_pending", cancelled.Cancel.DeadlockReason);
         Assert.Equal("system", cancelled.Cancel.CancelledBy);
         var latency = cancelled.Cancel.CancelledAt - submitted.UpdatedAt;
         Assert.InRange(latency, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4));
@@ -49,16 +51,21 @@ public sealed class MonitorTests : IDisposable
         var run = await node.AwaitRun("silent", s => s.Cancel is not null, "auto-cancel", TimeSpan.FromSeconds(10));
         await Await.Until(() => receiver.Received.Count >= 1, TimeSpan.FromSeconds(10), "alert received");
 
-        Assert.Equal("auto-cancel: deadlock detected (no_heartbeat)", run.Cancel!.Reason);
+        Assert.Equal("auto-cancel: deadlock detected", run.Cancel!.Reason);
+        Assert.Equal("no_heartbeat", run.Cancel.DeadlockReason);
         var alert = Assert.Single(receiver.Received);
-        Assert.Equal("Deadlock Alert: Workflow silent", alert["text"]!.GetValue<string>());
+        Assert.Equal("\U0001F534 Deadlock Alert: Workflow silent", alert["text"]!.GetValue<string>());
         var fields = alert["attachments"]![0]!["fields"]!.AsArray().ToDictionary(f => f!["title"]!.GetValue<string>(), f => f!["value"]!.GetValue<string>());
-        Assert.Equal(["Auto-Cancel", "Last Update", "Stuck Tasks", "Workflow ID", "Workflow Name"], fields.Keys.Order());
+        Assert.Equal(["Auto-Cancel", "Deadlock Reason", "Last Update", "Stuck Tasks", "Workflow ID", "Workflow Name"], fields.Keys.Order());
+        Assert.Equal("no_heartbeat", fields["Deadlock Reason"]);
         Assert.Equal("silent", fields["Workflow ID"]);
         Assert.Equal("1", fields["Stuck Tasks"]);
         Assert.Equal("true", fields["Auto-Cancel"]);
         await Await.Until(async () => (await node.MonitorStatus()).Stats.AlertsSent == 1, TimeSpan.FromSeconds(5), () => "alert counted");
-        Assert.Equal(1L, (await node.MonitorStatus()).Stats.DeadlocksDetected);
+        var stats = (await node.MonitorStatus()).Stats;
+        Assert.Equal(1L, stats.DeadlocksDetected);
+        // The seed's alert response time: detection to delivered notification, a real (non-zero) HTTP round trip here.
+        Assert.InRange(stats.AvgAlertResponseTimeS, double.Epsilon, 10);
     }
 
     [Fact]
@@ -89,7 +96,8 @@ public sealed class MonitorTests : IDisposable
 
         var run = await node.AwaitRun("old", s => s.Cancel is not null, "scan finds the run", TimeSpan.FromSeconds(10));
 
-        Assert.Equal("auto-cancel: deadlock detected (run_timeout)", run.Cancel!.Reason);
+        Assert.Equal("auto-cancel: deadlock detected", run.Cancel!.Reason);
+        Assert.Equal("run_timeout", run.Cancel.DeadlockReason);
         var stats = (await node.MonitorStatus()).Stats;
         Assert.Equal(1L, stats.ByReason[StuckReason.run_timeout]);
         Assert.True(stats.AvgDetectionTimeS <= 3, $"scan detection took {stats.AvgDetectionTimeS} s beyond the threshold");
@@ -112,6 +120,97 @@ public sealed class MonitorTests : IDisposable
 
         Assert.Null((await node.Run("waiting")).Cancel);
         Assert.Equal(0L, (await node.MonitorStatus()).Stats.DeadlocksDetected);
+    }
+
+    [Fact]
+    public async Task Without_auto_cancel_an_incident_closes_when_its_run_recovers_and_counts_as_a_false_positive()
+    {
+        // cancel_on_deadlock false: the run is only flagged. It is waiting on an external pool that comes late.
+        var monitor = Monitor(pendingStale: 1, cancel: false);
+        await using (var node = await TestNode.StartAsync(_dir.Path, monitor: monitor))
+        {
+            await node.Ask<RunReply>(new SubmitRun(Run("late-worker", External("t"))));
+            await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 1, TimeSpan.FromSeconds(10), () => "incident opened");
+
+            // The worker shows up: the run is healthy again, the incident closes, and it was a false positive.
+            await node.Ask<TaskEventAccepted>(new ReportTaskEvent("late-worker", "t", TaskEventKind.TASK_STARTED, "w", null, null));
+            await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 0, TimeSpan.FromSeconds(10), () => "incident closed");
+            var stats = (await node.MonitorStatus()).Stats;
+            Assert.Equal(1L, stats.ClosedByOutcome[IncidentOutcome.recovered]);
+            Assert.Equal(1L, stats.FalsePositives);
+
+            // A second run stays stuck while auto-cancel is off: its incident stays open.
+            await node.Ask<RunReply>(new SubmitRun(Run("left-alone", External("t", "nobody-serves-this"))));
+            await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 1, TimeSpan.FromSeconds(10), () => "second incident opened");
+        }
+
+        // Auto-cancel turned back on later: an incident opened while it was off is not cancelled behind the operator's back.
+        var since = DateTimeOffset.UtcNow;
+        await using var restarted = await TestNode.StartAsync(_dir.Path, monitor: monitor with { CancelOnDeadlock = true });
+        await Await.Until(async () => (await restarted.MonitorStatus()).LastScan is { } t && t > since.AddSeconds(2.5),
+            TimeSpan.FromSeconds(15), () => "two scans after the restart");
+        Assert.Equal(2L, (await restarted.MonitorStatus()).Stats.DeadlocksDetected);
+        Assert.Null((await restarted.Run("left-alone")).Cancel);
+        Assert.Equal(0L, (await restarted.MonitorStatus()).Stats.WorkflowsCancelled);
+    }
+
+    [Fact]
+    public async Task An_auto_cancelled_incident_closes_as_cancelled_once_its_run_is_CANCELLED()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: Monitor(pendingStale: 1));
+        await node.Ask<RunReply>(new SubmitRun(Run("settles", External("t", "nobody-serves-this"))));
+        await node.AwaitRun("settles", s => s.Status == RunStatus.CANCELLED, "auto-cancel", TimeSpan.FromSeconds(10));
+
+        await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 0, TimeSpan.FromSeconds(10), () => "incident closed");
+        var stats = (await node.MonitorStatus()).Stats;
+        Assert.Equal(1L, stats.ClosedByOutcome[IncidentOutcome.cancelled]);
+        Assert.Equal(0L, stats.FalsePositives);
+    }
+
+    [Fact]
+    public async Task An_alert_whose_retries_fail_goes_to_the_dead_letter_list_and_is_delivered_on_a_later_attempt()
+    {
+        // One attempt and one retry fail (500, 500), and so does the first dead-letter attempt; the next one is delivered.
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (500, TimeSpan.Zero), (500, TimeSpan.Zero), (200, TimeSpan.Zero));
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
+        var monitor = Monitor(pendingStale: 1) with
+        {
+            AlertWebhookConfigured = true,
+            DeadLetterBaseDelay = TimeSpan.FromMilliseconds(500),
+            DeadLetterMaxDelay = TimeSpan.FromSeconds(1),
+        };
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
+        await node.Ask<RunReply>(new SubmitRun(Run("unheard", External("t", "nobody-serves-this"))));
+
+        await Await.Until(async () => (await node.MonitorStatus()).DeadLetters.Any(l => l.Detection.RunId == "unheard"),
+            TimeSpan.FromSeconds(10), () => "alert dead-lettered");
+        Assert.Equal(1L, (await node.MonitorStatus()).Stats.AlertsFailed);
+
+        await Await.Until(async () => (await node.MonitorStatus()).Stats.AlertsSent == 1, TimeSpan.FromSeconds(15), () => "delivered from the dead-letter list");
+        var status = await node.MonitorStatus();
+        Assert.Empty(status.DeadLetters);
+        Assert.Equal(4, receiver.Received.Count);
+        Assert.All(receiver.Received, body => Assert.Equal("unheard", body["details"]!["run_id"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public void Dead_letters_back_off_doubling_up_to_the_maximum_and_expire()
+    {
+        var settings = Monitor() with { DeadLetterBaseDelay = TimeSpan.FromMinutes(1), DeadLetterMaxDelay = TimeSpan.FromHours(1) };
+        Assert.Equal([1, 2, 4, 8, 16, 32, 60, 60], Enumerable.Range(1, 8).Select(a => settings.DeadLetterDelay(a).TotalMinutes));
+
+        var t0 = DateTimeOffset.UnixEpoch;
+        var d = new Detection("r", "wf", StuckReason.stale_pending, t0, t0, ["t"], "stuck");
+        var state = SupervisorState.Empty
+            .Apply(new IncidentOpened(d, t0, "timer"))
+            .Apply(new IncidentAlerted("r", false, t0) { RetryAt = t0.AddMinutes(1) });
+        Assert.Empty(state.DeadLettersAt(t0.AddSeconds(59), TimeSpan.FromHours(24)).Due);
+        Assert.Single(state.DeadLettersAt(t0.AddMinutes(1), TimeSpan.FromHours(24)).Due);
+        Assert.Single(state.DeadLettersAt(t0.AddHours(24), TimeSpan.FromHours(24)).Expired);
+
+        var expired = state.Apply(new AlertExpired("r", t0.AddHours(24)));
+        Assert.Empty(expired.DeadLetters);
+        Assert.Equal(1L, expired.Stats.AlertsExpired);
     }
 
     [Fact]

@@ -46,17 +46,34 @@ public sealed class RedisMirrorTests(RedisNodeFixture node) : IClassFixture<Redi
     }
 
     [Fact]
-    public async Task A_run_cancelled_elsewhere_never_starts_a_task_here()
+    public async Task A_run_cancelled_elsewhere_never_starts_a_task_here_and_ends_CANCELLED_with_the_record_Redis_holds()
     {
-        // Another cluster (or an operator) cancelled it; only Redis knows.
+        // Another cluster cancelled it; only Redis knows, with the record that cluster wrote.
         await node.Db.SetAddAsync(RedisContract.CancelledRuns, "elsewhere-1");
+        await node.Db.HashSetAsync(RedisContract.RunHash("elsewhere-1"),
+            [new("run_id", "elsewhere-1"), new("reason", "stopped on the other cluster"), new("cancelled_by", "oncall")]);
 
-        await node.SubmitAsync("elsewhere-1", """[{"task_id": "a", "type": "count"}, {"task_id": "b", "type": "count"}]""");
+        // Two independent tasks and one that waits on them: none may run, none may be SKIPPED as after a failure.
+        await node.SubmitAsync("elsewhere-1", """
+            [{"task_id": "a", "type": "count"}, {"task_id": "b", "type": "count"}, {"task_id": "c", "type": "count", "depends_on": ["a", "b"]}]
+            """);
 
-        var run = await node.AwaitRunAsync("elsewhere-1",
-            r => r["tasks"]!.AsArray().All(t => t!["state"]!.GetValue<string>() == "CANCELLED"), "both tasks refused as CANCELLED");
+        var run = await node.AwaitRunAsync("elsewhere-1", r => r["status"]!.GetValue<string>() is "CANCELLED" or "FAILED", "run finished");
+        Assert.Equal("CANCELLED", run["status"]!.GetValue<string>());
+        Assert.All(run["tasks"]!.AsArray(), t => Assert.Equal("CANCELLED", t!["state"]!.GetValue<string>()));
+        var cancellation = run["cancellation"]!;
+        Assert.Equal("stopped on the other cluster", cancellation["reason"]!.GetValue<string>());
+        Assert.Equal("oncall", cancellation["cancelled_by"]!.GetValue<string>());
         Assert.Contains("cancelled_runs", RedisNodeFixture.Task(run, "a")["error"]!.GetValue<string>());
         Assert.DoesNotContain(node.Counting.Executed, e => e.StartsWith("elsewhere-1/", StringComparison.Ordinal));
+
+        // Only the id, added by hand: still CANCELLED, with a reason that says where the cancel came from.
+        await node.Db.SetAddAsync(RedisContract.CancelledRuns, "elsewhere-bare");
+        await node.SubmitAsync("elsewhere-bare", """[{"task_id": "a", "type": "count"}]""");
+        var bare = await node.AwaitRunAsync("elsewhere-bare", r => r["status"]!.GetValue<string>() is "CANCELLED" or "FAILED", "bare run finished");
+        Assert.Equal("CANCELLED", bare["status"]!.GetValue<string>());
+        Assert.Equal("cancelled elsewhere: found in Redis cancelled_runs", bare["cancellation"]!["reason"]!.GetValue<string>());
+        Assert.Equal("redis", bare["cancellation"]!["cancelled_by"]!.GetValue<string>());
 
         // A run Redis does not know runs as usual.
         await node.SubmitAsync("elsewhere-2", """[{"task_id": "a", "type": "count"}]""");

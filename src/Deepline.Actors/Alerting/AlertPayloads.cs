@@ -33,7 +33,7 @@ public static class AlertPayloads
         JsonObject Field(string title, string value) => new() { ["title"] = title, ["value"] = value, ["short"] = true };
         return new JsonObject
         {
-            ["text"] = $"Deadlock Alert: Workflow {d.RunId}",
+            ["text"] = $"\U0001F534 Deadlock Alert: Workflow {d.RunId}",
             ["attachments"] = new JsonArray(new JsonObject
             {
                 ["color"] = "danger",
@@ -42,7 +42,8 @@ public static class AlertPayloads
                     Field("Workflow Name", d.WorkflowName),
                     Field("Stuck Tasks", d.StuckTasks.Length.ToString()),
                     Field("Last Update", Ago(a.DetectedAt - d.LastUpdate)),
-                    Field("Auto-Cancel", a.AutoCancel ? "true" : "false")),
+                    Field("Auto-Cancel", a.AutoCancel ? "true" : "false"),
+                    Field("Deadlock Reason", d.Reason.ToString())),
                 ["text"] = $"{d.Reason}: {d.Explanation}",
             }),
         };
@@ -79,6 +80,8 @@ public static class AlertPayloads
         ["run_id"] = a.Detection.RunId,
         ["workflow_name"] = a.Detection.WorkflowName,
         ["reason"] = a.Detection.Reason.ToString(),
+        // The same detector under the name the cancel record and /runs/cancelled use, so one filter fits all three.
+        ["deadlock_reason"] = a.Detection.Reason.ToString(),
         ["explanation"] = a.Detection.Explanation,
         ["stuck_tasks"] = new JsonArray([.. a.Detection.StuckTasks.Take(50).Select(t => (JsonNode)t!)]),
         ["stuck_task_count"] = a.Detection.StuckTasks.Length,

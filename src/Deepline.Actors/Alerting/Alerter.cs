@@ -29,7 +29,7 @@ public sealed class Alerter : ReceiveActor
             {
                 _queue = _queue.Dequeue(out var dropped);
                 _queued--;
-                _log.Error("Failed to send deadlock alert: queue full, dropped the alert for workflow {0}", dropped.Detection.RunId);
+                _log.Error("Failed to send deadlock alert: queue full, dropped the alert for workflow {run_id}", dropped.Detection.RunId);
                 Context.Parent.Tell(new AlertOutcome(dropped.Detection.RunId, false));
             }
             _queue = _queue.Enqueue(a);
@@ -40,7 +40,7 @@ public sealed class Alerter : ReceiveActor
         {
             _inFlight--;
             if (d.Error is not null)
-                _log.Error("Failed to send deadlock alert: {0} (workflow {1}, webhook {2})", d.Error, d.RunId, AlertPayloads.Redact(_sender.Settings.Url));
+                _log.Error("Failed to send deadlock alert: {error} (workflow {run_id}, webhook {webhook})", d.Error, d.RunId, AlertPayloads.Redact(_sender.Settings.Url));
             Context.Parent.Tell(new AlertOutcome(d.RunId, d.Error is null));
             Pump();
         });

@@ -152,6 +152,15 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
         return await _connection.Result.GetDatabase().SetContainsAsync(RedisContract.CancelledRuns, runId);
     }
 
+    /// <summary>SISMEMBER cancelled_runs, then the run's hash for the record to cancel it with here.</summary>
+    /// <exception cref="InvalidOperationException">Not connected, as <see cref="IsCancelledAsync"/>.</exception>
+    public async Task<ExternalCancel?> FindCancelAsync(string runId)
+    {
+        if (!await IsCancelledAsync(runId)) return null;
+        var fields = await _connection.Result.GetDatabase().HashGetAsync(RedisContract.RunHash(runId), ["reason", "cancelled_by"]);
+        return ExternalCancel.From(fields[0].IsNull ? null : (string?)fields[0], fields[1].IsNull ? null : (string?)fields[1]);
+    }
+
     private async Task<IDatabase> Db() => (await _connection).GetDatabase();
 
     public async ValueTask DisposeAsync()

@@ -14,7 +14,11 @@ public sealed record RunIndexRow(
     TaskCounts Counts,
     string? CancelReason,
     string? CancelledBy,
-    DateTimeOffset? CancelledAt);
+    DateTimeOffset? CancelledAt)
+{
+    /// <summary>The detector behind an auto-cancel (its own column); null otherwise. Filled by the cancelled list only.</summary>
+    public string? DeadlockReason { get; init; }
+}
 
 /// <summary>
 /// The index columns of a run, derived from its state. The *_base columns are when each detector's clock

@@ -78,6 +78,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             // the projection's memory and are rebuilt from the journal when missing.
             "ALTER TABLE run_index DROP COLUMN state",
         ],
+        [
+            // The detector behind an auto-cancel, listed by /runs/cancelled (null for other cancels and older rows).
+            "ALTER TABLE run_index ADD COLUMN deadlock_reason VARCHAR(32) NULL",
+        ],
     ];
 
     /// <summary>The schema version this build writes.</summary>
@@ -86,7 +90,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     private const string Columns =
         "run_id, last_seq, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
         "stale_base, heartbeat_base, timeout_base, pending_stale_s, workflow_stale_s, heartbeat_timeout_s, stale_deadline, heartbeat_deadline, timeout_deadline, " +
-        "cancel_reason, cancelled_by, cancelled_at";
+        "cancel_reason, cancelled_by, cancelled_at, deadlock_reason";
 
     private static readonly string UpdateAll = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
 
@@ -316,7 +320,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var filter = clientId is null ? "" : "AND client_id = @client ";
         await using var cmd = Command(db, null,
             "SELECT run_id, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
-            "cancel_reason, cancelled_by, cancelled_at FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
+            "cancel_reason, cancelled_by, cancelled_at, deadlock_reason FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
             "ORDER BY cancelled_at DESC, run_id LIMIT @limit OFFSET @offset",
             ("limit", limit), ("offset", offset), ("client", (object?)clientId ?? DBNull.Value));
         var rows = new List<RunIndexRow>();
@@ -327,7 +331,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
                 IndexColumns.At(r.GetInt64(4)), IndexColumns.At(r.GetInt64(5)), r.GetInt32(6),
                 new TaskCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11), r.GetInt32(12), r.GetInt32(13)),
                 r.IsDBNull(14) ? null : r.GetString(14), r.IsDBNull(15) ? null : r.GetString(15),
-                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16))));
+                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16)))
+            {
+                DeadlockReason = r.IsDBNull(17) ? null : r.GetString(17),
+            });
         }
         return rows;
     }
@@ -356,6 +363,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             s.Deadlock?.PendingStaleS, s.Deadlock?.WorkflowStaleS, s.Deadlock?.HeartbeatTimeoutS,
             stale + t.PendingStaleS * 1000L, heartbeat + t.HeartbeatTimeoutS * 1000L, timeout + t.WorkflowStaleS * 1000L,
             s.Cancel?.Reason, s.Cancel?.CancelledBy, s.Cancel is { } k ? IndexColumns.Ms(k.CancelledAt) : null,
+            s.Cancel?.DeadlockReason,
         ];
     }
 

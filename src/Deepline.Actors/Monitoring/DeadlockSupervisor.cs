@@ -27,6 +27,8 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private readonly WebhookSender? _webhook;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HashSet<string> _confirming = [];
+    private readonly HashSet<string> _settling = [];
+    private readonly HashSet<string> _resending = [];
     private IActorRef? _alerter;
     private SupervisorState _state = SupervisorState.Empty;
     private bool _scanning;
@@ -68,7 +70,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 {
                     if (_alerter is not null && !incident.Alerted)
                         _alerter.Tell(new AlertRequest(incident.Detection, incident.DetectedAt, _settings.CancelOnDeadlock));
-                    if (_settings.CancelOnDeadlock && !incident.Cancelled) Cancel(incident.Detection);
+                    if (_settings.CancelOnDeadlock && incident.AutoCancel && !incident.Cancelled) Cancel(incident.Detection);
                 }
                 break;
         }
@@ -82,6 +84,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 Consider(s.Detection.RunId, "timer");
                 break;
             case ScanTick when !_scanning:
+                FollowUp();
                 _scanning = true;
                 var started = Stopwatch.GetTimestamp();
                 _index.DueAsync(DateTimeOffset.UtcNow, _settings.ScanLimit)
@@ -89,6 +92,10 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                         failure: ex => new ScanDone([], Stopwatch.GetElapsedTime(started), ex));
                 break;
             case ScanTick:
+                FollowUp();
+                break;
+            case Settled s:
+                OnSettled(s);
                 break;
             case ScanDone done:
                 OnScanDone(done);
@@ -103,7 +110,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 Cancel(incident.Detection);
                 break;
             case AlertOutcome o:
-                PersistAsync(new IncidentAlerted(o.RunId, o.Delivered, DateTimeOffset.UtcNow), Apply);
+                OnAlertOutcome(o);
                 break;
             case ManualScan scan:
                 RunManualScan(scan).PipeTo(Sender);
@@ -111,7 +118,10 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             case GetMonitorStatus:
                 var state = _state;
                 _index.LagAsync().ContinueWith(lag => new MonitorStatus(true, state.LastScan, state.LastScanDurationMs, state.Stats,
-                    state.Incidents.Values.Count(i => !i.Cancelled), lag.IsCompletedSuccessfully ? lag.Result : -1)).PipeTo(Sender);
+                    state.Incidents.Count, lag.IsCompletedSuccessfully ? lag.Result : -1)
+                {
+                    DeadLetters = [.. state.DeadLetters.Values.OrderBy(l => l.FirstFailedAt)],
+                }).PipeTo(Sender);
                 break;
             case SaveSnapshotSuccess ok:
                 DeleteMessages(ok.Metadata.SequenceNr);
@@ -166,19 +176,23 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
 
         // PersistAsync lets many incidents share journal round-trips; the run stays in _confirming until its
         // incident is applied, so no second suspicion of it can slip in between.
-        PersistAsync(new IncidentOpened(detection, now, c.Via), e =>
+        PersistAsync(new IncidentOpened(detection, now, c.Via) { AutoCancel = _settings.CancelOnDeadlock }, e =>
         {
             Apply(e);
             _confirming.Remove(c.RunId);
-            _log.Info("Deadlock detected for workflow {0} with {1} stuck tasks ({2}, via {3}): {4}",
-                detection.RunId, detection.StuckTasks.Length, detection.Reason, c.Via, detection.Explanation);
+            _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
+                detection.RunId, detection.StuckTasks.Length, detection.Reason.ToString(), c.Via, detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
             if (_settings.CancelOnDeadlock) Cancel(detection);
         });
     }
 
+    /// <summary>The seed's exact reason, so that filters on it match; the detector goes in its own field.</summary>
+    public static CancelRun AutoCancel(Detection d) =>
+        new(d.RunId, AutoCancelReason, "system", Force: false) { DeadlockReason = d.Reason.ToString() };
+
     private void Cancel(Detection d) =>
-        _runs.Ask<IDeeplineMessage>(new CancelRun(d.RunId, $"{AutoCancelReason} ({d.Reason})", "system", Force: false), AskTimeout)
+        _runs.Ask<IDeeplineMessage>(AutoCancel(d), AskTimeout)
             .PipeTo(Self, success: reply => new CancelAnswer(d.RunId, reply), failure: _ => new CancelAnswer(d.RunId, null));
 
     private void OnCancelAnswer(CancelAnswer a)
@@ -186,6 +200,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         switch (a.Reply)
         {
             case CancelReply reply:
+                // The run itself logs the seed's "Workflow X cancelled: auto-cancel: deadlock detected" line.
                 PersistAsync(new IncidentCancelled(a.RunId, !reply.AlreadyRequested, DateTimeOffset.UtcNow), Apply);
                 break;
             case CommandRejected:
@@ -197,6 +212,65 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 Timers.StartSingleTimer(("retry-cancel", a.RunId), new RetryCancel(a.RunId), TimeSpan.FromSeconds(2));
                 break;
         }
+    }
+
+    /// <summary>
+    /// Every scan tick: asks the runs of open incidents how they stand (an incident closes when its run recovered or
+    /// finished), and sends dead-lettered alerts whose backoff is over, or gives up those past their expiry.
+    /// </summary>
+    private void FollowUp()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var incident in _state.Settleable().Where(i => !_settling.Contains(i.Detection.RunId))
+                     .OrderBy(i => i.DetectedAt).Take(Math.Max(0, _settings.SettleLimit - _settling.Count)))
+        {
+            var runId = incident.Detection.RunId;
+            _settling.Add(runId);
+            _runs.Ask<IDeeplineMessage>(new GetRun(runId), AskTimeout)
+                .PipeTo(Self, success: reply => new Settled(runId, reply), failure: _ => new Settled(runId, null));
+        }
+
+        var (due, expired) = _state.DeadLettersAt(now, _settings.DeadLetterExpiry);
+        foreach (var letter in expired)
+            _log.Error("Failed to send deadlock alert: gave up on the alert for workflow {run_id} after {attempts} attempts since {first_failed_at}",
+                letter.Detection.RunId, letter.Attempts, letter.FirstFailedAt);
+        if (expired.Count > 0) PersistAllAsync(expired.Select(l => new AlertExpired(l.Detection.RunId, now)), Apply);
+        if (_alerter is null) return;
+        foreach (var letter in due.Where(l => _resending.Add(l.Detection.RunId)))
+            _alerter.Tell(new AlertRequest(letter.Detection, letter.DetectedAt, letter.AutoCancel));
+    }
+
+    private void OnSettled(Settled s)
+    {
+        _settling.Remove(s.RunId);
+        if (s.Reply is not RunReply { State: var run } || !_state.Knows(s.RunId)
+            || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow) is not { } outcome)
+            return;
+        PersistAsync(new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow), e =>
+        {
+            Apply(e);
+            _log.Info("Incident for workflow {run_id} closed: {outcome}", s.RunId, outcome.ToString());
+        });
+    }
+
+    private void OnAlertOutcome(AlertOutcome o)
+    {
+        _resending.Remove(o.RunId);
+        var now = DateTimeOffset.UtcNow;
+        if (o.Delivered)
+        {
+            PersistAsync(new IncidentAlerted(o.RunId, true, now), Apply);
+            return;
+        }
+        var attempts = (_state.DeadLetters.TryGetValue(o.RunId, out var letter) ? letter.Attempts : 0) + 1;
+        var retryAt = now + _settings.DeadLetterDelay(attempts);
+        PersistAsync(new IncidentAlerted(o.RunId, false, now) { RetryAt = retryAt }, e =>
+        {
+            Apply(e);
+            if (attempts == 1 && _state.DeadLetters.ContainsKey(o.RunId))
+                _log.Warning("Alert for workflow {run_id} not delivered after its retries: kept in the dead-letter list, next attempt at {next_attempt_at}",
+                    o.RunId, retryAt);
+        });
     }
 
     private async Task<ManualScanResult> RunManualScan(ManualScan scan)
@@ -227,4 +301,6 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private sealed record CancelAnswer(string RunId, IDeeplineMessage? Reply);
 
     private sealed record RetryCancel(string RunId);
+
+    private sealed record Settled(string RunId, IDeeplineMessage? Reply);
 }

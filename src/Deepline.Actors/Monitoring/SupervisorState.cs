@@ -3,11 +3,16 @@ using Deepline.Domain;
 
 namespace Deepline.Actors.Monitoring;
 
-public sealed record Incident(Detection Detection, DateTimeOffset DetectedAt, bool Alerted, bool Cancelled);
+public sealed record Incident(Detection Detection, DateTimeOffset DetectedAt, bool Alerted, bool Cancelled)
+{
+    /// <summary>cancel_on_deadlock when it opened: an incident opened with it off is never cancelled later.</summary>
+    public bool AutoCancel { get; init; } = true;
+}
 
 /// <summary>
-/// The supervisor's memory: one incident per run (alert once, cancel once, count once) and the counters of
-/// /stats. Incidents of runs that are long finished are forgotten after <see cref="IncidentsKept"/>.
+/// The supervisor's memory: one open incident per stuck run (alert once, cancel once, count once) until the run
+/// recovers or finishes, the alerts waiting in the dead-letter list, and the counters of /stats. A closed incident is
+/// forgotten (its outcome is counted), so the open ones are exactly the runs still stuck or still being cancelled.
 /// </summary>
 public sealed record SupervisorState(
     ImmutableDictionary<string, Incident> Incidents,
@@ -17,7 +22,13 @@ public sealed record SupervisorState(
 {
     public const int IncidentsKept = 100_000;
 
+    /// <summary>Most alerts kept for another attempt; past that the oldest is given up (counted as expired).</summary>
+    public const int DeadLettersKept = 10_000;
+
     public static SupervisorState Empty { get; } = new(ImmutableDictionary<string, Incident>.Empty, MonitorStats.Zero, null, 0);
+
+    /// <summary>Alerts that could not be delivered, by run, waiting for their next attempt.</summary>
+    public ImmutableDictionary<string, DeadLetter> DeadLetters { get; init; } = ImmutableDictionary<string, DeadLetter>.Empty;
 
     public bool Knows(string runId) => Incidents.ContainsKey(runId);
 
@@ -29,12 +40,16 @@ public sealed record SupervisorState(
             Incidents = Incidents.SetItem(c.RunId, i with { Cancelled = true }),
             Stats = c.ByMonitor ? Stats with { WorkflowsCancelled = Stats.WorkflowsCancelled + 1 } : Stats,
         },
-        IncidentAlerted a when Incidents.TryGetValue(a.RunId, out var i) => this with
+        IncidentAlerted a => Alerted(a),
+        IncidentClosed c when Incidents.ContainsKey(c.RunId) => this with
         {
-            Incidents = Incidents.SetItem(a.RunId, i with { Alerted = true }),
-            Stats = a.Delivered
-                ? Stats with { AlertsSent = Stats.AlertsSent + 1 }
-                : Stats with { AlertsFailed = Stats.AlertsFailed + 1 },
+            Incidents = Incidents.Remove(c.RunId),
+            Stats = Stats with { ClosedByOutcome = Stats.ClosedByOutcome.SetItem(c.Outcome, Stats.ClosedByOutcome.GetValueOrDefault(c.Outcome) + 1) },
+        },
+        AlertExpired x when DeadLetters.ContainsKey(x.RunId) => this with
+        {
+            DeadLetters = DeadLetters.Remove(x.RunId),
+            Stats = Stats with { AlertsExpired = Stats.AlertsExpired + 1 },
         },
         ScanRecorded s => this with
         {
@@ -44,6 +59,44 @@ public sealed record SupervisorState(
         },
         _ => this,
     };
+
+    private SupervisorState Alerted(IncidentAlerted a)
+    {
+        Incidents.TryGetValue(a.RunId, out var incident);
+        DeadLetters.TryGetValue(a.RunId, out var letter);
+        var incidents = incident is null ? Incidents : Incidents.SetItem(a.RunId, incident with { Alerted = true });
+        if (a.Delivered)
+        {
+            var detectedAt = letter?.DetectedAt ?? incident?.DetectedAt ?? a.At;
+            return this with
+            {
+                Incidents = incidents,
+                DeadLetters = DeadLetters.Remove(a.RunId),
+                Stats = Stats with
+                {
+                    AlertsSent = Stats.AlertsSent + 1,
+                    TotalAlertResponseSeconds = Stats.TotalAlertResponseSeconds + Math.Max(0, (a.At - detectedAt).TotalSeconds),
+                },
+            };
+        }
+        var retryAt = a.RetryAt ?? a.At;
+        if (letter is not null)
+            return this with { Incidents = incidents, DeadLetters = DeadLetters.SetItem(a.RunId, letter with { Attempts = letter.Attempts + 1, NextAttemptAt = retryAt }) };
+        if (incident is null) return this;
+        var letters = DeadLetters;
+        var stats = Stats with { AlertsFailed = Stats.AlertsFailed + 1 };
+        if (letters.Count >= DeadLettersKept)
+        {
+            letters = letters.Remove(letters.Values.MinBy(l => l.FirstFailedAt)!.Detection.RunId);
+            stats = stats with { AlertsExpired = stats.AlertsExpired + 1 };
+        }
+        return this with
+        {
+            Incidents = incidents,
+            DeadLetters = letters.Add(a.RunId, new DeadLetter(incident.Detection, incident.DetectedAt, incident.AutoCancel, 1, a.At, retryAt)),
+            Stats = stats,
+        };
+    }
 
     private SupervisorState Open(IncidentOpened o)
     {
@@ -57,7 +110,7 @@ public sealed record SupervisorState(
         }
         return this with
         {
-            Incidents = incidents.Add(o.Detection.RunId, new Incident(o.Detection, o.DetectedAt, false, false)),
+            Incidents = incidents.Add(o.Detection.RunId, new Incident(o.Detection, o.DetectedAt, false, false) { AutoCancel = o.AutoCancel }),
             Stats = Stats with
             {
                 DeadlocksDetected = Stats.DeadlocksDetected + 1,
@@ -69,5 +122,34 @@ public sealed record SupervisorState(
 
     /// <summary>Incidents whose follow-up did not complete before a crash or failover: to be done again.</summary>
     public IEnumerable<Incident> Unfinished(bool cancelOnDeadlock, bool alerting) =>
-        Incidents.Values.Where(i => (cancelOnDeadlock && !i.Cancelled) || (alerting && !i.Alerted));
+        Incidents.Values.Where(i => (cancelOnDeadlock && i.AutoCancel && !i.Cancelled) || (alerting && !i.Alerted));
+
+    /// <summary>
+    /// Open incidents that may have settled: those not waiting for their own cancel to land. An incident whose cancel
+    /// is still to be sent is left alone, so a run is never closed as recovered while the monitor is cancelling it.
+    /// </summary>
+    public IEnumerable<Incident> Settleable() => Incidents.Values.Where(i => i.Cancelled || !i.AutoCancel);
+
+    /// <summary>How an open incident's run stands now: null while it is still stuck (or still being cancelled).</summary>
+    public static IncidentOutcome? Settle(WorkflowState run, DetectorThresholds thresholds, DateTimeOffset now) => run.Status switch
+    {
+        RunStatus.SUCCEEDED => IncidentOutcome.succeeded,
+        RunStatus.FAILED => IncidentOutcome.failed,
+        RunStatus.CANCELLED => IncidentOutcome.cancelled,
+        RunStatus.RUNNING when StuckDetector.Evaluate(run, thresholds, now) is null => IncidentOutcome.recovered,
+        _ => null,
+    };
+
+    /// <summary>Dead letters due for another attempt, and those past their expiry.</summary>
+    public (IReadOnlyList<DeadLetter> Due, IReadOnlyList<DeadLetter> Expired) DeadLettersAt(DateTimeOffset now, TimeSpan expiry)
+    {
+        var due = new List<DeadLetter>();
+        var expired = new List<DeadLetter>();
+        foreach (var l in DeadLetters.Values)
+        {
+            if (l.FirstFailedAt + expiry <= now) expired.Add(l);
+            else if (l.NextAttemptAt <= now) due.Add(l);
+        }
+        return (due, expired);
+    }
 }

@@ -9,7 +9,32 @@ namespace Deepline.Actors.Workers;
 /// <summary>The shared cancel set beyond this cluster (Redis <c>cancelled_runs</c>), asked before a task starts.</summary>
 public interface ICancelledRunsLookup
 {
-    Task<bool> IsCancelledAsync(string runId);
+    /// <summary>The run's cancellation as the shared set records it; null when the run is not in the set.</summary>
+    Task<ExternalCancel?> FindCancelAsync(string runId);
+}
+
+/// <summary>A cancel known only to the shared set: its reason and author, as whoever wrote it recorded them.</summary>
+public sealed record ExternalCancel(string Reason, string CancelledBy)
+{
+    /// <summary>Recorded when the run id is in the set without its hash (added by hand, or the hash was pruned).</summary>
+    public const string UnrecordedReason = "cancelled elsewhere: found in Redis cancelled_runs";
+
+    public const string UnknownAuthor = "redis";
+
+    /// <summary>
+    /// Whatever else writes to Redis is outside this node's checks: the values are cut to the HTTP API's limits
+    /// and stripped of control characters before they reach the journal or a log line.
+    /// </summary>
+    public static ExternalCancel From(string? reason, string? cancelledBy)
+    {
+        var r = string.IsNullOrWhiteSpace(reason) ? UnrecordedReason : Deepline.Domain.Identifiers.StripControl(reason);
+        if (r.Length > MaxReasonLength) r = r[..MaxReasonLength];
+        var by = cancelledBy is not null && Deepline.Domain.Identifiers.IsValid(cancelledBy) ? cancelledBy : UnknownAuthor;
+        return new ExternalCancel(r, by);
+    }
+
+    /// <summary>The same limit as <c>PUT /runs/{id}/cancel</c>'s reason.</summary>
+    public const int MaxReasonLength = 1000;
 }
 
 /// <param name="CancelGrace">How long a handler whose token fired may take to return before the pool abandons it; null: 10 s.</param>
@@ -67,6 +92,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<HandlerFinished>(OnFinished);
         Receive<GraceExpired>(g => OnGraceExpired(g.Key));
         Receive<PreStartChecked>(OnChecked);
+        Receive<ElsewhereCancelRecorded>(OnElsewhereCancelRecorded);
         Receive<Heartbeat>(_ =>
         {
             foreach (var key in _state.Running.Keys)
@@ -163,8 +189,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     /// </summary>
     private void CheckElsewhere(ExecuteTask task)
     {
-        _cancelledElsewhere!.IsCancelledAsync(task.RunId).WaitAsync(_settings.PreStartCheckTimeout)
-            .PipeTo(Self, success: c => new PreStartChecked(task, c, null), failure: e => new PreStartChecked(task, false, e));
+        _cancelledElsewhere!.FindCancelAsync(task.RunId).WaitAsync(_settings.PreStartCheckTimeout)
+            .PipeTo(Self, success: c => new PreStartChecked(task, c, null), failure: e => new PreStartChecked(task, null, e));
     }
 
     private void OnChecked(PreStartChecked c)
@@ -173,7 +199,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         if (!_state.Running.ContainsKey(key)) return;
         // Debug: during a Redis outage this would be one line per task; the broadcaster reports the outage once.
         if (c.Error is not null) _log.Debug("Cancel set not reachable before starting {0} ({1}); starting on the in-cluster check alone", key, c.Error.Message);
-        var (state, start, abort) = _state.Checked(key, c.Cancelled);
+        var (state, start, abort) = _state.Checked(key, c.Cancel is not null);
         _state = state;
         foreach (var k in abort) Abort(k);
         if (start)
@@ -181,9 +207,30 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             Start(c.Task);
             return;
         }
-        _log.Info("Not starting {0}: its run is cancelled{1}", key, c.Cancelled ? " (Redis cancelled_runs)" : "");
-        Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, NotStarted(c.Cancelled), 1));
+        if (c.Cancel is { } elsewhere)
+        {
+            // Only Redis knows this cancel: the run must be cancelled here too, with the record Redis holds, before the
+            // task reports TASK_CANCELLED; a task cancelled under a RUNNING run would fail the run instead.
+            _log.Info("Not starting {run_id}/{task_id}: its run is in Redis cancelled_runs; cancelling it here (by {cancelled_by})",
+                key.RunId, key.TaskId, elsewhere.CancelledBy);
+            _runs.Ask<IDeeplineMessage>(new CancelRun(key.RunId, elsewhere.Reason, elsewhere.CancelledBy, Force: false), _settings.ReportTimeout)
+                .PipeTo(Self, success: answer => new ElsewhereCancelRecorded(key, answer, null),
+                    failure: ex => new ElsewhereCancelRecorded(key, null, ex));
+        }
+        else
+        {
+            _log.Info("Not starting {run_id}/{task_id}: its run is cancelled", key.RunId, key.TaskId);
+            Send(new Report(key, TaskEventKind.TASK_CANCELLED, null, NotStarted(false), 1));
+        }
         Pump();
+    }
+
+    private void OnElsewhereCancelRecorded(ElsewhereCancelRecorded r)
+    {
+        if (r.Answer is not CancelReply)
+            _log.Warning("Run {0} is in Redis cancelled_runs but could not be cancelled here ({1}); its task {2} is reported cancelled anyway",
+                r.Key.RunId, r.Error?.Message ?? (r.Answer as CommandRejected)?.Message ?? "no answer", r.Key.TaskId);
+        Send(new Report(r.Key, TaskEventKind.TASK_CANCELLED, null, NotStarted(true), 1));
     }
 
     private static string NotStarted(bool cancelledElsewhere) =>
@@ -192,7 +239,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private void Start(ExecuteTask task)
     {
         var key = new TaskKey(task.RunId, task.TaskId);
-        var execution = new Execution(++_nextExecution, new CancellationTokenSource());
+        var execution = new Execution(++_nextExecution, new CancellationTokenSource(), System.Diagnostics.Stopwatch.GetTimestamp());
         _executions[key] = execution;
         var handler = _handlers.Find(task.Type);
         var context = new TaskContext(task.RunId, task.TaskId, task.Type, task.Params) { CancelGrace = _settings.EffectiveCancelGrace };
@@ -231,6 +278,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         }
         _executions.Remove(f.Key);
         execution.Cts.Dispose();
+        if (execution.StopRequestedAt is { } stopAt)
+        {
+            // The seed's troubleshooting greps worker.log for "cancelled": one line per running task aborted on a cancel.
+            var afterCancel = System.Diagnostics.Stopwatch.GetElapsedTime(stopAt);
+            _log.Info("Task {run_id}/{task_id} aborted on worker {worker_id}: its handler returned {handler_return_ms} ms after the cancellation " +
+                "(ran {handler_ran_ms} ms in all), reported {outcome}", f.Key.RunId, f.Key.TaskId, _workerId,
+                Math.Round(afterCancel.TotalMilliseconds), Math.Round(System.Diagnostics.Stopwatch.GetElapsedTime(execution.StartedAt).TotalMilliseconds),
+                f.Outcome.Event.ToString());
+        }
         Timers.Cancel(GraceTimer(f.Key));
         _state = _state.Finished(f.Key);
         Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1));
@@ -249,6 +305,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         if (!_executions.TryGetValue(key, out var execution)) return;
         var (state, startGrace) = _state.StopRequested(key);
         _state = state;
+        if (execution.StopRequestedAt is null) _executions[key] = execution with { StopRequestedAt = System.Diagnostics.Stopwatch.GetTimestamp() };
         execution.Cts.Cancel();
         if (startGrace) Timers.StartSingleTimer(GraceTimer(key), new GraceExpired(key), _settings.EffectiveCancelGrace);
     }
@@ -262,7 +319,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         // cancelled, and its late outcome is dropped by execution id) while the slot goes to the next task.
         _executions.Remove(key);
         var grace = _settings.EffectiveCancelGrace.TotalSeconds;
-        _log.Warning("Abandoning {0}: its handler did not return within {1} s of its cancellation", key, grace);
+        _log.Warning("Task {run_id}/{task_id} abandoned on worker {worker_id}: its handler did not return within {cancel_grace_s} s of its cancellation",
+            key.RunId, key.TaskId, _workerId, grace);
         Send(new Report(key, TaskEventKind.TASK_CANCELLED, null,
             $"cancelled (forced): the handler did not return within cancel_grace_s = {grace:0.###} s after its cancellation token fired; the worker abandoned it and freed its slot",
             1));
@@ -288,9 +346,15 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private sealed record GraceExpired(TaskKey Key);
 
     /// <summary>One start of a task; the id tells a late outcome of an abandoned start from the current one.</summary>
-    private sealed record Execution(long Id, CancellationTokenSource Cts);
+    private sealed record Execution(long Id, CancellationTokenSource Cts, long StartedAt)
+    {
+        /// <summary>When the pool cancelled the handler's token (Stopwatch ticks); null while it runs undisturbed.</summary>
+        public long? StopRequestedAt { get; init; }
+    }
 
-    private sealed record PreStartChecked(ExecuteTask Task, bool Cancelled, Exception? Error);
+    private sealed record PreStartChecked(ExecuteTask Task, ExternalCancel? Cancel, Exception? Error);
+
+    private sealed record ElsewhereCancelRecorded(TaskKey Key, IDeeplineMessage? Answer, Exception? Error);
 
     private sealed record Heartbeat
     {

@@ -26,6 +26,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private readonly WorkflowSettings _settings;
     private readonly IActorRef _mediator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly CancellationCounters _counters = CancellationCounters.For(Context.System);
     private WorkflowState? _state;
     private long _eventsSinceSnapshot;
     private PendingWrite? _writing;
@@ -180,6 +181,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
+        var (cancelled, cause) = CancellationOutcomes.TasksCancelled(before, after);
+        _counters.TasksCancelled(cause, cancelled);
+        if (CancellationOutcomes.RunCancelled(before, after) is { } outcome) _counters.RunCancelled(outcome);
+
         // Only a submission (any task) or a success (its dependents) makes tasks QUEUED: a success looks at the tasks
         // that waited for it, not at the whole run, so a 10,000-task run pays per event what a 5-task run pays.
         var candidates = events.Any(e => e is RunSubmitted)
@@ -194,7 +199,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
-            _log.Warning("Workflow {0} cancelled: {1}", after.RunId, cancel.Reason);
+            // The seed's line; an auto-cancel adds its detector, so that one line per cancel says everything.
+            if (cancel.DeadlockReason is { } detector)
+                _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
+            else
+                _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
             var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).

@@ -42,6 +42,7 @@ public static partial class ConfigLoader
     private const string Limits = "orchestrator.limits.";
     private const string Store = "orchestrator.store.";
     private const string Process = "orchestrator.workers.process.";
+    private const string Logging = "orchestrator.logging.";
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -101,6 +102,8 @@ public static partial class ConfigLoader
             "Cluster seed nodes as akka.tcp://<system>@<host>:<port> (env: comma separated); empty: join itself."),
         new(Data + "dir", "DEEPLINE_DATA_DIR", "./data",
             "Directory for the node's local data (SQLite journal and snapshots)."),
+        new(Logging + "dir", "DEEPLINE_LOGGING_DIR", "\"\"",
+            "Directory for rolling log files orchestrator.log and worker.log (10 MB each, 10 kept); empty: console only."),
         new(Workers + "enabled", "DEEPLINE_WORKERS_ENABLED", "true",
             "Run in-cluster worker pools on this node."),
         new(Workers + "slots", "DEEPLINE_WORKERS_SLOTS", "4",
@@ -120,7 +123,7 @@ public static partial class ConfigLoader
         new(Runs + "workflow_role", "DEEPLINE_RUNS_WORKFLOW_ROLE", "\"\"",
             "Cluster role whose nodes host the runs (workflow shards); other nodes reach them through a proxy; empty: every node."),
         new(Admin + "key", "DEEPLINE_ADMIN_KEY", "\"\"",
-            "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: they are disabled."),
+            "Shared admin key (X-Deepline-Admin-Key header) for mutating management endpoints; empty: without a keys file, loopback callers are admin."),
         new(Redis + "connection", "DEEPLINE_REDIS", "\"\"",
             "Redis for cancel signals to external workers (StackExchange.Redis string, e.g. 127.0.0.1:6379); empty: no Redis."),
         new(Redis + "retention_s", "DEEPLINE_REDIS_RETENTION", "604800",
@@ -174,11 +177,12 @@ public static partial class ConfigLoader
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(workingDirectory);
         var errors = new List<string>();
+        var notices = new List<string>();
         var raw = new Dictionary<string, Raw>(StringComparer.Ordinal);
 
         var file = ResolveFile(configPath, environment, workingDirectory, errors);
         if (file is not null)
-            ReadFile(file, raw, errors);
+            ReadFile(file, raw, errors, notices);
 
         foreach (var key in Keys)
         {
@@ -189,7 +193,7 @@ public static partial class ConfigLoader
         var config = Build(new Values(raw, errors));
         if (errors.Count > 0)
             throw new ConfigException(errors);
-        return config;
+        return notices.Count == 0 ? config : config with { Notices = notices };
     }
 
     /// <summary>
@@ -242,6 +246,7 @@ public static partial class ConfigLoader
             $"{Remoting}tls_certificate_password: {(c.Remoting.TlsCertificatePassword.Length == 0 ? "not configured" : "configured")}",
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
+            $"{Logging}dir: {(c.Logging.Dir.Length == 0 ? "not configured (console only)" : c.Logging.Dir)}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
             $"{Workers}slots: {I(c.Workers.Slots)}",
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
@@ -306,7 +311,7 @@ public static partial class ConfigLoader
         return full;
     }
 
-    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors)
+    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
     {
         string text;
         try
@@ -350,9 +355,47 @@ public static partial class ConfigLoader
 
         var root = stream.Documents[0].RootNode;
         if (root is YamlMappingNode mapping)
-            Walk(mapping, "", path, raw, errors);
+            WalkRoot(mapping, path, raw, errors, notices);
         else if (!IsNull(root))
             errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+    }
+
+    /// <summary>The seed's tuning and troubleshooting snippets start at <c>deadlock:</c>; the section they mean.</summary>
+    public const string SeedDeadlockSection = "deadlock";
+
+    /// <summary>
+    /// The top level, where a <c>deadlock:</c> section (as the seed document writes its snippets) is read as
+    /// <c>orchestrator.deadlock</c> with a notice: refusing a snippet copied from the product document helps nobody.
+    /// A key given both ways is an error, since either choice could be the one the operator meant.
+    /// </summary>
+    private static void WalkRoot(YamlMappingNode mapping, string file, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
+    {
+        var seedKey = mapping.Children.Keys.FirstOrDefault(k => k is YamlScalarNode { Value: SeedDeadlockSection });
+        if (seedKey is null)
+        {
+            Walk(mapping, "", file, raw, errors);
+            return;
+        }
+        Walk(new YamlMappingNode(mapping.Children.Where(c => !ReferenceEquals(c.Key, seedKey))), "", file, raw, errors);
+        var section = mapping.Children[seedKey];
+        var target = Deadlock.TrimEnd('.');
+        if (section is not YamlMappingNode seedSection)
+        {
+            if (!IsNull(section))
+                errors.Add($"{SeedDeadlockSection}: must be a mapping of keys, got {KindOf(section)}{Origin.File(file, section.Start.Line).Suffix}");
+            return;
+        }
+        notices.Add($"config file \"{file}\", line {seedKey.Start.Line}: top-level \"{SeedDeadlockSection}:\" read as {target} " +
+            "(the seed document's short form); nest it under \"orchestrator:\" to silence this notice");
+        var seed = new Dictionary<string, Raw>(StringComparer.Ordinal);
+        Walk(seedSection, target, file, seed, errors);
+        foreach (var (key, value) in seed)
+        {
+            if (raw.ContainsKey(key))
+                errors.Add($"{key}: set both under \"orchestrator.deadlock:\" and under the top-level \"{SeedDeadlockSection}:\"{value.Origin.Suffix}; keep one");
+            else
+                raw[key] = value;
+        }
     }
 
     private static int? FirstTabIndentedLine(string text)
@@ -486,6 +529,13 @@ public static partial class ConfigLoader
             dataDir = null;
         }
 
+        var logDir = v.String(Logging + "dir", d.Logging.Dir);
+        if (logDir is { Length: > 0 } && (logDir.Any(char.IsControl) || File.Exists(logDir)))
+        {
+            v.Fail(Logging + "dir", $"must name a directory (it is created when missing), got {Quote(logDir)}");
+            logDir = null;
+        }
+
         var workersEnabled = v.Bool(Workers + "enabled", d.Workers.Enabled);
         var slots = v.Int(Workers + "slots", d.Workers.Slots, 0, MaxSlots,
             $"an integer from 0 to {MaxSlots} (0 = pool \"default\" not served in-cluster)");
@@ -522,7 +572,7 @@ public static partial class ConfigLoader
         if (adminKey is { Length: > 0 } && (adminKey.Length < MinAdminKeyLength || adminKey.Any(char.IsWhiteSpace)))
         {
             // Never echo the value: it is a secret.
-            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty to disable admin endpoints)");
+            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty: no admin key)");
             adminKey = null;
         }
         var redisConnection = v.String(Redis + "connection", d.Redis.Connection);
@@ -631,6 +681,7 @@ public static partial class ConfigLoader
                 maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
                 thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
             Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
+            Logging = new LoggingConfig(logDir ?? d.Logging.Dir),
         };
     }
 

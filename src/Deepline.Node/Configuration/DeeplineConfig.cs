@@ -17,7 +17,7 @@ public sealed record DeeplineConfig(
         new WorkersConfig(true, 4, new Dictionary<string, int>()),
         new RunsConfig(100, 120));
 
-    /// <summary>Not positional so that adding it broke no caller; defaults to no key (admin endpoints disabled).</summary>
+    /// <summary>Not positional so that adding it broke no caller; defaults to no key (an open node then makes loopback callers admin).</summary>
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;
     /// <summary>Redis mirroring of cancels; a property rather than a constructor argument so sections can be added independently.</summary>
     public RedisConfig Redis { get; init; } = RedisConfig.Defaults;
@@ -28,8 +28,19 @@ public sealed record DeeplineConfig(
     /// <summary>What one caller or one run may cost the node.</summary>
     public LimitsConfig Limits { get; init; } = LimitsConfig.Defaults;
 
+    /// <summary>Optional rolling log files beside the console.</summary>
+    public LoggingConfig Logging { get; init; } = LoggingConfig.ConsoleOnly;
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
+
+    /// <summary>
+    /// One line each about input that was accepted but written in an older form (e.g. the seed's top-level
+    /// <c>deadlock:</c>), for the start-up log. Empty for a file in the documented form.
+    /// </summary>
+    public IReadOnlyList<string> Notices { get; init; } = NoNotices;
+
+    private static readonly string[] NoNotices = [];
 
     /// <summary>When /health calls the run index degraded; not read from config.yaml yet (the defaults suit every deployment we know).</summary>
     public IntegrityConfig Integrity { get; init; } = IntegrityConfig.Defaults;
@@ -130,6 +141,17 @@ public sealed record RemotingConfig(string Host, int Port, IReadOnlyList<string>
 }
 
 public sealed record DataConfig(string Dir);
+
+/// <summary>
+/// <see cref="Dir"/>: where orchestrator.log (everything but the worker pools) and worker.log (the pools: task starts,
+/// cancels, aborts) roll; empty: console only. The file names are the seed's, so its troubleshooting greps work.
+/// </summary>
+public sealed record LoggingConfig(string Dir)
+{
+    public static LoggingConfig ConsoleOnly { get; } = new("");
+
+    public bool Enabled => Dir.Length > 0;
+}
 
 /// <summary>
 /// In-cluster worker pools: <see cref="Slots"/> for pool "default", <see cref="Pools"/> for any others;

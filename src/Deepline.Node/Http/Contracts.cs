@@ -35,7 +35,8 @@ public sealed record CancellationResponse(
     int CancelledTasks,
     bool Forced,
     DateTimeOffset? FinalisedAt,
-    string? FinalisedBy);
+    string? FinalisedBy,
+    string? DeadlockReason);
 
 public sealed record IgnoredEventResponse(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At);
 
@@ -65,7 +66,8 @@ public sealed record CancelStatusResponse(
     RunStatus Status,
     string? CancellationReason,
     DateTimeOffset? CancelledAt,
-    string? CancelledBy);
+    string? CancelledBy,
+    string? DeadlockReason);
 
 public sealed record TaskEventRequest(string? Event, string? WorkerId, JsonElement? Result, string? Error);
 
@@ -76,14 +78,14 @@ public static class Views
     public static RunResponse ToResponse(this WorkflowState s) => new(
         s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.UpdatedAt, s.Tasks.Count,
         Enum.GetValues<TaskState>().ToDictionary(st => st.ToString().ToLowerInvariant(), st => s.Counts.Of(st)),
-        s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy) : null,
+        s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy, c.DeadlockReason) : null,
         [.. s.OrderedTasks.Select(t => new TaskResponse(t.TaskId, t.Type, t.Pool, t.State, t.DependsOn, t.Attempts, t.UpdatedAt,
             t.LastHeartbeatAt, t.WorkerId, t.Params, t.Result, t.Error))],
         [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))],
         Math.Max(s.IgnoredTotal, s.Ignored.Count));
 
     public static CancelStatusResponse ToCancelStatus(this WorkflowState s) => new(
-        s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy);
+        s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy, s.Cancel?.DeadlockReason);
 
     public static CancelResponse ToCancelResponse(this CancelReply reply)
     {

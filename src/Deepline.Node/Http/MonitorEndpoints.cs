@@ -8,7 +8,8 @@ using Deepline.Node.Security;
 namespace Deepline.Node.Http;
 
 public sealed record CancelledRunResponse(
-    string RunId, string WorkflowName, string Status, DateTimeOffset? CancelledAt, string? CancellationReason, string? CancelledBy, int TaskCount, string ClientId);
+    string RunId, string WorkflowName, string Status, DateTimeOffset? CancelledAt, string? CancellationReason, string? CancelledBy, int TaskCount, string ClientId,
+    string? DeadlockReason);
 
 public sealed record ScanRequest(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS, int? Limit);
 
@@ -59,10 +60,21 @@ public static class MonitorEndpoints
                     ["workflows_cancelled"] = stats.WorkflowsCancelled,
                     ["alerts_sent"] = stats.AlertsSent,
                     ["avg_detection_time_s"] = Math.Round(stats.AvgDetectionTimeS, 3),
+                    ["avg_alert_response_time_s"] = Math.Round(stats.AvgAlertResponseTimeS, 3),
                     ["scan_errors"] = stats.ScanErrors,
                     ["alerts_failed"] = stats.AlertsFailed,
                     ["by_reason"] = Enum.GetValues<Deepline.Domain.StuckReason>().ToDictionary(r => r.ToString(), r => stats.ByReason.GetValueOrDefault(r)),
                     ["open_incidents"] = s.OpenIncidents,
+                    ["incidents_closed"] = Enum.GetValues<IncidentOutcome>().ToDictionary(o => o.ToString(), o => stats.ClosedByOutcome.GetValueOrDefault(o)),
+                    ["false_positives"] = stats.FalsePositives,
+                    ["false_positive_rate"] = stats.DeadlocksDetected == 0 ? 0 : Math.Round((double)stats.FalsePositives / stats.DeadlocksDetected, 4),
+                    ["alerts_dead_letter"] = s.DeadLetters.Length,
+                    ["alerts_expired"] = stats.AlertsExpired,
+                    // Newest first, a bounded page: the list itself can hold thousands during a long webhook outage.
+                    ["dead_letters"] = s.DeadLetters.Reverse().Take(QuarantineListed).Select(l => new
+                    {
+                        run_id = l.Detection.RunId, attempts = l.Attempts, first_failed_at = l.FirstFailedAt, next_attempt_at = l.NextAttemptAt,
+                    }).ToArray(),
                     ["last_scan"] = s.LastScan,
                     ["last_scan_duration_ms"] = Math.Round(s.LastScanDurationMs, 3),
                     ["projection_lag"] = s.ProjectionLag,
@@ -81,7 +93,7 @@ public static class MonitorEndpoints
             var client = user.ClientScope() ?? q["client_id"].ToString();
             var rows = await index.CancelledAsync(limit, offset, string.IsNullOrEmpty(client) ? null : client, ct);
             return Results.Ok(rows.Select(r => new CancelledRunResponse(r.RunId, r.WorkflowName, r.Status.ToString(), r.CancelledAt,
-                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId)));
+                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId, r.DeadlockReason)));
         }).RequireAuthorization(Policies.ReadRuns);
 
         // Role operator or admin: a dry run that reads every client's runs.

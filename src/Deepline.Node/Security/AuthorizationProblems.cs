@@ -29,11 +29,11 @@ public sealed class AuthorizationProblems(DeeplineConfig config) : IAuthorizatio
             return Problems.Of(401, "Unauthorized", $"this endpoint needs an API key with role {Describe(needed)}: send Authorization: Bearer <key>", "Authorization");
         if (!needed.SequenceEqual([Role.admin]) || !user.IsOpen())
             return Problems.Of(403, "Forbidden", $"the key '{user.Name()}' may not call this endpoint: it needs role {Describe(needed)}");
-        // An open node (no keys file): admin endpoints take the admin key header, or are off without one.
+        // An open node (no keys file): with an admin key, admin endpoints take it; without one only a non-loopback
+        // caller gets here, and loopback is all an open node serves.
         return config.Admin.Enabled
             ? Problems.Of(401, "Unauthorized", $"this endpoint needs the admin key in the {KeyAuthentication.AdminHeader} header", KeyAuthentication.AdminHeader)
-            : Problems.Of(403, "Admin disabled",
-                "admin endpoints are disabled on this node: set orchestrator.admin.key (DEEPLINE_ADMIN_KEY) to enable them");
+            : Problems.Of(403, "Forbidden", "admin endpoints of a node without a keys file answer loopback callers only");
     }
 
     private static Role[] Needed(AuthorizationPolicy policy) =>

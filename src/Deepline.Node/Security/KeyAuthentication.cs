@@ -38,7 +38,7 @@ public sealed class KeyAuthentication(
                     : Refuse(401, "Unauthorized", "the key in the Authorization header is not valid (unknown or revoked)", "Authorization");
             // Open node: a bearer key may still be the admin key, so one --key flag works for every command.
             if (config.Admin.Enabled && SameKey(config.Admin.Key, presented)) return Success(Caller.Admin());
-            return Success(Caller.Open());
+            return Success(OpenCaller());
         }
 
         var adminKey = Request.Headers[AdminHeader].ToString();
@@ -47,8 +47,18 @@ public sealed class KeyAuthentication(
                 ? Success(Caller.Admin())
                 : Refuse(403, "Forbidden", $"the {AdminHeader} header does not hold the admin key", AdminHeader);
 
-        return keys.Enabled ? Task.FromResult(AuthenticateResult.NoResult()) : Success(Caller.Open());
+        return keys.Enabled ? Task.FromResult(AuthenticateResult.NoResult()) : Success(OpenCaller());
     }
+
+    /// <summary>
+    /// On an open node a loopback caller is admin unless an admin key was configured: setting one is the operator
+    /// saying admin acts need more than being on this machine. The address is checked although the loader already
+    /// keeps an open node on loopback, so that a listener added later cannot widen who is admin.
+    /// </summary>
+    private System.Security.Claims.ClaimsPrincipal OpenCaller() =>
+        !config.Admin.Enabled && Context.Connection.RemoteIpAddress is { } address && System.Net.IPAddress.IsLoopback(address)
+            ? Caller.OpenAdmin()
+            : Caller.Open();
 
     private Task<AuthenticateResult> Success(System.Security.Claims.ClaimsPrincipal principal) =>
         Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));

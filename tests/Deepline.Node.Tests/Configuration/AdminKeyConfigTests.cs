@@ -46,7 +46,7 @@ public sealed class AdminKeyConfigTests : IDisposable
         var e = Assert.Throws<ConfigException>(() => Load(null, ("DEEPLINE_ADMIN_KEY", key)));
         var line = Assert.Single(e.Errors);
         Assert.Equal(
-            $"orchestrator.admin.key: must be at least {ConfigLoader.MinAdminKeyLength} characters without spaces (or empty to disable admin endpoints) (from DEEPLINE_ADMIN_KEY)",
+            $"orchestrator.admin.key: must be at least {ConfigLoader.MinAdminKeyLength} characters without spaces (or empty: no admin key) (from DEEPLINE_ADMIN_KEY)",
             line);
         Assert.DoesNotContain(key, line);
     }

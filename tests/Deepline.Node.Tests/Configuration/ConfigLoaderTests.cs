@@ -325,7 +325,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_MONITOR_ROLE",
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
-            "DEEPLINE_DATA_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
+            "DEEPLINE_DATA_DIR", "DEEPLINE_LOGGING_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "DEEPLINE_WORKERS_PROCESS_USER",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER", "DEEPLINE_RUNS_WORKFLOW_ROLE",
             "DEEPLINE_ADMIN_KEY",
@@ -374,6 +374,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_REMOTING_PORT", "0", "0" },
         { "DEEPLINE_REMOTING_SEED_NODES", " akka.tcp://deepline@a:4053 , akka.tcp://deepline@b:4054 ", "akka.tcp://deepline@a:4053|akka.tcp://deepline@b:4054" },
         { "DEEPLINE_DATA_DIR", "/srv/deepline", "/srv/deepline" },
+        { "DEEPLINE_LOGGING_DIR", "/var/log/deepline", "/var/log/deepline" },
         { "DEEPLINE_WORKERS_ENABLED", "0", "False" },
         { "DEEPLINE_WORKERS_SLOTS", "16", "16" },
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
@@ -451,6 +452,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.remoting.port" => c.Remoting.Port.ToString(),
         "orchestrator.remoting.seed_nodes" => string.Join("|", c.Remoting.SeedNodes),
         "orchestrator.data.dir" => c.Data.Dir,
+        "orchestrator.logging.dir" => c.Logging.Dir,
         "orchestrator.workers.enabled" => c.Workers.Enabled.ToString(),
         "orchestrator.workers.slots" => c.Workers.Slots.ToString(),
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
@@ -566,7 +568,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, workers, runs, admin, redis, auth, limits, store)"));
+            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
@@ -771,6 +773,36 @@ public sealed class ConfigLoaderTests : IDisposable
         var key = ConfigLoader.Keys.Single(k => k.EnvironmentVariable == variable);
         Assert.StartsWith(key.Path + ": ", line);
         Assert.EndsWith($"(from {variable})", line);
+    }
+
+    [Fact]
+    public void The_seeds_top_level_deadlock_snippet_is_read_as_orchestrator_deadlock_with_one_notice()
+    {
+        // The seed's "For long-running workflows" tuning snippet, pasted as is.
+        var path = Write("""
+            # For long-running workflows
+            deadlock:
+              check_interval_s: 300       # Less frequent checks
+              pending_stale_s: 3600       # Longer timeout
+              workflow_stale_s: 7200      # 2-hour workflow timeout
+            """);
+
+        var c = Load(path);
+
+        Assert.Equal((300, 3600, 7200), (c.Deadlock.CheckIntervalS, c.Deadlock.PendingStaleS, c.Deadlock.WorkflowStaleS));
+        var notice = Assert.Single(c.Notices);
+        Assert.Equal($"config file \"{path}\", line 2: top-level \"deadlock:\" read as orchestrator.deadlock " +
+            "(the seed document's short form); nest it under \"orchestrator:\" to silence this notice", notice);
+        Assert.Empty(Load(Write("orchestrator:\n  deadlock:\n    check_interval_s: 300\n", "nested.yaml")).Notices);
+
+        // The short form is still checked like the long one, and the environment still wins over it.
+        Assert.Equal(30, Load(path, Env(("DEEPLINE_DEADLOCK_CHECK_INTERVAL", "30"))).Deadlock.CheckIntervalS);
+        var unknown = Assert.Single(FailsYaml("deadlock:\n  pending_stale: 10\n").Errors);
+        Assert.StartsWith("orchestrator.deadlock.pending_stale: unknown key, did you mean pending_stale_s?", unknown);
+
+        // Both forms at once for one key: refused, since either could be the one meant.
+        var both = Assert.Single(FailsYaml("orchestrator:\n  deadlock:\n    pending_stale_s: 600\ndeadlock:\n  pending_stale_s: 1800\n").Errors);
+        Assert.StartsWith("orchestrator.deadlock.pending_stale_s: set both under", both);
     }
 
     [Fact]

@@ -219,12 +219,12 @@ public sealed partial class DeployFilesTests(NodeFixture node) : IClassFixture<N
     {
         var (exported, types) = await ExportedAsync();
         var names = MetricNames("max by (reason) (increase(deadlock_detectd_total{job=\"deepline\",reason=~\"stale.*\"}[$__rate_interval])) " +
-                                "/ on(instance) group_left rate(deadlock_detection_duration_seconds_count[5m:1m]) > bool 0 or up == 0");
-        Assert.Equal(["deadlock_detectd_total", "deadlock_detection_duration_seconds_count", "up"], names);
+                                "/ on(instance) group_left rate(deadlock_detection_seconds_count[5m:1m]) > bool 0 or up == 0");
+        Assert.Equal(["deadlock_detectd_total", "deadlock_detection_seconds_count", "up"], names);
         Assert.NotNull(Unexported("deadlock_detectd_total", exported, types));
-        Assert.Null(Unexported("deadlock_detection_duration_seconds_count", exported, types));
+        Assert.Null(Unexported("deadlock_detection_seconds_count", exported, types));
         // A summary has no buckets, and a gauge has no _sum.
-        Assert.NotNull(Unexported("deadlock_detection_duration_seconds_bucket", exported, types));
+        Assert.NotNull(Unexported("deadlock_detection_seconds_bucket", exported, types));
         Assert.NotNull(Unexported("run_index_projection_lag_sum", exported, types));
         Assert.NotNull(Unexported("cancel_propagation_seconds", exported, types));
     }

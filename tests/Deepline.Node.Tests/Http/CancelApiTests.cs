@@ -8,7 +8,7 @@ public sealed class CancelApiTests(NodeFixture node) : IClassFixture<NodeFixture
     private HttpClient Client => node.Client;
 
     private static readonly string[] SeedCancelFields = ["cancelled_at", "cancelled_tasks", "message", "reason", "run_id", "status"];
-    private static readonly string[] SeedStatusFields = ["cancellation_reason", "cancelled_at", "cancelled_by", "is_cancelled", "run_id", "status"];
+    private static readonly string[] SeedStatusFields = ["cancellation_reason", "cancelled_at", "cancelled_by", "deadlock_reason", "is_cancelled", "run_id", "status"];
 
     /// <summary>A run whose only task was claimed by an external worker that will never acknowledge a cancel.</summary>
     private async Task StartExternal(string runId, string extraTask = "")

@@ -25,7 +25,8 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var block = (await response.ReadObject())["deadlock_monitor"]!.AsObject();
-        foreach (var key in new[] { "deadlocks_detected", "workflows_cancelled", "alerts_sent", "avg_detection_time_s", "scan_errors", "by_reason", "projection_lag", "last_scan_duration_ms" })
+        foreach (var key in new[] { "deadlocks_detected", "workflows_cancelled", "alerts_sent", "avg_detection_time_s", "scan_errors", "by_reason", "projection_lag", "last_scan_duration_ms",
+                     "avg_alert_response_time_s", "incidents_closed", "false_positives", "false_positive_rate", "alerts_dead_letter", "alerts_expired", "dead_letters" })
             Assert.Contains(key, block.Keys());
         Assert.Equal(["no_heartbeat", "no_runnable_task", "run_timeout", "stale_pending"], block["by_reason"]!.AsObject().Keys());
     }
@@ -41,8 +42,11 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
         Assert.Contains("deadlock_monitor_up 1\n", text);
         Assert.Contains("# TYPE deadlock_detected_total counter\n", text);
         Assert.Contains("deadlock_detected_total{reason=\"stale_pending\"} ", text);
-        Assert.Contains("deadlock_detection_duration_seconds_count ", text);
+        Assert.Contains("deadlock_detection_duration_seconds ", text);
+        Assert.Contains("deadlock_detection_seconds_count ", text);
         Assert.Contains("run_index_projection_lag ", text);
+        Assert.Contains("deadlock_incidents_closed_total{outcome=\"recovered\"} ", text);
+        Assert.Contains("deadlock_alerts_dead_letter 0\n", text);
     }
 
     [Fact]
@@ -62,7 +66,7 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
         }, TimeSpan.FromSeconds(10), "index has both team_a cancels");
 
         Assert.Equal(["lc-3", "lc-1"], listed.Select(r => r.Str("run_id")));
-        Assert.Equal(["cancellation_reason", "cancelled_at", "cancelled_by", "client_id", "run_id", "status", "task_count", "workflow_name"], listed[0].Keys());
+        Assert.Equal(["cancellation_reason", "cancelled_at", "cancelled_by", "client_id", "deadlock_reason", "run_id", "status", "task_count", "workflow_name"], listed[0].Keys());
         Assert.Equal("listing test", listed[0].Str("cancellation_reason"));
         Assert.Equal("WF lc-3", listed[0].Str("workflow_name"));
         Assert.Equal(1, listed[0]["task_count"]!.GetValue<int>());
@@ -94,8 +98,23 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
 
         var run = await Client.AwaitRun("own-threshold", r => r["cancellation"] is not null, "auto-cancel at the run's own threshold");
 
-        Assert.Equal("auto-cancel: deadlock detected (stale_pending)", run["cancellation"]!["reason"]!.GetValue<string>());
+        Assert.Equal("auto-cancel: deadlock detected", run["cancellation"]!["reason"]!.GetValue<string>());
+        Assert.Equal("stale_pending", run["cancellation"]!["deadlock_reason"]!.GetValue<string>());
         Assert.Equal("system", run["cancellation"]!["cancelled_by"]!.GetValue<string>());
+
+        // The seed's status endpoint and list carry the same exact reason, and the detector beside it.
+        var status = await (await Client.GetAsync("/runs/own-threshold/cancel")).ReadObject();
+        Assert.Equal("auto-cancel: deadlock detected", status.Str("cancellation_reason"));
+        Assert.Equal("stale_pending", status.Str("deadlock_reason"));
+        System.Text.Json.Nodes.JsonNode? listed = null;
+        await Eventually.Until(async () =>
+        {
+            var list = System.Text.Json.Nodes.JsonNode.Parse(await Client.GetStringAsync("/runs/cancelled?limit=500"))!.AsArray();
+            listed = list.FirstOrDefault(r => r!["run_id"]!.GetValue<string>() == "own-threshold");
+            return listed is not null;
+        }, TimeSpan.FromSeconds(10), "auto-cancelled run listed");
+        Assert.Equal("auto-cancel: deadlock detected", listed!["cancellation_reason"]!.GetValue<string>());
+        Assert.Equal("stale_pending", listed["deadlock_reason"]!.GetValue<string>());
     }
 
     [Fact]
