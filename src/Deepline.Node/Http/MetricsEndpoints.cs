@@ -21,7 +21,7 @@ public static class MetricsEndpoints
             long? quarantined = null;
             try { (quarantined, _) = await index.QuarantinedAsync(0, ct); }
             catch (System.Data.Common.DbException) { /* tables not created yet: the metric is left out, not reported as 0 */ }
-            return Results.Text(Render(status) + RenderIndex(quarantined) + RenderCancellations(CancellationCounters.For(system)),
+            return Results.Text(Render(status) + RenderIndex(quarantined) + RenderCancellations(CancellationCounters.For(system)) + RenderJournal(),
                 "text/plain; version=0.0.4; charset=utf-8");
         }).RequireAuthorization(Deepline.Node.Security.Policies.Operate); // a Prometheus job sends an operator key as its bearer token
         return app;
@@ -40,6 +40,22 @@ public static class MetricsEndpoints
         foreach (var outcome in Enum.GetValues<CancelOutcome>())
             sb.Append("run_cancellations_total{outcome=\"").Append(outcome).Append("\"} ").Append(counters.Runs(outcome).ToString(CultureInfo.InvariantCulture)).Append('\n');
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// This process's SQLite journal writer (absent on PostgreSQL): rate(rows) / rate(commits) is how many events share
+    /// one COMMIT and fsync; near 1 under load means writes are not being grouped.
+    /// </summary>
+    public static string RenderJournal()
+    {
+        var (commits, rows) = (Deepline.Actors.Hosting.SqliteGroupCommitJournal.Commits, Deepline.Actors.Hosting.SqliteGroupCommitJournal.Rows);
+        if (commits == 0) return "";
+        return "# HELP journal_commits_total Transactions committed by this node's SQLite journal writer (each one fsync).\n" +
+               "# TYPE journal_commits_total counter\n" +
+               "journal_commits_total " + commits.ToString(CultureInfo.InvariantCulture) + "\n" +
+               "# HELP journal_rows_total Journal rows (events) written by this node's SQLite journal writer.\n" +
+               "# TYPE journal_rows_total counter\n" +
+               "journal_rows_total " + rows.ToString(CultureInfo.InvariantCulture) + "\n";
     }
 
     public static string RenderIndex(long? quarantined) => quarantined is not { } q ? "" :

@@ -32,6 +32,20 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
     }
 
     [Fact]
+    [Trait("Store", "sqlite")] // the group-commit writer is SQLite's
+    public async Task Metrics_show_the_journal_writers_commits_and_rows()
+    {
+        var created = await Client.PostJson("/runs", """{"run_id":"metrics-journal","tasks":[{"task_id":"a","type":"noop"}]}""");
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        await Client.AwaitRun("metrics-journal", r => r.Str("status") == "SUCCEEDED", "run done");
+
+        var text = await Client.GetStringAsync("/metrics");
+        long Sample(string name) => long.Parse(text.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..]);
+        Assert.Contains("# TYPE journal_commits_total counter\n", text);
+        Assert.InRange(Sample("journal_commits_total"), 1, Sample("journal_rows_total"));
+    }
+
+    [Fact]
     public async Task Metrics_are_prometheus_text_with_the_seeds_names()
     {
         var response = await Client.GetAsync("/metrics");
