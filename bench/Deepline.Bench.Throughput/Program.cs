@@ -37,6 +37,10 @@ var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
 var active = int.Parse(Arg("--tp-active", "10000"));
 var sample = int.Parse(Arg("--tp-sample", "200"));
 var reportPath = Arg("--tp-report", "");
+// --tp-store postgresql --tp-connection "Host=...;Database=...": the same node on a PostgreSQL journal (an empty database).
+BenchNode.Store = Arg("--tp-store", "sqlite") == "postgresql"
+    ? new StoreConfig(StoreConfig.PostgreSql, Arg("--tp-connection", ""))
+    : null;
 
 var started = DateTime.UtcNow;
 var machine = Machine.Describe();
@@ -102,7 +106,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
     Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of {tasksPerRun} noop tasks ({concurrency} in flight)");
     var cpu0 = CpuMs();
-    var (commits0, rows0) = (SqliteGroupCommitJournal.Commits, SqliteGroupCommitJournal.Rows);
+    var (commits0, rows0) = (GroupCommitJournal.Commits, GroupCommitJournal.Rows);
     var clock = Stopwatch.StartNew();
     await node.SubmitAllAsync(ids, tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun), concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
@@ -111,7 +115,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
     var indexS = clock.Elapsed.TotalSeconds;
     var cpuMs = CpuMs() - cpu0;
-    var rowsPerCommit = (double)(SqliteGroupCommitJournal.Rows - rows0) / Math.Max(1, SqliteGroupCommitJournal.Commits - commits0);
+    var rowsPerCommit = (double)(GroupCommitJournal.Rows - rows0) / Math.Max(1, GroupCommitJournal.Commits - commits0);
     var events = node.JournalRows() - baseline;
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
     return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit);
@@ -197,11 +201,14 @@ internal sealed class BenchNode : IAsyncDisposable
     private readonly string _dir;
     private readonly IActorRef _region;
     private readonly RunIndexStore _index;
-    private readonly string _connectionString;
+    private readonly PersistenceTarget _store;
 
-    private BenchNode(WebApplication app, string dir, IActorRef region, RunIndexStore index, string connectionString)
+    /// <summary>The store every bench node uses; null: the embedded SQLite default in a temp directory.</summary>
+    public static StoreConfig? Store { get; set; }
+
+    private BenchNode(WebApplication app, string dir, IActorRef region, RunIndexStore index, PersistenceTarget store)
     {
-        (_app, _dir, _region, _index, _connectionString) = (app, dir, region, index, connectionString);
+        (_app, _dir, _region, _index, _store) = (app, dir, region, index, store);
     }
 
     public static async Task<BenchNode> StartAsync(int slots)
@@ -213,6 +220,7 @@ internal sealed class BenchNode : IAsyncDisposable
             Http = d.Http with { Port = FreePort() },
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dir),
+            Store = Store ?? d.Store,
             Workers = d.Workers with { Slots = slots },
             // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
             Limits = d.Limits with { RatePerSecond = 0 },
@@ -228,7 +236,7 @@ internal sealed class BenchNode : IAsyncDisposable
         }
         var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
         var persistence = app.Services.GetRequiredService<PersistenceTarget>();
-        return new BenchNode(app, dir, region, app.Services.GetRequiredService<RunIndexStore>(), persistence.ConnectionString);
+        return new BenchNode(app, dir, region, app.Services.GetRequiredService<RunIndexStore>(), persistence);
     }
 
     /// <summary>JIT, SQLite pages, shard allocation: measured the same way as the real thing and thrown away.</summary>
@@ -285,7 +293,7 @@ internal sealed class BenchNode : IAsyncDisposable
 
     public long JournalRows()
     {
-        using var db = new SqliteConnection(_connectionString);
+        using var db = _store.CreateConnection();
         db.Open();
         using var cmd = db.CreateCommand();
         cmd.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'run-%'";

@@ -82,12 +82,28 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>Creates an empty database (a store of its own for one node or one cluster) and returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync(string name)
     {
-        await using var db = new Npgsql.NpgsqlConnection(ConnectionString());
-        await db.OpenAsync();
-        await using var cmd = db.CreateCommand();
-        cmd.CommandText = $"CREATE DATABASE \"{name}\"";
-        await cmd.ExecuteNonQueryAsync();
-        return ConnectionString(name);
+        // A server that just came up on a loaded machine has dropped a first connection; a pooled one may be stale too.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var db = new Npgsql.NpgsqlConnection(ConnectionString());
+                await db.OpenAsync();
+                await using var cmd = db.CreateCommand();
+                cmd.CommandText = $"CREATE DATABASE \"{name}\"";
+                await cmd.ExecuteNonQueryAsync();
+                return ConnectionString(name);
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState == "42P04" && attempt > 1)
+            {
+                return ConnectionString(name); // created by the attempt whose answer was lost
+            }
+            catch (Npgsql.NpgsqlException e) when (e is not Npgsql.PostgresException && attempt < 4)
+            {
+                Npgsql.NpgsqlConnection.ClearAllPools();
+                await Task.Delay(200 * attempt);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -47,7 +47,7 @@ public static class DeeplineHostingExtensions
             .WithSqlPersistence(o.ConnectionString, o.ProviderName,
                 journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
             .AddSetup(SqliteStore.DataOptionsSetup(o.ProviderName, o.ConnectionString))
-            .WithSqliteGroupCommit(o)
+            .WithGroupCommitJournal()
             .WithWorkflowRuns(o, roles)
             .WithMonitor(o)
             .WithActors((system, registry) =>
@@ -107,11 +107,9 @@ public static class DeeplineHostingExtensions
             });
     }
 
-    /// <summary>On SQLite the journal's writes go through one group-committing writer (see <see cref="SqliteGroupCommitJournal"/>).</summary>
-    private static AkkaConfigurationBuilder WithSqliteGroupCommit(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o) =>
-        o.ProviderName.StartsWith("SQLite", StringComparison.OrdinalIgnoreCase)
-            ? builder.AddHocon($"akka.persistence.journal.sql.class = \"{typeof(SqliteGroupCommitJournal).AssemblyQualifiedName}\"", HoconAddMode.Prepend)
-            : builder;
+    /// <summary>The journal's writes go through one group-committing writer per node (see <see cref="GroupCommitJournal"/>).</summary>
+    private static AkkaConfigurationBuilder WithGroupCommitJournal(this AkkaConfigurationBuilder builder) =>
+        builder.AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"", HoconAddMode.Prepend);
 
     private static ClusterSingletonOptions Singleton(DeeplineAkkaOptions o) =>
         new() { Role = string.IsNullOrEmpty(o.MonitorRole) ? null : o.MonitorRole };

@@ -43,17 +43,17 @@ public static class MetricsEndpoints
     }
 
     /// <summary>
-    /// This process's SQLite journal writer (absent on PostgreSQL): rate(rows) / rate(commits) is how many events share
-    /// one COMMIT and fsync; near 1 under load means writes are not being grouped.
+    /// This process's journal writer: rate(rows) / rate(commits) is how many events share one COMMIT and fsync; near 1
+    /// under load means writes are not being grouped.
     /// </summary>
     public static string RenderJournal()
     {
-        var (commits, rows) = (Deepline.Actors.Hosting.SqliteGroupCommitJournal.Commits, Deepline.Actors.Hosting.SqliteGroupCommitJournal.Rows);
+        var (commits, rows) = (Deepline.Actors.Hosting.GroupCommitJournal.Commits, Deepline.Actors.Hosting.GroupCommitJournal.Rows);
         if (commits == 0) return "";
-        return "# HELP journal_commits_total Transactions committed by this node's SQLite journal writer (each one fsync).\n" +
+        return "# HELP journal_commits_total Transactions committed by this node's journal writer (each one fsync).\n" +
                "# TYPE journal_commits_total counter\n" +
                "journal_commits_total " + commits.ToString(CultureInfo.InvariantCulture) + "\n" +
-               "# HELP journal_rows_total Journal rows (events) written by this node's SQLite journal writer.\n" +
+               "# HELP journal_rows_total Journal rows (events) written by this node's journal writer.\n" +
                "# TYPE journal_rows_total counter\n" +
                "journal_rows_total " + rows.ToString(CultureInfo.InvariantCulture) + "\n";
     }

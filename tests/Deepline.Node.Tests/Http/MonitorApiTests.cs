@@ -32,7 +32,6 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
     }
 
     [Fact]
-    [Trait("Store", "sqlite")] // the group-commit writer is SQLite's
     public async Task Metrics_show_the_journal_writers_commits_and_rows()
     {
         var created = await Client.PostJson("/runs", """{"run_id":"metrics-journal","tasks":[{"task_id":"a","type":"noop"}]}""");

@@ -9,12 +9,12 @@ namespace Deepline.Actors.Tests;
 /// The SQLite journal writer groups concurrent writes into shared commits, acknowledges each only once it is stored,
 /// and keeps one bad write (a sequence number already taken) from failing the others that shared its transaction.
 /// </summary>
-public sealed class JournalWriterTests : IDisposable
+public sealed class GroupCommitWriterTests : IDisposable
 {
     private readonly TempDir _dir = new();
     private readonly string _connection;
 
-    public JournalWriterTests()
+    public GroupCommitWriterTests()
     {
         _connection = SqliteStore.Prepare(_dir.Path).ConnectionString;
         using var db = new SqliteConnection(_connection);
@@ -46,7 +46,7 @@ public sealed class JournalWriterTests : IDisposable
     [Fact]
     public async Task Concurrent_writes_share_commits_and_are_all_stored_with_their_tags()
     {
-        using var writer = new SqliteJournalWriter(_connection);
+        using var writer = new GroupCommitWriter(() => new SqliteConnection(_connection), "0");
         // Another writer holds the database while the 400 writes arrive, as a slow commit would: they wait together.
         await using (var other = new SqliteConnection(_connection))
         {
@@ -70,7 +70,7 @@ public sealed class JournalWriterTests : IDisposable
     [Fact]
     public async Task A_write_that_cannot_be_stored_fails_alone()
     {
-        using var writer = new SqliteJournalWriter(_connection);
+        using var writer = new GroupCommitWriter(() => new SqliteConnection(_connection), "0");
         await writer.Enqueue([[Row("run-a", 1)]]);
 
         var writes = new List<Task>();

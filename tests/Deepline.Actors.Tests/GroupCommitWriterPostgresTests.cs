@@ -1,0 +1,86 @@
+using Akka.Persistence.Sql.Journal.Types;
+using Deepline.Actors.Hosting;
+using Deepline.Tests.Shared;
+using Npgsql;
+
+namespace Deepline.Actors.Tests;
+
+/// <summary>
+/// The journal writer on PostgreSQL, where it inserts many rows per statement: everything is stored with its ordering
+/// and tags, writes waiting together share a commit, and a bad write fails alone.
+/// </summary>
+public sealed class GroupCommitWriterPostgresTests : IAsyncLifetime
+{
+    private PostgresServer _server = null!;
+    private string _connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await PostgresServer.StartAsync();
+        _connection = await _server.CreateDatabaseAsync("journal");
+        await using var db = new NpgsqlConnection(_connection);
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        // The plugin's PostgreSQL tables, as it creates them on first start.
+        cmd.CommandText = """
+            CREATE TABLE journal (ordering BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created BIGINT NOT NULL, deleted BOOLEAN NOT NULL,
+              persistence_id TEXT NOT NULL, sequence_number BIGINT NOT NULL, message BYTEA NOT NULL, manifest TEXT NULL,
+              identifier INTEGER NULL, writer_uuid TEXT NULL, CONSTRAINT journal_uq UNIQUE (persistence_id, sequence_number));
+            CREATE TABLE tags (ordering_id BIGINT NOT NULL, tag TEXT NOT NULL, sequence_nr BIGINT NOT NULL, persistence_id TEXT NOT NULL,
+              CONSTRAINT "PK_tags" PRIMARY KEY (ordering_id, tag));
+            """;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private GroupCommitWriter Writer() => new(() => new NpgsqlConnection(_connection), "false");
+
+    private static JournalRow Row(string pid, long seq, params string[] tags) => new()
+    {
+        PersistenceId = pid, SequenceNumber = seq, Message = [1, 2, 3], Manifest = "m", Identifier = 42, Timestamp = seq, TagArray = tags,
+    };
+
+    [Fact]
+    public async Task Writes_waiting_together_share_a_commit_and_keep_their_tags()
+    {
+        using var writer = Writer();
+        await using (var other = new NpgsqlConnection(_connection))
+        {
+            await other.OpenAsync();
+            await using var hold = await other.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand("LOCK TABLE journal IN EXCLUSIVE MODE", other, hold)) await lockTable.ExecuteNonQueryAsync();
+            var writes = Enumerable.Range(0, 400).Select(i => writer.Enqueue([[Row($"run-{i % 40}", i / 40 + 1, i % 10 == 0 ? ["run-cancel"] : [])]])).ToList();
+            Assert.DoesNotContain(writes, w => w.IsCompleted);
+            await hold.CommitAsync();
+            await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal(400L, await Scalar("SELECT COUNT(*) FROM journal WHERE deleted = false"));
+        Assert.Equal(40L, await Scalar("SELECT COUNT(*) FROM tags t JOIN journal j ON j.ordering = t.ordering_id AND j.persistence_id = t.persistence_id AND j.sequence_number = t.sequence_nr WHERE t.tag = 'run-cancel'"));
+        Assert.Equal(400L, writer.Rows);
+        Assert.InRange(writer.Commits, 1, 2);
+    }
+
+    [Fact]
+    public async Task A_write_that_cannot_be_stored_fails_alone()
+    {
+        using var writer = Writer();
+        await writer.Enqueue([[Row("run-a", 1)]]);
+        var writes = Enumerable.Range(0, 20).Select(i => writer.Enqueue([[Row($"run-b{i}", 1, "run-cancel")]])).ToList();
+        var duplicate = writer.Enqueue([[Row("run-a", 1)]]);
+
+        await Assert.ThrowsAsync<PostgresException>(() => duplicate);
+        await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(21L, await Scalar("SELECT COUNT(*) FROM journal"));
+        Assert.Equal(20L, await Scalar("SELECT COUNT(*) FROM tags"));
+    }
+
+    private async Task<long> Scalar(string sql)
+    {
+        await using var db = new NpgsqlConnection(_connection);
+        await db.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, db);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync());
+    }
+}
