@@ -26,7 +26,7 @@ if (args.Contains("--help"))
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
-        "--tp-skip-transitions, --tp-skip-active, --tp-report FILE (append the tables, machine and command to FILE)");
+        "--tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store postgresql --tp-connection CS, --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
@@ -41,6 +41,8 @@ var reportPath = Arg("--tp-report", "");
 BenchNode.Store = Arg("--tp-store", "sqlite") == "postgresql"
     ? new StoreConfig(StoreConfig.PostgreSql, Arg("--tp-connection", ""))
     : null;
+// --tp-http: runs are submitted and polled over the node's HTTP API (as a user would), not sent to the shard region.
+BenchNode.OverHttp = args.Contains("--tp-http");
 
 var started = DateTime.UtcNow;
 var machine = Machine.Describe();
@@ -55,6 +57,7 @@ if (!args.Contains("--tp-skip-transitions"))
     lines.Add(tasksPerRun == 5
         ? "## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)"
         : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth}; in-cluster pool)");
+    if (BenchNode.OverHttp) lines[^1] += ", submitted and polled over HTTP";
     lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events | journal rows per commit |");
     lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     lines.Add($"| {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} |");
@@ -203,6 +206,11 @@ internal sealed class BenchNode : IAsyncDisposable
     private readonly RunIndexStore _index;
     private readonly PersistenceTarget _store;
 
+    /// <summary>Submit and poll over HTTP (POST /runs, GET /runs/{id}) instead of asking the shard region.</summary>
+    public static bool OverHttp { get; set; }
+
+    private HttpClient? _http;
+
     /// <summary>The store every bench node uses; null: the embedded SQLite default in a temp directory.</summary>
     public static StoreConfig? Store { get; set; }
 
@@ -236,7 +244,13 @@ internal sealed class BenchNode : IAsyncDisposable
         }
         var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
         var persistence = app.Services.GetRequiredService<PersistenceTarget>();
-        return new BenchNode(app, dir, region, app.Services.GetRequiredService<RunIndexStore>(), persistence);
+        return new BenchNode(app, dir, region, app.Services.GetRequiredService<RunIndexStore>(), persistence)
+        {
+            _http = OverHttp
+                ? new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 })
+                    { BaseAddress = new Uri($"http://127.0.0.1:{config.Http.Port}"), Timeout = TimeSpan.FromSeconds(60) }
+                : null,
+        };
     }
 
     /// <summary>JIT, SQLite pages, shard allocation: measured the same way as the real thing and thrown away.</summary>
@@ -254,8 +268,22 @@ internal sealed class BenchNode : IAsyncDisposable
         var progress = Stopwatch.StartNew();
         await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (id, _) =>
         {
-            var reply = await _region.Ask<IDeeplineMessage>(new SubmitRun(new RunSpec(id, "bench", "bench", tasks(id))), TimeSpan.FromSeconds(60));
-            if (reply is not RunReply) throw new InvalidOperationException($"submit {id}: {reply}");
+            if (_http is { } http)
+            {
+                var body = System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    run_id = id, workflow_name = "bench",
+                    tasks = tasks(id).Select(t => new { task_id = t.TaskId, type = t.Type, pool = t.Pool, depends_on = t.DependsOn.ToArray() }),
+                });
+                using var response = await http.PostAsync("/runs", new StringContent(body, Encoding.UTF8, "application/json"));
+                if (response.StatusCode != HttpStatusCode.Created)
+                    throw new InvalidOperationException($"submit {id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+            else
+            {
+                var reply = await _region.Ask<IDeeplineMessage>(new SubmitRun(new RunSpec(id, "bench", "bench", tasks(id))), TimeSpan.FromSeconds(60));
+                if (reply is not RunReply) throw new InvalidOperationException($"submit {id}: {reply}");
+            }
             var n = Interlocked.Increment(ref done);
             if (n % 10_000 == 0) Console.Error.WriteLine($"  submitted {n:N0} in {progress.Elapsed.TotalSeconds:0.0} s");
         });
@@ -263,6 +291,15 @@ internal sealed class BenchNode : IAsyncDisposable
 
     public async Task<WorkflowState?> GetAsync(string id) =>
         (await _region.Ask<IDeeplineMessage>(new GetRun(id), TimeSpan.FromSeconds(30))) is RunReply r ? r.State : null;
+
+    private async Task<RunStatus?> StatusAsync(string id)
+    {
+        if (_http is not { } http) return (await GetAsync(id))?.Status;
+        using var response = await http.GetAsync($"/runs/{id}");
+        if (response.StatusCode != HttpStatusCode.OK) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStreamAsync());
+        return Enum.Parse<RunStatus>(doc.RootElement.GetProperty("status").GetString()!);
+    }
 
     /// <summary>Runs finish roughly in submission order, so each run is polled only until it is done.</summary>
     public async Task WaitAllAsync(IReadOnlyList<string> ids, RunStatus status, TimeSpan timeout)
@@ -272,10 +309,10 @@ internal sealed class BenchNode : IAsyncDisposable
         {
             while (true)
             {
-                var s = await GetAsync(id);
-                if (s?.Status == status) break;
-                if (s?.Status.IsTerminal() == true) throw new InvalidOperationException($"{id} ended {s.Status}, expected {status}");
-                if (DateTime.UtcNow > deadline) throw new TimeoutException($"{id} is {s?.Status} after {timeout}");
+                var s = await StatusAsync(id);
+                if (s == status) break;
+                if (s?.IsTerminal() == true) throw new InvalidOperationException($"{id} ended {s}, expected {status}");
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"{id} is {s} after {timeout}");
                 await Task.Delay(5);
             }
         }
@@ -302,6 +339,7 @@ internal sealed class BenchNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _http?.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
         SqliteConnection.ClearAllPools();
