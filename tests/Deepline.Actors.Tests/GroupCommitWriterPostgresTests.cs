@@ -76,6 +76,22 @@ public sealed class GroupCommitWriterPostgresTests : IAsyncLifetime
         Assert.Equal(20L, await Scalar("SELECT COUNT(*) FROM tags"));
     }
 
+    [Fact]
+    public async Task After_its_connection_is_killed_the_writer_reconnects()
+    {
+        using var writer = Writer();
+        await writer.Enqueue([[Row("run-a", 1)]]);
+        await Scalar("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'journal' AND pid <> pg_backend_pid()");
+
+        // The writes that meet the dead connection may fail (their callers hear it); the ones after must not.
+        var meeting = Enumerable.Range(2, 5).Select(seq => writer.Enqueue([[Row("run-a", seq)]])).ToList();
+        await Task.WhenAll(meeting.Select(w => w.ContinueWith(_ => { }))).WaitAsync(TimeSpan.FromSeconds(30));
+        await writer.Enqueue([[Row("run-a", 7)]]).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1L, await Scalar("SELECT COUNT(*) FROM journal WHERE persistence_id = 'run-a' AND sequence_number = 7"));
+        Assert.Equal(meeting.Count(w => w.IsCompletedSuccessfully), await Scalar("SELECT COUNT(*) FROM journal WHERE sequence_number BETWEEN 2 AND 6"));
+    }
+
     private async Task<long> Scalar(string sql)
     {
         await using var db = new NpgsqlConnection(_connection);

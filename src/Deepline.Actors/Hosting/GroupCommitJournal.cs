@@ -163,7 +163,16 @@ internal sealed class GroupCommitWriter : IDisposable
             }
             try
             {
-                statements ??= Statements.Open(connection, _falseLiteral);
+                // (Re)open first: a connection lost to a store restart must not fail every batch after it.
+                if (connection.State != ConnectionState.Open)
+                {
+                    statements?.Dispose();
+                    statements = null;
+                    connection.Open();
+                    SqliteStore.OnOpened(connection);
+                }
+                // Prepared per-row statements serve SQLite only; PostgreSQL gets multi-row statements per commit.
+                if (connection is SqliteConnection) statements ??= Statements.Prepare(connection, _falseLiteral);
                 Commit(connection, statements, batch);
                 foreach (var p in batch) p.Done.TrySetResult();
             }
@@ -174,7 +183,7 @@ internal sealed class GroupCommitWriter : IDisposable
                 {
                     try
                     {
-                        Commit(connection, statements!, [p]);
+                        Commit(connection, statements, [p]);
                         p.Done.TrySetResult();
                     }
                     catch (Exception e)
@@ -186,7 +195,6 @@ internal sealed class GroupCommitWriter : IDisposable
             catch (Exception e)
             {
                 first.Done.TrySetException(e);
-                if (connection.State != ConnectionState.Open) statements = null;
             }
         }
         statements?.Dispose();
@@ -194,15 +202,15 @@ internal sealed class GroupCommitWriter : IDisposable
             left.Done.TrySetException(new ObjectDisposedException(nameof(GroupCommitWriter), "the journal stopped"));
     }
 
-    private void Commit(DbConnection connection, Statements s, List<Pending> batch)
+    private void Commit(DbConnection connection, Statements? s, List<Pending> batch)
     {
         // SQLite: Serializable, i.e. BEGIN IMMEDIATE, so the write lock is taken up front and no reader upgrades into a deadlock.
         using var tx = connection.BeginTransaction(connection is SqliteConnection ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted);
         var all = batch.SelectMany(p => p.Writes).SelectMany(w => w).ToList();
         var rows = all.Count;
-        if (connection is SqliteConnection)
+        if (s is not null)
         {
-            // In-process: a prepared statement per row costs microseconds.
+            // In-process (SQLite): a prepared statement per row costs microseconds.
             s.Bind(tx);
             foreach (var row in all) s.Insert(row);
         }
@@ -286,13 +294,8 @@ internal sealed class GroupCommitWriter : IDisposable
 
         private Statements(DbCommand journal, DbCommand tag) => (_journal, _tag) = (journal, tag);
 
-        public static Statements Open(DbConnection connection, string falseLiteral)
+        public static Statements Prepare(DbConnection connection, string falseLiteral)
         {
-            if (connection.State != ConnectionState.Open)
-            {
-                connection.Open();
-                SqliteStore.OnOpened(connection);
-            }
             var journal = connection.CreateCommand();
             journal.CommandText = "INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, manifest, identifier, writer_uuid) " +
                                   $"VALUES (@created, {falseLiteral}, @pid, @seq, @message, @manifest, @identifier, @writer) RETURNING ordering";
