@@ -17,19 +17,15 @@ public sealed class GroupCommitWriterTests : IDisposable
     public GroupCommitWriterTests()
     {
         _connection = SqliteStore.Prepare(_dir.Path).ConnectionString;
-        using var db = new SqliteConnection(_connection);
-        db.Open();
-        using var cmd = db.CreateCommand();
         // The plugin's SQLite tables, as it creates them on first start.
-        cmd.CommandText = """
+        SqliteSql.Exec(_connection, """
             CREATE TABLE journal (ordering INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL, deleted Bit NOT NULL,
               persistence_id NVarChar(255) NOT NULL, sequence_number INTEGER NOT NULL, message VarBinary NOT NULL,
               manifest NVarChar(500) NULL, identifier INTEGER NULL, writer_uuid NVarChar(128) NULL);
             CREATE UNIQUE INDEX journal_uq ON journal (persistence_id, sequence_number);
             CREATE TABLE tags (ordering_id INTEGER NOT NULL, tag NVarChar(64) NOT NULL, sequence_nr INTEGER NOT NULL,
               persistence_id NVarChar(255) NOT NULL, CONSTRAINT PK_tags PRIMARY KEY (ordering_id, tag));
-            """;
-        cmd.ExecuteNonQuery();
+            """);
     }
 
     public void Dispose()
@@ -85,12 +81,5 @@ public sealed class GroupCommitWriterTests : IDisposable
         Assert.Equal(1 + 20 + 40L, Scalar("SELECT COUNT(*) FROM journal"));
     }
 
-    private object? Scalar(string sql)
-    {
-        using var db = new SqliteConnection(_connection);
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        return cmd.ExecuteScalar();
-    }
+    private object? Scalar(string sql) => SqliteSql.Scalar(_connection, sql);
 }

@@ -65,21 +65,7 @@ public sealed class RunIndexSchemaTests : IDisposable
         Assert.Equal(RunIndexStore.SchemaVersion + 1, Convert.ToInt32(Scalar("SELECT version FROM run_index_schema")));
     }
 
-    private void Exec(string sql)
-    {
-        using var db = new SqliteConnection(_connection);
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
+    private void Exec(string sql) => SqliteSql.Exec(_connection, sql);
 
-    private object? Scalar(string sql)
-    {
-        using var db = new SqliteConnection(_connection);
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        return cmd.ExecuteScalar();
-    }
+    private object? Scalar(string sql) => SqliteSql.Scalar(_connection, sql);
 }

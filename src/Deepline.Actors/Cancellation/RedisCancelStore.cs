@@ -157,7 +157,7 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     public async Task<ExternalCancel?> FindCancelAsync(string runId)
     {
         if (!await IsCancelledAsync(runId)) return null;
-        var fields = await _connection.Result.GetDatabase().HashGetAsync(RedisContract.RunHash(runId), ["reason", "cancelled_by"]);
+        var fields = await (await Db()).HashGetAsync(RedisContract.RunHash(runId), ["reason", "cancelled_by"]);
         return ExternalCancel.From(fields[0].IsNull ? null : (string?)fields[0], fields[1].IsNull ? null : (string?)fields[1]);
     }
 

@@ -4,7 +4,6 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
 using Deepline.Tests.Shared;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Logging;
 
 namespace Deepline.Node.Tests.Cluster;
 
@@ -49,22 +48,10 @@ public sealed class TlsClusterTests : IAsyncLifetime
 
     private async Task<(HttpClient Client, string Address)> Start(string name, string certificate, string password, IReadOnlyList<string> seeds)
     {
-        var d = DeeplineConfig.Defaults;
-        var (http, remoting) = (NodeFixture.FreePort(), NodeFixture.FreePort());
-        var config = d with
-        {
-            Http = d.Http with { Port = http },
-            Remoting = new RemotingConfig("127.0.0.1", remoting, seeds) { TlsCertificate = certificate, TlsCertificatePassword = password },
-            Data = new DataConfig(Path.Combine(_dir, name)),
-            Store = _store,
-        };
-        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
+        var (app, client, address) = await InProcessNode.StartAsync(name, _dir, _store,
+            new RemotingConfig("127.0.0.1", 0, seeds) { TlsCertificate = certificate, TlsCertificatePassword = password });
         _apps.Add(app);
-        await app.StartAsync();
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
-        await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
-        // Seeds are configured as akka.tcp; with TLS the members' addresses read akka.ssl.tcp.
-        return (client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{remoting}");
+        return (client, address);
     }
 
     private static async Task<JsonObject> Members(HttpClient client) => await (await client.GetAsync("/cluster/members")).ReadObject();

@@ -4,7 +4,6 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
 using Deepline.Tests.Shared;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Logging;
 
 namespace Deepline.Node.Tests.Cluster;
 
@@ -60,21 +59,9 @@ public sealed class WorkflowRoleTests : IAsyncLifetime
 
     private async Task<(HttpClient Client, string Address)> Start(string name, IReadOnlyList<string> roles, IReadOnlyList<string> seeds)
     {
-        var d = DeeplineConfig.Defaults;
-        var (http, remoting) = (NodeFixture.FreePort(), NodeFixture.FreePort());
-        var config = d with
-        {
-            Http = d.Http with { Port = http },
-            Remoting = new RemotingConfig("127.0.0.1", remoting, seeds) { Roles = roles },
-            Runs = d.Runs with { WorkflowRole = "workflow" },
-            Data = new DataConfig(Path.Combine(_dir, name)),
-            Store = _store,
-        };
-        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
+        var (app, client, address) = await InProcessNode.StartAsync(name, _dir, _store, new RemotingConfig("127.0.0.1", 0, seeds) { Roles = roles },
+            c => c with { Runs = c.Runs with { WorkflowRole = "workflow" } });
         _apps.Add(app);
-        await app.StartAsync();
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
-        await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
-        return (client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{remoting}");
+        return (client, address);
     }
 }
