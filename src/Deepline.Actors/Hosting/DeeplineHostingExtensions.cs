@@ -107,9 +107,10 @@ public static class DeeplineHostingExtensions
             });
     }
 
-    /// <summary>The journal's writes go through one group-committing writer per node (see <see cref="GroupCommitJournal"/>).</summary>
+    /// <summary>The journal's writes go through one group-committing writer per node (see <see cref="GroupCommitJournal"/>); recovery's point reads through prepared statements (<see cref="RecoveringSnapshotStore"/>).</summary>
     private static AkkaConfigurationBuilder WithGroupCommitJournal(this AkkaConfigurationBuilder builder) =>
-        builder.AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"", HoconAddMode.Prepend);
+        builder.AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"\n" +
+                         $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"", HoconAddMode.Prepend);
 
     private static ClusterSingletonOptions Singleton(DeeplineAkkaOptions o) =>
         new() { Role = string.IsNullOrEmpty(o.MonitorRole) ? null : o.MonitorRole };

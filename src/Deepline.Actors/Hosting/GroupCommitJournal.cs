@@ -27,6 +27,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
 {
     private readonly ByteArrayJournalSerializer _serializer;
     private readonly GroupCommitWriter _writer;
+    private readonly RecoveryReads _reads;
     private readonly Dictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
 
     public GroupCommitJournal(Akka.Configuration.Config journalConfig) : base(journalConfig)
@@ -37,6 +38,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         _writer = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase)
             ? new GroupCommitWriter(() => new NpgsqlConnection(config.ConnectionString), falseLiteral: "false")
             : new GroupCommitWriter(() => new SqliteConnection(config.ConnectionString), falseLiteral: "0");
+        _reads = RecoveryReads.Journal(config.ProviderName, config.ConnectionString);
     }
 
     /// <summary>Transactions committed by the journal writers of this process (rows / commits shows the grouping).</summary>
@@ -48,6 +50,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     protected override void PostStop()
     {
         _writer.Dispose();
+        _reads.Dispose();
         base.PostStop();
     }
 
@@ -78,7 +81,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         // Recovery asks for the highest sequence number; a write of ours still in flight must land first.
         if (_inFlight.TryGetValue(persistenceId, out var pending))
             await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return await base.ReadHighestSequenceNrAsync(persistenceId, fromSequenceNr, cancellationToken);
+        return await _reads.HighestSequenceNrAsync(persistenceId, fromSequenceNr, cancellationToken);
     }
 
     protected override bool ReceivePluginInternal(object message)

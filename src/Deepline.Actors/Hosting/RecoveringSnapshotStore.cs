@@ -1,0 +1,34 @@
+using Akka.Persistence;
+using Akka.Persistence.Sql;
+using Akka.Persistence.Sql.Config;
+using Akka.Persistence.Sql.Snapshot;
+
+namespace Deepline.Actors.Hosting;
+
+/// <summary>
+/// Akka.Persistence.Sql's snapshot store, except that an entity without any snapshot (every new run) is answered from
+/// one prepared point read instead of the plugin's linq2db query; loads, saves and deletes of real snapshots are the
+/// plugin's own.
+/// </summary>
+public sealed class RecoveringSnapshotStore : SqlSnapshotStore
+{
+    private readonly RecoveryReads _reads;
+
+    public RecoveringSnapshotStore(Akka.Configuration.Config snapshotConfig) : base(snapshotConfig)
+    {
+        var config = new SnapshotConfig(snapshotConfig.WithFallback(SqlPersistence.DefaultSnapshotConfiguration));
+        _reads = RecoveryReads.Snapshots(config.ProviderName, config.ConnectionString);
+    }
+
+    protected override async Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken = default)
+    {
+        if (!await _reads.HasSnapshotAsync(persistenceId, cancellationToken)) return null;
+        return await base.LoadAsync(persistenceId, criteria, cancellationToken);
+    }
+
+    protected override void PostStop()
+    {
+        _reads.Dispose();
+        base.PostStop();
+    }
+}
