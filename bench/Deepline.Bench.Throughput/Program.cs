@@ -12,6 +12,7 @@ using Deepline.Bench;
 using Deepline.Domain;
 using Deepline.Node;
 using Deepline.Node.Configuration;
+using Deepline.Tests.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,21 +27,34 @@ if (args.Contains("--help"))
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
-        "--tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store postgresql --tp-connection CS, --tp-report FILE (append the tables, machine and command to FILE)");
+        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
 var tasksPerRun = int.Parse(Arg("--tp-tasks", "5"));
+// A node runs for days: the measured pass starts after tiered JIT has compiled the hot path (a short cold pass spent a
+// third of its CPU in the JIT's background thread).
+var warmupRuns = int.Parse(Arg("--tp-warmup-runs", "500"));
 const int LayerWidth = 10;
 var slots = int.Parse(Arg("--tp-slots", "256"));
 var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
 var active = int.Parse(Arg("--tp-active", "10000"));
 var sample = int.Parse(Arg("--tp-sample", "200"));
 var reportPath = Arg("--tp-report", "");
-// --tp-store postgresql --tp-connection "Host=...;Database=...": the same node on a PostgreSQL journal (an empty database).
-BenchNode.Store = Arg("--tp-store", "sqlite") == "postgresql"
-    ? new StoreConfig(StoreConfig.PostgreSql, Arg("--tp-connection", ""))
-    : null;
+// --tp-store sqlite | postgresql | both. PostgreSQL: --tp-connection "Host=...;Database=..." (an empty database), or
+// without it a throwaway PostgreSQL 15 server started here on loopback (fsync and synchronous_commit on).
+var storeArg = Arg("--tp-store", "sqlite");
+var stores = storeArg switch
+{
+    "sqlite" => new[] { "sqlite" },
+    "postgresql" => ["postgresql"],
+    "both" => ["sqlite", "postgresql"],
+    _ => throw new ArgumentException($"--tp-store: expected sqlite, postgresql or both, got '{storeArg}'"),
+};
+await using var postgres = stores.Contains("postgresql") && Arg("--tp-connection", "").Length == 0 ? await PostgresServer.StartAsync() : null;
+async Task<StoreConfig?> UseStore(string store) => store == "sqlite"
+    ? null
+    : new StoreConfig(StoreConfig.PostgreSql, postgres is null ? Arg("--tp-connection", "") : await postgres.CreateDatabaseAsync($"bench_{Guid.NewGuid():N}"));
 // --tp-http: runs are submitted and polled over the node's HTTP API (as a user would), not sent to the shard region.
 BenchNode.OverHttp = args.Contains("--tp-http");
 
@@ -53,19 +67,24 @@ var loadBefore = LoadAverage();
 
 if (!args.Contains("--tp-skip-transitions"))
 {
-    var r = await TransitionsBench(runs, tasksPerRun, slots, concurrency);
     lines.Add(tasksPerRun == 5
         ? "## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)"
         : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth}; in-cluster pool)");
     if (BenchNode.OverHttp) lines[^1] += ", submitted and polled over HTTP";
-    lines.Add("| runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events | journal rows per commit |");
-    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    lines.Add($"| {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} |");
+    lines.Add("| store | runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events | journal rows per commit | store's single-row commits/s | transitions/s ÷ single-row commits/s |");
+    lines.Add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    foreach (var store in stores)
+    {
+        BenchNode.Store = await UseStore(store);
+        var r = await TransitionsBench(runs, tasksPerRun, slots, concurrency, warmupRuns);
+        lines.Add($"| {store} | {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} | {r.RawCommits:N0} | {r.Events / r.WallS / r.RawCommits:0.00} |");
+    }
     lines.Add("");
 }
 
 if (!args.Contains("--tp-skip-active"))
 {
+    BenchNode.Store = await UseStore(stores[0]);
     var r = await ActiveBench(active, concurrency, sample);
     lines.Add("## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)");
     lines.Add("| open runs | submit s | submissions/s | managed heap MiB (full GC) | heap KiB/run | working set MiB | working set KiB/run | GET sample | GET p50 ms | GET p99 ms | index caught up s |");
@@ -100,10 +119,13 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs, double RowsPerCommit)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency)
+static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs, double RowsPerCommit, double RawCommits)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency, int warmupRuns)
 {
     await using var node = await BenchNode.StartAsync(slots);
-    await node.WarmUpAsync(concurrency);
+    Func<string, ImmutableArray<TaskSpec>> shape = tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun);
+    await node.WarmUpAsync(concurrency, warmupRuns, shape);
+    var rawCommits = node.RawCommitsPerSecond(TimeSpan.FromSeconds(3));
+    Console.Error.WriteLine($"store: {rawCommits:N0} single-row commits/s on its own");
     var baseline = node.JournalRows();
 
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
@@ -111,7 +133,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var cpu0 = CpuMs();
     var (commits0, rows0) = (GroupCommitJournal.Commits, GroupCommitJournal.Rows);
     var clock = Stopwatch.StartNew();
-    await node.SubmitAllAsync(ids, tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun), concurrency);
+    await node.SubmitAllAsync(ids, shape, concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
     await node.WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(10));
     var wallS = clock.Elapsed.TotalSeconds;
@@ -121,7 +143,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var rowsPerCommit = (double)(GroupCommitJournal.Rows - rows0) / Math.Max(1, GroupCommitJournal.Commits - commits0);
     var events = node.JournalRows() - baseline;
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
-    return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit);
+    return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit, rawCommits);
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
@@ -254,10 +276,13 @@ internal sealed class BenchNode : IAsyncDisposable
     }
 
     /// <summary>JIT, SQLite pages, shard allocation: measured the same way as the real thing and thrown away.</summary>
-    public async Task WarmUpAsync(int concurrency)
+    public Task WarmUpAsync(int concurrency) => WarmUpAsync(concurrency, 200, _ => [new TaskSpec("a", "noop", TaskSpec.DefaultPool, null, [])]);
+
+    public async Task WarmUpAsync(int concurrency, int runs, Func<string, ImmutableArray<TaskSpec>> shape)
     {
-        var ids = Enumerable.Range(0, 200).Select(i => $"warm-{i}").ToList();
-        await SubmitAllAsync(ids, _ => [new TaskSpec("a", "noop", TaskSpec.DefaultPool, null, [])], concurrency);
+        Console.Error.WriteLine($"warm-up: {runs:N0} runs of the measured shape, not counted");
+        var ids = Enumerable.Range(0, runs).Select(i => $"warm-{i}").ToList();
+        await SubmitAllAsync(ids, shape, concurrency);
         await WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(1));
         await WaitIndexAsync(TimeSpan.FromMinutes(1));
     }
@@ -326,6 +351,43 @@ internal sealed class BenchNode : IAsyncDisposable
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"run index still behind after {timeout}");
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>
+    /// The store's own pace for one small durable write: single-row INSERTs, each its own transaction (SQLite in WAL mode
+    /// with synchronous=FULL as the node runs it, PostgreSQL with the server's settings), into a table of the node's
+    /// database while the node is idle. A node that commits one event at a time cannot pass this rate.
+    /// </summary>
+    public double RawCommitsPerSecond(TimeSpan duration)
+    {
+        using var db = _store.CreateConnection();
+        db.Open();
+        SqliteStore.OnOpened(db);
+        void Exec(string sql)
+        {
+            using var c = db.CreateCommand();
+            c.CommandText = sql;
+            c.ExecuteNonQuery();
+        }
+        if (!_store.IsPostgreSql) Exec("PRAGMA synchronous=FULL");
+        Exec("CREATE TABLE IF NOT EXISTS bench_raw_commit (v BIGINT NOT NULL)");
+        using var insert = db.CreateCommand();
+        insert.CommandText = "INSERT INTO bench_raw_commit (v) VALUES (@v)";
+        var p = insert.CreateParameter();
+        p.ParameterName = "@v";
+        p.Value = 0L;
+        insert.Parameters.Add(p);
+        insert.Prepare();
+        var n = 0L;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            p.Value = n++;
+            insert.ExecuteNonQuery();
+        }
+        var rate = n / clock.Elapsed.TotalSeconds;
+        Exec("DROP TABLE bench_raw_commit");
+        return rate;
     }
 
     public long JournalRows()
