@@ -27,7 +27,7 @@ if (args.Contains("--help"))
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
-        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
+        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
@@ -79,6 +79,28 @@ if (!args.Contains("--tp-skip-transitions"))
         var r = await TransitionsBench(runs, tasksPerRun, slots, concurrency, warmupRuns);
         lines.Add($"| {store} | {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} | {r.RawCommits:N0} | {r.Events / r.WallS / r.RawCommits:0.00} |");
     }
+    lines.Add("");
+}
+
+// --tp-sweep 8,32,128: the same batch at each number of submissions in flight, per store; --tp-plot-dir DIR writes PNGs.
+if (Arg("--tp-sweep", "") is { Length: > 0 } sweepArg)
+{
+    var levels = sweepArg.Split(',').Select(int.Parse).ToList();
+    var points = new List<LoadSweep.Point>();
+    foreach (var store in stores)
+    {
+        BenchNode.Store = await UseStore(store);
+        points.AddRange(await LoadSweep.RunAsync(store, levels, runs, slots, warmupRuns, tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun)));
+    }
+    lines.Add($"## Load sweep ({runs:N0} runs of {tasksPerRun} noop tasks at each level; latency: submission accepted to last transition)");
+    lines.Add("| store | submissions in flight | transitions/s | submissions/s | run latency p50 ms | run latency p99 ms | journal rows per commit |");
+    lines.Add("|---|---:|---:|---:|---:|---:|---:|");
+    foreach (var p in points)
+        lines.Add($"| {p.Store} | {p.InFlight} | {p.TransitionsPerS:N0} | {p.SubmissionsPerS:N0} | {p.LatencyP50Ms:N1} | {p.LatencyP99Ms:N1} | {p.RowsPerCommit:0.0} |");
+    lines.Add("");
+    if (Arg("--tp-plot-dir", "") is { Length: > 0 } plotDir)
+        foreach (var file in LoadSweep.Plot(points, plotDir, $"{Environment.ProcessorCount} cores, load average {LoadAverage()}"))
+            lines.Add($"plot: {file}");
     lines.Add("");
 }
 
