@@ -39,6 +39,34 @@ public class WorkflowProperties
         Assert.Equal(Math.Min(h.S.IgnoredTotal, WorkflowState.IgnoredKept), replayed.IgnoredTotal);
     }
 
+    /// <summary>
+    /// The run actor arms its deadlock timer from a constant-time bound after each transition: along any sequence of
+    /// commands the bound is never later than the exact next deadline (a late timer would miss a stuck run), and it
+    /// is exact whenever nothing is running.
+    /// </summary>
+    [Property]
+    public void The_constant_time_deadline_bound_is_never_later_than_the_exact_deadline(Scenario scenario)
+    {
+        var thresholds = new DetectorThresholds(PendingStaleS: 900, WorkflowStaleS: 3600, HeartbeatTimeoutS: 60);
+        var h = RunHarness.Submitted(scenario.Dag.ToSpec(), Dag.Policy(100));
+        var armed = StuckDetector.NextDeadline(h.S, thresholds);
+        foreach (var step in scenario.Steps)
+        {
+            h.Advance(step.Seconds);
+            h.Send(Interpret(h, step));
+            var exact = StuckDetector.NextDeadline(h.S, thresholds);
+            var bound = armed is { } a ? StuckDetector.NextDeadlineBound(h.S, thresholds, a) : exact;
+            Assert.Equal(exact is null, bound is null);
+            if (exact is { } e)
+            {
+                Assert.True(bound <= e, $"bound {bound:O} is later than the exact deadline {e:O}");
+                if (h.S.Counts.Running == 0) Assert.Equal(e, bound);
+            }
+            // As the actor does: the timer fires (or is re-armed exactly) once the bound is reached.
+            armed = bound is { } b && b <= h.Now ? exact : bound;
+        }
+    }
+
     /// <summary>Starting and finishing whatever is QUEUED, round after round, completes any DAG in depth + 1 rounds.</summary>
     [Property]
     public void A_dag_where_every_task_succeeds_completes_round_by_round(RandomDag dag)
