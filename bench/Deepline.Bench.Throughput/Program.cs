@@ -35,7 +35,8 @@ var tasksPerRun = int.Parse(Arg("--tp-tasks", "5"));
 // A node runs for days: the measured pass starts after tiered JIT has compiled the hot path (a short cold pass spent a
 // third of its CPU in the JIT's background thread).
 var warmupRuns = int.Parse(Arg("--tp-warmup-runs", "500"));
-const int LayerWidth = 10;
+// Layers of 10, wider when a run would otherwise be deeper than max_dependency_depth (50): 10,000 tasks are 50 layers of 200.
+static int LayerWidth(int tasks) => Math.Max(10, (tasks + 49) / 50);
 var slots = int.Parse(Arg("--tp-slots", "256"));
 var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
 var active = int.Parse(Arg("--tp-active", "10000"));
@@ -69,7 +70,7 @@ if (!args.Contains("--tp-skip-transitions"))
 {
     lines.Add(tasksPerRun == 5
         ? "## Task transitions (5 noop tasks per run: a -> b,c,d -> e; in-cluster pool)"
-        : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth}; in-cluster pool)");
+        : $"## Task transitions ({tasksPerRun} noop tasks per run in layers of {LayerWidth(tasksPerRun)}; in-cluster pool)");
     if (BenchNode.OverHttp) lines[^1] += ", submitted and polled over HTTP";
     lines.Add("| store | runs | tasks | slots | journalled events | submit s | submissions/s | first submit to last SUCCEEDED s | transitions/s | index caught up s | process CPU ms per 1,000 events | journal rows per commit | store's single-row commits/s | transitions/s ÷ single-row commits/s |");
     lines.Add("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -230,11 +231,11 @@ static ImmutableArray<TaskSpec> Diamond(string runId) =>
 
 // Long runs keep the node busy with transitions rather than submissions: each task waits for one task of the layer
 // before, so a run has up to LayerWidth tasks queued at once and lives for tasks / LayerWidth rounds.
-static ImmutableArray<TaskSpec> Layers(int tasks) =>
-[
-    .. Enumerable.Range(0, tasks).Select(i => new TaskSpec($"t{i}", "noop", TaskSpec.DefaultPool, null,
-        i < LayerWidth ? [] : [$"t{i - LayerWidth}"])),
-];
+static ImmutableArray<TaskSpec> Layers(int tasks)
+{
+    var width = LayerWidth(tasks);
+    return [.. Enumerable.Range(0, tasks).Select(i => new TaskSpec($"t{i}", "noop", TaskSpec.DefaultPool, null, i < width ? [] : [$"t{i - width}"]))];
+}
 
 static double Pct(List<double> sorted, double q) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, Math.Max(0, (int)Math.Ceiling(q * sorted.Count) - 1))];
 
@@ -305,8 +306,8 @@ internal sealed class BenchNode : IAsyncDisposable
         Console.Error.WriteLine($"warm-up: {runs:N0} runs of the measured shape, not counted");
         var ids = Enumerable.Range(0, runs).Select(i => $"warm-{i}").ToList();
         await SubmitAllAsync(ids, shape, concurrency);
-        await WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(1));
-        await WaitIndexAsync(TimeSpan.FromMinutes(1));
+        await WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(10));
+        await WaitIndexAsync(TimeSpan.FromMinutes(5));
     }
 
     public async Task SubmitAllAsync(IReadOnlyList<string> ids, Func<string, ImmutableArray<TaskSpec>> tasks, int concurrency)

@@ -217,7 +217,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (after.Status != before?.Status) OnStatus(after);
         ArmDeadlockCheck(after);
 
-        if (_eventsSinceSnapshot >= _settings.SnapshotEvery)
+        // A snapshot costs in proportion to the run's tasks: taken at most once per as many events as the run has tasks,
+        // so a 10,000-task run does not serialise its whole state every snapshot_every events.
+        if (_eventsSinceSnapshot >= Math.Max(_settings.SnapshotEvery, after.Tasks.Count))
         {
             SaveSnapshot(after);
             _eventsSinceSnapshot = 0;
