@@ -11,6 +11,7 @@ using Deepline.Actors.Workflows;
 using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
+using Deepline.Node.Observability;
 using Deepline.Node.Security;
 
 namespace Deepline.Node;
@@ -103,6 +104,9 @@ public static class DeeplineNode
         builder.Services.AddSingleton(dependencies);
         builder.Services.AddHostedService<StoreMarkerService>();
         builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
+        var telemetryScope = new Observability.Telemetry.NodeScope();
+        var monitorMetrics = new Observability.MonitorMetrics(config.Deadlock.MonitorRole);
+        builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}");
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
@@ -112,10 +116,13 @@ public static class DeeplineNode
                     l.ClearLoggers();
                     l.AddLoggerFactory();
                 })
-                .WithDeepline(options, handlers);
+                .AddSetup(new NodeMeterSetup(telemetryScope))
+                .WithDeepline(options, handlers)
+                .AddStartup((system, _) => monitorMetrics.Register(system));
         });
 
         var app = builder.Build();
+        telemetryScope.Factory = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDeeplineSecurity();
@@ -123,7 +130,7 @@ public static class DeeplineNode
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
         app.MapMonitorEndpoints();
-        app.MapMetricsEndpoints();
+        app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
         return app;
     }
