@@ -106,6 +106,7 @@ public static class DeeplineNode
         builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
         var telemetryScope = new Observability.Telemetry.NodeScope();
         var monitorMetrics = new Observability.MonitorMetrics(config.Deadlock.MonitorRole);
+        builder.Services.AddDeeplineHealthChecks(config);
         builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}");
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
@@ -118,6 +119,7 @@ public static class DeeplineNode
                 })
                 .AddSetup(new NodeMeterSetup(telemetryScope))
                 .WithDeepline(options, handlers)
+                .WithDeeplineHealthChecks()
                 .AddStartup((system, _) => monitorMetrics.Register(system));
         });
 
@@ -129,6 +131,7 @@ public static class DeeplineNode
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
+        app.MapDeeplineHealthChecks();
         app.MapMonitorEndpoints();
         app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();

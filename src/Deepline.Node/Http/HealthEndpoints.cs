@@ -117,7 +117,7 @@ public static class HealthEndpoints
     private static bool MayReadAllRuns(System.Security.Claims.ClaimsPrincipal user) =>
         user.IsOpen() || user.IsInRole(Role.@operator.ToString()) || user.IsInRole(Role.admin.ToString());
 
-    private static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
+    internal static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
     {
         try
         {
