@@ -107,6 +107,7 @@ public static class DeeplineNode
         var telemetryScope = new Observability.Telemetry.NodeScope();
         var monitorMetrics = new Observability.MonitorMetrics(config.Deadlock.MonitorRole);
         builder.Services.AddDeeplineHealthChecks(config);
+        builder.Services.AddDeeplineOpenApi();
         builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}");
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
@@ -135,6 +136,7 @@ public static class DeeplineNode
         app.MapMonitorEndpoints();
         app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
+        app.MapDeeplineOpenApi();
         return app;
     }
 

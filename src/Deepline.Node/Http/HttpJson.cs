@@ -25,7 +25,7 @@ public static class HttpJson
     }
 
     /// <summary>Reads a JSON body; malformed JSON or a wrong type is a 400 naming where it went wrong.</summary>
-    public static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class
+    public static async Task<(T? Value, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class
     {
         if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
             return (null, Problems.Of(415, "Unsupported media type", "send the body as application/json"));

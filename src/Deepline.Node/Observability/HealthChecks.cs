@@ -74,10 +74,6 @@ public static class HealthChecks
     }
 }
 
-public sealed record HealthReportResponse(string Status, IReadOnlyDictionary<string, HealthCheckEntryResponse> Checks);
-
-public sealed record HealthCheckEntryResponse(string Status, string? Description, double DurationMs);
-
 /// <summary>The journal's database answers a query: without it nothing can be acknowledged.</summary>
 public sealed class StoreHealthCheck(PersistenceTarget persistence) : IHealthCheck
 {
