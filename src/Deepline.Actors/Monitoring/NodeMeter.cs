@@ -22,6 +22,7 @@ public sealed class NodeMeter : IExtension
     private static readonly double[] PropagationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
     private readonly Histogram<double> _propagation;
+    private readonly long[] _runStatus = new long[Enum.GetValues<RunStatus>().Length];
 
     private NodeMeter(ActorSystem system)
     {
@@ -36,6 +37,9 @@ public sealed class NodeMeter : IExtension
         Meter.CreateObservableCounter("run_cancellations",
             () => Enum.GetValues<CancelOutcome>().Select(o => new Measurement<long>(counters.Runs(o), new KeyValuePair<string, object?>("outcome", o.ToString()))),
             description: "Cancellations of this node's runs that reached CANCELLED, by outcome (completed, forced, timed_out).");
+        Meter.CreateObservableCounter("run_status_transitions",
+            () => Enum.GetValues<RunStatus>().Select(s => new Measurement<long>(Interlocked.Read(ref _runStatus[(int)s]), new KeyValuePair<string, object?>("status", s.ToString()))),
+            description: "Runs of this node that entered a status (RUNNING at submission, then SUCCEEDED, FAILED, CANCELLING, CANCELLED).");
         _propagation = Meter.CreateHistogram("run_cancel_propagation", unit: "s",
             description: "Time from a run's cancel record to the run being CANCELLED (every running task acknowledged, or the cancel forced or timed out), by outcome.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = PropagationBuckets });
@@ -45,6 +49,9 @@ public sealed class NodeMeter : IExtension
     public Meter Meter { get; }
 
     public static NodeMeter For(ActorSystem system) => system.WithExtension<NodeMeter, Provider>();
+
+    /// <summary>A run of this node entered <paramref name="status"/> (journalled: counted once, where it happened).</summary>
+    public void RunEntered(RunStatus status) => Interlocked.Increment(ref _runStatus[(int)status]);
 
     /// <summary>A run of this node reached CANCELLED: <paramref name="propagation"/> is from its cancel record to now.</summary>
     public void RunCancelPropagated(CancelOutcome outcome, TimeSpan propagation) =>

@@ -182,6 +182,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
+        if (before?.Status != after.Status) _meter.RunEntered(after.Status);
         var (cancelled, cause) = CancellationOutcomes.TasksCancelled(before, after);
         _counters.TasksCancelled(cause, cancelled);
         if (CancellationOutcomes.RunCancelled(before, after) is { } outcome)

@@ -17,7 +17,7 @@ public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<
         "deadlock_open_incidents", "deadlock_incidents_closed_total", "deadlock_alerts_dead_letter", "deadlock_alerts_expired_total",
         "run_index_projection_lag", "run_index_quarantined_events_total", "task_cancelled_total", "run_cancellations_total",
         "journal_commits_total", "journal_rows_total", "run_cancel_propagation_seconds_bucket", "run_cancel_propagation_seconds_sum",
-        "run_cancel_propagation_seconds_count",
+        "run_cancel_propagation_seconds_count", "run_status_transitions_total",
     ];
 
     [Fact]
@@ -35,6 +35,7 @@ public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<
         Assert.True(missing.Count == 0, "not exported: " + string.Join(", ", missing) + "\n" + text);
         Assert.Contains("# TYPE run_cancel_propagation_seconds histogram\n", text);
         Assert.Matches("(?m)^run_cancel_propagation_seconds_count\\{outcome=\"completed\"\\} [1-9]", text);
+        Assert.Matches("(?m)^run_status_transitions_total\\{status=\"CANCELLED\"\\} [1-9]", text);
         // Unlabelled samples keep the node's historic form (no "{}"), and no scope label is added to every series.
         Assert.DoesNotContain("{}", text);
         Assert.DoesNotContain("otel_scope_name", text);
