@@ -108,7 +108,8 @@ public static class DeeplineNode
         var monitorMetrics = new Observability.MonitorMetrics(config.Deadlock.MonitorRole);
         builder.Services.AddDeeplineHealthChecks(config);
         builder.Services.AddDeeplineOpenApi();
-        builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}");
+        builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}",
+            Environment.GetEnvironmentVariable(Telemetry.OtlpEndpointVariable));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {

@@ -16,6 +16,9 @@ public sealed class RunsGateway(IRequiredActor<HttpBridge> bridge, TimeSpan askT
     public async Task<(TReply? Reply, ProblemHttpResult? Failure)> AskAsync<TReply>(IRunCommand command, CancellationToken ct)
         where TReply : class, IDeeplineMessage
     {
+        using var span = Observability.Telemetry.Source.StartActivity("ask run");
+        span?.SetTag("deepline.run_id", command.RunId);
+        span?.SetTag("deepline.command", command.GetType().Name);
         try
         {
             var actor = await bridge.GetAsync(ct);
@@ -30,6 +33,7 @@ public sealed class RunsGateway(IRequiredActor<HttpBridge> bridge, TimeSpan askT
         }
         catch (AskTimeoutException)
         {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "ask timed out");
             return (null, Problems.Unavailable($"run '{command.RunId}' did not answer within {askTimeout.TotalSeconds:0.#} s; the request may still be applied, retry it"));
         }
     }

@@ -5,6 +5,7 @@ using Akka.Actor;
 using Deepline.Actors.Monitoring;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Deepline.Node.Observability;
 
@@ -15,6 +16,12 @@ namespace Deepline.Node.Observability;
 public static partial class Telemetry
 {
     public const string MetricsPath = "/metrics";
+
+    /// <summary>OpenTelemetry's own variable: when set, traces and metrics also go to that OTLP collector.</summary>
+    public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// <summary>Spans of the node's own work (the ask of a run on behalf of a request), under ASP.NET Core's request span.</summary>
+    public static readonly System.Diagnostics.ActivitySource Source = new(NodeMeter.MeterName);
 
     /// <summary>Whose instruments this node's provider keeps; set as soon as the host and the actor system exist.</summary>
     public sealed class NodeScope
@@ -35,10 +42,23 @@ public static partial class Telemetry
         };
     }
 
-    public static IServiceCollection AddDeeplineTelemetry(this IServiceCollection services, NodeScope scope, string instance)
+    public static IServiceCollection AddDeeplineTelemetry(this IServiceCollection services, NodeScope scope, string instance, string? otlpEndpoint)
     {
-        services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService("deepline", serviceInstanceId: instance))
+        var otlp = !string.IsNullOrWhiteSpace(otlpEndpoint);
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("deepline", serviceInstanceId: instance));
+        // Traces only with a collector to send them to: without one, recording spans would be work for nobody.
+        if (otlp)
+        {
+            telemetry.WithTracing(t => t
+                .AddSource(Source.Name)
+                .AddAspNetCoreInstrumentation(o => o.Filter = context =>
+                    !context.Request.Path.StartsWithSegments(MetricsPath) && !context.Request.Path.StartsWithSegments("/health")
+                    && !context.Request.Path.StartsWithSegments("/healthz"))
+                .AddOtlpExporter());
+            telemetry.WithMetrics(m => m.AddOtlpExporter());
+        }
+        telemetry
             .WithMetrics(m => m
                 .AddMeter(NodeMeter.MeterName)
                 .AddAspNetCoreInstrumentation()
