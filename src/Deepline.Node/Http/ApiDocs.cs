@@ -61,6 +61,22 @@ public static class ApiDocs
                     "Readiness: an Up cluster member whose store answers; Degraded (still 200) without the monitor or Redis (anyone)",
                     "application/json", report, [503]);
             });
+            // Each operation states the roles that may call it (the README's roles table, from the endpoint's policy) and
+            // that it needs the bearer key; anonymous ones (health, the document) say neither.
+            o.AddOperationTransformer((operation, context, ct) =>
+            {
+                var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+                if (metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any()) return Task.CompletedTask;
+                var roles = metadata.OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+                    .Select(a => a.Policy).OfType<string>()
+                    .SelectMany(p => Security.Policies.Roles.TryGetValue(p, out var r) ? r : [])
+                    .Select(r => r.ToString()).Distinct().ToList();
+                // An endpoint without a policy falls to the fallback policy: admin only.
+                var line = $"Roles: {(roles.Count == 0 ? "admin" : string.Join(", ", roles))}.";
+                operation.Description = string.IsNullOrEmpty(operation.Description) ? line : operation.Description + "\n\n" + line;
+                operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", context.Document)] = [] }];
+                return Task.CompletedTask;
+            });
             // Every problem the node writes may carry the field at fault and, for a dependency cycle, the cycle's path.
             o.AddSchemaTransformer((schema, context, ct) =>
             {

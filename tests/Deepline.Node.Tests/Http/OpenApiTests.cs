@@ -58,6 +58,11 @@ public sealed class OpenApiTests(NodeFixture node) : IClassFixture<NodeFixture>
         Assert.NotNull(responses["422"]!["content"]!["application/problem+json"]);
 
         Assert.True(paths["/runs/{runId}/cancel"]!["delete"]!["responses"]!.AsObject().ContainsKey("204"));
+        // Each operation names its roles and its key; the anonymous ones do not.
+        Assert.Contains("Roles: submitter, admin.", submit["description"]!.GetValue<string>());
+        Assert.Contains("Roles: admin.", paths["/runs/{runId}/cancel"]!["delete"]!["description"]!.GetValue<string>());
+        Assert.NotNull(submit["security"]);
+        Assert.Null(paths["/health"]!["get"]!["security"]);
         Assert.True(paths["/health"]!["get"]!["responses"]!.AsObject().ContainsKey("503"));
 
         // Schemas carry the wire's snake_case names, byte for byte.
