@@ -38,7 +38,7 @@ public sealed class ProbeTests(NodeFixture node) : IClassFixture<NodeFixture>
 public sealed class ProbeDegradationTests
 {
     [Fact]
-    public async Task A_node_without_the_monitor_and_without_redis_is_ready_but_degraded()
+    public async Task A_node_without_the_monitor_and_without_redis_is_ready_but_degraded_and_exports_no_monitor_totals()
     {
         var dir = Directory.CreateTempSubdirectory("deepline-probe-").FullName;
         var port = NodeFixture.FreePort();
@@ -73,6 +73,14 @@ public sealed class ProbeDegradationTests
             Assert.Equal("Degraded", body["checks"]!["deadlock_monitor"]!["status"]!.GetValue<string>());
             Assert.Equal("Degraded", body["checks"]!["redis"]!["status"]!.GetValue<string>());
             Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz/live")).StatusCode);
+
+            // This node does not host the supervisor: it says it cannot reach it, and exports none of its totals (only the
+            // host does, so that sum() over the cluster counts each incident once). Its own counters are there.
+            var metrics = await client.GetStringAsync("/metrics");
+            Assert.Contains("deadlock_monitor_up 0\n", metrics);
+            Assert.DoesNotContain("deadlock_detected_total", metrics);
+            Assert.DoesNotContain("run_index_projection_lag", metrics);
+            Assert.Contains("task_cancelled_total{cause=\"user\"} 0\n", metrics);
         }
         finally
         {
