@@ -11,6 +11,7 @@ using Deepline.Actors.Workflows;
 using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
+using Deepline.Node.Observability;
 using Deepline.Node.Security;
 
 namespace Deepline.Node;
@@ -103,6 +104,12 @@ public static class DeeplineNode
         builder.Services.AddSingleton(dependencies);
         builder.Services.AddHostedService<StoreMarkerService>();
         builder.Services.AddSingleton(new RunIndexProgress(config.Integrity.IndexStalledAfter, config.Integrity.IndexLagDegradedEvents));
+        var telemetryScope = new Observability.Telemetry.NodeScope();
+        var monitorMetrics = new Observability.MonitorMetrics(config.Deadlock.MonitorRole);
+        builder.Services.AddDeeplineHealthChecks(config);
+        builder.Services.AddDeeplineOpenApi();
+        builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}",
+            Environment.GetEnvironmentVariable(Telemetry.OtlpEndpointVariable));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
@@ -112,19 +119,25 @@ public static class DeeplineNode
                     l.ClearLoggers();
                     l.AddLoggerFactory();
                 })
-                .WithDeepline(options, handlers);
+                .AddSetup(new NodeMeterSetup(telemetryScope))
+                .WithDeepline(options, handlers)
+                .WithDeeplineHealthChecks()
+                .AddStartup((system, _) => monitorMetrics.Register(system));
         });
 
         var app = builder.Build();
+        telemetryScope.Factory = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDeeplineSecurity();
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();
+        app.MapDeeplineHealthChecks();
         app.MapMonitorEndpoints();
-        app.MapMetricsEndpoints();
+        app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
+        app.MapDeeplineOpenApi();
         return app;
     }
 

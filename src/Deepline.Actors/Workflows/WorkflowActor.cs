@@ -27,6 +27,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private readonly IActorRef _mediator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly CancellationCounters _counters = CancellationCounters.For(Context.System);
+    private readonly NodeMeter _meter = NodeMeter.For(Context.System);
     private WorkflowState? _state;
     private long _eventsSinceSnapshot;
     /// <summary>When the deadlock timer is due; null while none is armed. Never later than the run's next deadline.</summary>
@@ -185,9 +186,15 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
     {
+        if (before?.Status != after.Status) _meter.RunEntered(after.Status);
         var (cancelled, cause) = CancellationOutcomes.TasksCancelled(before, after);
         _counters.TasksCancelled(cause, cancelled);
-        if (CancellationOutcomes.RunCancelled(before, after) is { } outcome) _counters.RunCancelled(outcome);
+        if (CancellationOutcomes.RunCancelled(before, after) is { } outcome)
+        {
+            _counters.RunCancelled(outcome);
+            // Event times, not the clock here: a replayed or late-persisted change still measures what the run saw.
+            _meter.RunCancelPropagated(outcome, after.UpdatedAt - after.Cancel!.CancelledAt);
+        }
 
         // Only a submission (any task) or a success (its dependents) makes tasks QUEUED: a success looks at the tasks
         // that waited for it, not at the whole run, so a 10,000-task run pays per event what a 5-task run pays.

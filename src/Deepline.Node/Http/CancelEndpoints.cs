@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Deepline.Domain;
 using Deepline.Node.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
 
@@ -13,7 +14,8 @@ public static class CancelEndpoints
     public static IEndpointRouteBuilder MapCancelEndpoints(this IEndpointRouteBuilder app)
     {
         // Role submitter (own client's runs), operator or admin; cancelled_by is the caller's key name.
-        app.MapPut("/runs/{runId}/cancel", async (string runId, HttpRequest request, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
+        app.MapPut("/runs/{runId}/cancel", async Task<Results<Ok<CancelResponse>, ProblemHttpResult>> (string runId, HttpRequest request,
+            ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             CancelRequest body = new(null, null, null);
@@ -30,25 +32,31 @@ public static class CancelEndpoints
                 return Problems.BadRequest($"reason is longer than {MaxReasonLength} characters", "reason");
             // The record says who cancelled: the caller's key, never a name the body claims (e.g. "system").
             var cancel = new CancelRun(runId, reason, user.Name(), body.Force ?? false) { ClientScope = user.ClientScope() };
-            var (reply, failure) = await gateway.AskAsync(cancel, ct);
-            return failure ?? Results.Ok(((CancelReply)reply!).ToCancelResponse());
-        }).RequireAuthorization(Policies.CancelRuns);
+            var (reply, failure) = await gateway.AskAsync<CancelReply>(cancel, ct);
+            return failure is not null ? failure : TypedResults.Ok(reply!.ToCancelResponse());
+        }).RequireAuthorization(Policies.CancelRuns)
+            .Documented("cancellation", "Cancel a run (the seed's API); the body is optional", 400, 408, 404, 409, 413, 415, 500, 503)
+            .Accepts<CancelRequest>(isOptional: true, "application/json");
 
         // Role submitter (own client's runs), operator or admin.
-        app.MapGet("/runs/{runId}/cancel", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
+        app.MapGet("/runs/{runId}/cancel", async Task<Results<Ok<CancelStatusResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user,
+            RunsGateway gateway, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (reply, failure) = await gateway.AskAsync(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
-            return failure ?? Results.Ok(((RunReply)reply!).State.ToCancelStatus());
-        }).RequireAuthorization(Policies.ReadRuns);
+            var (reply, failure) = await gateway.AskAsync<RunReply>(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
+            return failure is not null ? failure : TypedResults.Ok(reply!.State.ToCancelStatus());
+        }).RequireAuthorization(Policies.ReadRuns)
+            .Documented("cancellation", "A run's cancellation status (the seed's API)", 400, 404, 500, 503);
 
         // Role admin: finalise a CANCELLING run now.
-        app.MapDelete("/runs/{runId}/cancel", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
+        app.MapDelete("/runs/{runId}/cancel", async Task<Results<NoContent, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,
+            CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (_, failure) = await gateway.AskAsync(new FinaliseCancel(runId, user.Name()), ct);
-            return failure ?? Results.NoContent();
-        }).WithName("ForceCompleteCancel").RequireAuthorization(Policies.Admin);
+            var (_, failure) = await gateway.AskAsync<RunReply>(new FinaliseCancel(runId, user.Name()), ct);
+            return failure is not null ? failure : TypedResults.NoContent();
+        }).WithName("ForceCompleteCancel").RequireAuthorization(Policies.Admin)
+            .Documented("cancellation", "Force complete a cancellation (admin, the seed's API)", 400, 404, 409, 500, 503);
         return app;
     }
 }

@@ -34,7 +34,7 @@ public static class HealthEndpoints
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
             var unreadable = await IntegrityAsync(integrity, ct);
 
-            var deps = new Dictionary<string, object?>
+            var deps = new Dictionary<string, Dictionary<string, object?>>
             {
                 ["store"] = Dependency(
                     !reachable ? DependencyState.down : unreadable is { UnreadableRuns: > 0 } ? DependencyState.degraded : DependencyState.ok,
@@ -60,30 +60,18 @@ public static class HealthEndpoints
                 monitor is { Running: true } ? null : "the deadlock supervisor did not answer; runs are not scanned for being stuck");
 
             var serving = up && reachable;
-            var allOk = deps.Values.All(d => d is Dictionary<string, object?> b && (string?)b["state"] == nameof(DependencyState.ok));
-            var body = new Dictionary<string, object?>
-            {
-                ["status"] = serving && allOk ? "ok" : "degraded",
-                ["cluster"] = new Dictionary<string, object?>
-                {
-                    ["self"] = self.Address.ToString(),
-                    ["status"] = self.Status.ToString(),
-                    ["roles"] = self.Roles.ToArray(),
-                    ["leader"] = state.Leader?.ToString(),
-                    ["members"] = state.Members.Count,
-                    ["unreachable"] = state.Unreachable.Count,
-                },
-                ["persistence"] = new Dictionary<string, object?>
-                {
-                    ["reachable"] = reachable,
-                    ["store"] = persistence.Description,
-                    ["error"] = error,
-                },
-                ["dependencies"] = deps,
-                ["deadlock_monitor"] = MonitorEndpoints.HealthBlock(config, monitor),
-            };
-            return Results.Json(body, statusCode: serving ? 200 : 503);
-        }).AllowAnonymous(); // load balancers ask without a key; the body names no run
+            var allOk = deps.Values.All(b => (string?)b["state"] == nameof(DependencyState.ok));
+            var body = new HealthResponse(
+                serving && allOk ? "ok" : "degraded",
+                new ClusterHealthResponse(self.Address.ToString(), self.Status.ToString(), [.. self.Roles], state.Leader?.ToString(),
+                    state.Members.Count, state.Unreachable.Count),
+                new PersistenceHealthResponse(reachable, persistence.Description, error),
+                deps,
+                MonitorEndpoints.HealthBlock(config, monitor));
+            return TypedResults.Json(body, statusCode: serving ? 200 : 503);
+        }).AllowAnonymous() // load balancers ask without a key; the body names no run
+            .WithTags("health").WithSummary("The seed's diagnostic page: cluster, store, dependencies and the deadlock_monitor block (anyone)")
+            .Produces<HealthResponse>(200).Produces<HealthResponse>(503);
         return app;
     }
 
@@ -117,7 +105,7 @@ public static class HealthEndpoints
     private static bool MayReadAllRuns(System.Security.Claims.ClaimsPrincipal user) =>
         user.IsOpen() || user.IsInRole(Role.@operator.ToString()) || user.IsInRole(Role.admin.ToString());
 
-    private static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
+    internal static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
     {
         try
         {

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Deepline.Node.Http;
 
-public static class HttpJson
+public static partial class HttpJson
 {
     public static void Configure(JsonSerializerOptions o)
     {
@@ -25,17 +25,19 @@ public static class HttpJson
     }
 
     /// <summary>Reads a JSON body; malformed JSON or a wrong type is a 400 naming where it went wrong.</summary>
-    public static async Task<(T? Value, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class
+    public static async Task<(T? Value, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class
     {
         if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
             return (null, Problems.Of(415, "Unsupported media type", "send the body as application/json"));
         var timeout = request.HttpContext.RequestServices.GetService<Configuration.DeeplineConfig>()?.Limits.BodyTimeoutS ?? 30;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(TimeSpan.FromSeconds(timeout));
+        // The body is read first (Kestrel bounds it by max_body_bytes) so that an error can be explained from the JSON
+        // itself: what System.Text.Json's exception says is worded for .NET developers and may change between versions.
+        using var buffer = new MemoryStream();
         try
         {
-            var value = await JsonSerializer.DeserializeAsync<T>(request.Body, Options, deadline.Token);
-            return value is null ? (null, Problems.BadRequest("the body must be a JSON object")) : (value, null);
+            await request.Body.CopyToAsync(buffer, deadline.Token);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -43,56 +45,130 @@ public static class HttpJson
             return (null, Problems.Of(408, "Request timeout",
                 $"the request body did not arrive within {timeout} s (orchestrator.limits.body_timeout_s)"));
         }
+        var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        try
+        {
+            var value = JsonSerializer.Deserialize<T>(body.Span, Options);
+            return value is null ? (null, Problems.BadRequest("the body must be a JSON object")) : (value, null);
+        }
         catch (JsonException ex)
         {
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.TrimStart('$', '.');
-            return (null, Problems.BadRequest(Explain<T>(ex, field), field));
+            return (null, Problems.BadRequest(Explain<T>(body.Span, ex, field), field));
         }
     }
 
-    /// <summary>System.Text.Json's messages name .NET types; callers need to hear what the field should hold.</summary>
-    private static string Explain<T>(JsonException ex, string? field)
+    /// <summary>
+    /// Why the body did not deserialize, decided from the JSON and the target type at the exception's path (not from the
+    /// exception's text): not JSON at all, a field the type does not have, a field given twice, or a value of the wrong type.
+    /// </summary>
+    private static string Explain<T>(ReadOnlySpan<byte> body, JsonException ex, string? field)
     {
-        var message = ex.Message;
-        if (message.Contains("could not be mapped to any .NET member"))
-            return $"unknown field '{field ?? "?"}'";
-        if (message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
-            return $"duplicate field '{field ?? "?"}': each field may appear once";
-        if (message.Contains("could not be converted to"))
+        if (!IsWellFormed(body))
+            return "the body is not valid JSON: " + ex.Message.Split(" Path:")[0].Split(" LineNumber:")[0];
+        var segments = Segments(ex.Path);
+        if (segments is [.. var parent, { Name: { } name }])
         {
-            var expected = ExpectedAt(typeof(T), ex.Path) switch
-            {
-                null => "a different type",
-                var t when t == typeof(string) => "a string",
-                var t when t == typeof(bool) || t == typeof(bool?) => "true or false",
-                var t when t == typeof(int) || t == typeof(int?) => "an integer",
-                var t when t == typeof(List<string?>) || t == typeof(List<string>) => "a list of strings",
-                var t when t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) => "a list of objects",
-                _ => "an object",
-            };
-            return $"'{field ?? "body"}' must be {expected}";
+            var owner = ExpectedAt(typeof(T), parent);
+            if (owner is not null && PropertyOf(owner, name) is null)
+                return $"unknown field '{field ?? "?"}'";
+            if (Occurrences(body, parent, name) > 1)
+                return $"duplicate field '{field ?? "?"}': each field may appear once";
         }
-        return "the body is not valid JSON: " + message.Split(" Path:")[0].Split(" LineNumber:")[0];
+        var expected = (segments is null ? null : ExpectedAt(typeof(T), segments)) switch
+        {
+            null => "a different type",
+            var t when t == typeof(string) => "a string",
+            var t when t == typeof(bool) || t == typeof(bool?) => "true or false",
+            var t when t == typeof(int) || t == typeof(int?) => "an integer",
+            var t when t == typeof(List<string?>) || t == typeof(List<string>) => "a list of strings",
+            var t when t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>) => "a list of objects",
+            _ => "an object",
+        };
+        return $"'{field ?? "body"}' must be {expected}";
     }
 
-    /// <summary>The .NET type the JSON path points at in <paramref name="root"/> (snake_case names, [n] for list items).</summary>
-    private static Type? ExpectedAt(Type root, string? path)
+    private static bool IsWellFormed(ReadOnlySpan<byte> body)
     {
-        if (string.IsNullOrEmpty(path) || path == "$") return root;
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = Options.MaxDepth == 0 ? 64 : Options.MaxDepth });
+        try
+        {
+            while (reader.Read()) { }
+            return reader.BytesConsumed > 0;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One step of a JSON path: a property name or a list index.</summary>
+    private sealed record Segment(string? Name, int? Index);
+
+    /// <summary>"$.tasks[0]['odd name']" as its steps; null when the path cannot be read.</summary>
+    private static Segment[]? Segments(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path[0] != '$') return null;
+        var steps = new List<Segment>();
+        var at = 1;
+        foreach (System.Text.RegularExpressions.Match m in PathStep().Matches(path, 1))
+        {
+            if (m.Index != at) return null;
+            at = m.Index + m.Length;
+            if (m.Groups["name"].Success) steps.Add(new Segment(m.Groups["name"].Value, null));
+            else if (m.Groups["quoted"].Success) steps.Add(new Segment(m.Groups["quoted"].Value.Replace("''", "'"), null));
+            else steps.Add(new Segment(null, int.Parse(m.Groups["index"].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        return at == path.Length ? [.. steps] : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\.(?<name>[^.\[]+)|\['(?<quoted>(?:[^']|'')*)'\]|\[(?<index>\d+)\]")]
+    private static partial System.Text.RegularExpressions.Regex PathStep();
+
+    /// <summary>How often <paramref name="name"/> appears in the object at <paramref name="parent"/> (0 when not found).</summary>
+    private static int Occurrences(ReadOnlySpan<byte> body, IReadOnlyList<Segment> parent, string name)
+    {
+        using var document = JsonDocument.Parse(body.ToArray());
+        var element = document.RootElement;
+        foreach (var step in parent)
+        {
+            if (step.Name is { } n)
+            {
+                if (element.ValueKind != JsonValueKind.Object) return 0;
+                var found = false;
+                foreach (var p in element.EnumerateObject())
+                {
+                    if (!p.NameEquals(n)) continue;
+                    element = p.Value;
+                    found = true;
+                    break;
+                }
+                if (!found) return 0;
+            }
+            else
+            {
+                if (element.ValueKind != JsonValueKind.Array || step.Index >= element.GetArrayLength()) return 0;
+                element = element[step.Index!.Value];
+            }
+        }
+        return element.ValueKind == JsonValueKind.Object ? element.EnumerateObject().Count(p => p.NameEquals(name)) : 0;
+    }
+
+    private static System.Reflection.PropertyInfo? PropertyOf(Type type, string jsonName) =>
+        type.GetProperties().FirstOrDefault(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == jsonName);
+
+    /// <summary>The .NET type a JSON path points at in <paramref name="root"/> (snake_case names, indexes for list items).</summary>
+    private static Type? ExpectedAt(Type root, IReadOnlyList<Segment> path)
+    {
         var type = root;
-        foreach (var raw in path.TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var step in path)
         {
-            var name = raw;
-            var indexed = name.IndexOf('[');
-            var hasIndex = indexed >= 0;
-            if (hasIndex) name = name[..indexed];
-            if (name.Length > 0)
+            if (step.Name is { } name)
             {
-                var property = type.GetProperties().FirstOrDefault(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == name);
-                if (property is null) return null;
+                if (PropertyOf(type, name) is not { } property) return null;
                 type = property.PropertyType;
             }
-            if (hasIndex)
+            else
             {
                 if (!type.IsGenericType) return null;
                 type = type.GetGenericArguments()[0];

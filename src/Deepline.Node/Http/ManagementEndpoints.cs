@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Deepline.Actors.Hosting;
 using Deepline.Node.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
 
@@ -24,43 +25,51 @@ public static partial class ManagementEndpoints
     public static IEndpointRouteBuilder MapManagementEndpoints(this IEndpointRouteBuilder app)
     {
         // Reads: role operator or admin. Changes (leave, down, join): role admin.
-        app.MapGet("/cluster/members", (ActorSystem system) => Results.Ok(Members(Cluster.Get(system)))).RequireAuthorization(Policies.Operate);
+        app.MapGet("/cluster/members", (ActorSystem system) => TypedResults.Ok(Members(Cluster.Get(system)))).RequireAuthorization(Policies.Operate)
+            .Documented("cluster", "Cluster members (pbm's cluster show)").Produces<MembersResponse>();
 
         app.MapGet("/cluster/status", (ActorSystem system) =>
         {
             var cluster = Cluster.Get(system);
             var state = cluster.State;
             var self = cluster.SelfMember;
-            return Results.Ok(new ClusterStatusResponse(
+            return TypedResults.Ok(new ClusterStatusResponse(
                 self.Address.ToString(), Status(self.Status), [.. self.Roles.Order(StringComparer.Ordinal)],
                 state.Leader?.ToString(), state.Leader == self.Address, state.Members.Count, state.Unreachable.Count));
-        }).RequireAuthorization(Policies.Operate);
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("cluster", "This node's membership and the leader").Produces<ClusterStatusResponse>(200);
 
-        app.MapGet("/cluster/leader", (ActorSystem system) =>
+        app.MapGet("/cluster/leader", IResult (ActorSystem system) =>
         {
             var state = Cluster.Get(system).State;
             return state.Leader is { } leader
-                ? Results.Ok(new LeaderResponse(leader.ToString()))
+                ? TypedResults.Ok(new LeaderResponse(leader.ToString()))
                 : Problems.Of(404, "No leader", "the cluster has no leader yet (no member is Up or the cluster is not converged)");
-        }).RequireAuthorization(Policies.Operate);
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("cluster", "The cluster leader", 404).Produces<LeaderResponse>(200);
 
         app.MapPost("/cluster/leave", (HttpRequest request, ActorSystem system, CancellationToken ct) =>
             OnMember(request, system, "leave", ct, (cluster, address) => cluster.Leave(address),
                 "the member is leaving: it hands over its shards and singletons, then shuts down its actor system"))
-            .RequireAuthorization(Policies.Admin);
+            .RequireAuthorization(Policies.Admin)
+            .Documented("cluster", "A member leaves gracefully (admin)", 400, 404, 408, 413, 415).Produces<MemberActionResponse>(202)
+            .Accepts<AddressRequest>("application/json");
 
         app.MapPost("/cluster/down", (HttpRequest request, ActorSystem system, CancellationToken ct) =>
             OnMember(request, system, "down", ct, (cluster, address) => cluster.Down(address),
                 "the member is marked down and will be removed; its shards are reallocated"))
-            .RequireAuthorization(Policies.Admin);
+            .RequireAuthorization(Policies.Admin)
+            .Documented("cluster", "Mark a member down (admin)", 400, 404, 408, 413, 415).Produces<MemberActionResponse>(202)
+            .Accepts<AddressRequest>("application/json");
 
         app.MapPost("/cluster/down-unreachable", (ActorSystem system) =>
         {
             var cluster = Cluster.Get(system);
             var downed = cluster.State.Unreachable.Select(m => m.Address).OrderBy(a => a.ToString(), StringComparer.Ordinal).ToList();
             foreach (var address in downed) cluster.Down(address);
-            return Results.Ok(new DownUnreachableResponse([.. downed.Select(a => a.ToString())], downed.Count));
-        }).RequireAuthorization(Policies.Admin);
+            return TypedResults.Ok(new DownUnreachableResponse([.. downed.Select(a => a.ToString())], downed.Count));
+        }).RequireAuthorization(Policies.Admin)
+            .Documented("cluster", "Down every unreachable member (admin)").Produces<DownUnreachableResponse>(200);
 
         app.MapPost("/cluster/join", async (HttpRequest request, ActorSystem system, CancellationToken ct) =>
         {
@@ -74,9 +83,11 @@ public static partial class ManagementEndpoints
                     $"this node is already a member of a cluster (status {Status(self.Status)}); an Akka node joins once: " +
                     "leave, restart it with the new seed nodes, or run join on the node that should join", "address");
             cluster.Join(address!);
-            return Results.Accepted(value: new MemberActionResponse(address!.ToString(), "join",
+            return TypedResults.Accepted((string?)null, new MemberActionResponse(address!.ToString(), "join",
                 "join requested; watch cluster members for the node to become Up"));
-        }).RequireAuthorization(Policies.Admin);
+        }).RequireAuthorization(Policies.Admin)
+            .Documented("cluster", "Join this node to a cluster (admin)", 400, 408, 409, 413, 415).Produces<MemberActionResponse>(202)
+            .Accepts<AddressRequest>("application/json");
 
         app.MapGet("/cluster/sharding/regions", (ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -95,8 +106,9 @@ public static partial class ManagementEndpoints
                     .ToList();
                 types.Add(new ShardTypeRegions(typeName, regions));
             }
-            return Results.Ok(new RegionsResponse(types));
-        })).RequireAuthorization(Policies.Operate);
+            return TypedResults.Ok(new RegionsResponse(types));
+        })).RequireAuthorization(Policies.Operate)
+            .Documented("sharding", "Shard regions of every shard type", 503).Produces<RegionsResponse>(200);
 
         app.MapGet("/cluster/sharding/{typeName}/region-stats", (string typeName, ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -104,9 +116,10 @@ public static partial class ManagementEndpoints
             if (missing is not null) return missing;
             var stats = await region!.Ask<ShardRegionStats>(GetShardRegionStats.Instance, ShardingTimeout, ct);
             var shards = stats.Stats.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new ShardCount(kv.Key, kv.Value)).ToList();
-            return Results.Ok(new RegionStatsResponse(typeName, Cluster.Get(system).SelfAddress.ToString(), shards,
+            return TypedResults.Ok(new RegionStatsResponse(typeName, Cluster.Get(system).SelfAddress.ToString(), shards,
                 shards.Count, shards.Sum(s => s.Entities), [.. stats.Failed.Order(StringComparer.Ordinal)]));
-        })).RequireAuthorization(Policies.Operate);
+        })).RequireAuthorization(Policies.Operate)
+            .Documented("sharding", "Shards and entities of this node's region of a type", 404, 503).Produces<RegionStatsResponse>(200);
 
         app.MapGet("/cluster/sharding/{typeName}/shard-stats", (string typeName, ActorSystem system, CancellationToken ct) => AnsweredInTime(async () =>
         {
@@ -120,10 +133,11 @@ public static partial class ManagementEndpoints
             var failed = stats.Regions
                 .SelectMany(r => r.Value.Failed.Select(f => new FailedShard(r.Key.ToString(), f)))
                 .ToList();
-            return Results.Ok(new ShardStatsResponse(typeName, shards, shards.Count, shards.Sum(s => s.Entities), failed));
-        })).RequireAuthorization(Policies.Operate);
+            return TypedResults.Ok(new ShardStatsResponse(typeName, shards, shards.Count, shards.Sum(s => s.Entities), failed));
+        })).RequireAuthorization(Policies.Operate)
+            .Documented("sharding", "Shards and entities of a type across the cluster", 404, 503).Produces<ShardStatsResponse>(200);
 
-        app.MapGet("/actors/hierarchy", (ActorSystem system, int? depth) =>
+        app.MapGet("/actors/hierarchy", IResult (ActorSystem system, int? depth) =>
         {
             var d = depth ?? DefaultHierarchyDepth;
             if (d is < 1 or > MaxHierarchyDepth)
@@ -132,8 +146,9 @@ public static partial class ManagementEndpoints
             var budget = new Budget(MaxHierarchyNodes);
             ActorNode[] guardians = [.. new[] { ext.Guardian, ext.SystemGuardian }.Select(g => Walk(g, 1, d, budget)).OfType<ActorNode>()];
             var root = new ActorNode("/", "/", guardians, guardians.Length < 2, 2);
-            return Results.Ok(new HierarchyResponse(Cluster.Get(system).SelfAddress.ToString(), d, budget.Used, budget.Exhausted, root));
-        }).RequireAuthorization(Policies.Operate);
+            return TypedResults.Ok(new HierarchyResponse(Cluster.Get(system).SelfAddress.ToString(), d, budget.Used, budget.Exhausted, root));
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("actors", "This node's actor tree, bounded by depth and a node budget", 400).Produces<HierarchyResponse>(200);
         return app;
     }
 
@@ -176,7 +191,7 @@ public static partial class ManagementEndpoints
             return Problems.Of(404, "Not found",
                 $"{address} is not a member of this cluster (members: {string.Join(", ", state.Members.Select(m => m.Address.ToString()))})", "address");
         apply(cluster, address!);
-        return Results.Accepted(value: new MemberActionResponse(address!.ToString(), action, message));
+        return TypedResults.Accepted((string?)null, new MemberActionResponse(address!.ToString(), action, message));
     }
 
     private static async Task<(Address? Address, IResult? Error)> ReadAddress(HttpRequest request, CancellationToken ct)
@@ -270,38 +285,3 @@ public static partial class ManagementEndpoints
         return new ActorNode(actor.Path.Name, path, walked, walked.Count < children.Count, children.Count);
     }
 }
-
-public sealed record AddressRequest(string? Address);
-
-public sealed record MemberInfo(string Address, IReadOnlyList<string> Roles, string Status, bool Reachable, bool Leader, bool Self);
-
-public sealed record MembersResponse(string Self, string? Leader, IReadOnlyList<MemberInfo> Members, int Count, IReadOnlyList<string> Unreachable);
-
-public sealed record ClusterStatusResponse(string Address, string Status, IReadOnlyList<string> Roles, string? Leader, bool IsLeader, int Members, int Unreachable);
-
-public sealed record LeaderResponse(string Leader);
-
-public sealed record MemberActionResponse(string Address, string Action, string Message);
-
-public sealed record DownUnreachableResponse(IReadOnlyList<string> Downed, int Count);
-
-public sealed record RegionSummary(string Node, int Shards, int Entities, IReadOnlyList<string> FailedShards);
-
-public sealed record ShardTypeRegions(string TypeName, IReadOnlyList<RegionSummary> Regions);
-
-public sealed record RegionsResponse(IReadOnlyList<ShardTypeRegions> Types);
-
-public sealed record ShardCount(string ShardId, int Entities);
-
-public sealed record RegionStatsResponse(string TypeName, string Node, IReadOnlyList<ShardCount> Shards, int ShardCount, int EntityCount, IReadOnlyList<string> FailedShards);
-
-public sealed record NodeShardCount(string Node, string ShardId, int Entities);
-
-public sealed record FailedShard(string Node, string ShardId);
-
-public sealed record ShardStatsResponse(string TypeName, IReadOnlyList<NodeShardCount> Shards, int ShardCount, int EntityCount, IReadOnlyList<FailedShard> FailedShards);
-
-/// <summary><see cref="Truncated"/>: some children exist but are not listed (depth or node budget reached).</summary>
-public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode> Children, bool Truncated, int ChildCount = 0);
-
-public sealed record HierarchyResponse(string Node, int Depth, int Actors, bool Truncated, ActorNode Root);

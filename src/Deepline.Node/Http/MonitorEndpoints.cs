@@ -4,14 +4,9 @@ using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
-
-public sealed record CancelledRunResponse(
-    string RunId, string WorkflowName, string Status, DateTimeOffset? CancelledAt, string? CancellationReason, string? CancelledBy, int TaskCount, string ClientId,
-    string? DeadlockReason);
-
-public sealed record ScanRequest(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS, int? Limit);
 
 /// <summary>The seed's monitoring endpoints: /stats, the cancelled-runs list, and the dry-run scan.</summary>
 public static class MonitorEndpoints
@@ -24,66 +19,54 @@ public static class MonitorEndpoints
     public static Task<MonitorStatus?> StatusAsync(IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         ActorQueries.AskOrNullAsync<DeadlockSupervisor, MonitorStatus>(supervisor, GetMonitorStatus.Instance, TimeSpan.FromSeconds(3), ct);
 
-    public static Dictionary<string, object?> HealthBlock(DeeplineConfig config, MonitorStatus? status) => new()
-    {
-        ["running"] = status?.Running ?? false,
-        ["check_interval_s"] = config.Deadlock.CheckIntervalS,
-        ["pending_stale_s"] = config.Deadlock.PendingStaleS,
-        ["cancel_on_deadlock"] = config.Deadlock.CancelOnDeadlock,
-        ["alert_webhook_configured"] = !string.IsNullOrEmpty(config.Deadlock.AlertWebhook),
-        ["last_scan"] = status?.LastScan,
-    };
+    public static DeadlockMonitorHealthResponse HealthBlock(DeeplineConfig config, MonitorStatus? status) => new(
+        status?.Running ?? false,
+        config.Deadlock.CheckIntervalS,
+        config.Deadlock.PendingStaleS,
+        config.Deadlock.CancelOnDeadlock,
+        !string.IsNullOrEmpty(config.Deadlock.AlertWebhook),
+        status?.LastScan);
 
     public static IEndpointRouteBuilder MapMonitorEndpoints(this IEndpointRouteBuilder app)
     {
         // Role operator or admin (the counters describe every client's runs).
-        app.MapGet("/stats", async (IRequiredActor<DeadlockSupervisor> supervisor, RunIndexStore index, CancellationToken ct) =>
+        app.MapGet("/stats", async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> (IRequiredActor<DeadlockSupervisor> supervisor, RunIndexStore index,
+            CancellationToken ct) =>
         {
             if (await StatusAsync(supervisor, ct) is not { } s)
                 return Problems.Unavailable("the deadlock monitor did not answer; it may be starting or moving to another node");
             var stats = s.Stats;
             var (quarantinedTotal, quarantined) = await index.QuarantinedAsync(QuarantineListed, ct);
-            return Results.Ok(new Dictionary<string, object?>
-            {
-                ["run_index"] = new Dictionary<string, object?>
-                {
-                    ["projection_lag"] = s.ProjectionLag,
-                    ["quarantined_total"] = quarantinedTotal,
-                    ["quarantined"] = quarantined.Select(q => new
-                    {
-                        run_id = q.RunId, sequence_nr = q.SequenceNr, offset = q.Offset, error = q.Error, quarantined_at = q.At,
-                    }).ToArray(),
-                },
-                ["deadlock_monitor"] = new Dictionary<string, object?>
-                {
-                    ["deadlocks_detected"] = stats.DeadlocksDetected,
-                    ["workflows_cancelled"] = stats.WorkflowsCancelled,
-                    ["alerts_sent"] = stats.AlertsSent,
-                    ["avg_detection_time_s"] = Math.Round(stats.AvgDetectionTimeS, 3),
-                    ["avg_alert_response_time_s"] = Math.Round(stats.AvgAlertResponseTimeS, 3),
-                    ["scan_errors"] = stats.ScanErrors,
-                    ["alerts_failed"] = stats.AlertsFailed,
-                    ["by_reason"] = Enum.GetValues<Deepline.Domain.StuckReason>().ToDictionary(r => r.ToString(), r => stats.ByReason.GetValueOrDefault(r)),
-                    ["open_incidents"] = s.OpenIncidents,
-                    ["incidents_closed"] = Enum.GetValues<IncidentOutcome>().ToDictionary(o => o.ToString(), o => stats.ClosedByOutcome.GetValueOrDefault(o)),
-                    ["false_positives"] = stats.FalsePositives,
-                    ["false_positive_rate"] = stats.DeadlocksDetected == 0 ? 0 : Math.Round((double)stats.FalsePositives / stats.DeadlocksDetected, 4),
-                    ["alerts_dead_letter"] = s.DeadLetters.Length,
-                    ["alerts_expired"] = stats.AlertsExpired,
+            return TypedResults.Ok(new StatsResponse(
+                new RunIndexStatsResponse(s.ProjectionLag, quarantinedTotal,
+                    [.. quarantined.Select(q => new QuarantinedEventResponse(q.RunId, q.SequenceNr, q.Offset, q.Error, q.At))]),
+                new DeadlockMonitorStatsResponse(
+                    stats.DeadlocksDetected,
+                    stats.WorkflowsCancelled,
+                    stats.AlertsSent,
+                    Math.Round(stats.AvgDetectionTimeS, 3),
+                    Math.Round(stats.AvgAlertResponseTimeS, 3),
+                    stats.ScanErrors,
+                    stats.AlertsFailed,
+                    Enum.GetValues<Deepline.Domain.StuckReason>().ToDictionary(r => r.ToString(), r => stats.ByReason.GetValueOrDefault(r)),
+                    s.OpenIncidents,
+                    Enum.GetValues<IncidentOutcome>().ToDictionary(o => o.ToString(), o => stats.ClosedByOutcome.GetValueOrDefault(o)),
+                    stats.FalsePositives,
+                    stats.DeadlocksDetected == 0 ? 0 : Math.Round((double)stats.FalsePositives / stats.DeadlocksDetected, 4),
+                    s.DeadLetters.Length,
+                    stats.AlertsExpired,
                     // Newest first, a bounded page: the list itself can hold thousands during a long webhook outage.
-                    ["dead_letters"] = s.DeadLetters.Reverse().Take(QuarantineListed).Select(l => new
-                    {
-                        run_id = l.Detection.RunId, attempts = l.Attempts, first_failed_at = l.FirstFailedAt, next_attempt_at = l.NextAttemptAt,
-                    }).ToArray(),
-                    ["last_scan"] = s.LastScan,
-                    ["last_scan_duration_ms"] = Math.Round(s.LastScanDurationMs, 3),
-                    ["projection_lag"] = s.ProjectionLag,
-                },
-            });
-        }).RequireAuthorization(Policies.Operate);
+                    [.. s.DeadLetters.Reverse().Take(QuarantineListed)
+                        .Select(l => new DeadLetterResponse(l.Detection.RunId, l.Attempts, l.FirstFailedAt, l.NextAttemptAt))],
+                    s.LastScan,
+                    Math.Round(s.LastScanDurationMs, 3),
+                    s.ProjectionLag)));
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("monitor", "The seed's statistics: run index and deadlock monitor counters", 503);
 
         // Role submitter (only its own client's runs, whatever client_id asks for), operator or admin.
-        app.MapGet("/runs/cancelled", async (HttpRequest request, System.Security.Claims.ClaimsPrincipal user, RunIndexStore index, CancellationToken ct) =>
+        app.MapGet("/runs/cancelled", async Task<Results<Ok<CancelledRunResponse[]>, ProblemHttpResult>> (HttpRequest request,
+            System.Security.Claims.ClaimsPrincipal user, RunIndexStore index, CancellationToken ct) =>
         {
             var q = request.Query;
             if (!TryInt(q["limit"], 50, out var limit) || limit is < 1 or > MaxListLimit)
@@ -92,12 +75,15 @@ public static class MonitorEndpoints
                 return Problems.BadRequest("offset must be an integer >= 0", "offset");
             var client = user.ClientScope() ?? q["client_id"].ToString();
             var rows = await index.CancelledAsync(limit, offset, string.IsNullOrEmpty(client) ? null : client, ct);
-            return Results.Ok(rows.Select(r => new CancelledRunResponse(r.RunId, r.WorkflowName, r.Status.ToString(), r.CancelledAt,
-                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId, r.DeadlockReason)));
-        }).RequireAuthorization(Policies.ReadRuns);
+            return TypedResults.Ok(rows.Select(r => new CancelledRunResponse(r.RunId, r.WorkflowName, r.Status.ToString(), r.CancelledAt,
+                r.CancelReason, r.CancelledBy, r.TaskCount, r.ClientId, r.DeadlockReason)).ToArray());
+        }).RequireAuthorization(Policies.ReadRuns)
+            .Documented("cancellation", "Cancelled runs, newest first (the seed's list)", 400)
+            .WithDescription($"Query: limit (1..{MaxListLimit}, default 50), offset (>= 0, default 0), client_id (ignored for a submitter: its own client).");
 
         // Role operator or admin: a dry run that reads every client's runs.
-        app.MapPost("/deadlock/scan", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        app.MapPost("/deadlock/scan", async Task<Results<Ok<ScanResponse>, ProblemHttpResult>> (HttpRequest request,
+            IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         {
             var body = new ScanRequest(null, null, null, null);
             if (request.ContentLength is > 0)
@@ -114,33 +100,18 @@ public static class MonitorEndpoints
                 var actor = await supervisor.GetAsync(ct);
                 var result = await actor.Ask<ManualScanResult>(
                     new ManualScan(body.PendingStaleS, body.WorkflowStaleS, body.HeartbeatTimeoutS, body.Limit ?? MaxListLimit), TimeSpan.FromSeconds(30), ct);
-                return Results.Ok(new
-                {
-                    scanned_at = result.ScannedAt,
-                    thresholds = new
-                    {
-                        pending_stale_s = result.Thresholds.PendingStaleS,
-                        workflow_stale_s = result.Thresholds.WorkflowStaleS,
-                        heartbeat_timeout_s = result.Thresholds.HeartbeatTimeoutS,
-                    },
-                    candidates = result.Candidates,
-                    flagged = result.Flagged.Select(d => new
-                    {
-                        run_id = d.RunId,
-                        workflow_name = d.WorkflowName,
-                        reason = d.Reason.ToString(),
-                        explanation = d.Explanation,
-                        stuck_since = d.StuckSince,
-                        last_update = d.LastUpdate,
-                        stuck_tasks = d.StuckTasks,
-                    }),
-                });
+                return TypedResults.Ok(new ScanResponse(result.ScannedAt,
+                    new ScanThresholdsResponse(result.Thresholds.PendingStaleS, result.Thresholds.WorkflowStaleS, result.Thresholds.HeartbeatTimeoutS),
+                    result.Candidates,
+                    [.. result.Flagged.Select(d => new FlaggedRunResponse(d.RunId, d.WorkflowName, d.Reason, d.Explanation, d.StuckSince, d.LastUpdate, d.StuckTasks))]));
             }
             catch (AskTimeoutException)
             {
                 return Problems.Unavailable("the deadlock monitor did not answer the scan in time");
             }
-        }).RequireAuthorization(Policies.Operate);
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("monitor", "Dry-run deadlock scan with what-if thresholds: nothing is alerted or cancelled", 400, 408, 413, 415, 503)
+            .Accepts<ScanRequest>(isOptional: true, "application/json");
         return app;
     }
 

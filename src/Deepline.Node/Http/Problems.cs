@@ -1,21 +1,22 @@
 using Deepline.Domain;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
 
 /// <summary>Every error answer is application/problem+json naming, where it can, the field at fault.</summary>
 public static class Problems
 {
-    public static IResult Of(int status, string title, string detail, string? field = null, IEnumerable<string>? cycle = null)
+    public static ProblemHttpResult Of(int status, string title, string detail, string? field = null, IEnumerable<string>? cycle = null)
     {
         var extensions = new Dictionary<string, object?>();
         if (field is not null) extensions["field"] = field;
         if (cycle is not null) extensions["cycle"] = cycle.ToArray();
-        return Results.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
+        return TypedResults.Problem(detail: detail, statusCode: status, title: title, extensions: extensions);
     }
 
-    public static IResult BadRequest(string detail, string? field = null) => Of(400, "Bad request", detail, field);
+    public static ProblemHttpResult BadRequest(string detail, string? field = null) => Of(400, "Bad request", detail, field);
 
-    public static IResult From(CommandRejected r) => r.Kind switch
+    public static ProblemHttpResult From(CommandRejected r) => r.Kind switch
     {
         RejectionKind.NotFound => Of(404, "Not found", r.Message, r.Field),
         RejectionKind.Conflict => Of(409, "Conflict", r.Message, r.Field),
@@ -28,5 +29,5 @@ public static class Problems
         _ => Of(422, r.Cycle is null ? "Invalid workflow" : "Dependency cycle", r.Message, r.Field, r.Cycle),
     };
 
-    public static IResult Unavailable(string detail) => Of(503, "Service unavailable", detail);
+    public static ProblemHttpResult Unavailable(string detail) => Of(503, "Service unavailable", detail);
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
 
@@ -14,30 +15,34 @@ public static class RunEndpoints
     public static IEndpointRouteBuilder MapRunEndpoints(this IEndpointRouteBuilder app, int heartbeatTimeoutS)
     {
         // Role submitter (its own client's runs) or admin.
-        app.MapPost("/runs", async (HttpRequest request, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
+        app.MapPost("/runs", async Task<Results<Created<RunCreatedResponse>, ProblemHttpResult>> (HttpRequest request, ClaimsPrincipal user,
+            RunsGateway gateway, CancellationToken ct) =>
         {
             var (body, error) = await HttpJson.ReadAsync<SubmitRunRequest>(request, ct);
             if (error is not null) return error;
             var (spec, invalid) = ToSpec(body!, user);
             if (invalid is not null) return invalid;
-            var (reply, failure) = await gateway.AskAsync(new SubmitRun(spec!), ct);
+            var (reply, failure) = await gateway.AskAsync<RunReply>(new SubmitRun(spec!), ct);
             if (failure is not null) return failure;
-            var s = ((RunReply)reply!).State;
-            return Results.Created($"/runs/{s.RunId}",
+            var s = reply!.State;
+            return TypedResults.Created($"/runs/{s.RunId}",
                 new RunCreatedResponse(s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.Tasks.Count));
-        }).RequireAuthorization(Policies.Submit);
+        }).RequireAuthorization(Policies.Submit)
+            .Documented("runs", "Submit a run", 400, 408, 409, 413, 415, 422, 500, 503).Accepts<SubmitRunRequest>("application/json");
 
         // Role submitter (own client), operator or admin; another client's run is 404.
-        app.MapGet("/runs/{runId}", async (string runId, ClaimsPrincipal user, RunsGateway gateway, CancellationToken ct) =>
+        app.MapGet("/runs/{runId}", async Task<Results<Ok<RunResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,
+            CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
-            var (reply, failure) = await gateway.AskAsync(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
-            return failure ?? Results.Ok(((RunReply)reply!).State.ToResponse());
-        }).RequireAuthorization(Policies.ReadRuns);
+            var (reply, failure) = await gateway.AskAsync<RunReply>(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
+            return failure is not null ? failure : TypedResults.Ok(reply!.State.ToResponse());
+        }).RequireAuthorization(Policies.ReadRuns)
+            .Documented("runs", "A run with its tasks", 400, 404, 500, 503);
 
         // Role worker (its pools only, when the key names pools) or admin.
-        app.MapPost("/runs/{runId}/tasks/{taskId}/events", async (string runId, string taskId, HttpRequest request, ClaimsPrincipal user,
-            RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
+        app.MapPost("/runs/{runId}/tasks/{taskId}/events", async Task<Results<Ok<TaskEventResponse>, ProblemHttpResult>> (string runId, string taskId,
+            HttpRequest request, ClaimsPrincipal user, RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             if (!Identifiers.IsValid(taskId)) return Problems.BadRequest(Identifiers.Describe("task_id"), "task_id");
@@ -58,11 +63,12 @@ public static class RunEndpoints
                     $"error may be at most {config.Limits.MaxValueBytes} bytes on this node (orchestrator.limits.max_value_bytes)", "error");
             var command = new ReportTaskEvent(runId, taskId, kind, body.WorkerId, result,
                 body.Error is null ? null : Identifiers.StripControl(body.Error)) { Pools = user.Pools() };
-            var (reply, failure) = await gateway.AskAsync(command, ct);
+            var (a, failure) = await gateway.AskAsync<TaskEventAccepted>(command, ct);
             if (failure is not null) return failure;
-            var a = (TaskEventAccepted)reply!;
-            return Results.Ok(new TaskEventResponse(a.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS));
-        }).RequireAuthorization(Policies.ReportTasks);
+            return TypedResults.Ok(new TaskEventResponse(a!.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS));
+        }).RequireAuthorization(Policies.ReportTasks)
+            .Documented("tasks", "Report a task event (external workers)", 400, 408, 404, 409, 413, 415, 422, 500, 503)
+            .Accepts<TaskEventRequest>("application/json");
         return app;
     }
 
@@ -81,7 +87,7 @@ public static class RunEndpoints
         return false;
     }
 
-    private static (RunSpec? Spec, IResult? Error) ToSpec(SubmitRunRequest body, ClaimsPrincipal user)
+    private static (RunSpec? Spec, ProblemHttpResult? Error) ToSpec(SubmitRunRequest body, ClaimsPrincipal user)
     {
         if (body.Tasks is null || body.Tasks.Count == 0)
             return (null, Problems.BadRequest("tasks must contain at least one task", "tasks"));

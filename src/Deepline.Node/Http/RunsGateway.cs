@@ -2,22 +2,38 @@ using Akka.Actor;
 using Akka.Hosting;
 using Deepline.Actors.Hosting;
 using Deepline.Domain;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
 
-/// <summary>Asks the cluster on behalf of an HTTP request and turns a time-out into a 503, never a 500.</summary>
+/// <summary>
+/// Asks the cluster on behalf of an HTTP request. A run answers a command with the reply it names or with a
+/// <see cref="CommandRejected"/>, whose kind (not its text) decides the problem; a time-out is a 503, never a 500.
+/// </summary>
 public sealed class RunsGateway(IRequiredActor<HttpBridge> bridge, TimeSpan askTimeout)
 {
-    public async Task<(IDeeplineMessage? Reply, IResult? Failure)> AskAsync(IRunCommand command, CancellationToken ct)
+    /// <returns>The reply, or the problem to answer with instead.</returns>
+    public async Task<(TReply? Reply, ProblemHttpResult? Failure)> AskAsync<TReply>(IRunCommand command, CancellationToken ct)
+        where TReply : class, IDeeplineMessage
     {
+        using var span = Observability.Telemetry.Source.StartActivity("ask run");
+        span?.SetTag("deepline.run_id", command.RunId);
+        span?.SetTag("deepline.command", command.GetType().Name);
         try
         {
             var actor = await bridge.GetAsync(ct);
-            var reply = await actor.Ask<IDeeplineMessage>(command, askTimeout, ct);
-            return reply is CommandRejected r ? (null, Problems.From(r)) : (reply, null);
+            return await actor.Ask<IDeeplineMessage>(command, askTimeout, ct) switch
+            {
+                TReply reply => (reply, null),
+                CommandRejected rejected => (null, Problems.From(rejected)),
+                // A reply of another type is a bug between this endpoint and the run, not the caller's fault: a 500.
+                var other => throw new InvalidOperationException(
+                    $"{command.GetType().Name} for run '{command.RunId}' was answered with {other.GetType().Name}, expected {typeof(TReply).Name}"),
+            };
         }
         catch (AskTimeoutException)
         {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "ask timed out");
             return (null, Problems.Unavailable($"run '{command.RunId}' did not answer within {askTimeout.TotalSeconds:0.#} s; the request may still be applied, retry it"));
         }
     }

@@ -26,8 +26,9 @@ public static class SecurityServices
             {
                 o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 {
-                    // /health is for load balancers and must answer even while a client floods the node.
-                    if (context.Request.Path.StartsWithSegments("/health")) return RateLimitPartition.GetNoLimiter("health");
+                    // /health and the /healthz probes are for load balancers and must answer even while a client floods the node.
+                    if (context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/healthz"))
+                        return RateLimitPartition.GetNoLimiter("health");
                     var caller = context.User.Identity?.IsAuthenticated == true && !context.User.IsOpen()
                         ? "key:" + context.User.Name()
                         : "addr:" + context.Connection.RemoteIpAddress;

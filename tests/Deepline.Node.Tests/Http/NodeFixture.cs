@@ -21,6 +21,9 @@ public sealed class NodeFixture : IAsyncLifetime
 
     public DeeplineConfig Config { get; private set; } = null!;
 
+    /// <summary>The running host, for tests that look at what it mapped.</summary>
+    public WebApplication App => _app!;
+
     public const string AdminKey = "node-fixture-admin-key-0123456789";
 
     public static int FreePort()
