@@ -2,7 +2,8 @@ using System.Collections.Immutable;
 
 namespace Deepline.Domain;
 
-public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_timeout }
+/// <summary>Why a run is stuck. resource_deadlock comes from the resource coordinator's wait-for graph, not from <see cref="StuckDetector"/>.</summary>
+public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_timeout, resource_deadlock }
 
 /// <summary>The node's detector thresholds (config orchestrator.deadlock), in seconds.</summary>
 public sealed record DetectorThresholds(int PendingStaleS, int WorkflowStaleS, int HeartbeatTimeoutS)
