@@ -11,4 +11,7 @@ public sealed record WorkflowSettings(
     DetectorThresholds? Detectors = null)
 {
     public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
+
+    /// <summary>How often a run repeats its resource wish while unanswered or while some task still waits for a grant.</summary>
+    public TimeSpan ResourceResync { get; init; } = TimeSpan.FromSeconds(5);
 }
