@@ -26,8 +26,12 @@ public sealed record TaskSpec(
 {
     public const string DefaultPool = "default";
 
-    /// <summary>Resources the task needs granted before it is dispatched. Not positional: older journals read back empty.</summary>
-    public ImmutableArray<ResourceRequest> Resources { get; init; } = [];
+    /// <summary>
+    /// Resources the task needs granted before it is dispatched. Not positional: older journals read back empty. Left
+    /// default (not written) when there are none, so runs without resources journal not one byte more.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public ImmutableArray<ResourceRequest> Resources { get; init; }
 
     /// <summary>The task whose end releases this task's resources (this task, or one downstream of it); null: this task.</summary>
     public string? HoldUntil { get; init; }

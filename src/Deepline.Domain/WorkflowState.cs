@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Deepline.Domain.Resources;
 
 namespace Deepline.Domain;
@@ -18,19 +19,25 @@ public sealed record TaskRecord(
     JsonElement? Result,
     string? Error)
 {
-    public ImmutableArray<ResourceRequest> Resources { get; init; } = [];
+    /// <summary>Default (not written to snapshots) for a task without resources.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public ImmutableArray<ResourceRequest> Resources { get; init; }
 
     public string? HoldUntil { get; init; }
 
     /// <summary>Every resource of the task has been granted to the run (journalled): it may start.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool Granted { get; init; }
 
+    [JsonIgnore]
     public bool NeedsResources => !Resources.IsDefaultOrEmpty;
 
     /// <summary>QUEUED and free to start: nothing to wait for, or its resources granted.</summary>
+    [JsonIgnore]
     public bool Ready => State == TaskState.QUEUED && (!NeedsResources || Granted);
 
     /// <summary>The resources a QUEUED task still waits for (shown as waiting_for); empty otherwise.</summary>
+    [JsonIgnore]
     public ImmutableArray<string> WaitingFor => State == TaskState.QUEUED && NeedsResources && !Granted ? [.. Resources.Select(r => r.Name)] : [];
 }
 
@@ -115,6 +122,7 @@ public sealed record WorkflowState(
     public int? Priority { get; init; }
 
     /// <summary>Some task declares resources: only then does the run talk to the resource coordinator.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool UsesResources { get; init; }
 
     public static WorkflowState Create(RunSubmitted e)
@@ -129,7 +137,7 @@ public sealed record WorkflowState(
             var state = deps.IsEmpty ? TaskState.QUEUED : TaskState.PENDING;
             tasks[t.TaskId] = new TaskRecord(t.TaskId, t.Type, t.Pool, t.Params, deps, state, 0, e.At, null, null, null, null)
             {
-                Resources = t.Resources.IsDefault ? [] : t.Resources,
+                Resources = t.Resources,
                 HoldUntil = t.HoldUntil,
             };
             counts = counts.Add(state, 1);

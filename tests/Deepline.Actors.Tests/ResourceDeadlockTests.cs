@@ -101,3 +101,33 @@ public sealed class ResourceDeadlockTests : IDisposable
         Assert.True(waiter.Tasks["t"].UpdatedAt >= holder.Cancel!.FinalisedAt);
     }
 }
+
+public sealed class ResourceBookSerializationTests
+{
+    [Fact]
+    public void A_snapshot_of_the_book_reads_back_with_every_holder_waiter_want_and_victim()
+    {
+        var t0 = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var book = ResourceBook.Empty
+            .Apply(new ResourceDeclared("gpu", 2, t0))
+            .Apply(new ResourceWantsRecorded("A", new RunFacts(t0, 3, 1) { WorkflowName = "wf" },
+                System.Collections.Immutable.ImmutableDictionary<string, System.Collections.Immutable.ImmutableArray<ResourceRequest>>.Empty
+                    .Add("t", [new ResourceRequest("db", 1)]), t0))
+            .Apply(new ResourceGranted("A", "gpu", 2, t0))
+            .Apply(new ResourceWaiting("A", "db", 1, t0))
+            .Apply(new ResourceGranted("B", "db", 1, t0))
+            .Apply(new ResourceVictimChosen("A", [new CycleStep("A", "gpu", "db")], "x", t0));
+        using var system = ActorSystem.Create("serialization-test");
+        var serializer = new Deepline.Actors.Serialization.DeeplineSerializer((ExtendedActorSystem)system);
+
+        var back = (ResourceBook)serializer.FromBinary(serializer.ToBinary(book), serializer.Manifest(book));
+
+        Assert.Equal(book.Resource("gpu") with { Holders = back.Resource("gpu").Holders, Waiters = back.Resource("gpu").Waiters }, back.Resource("gpu"));
+        Assert.Equal(2, back.Resource("gpu").Holders["A"]);
+        Assert.Equal("A", Assert.Single(back.Resource("db").Waiters).RunId);
+        Assert.Equal(["db"], back.Runs["A"].WaitsOn.ToArray());
+        Assert.Equal(["t"], back.Runs["A"].Wants.Keys.ToArray());
+        Assert.Equal("wf", back.Runs["A"].Facts.WorkflowName);
+        Assert.Equal("x", back.Victims["A"].Explanation);
+    }
+}

@@ -60,8 +60,16 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 Timers.StartPeriodicTimer(ReportTimer, ReportTick.Instance, TimeSpan.FromSeconds(2));
                 // Victims chosen before a crash or failover whose hand-over was not acknowledged: handed over again.
                 foreach (var victim in _book.Victims.Values.Where(v => !v.Reported)) Report(victim);
+                // Grants journalled but perhaps never told (the tell follows the write): told again; a run that already
+                // journalled them ignores the repeat.
+                foreach (var run in _book.Runs.Keys) PushSatisfied(run);
                 break;
         }
+    }
+
+    private void PushSatisfied(string runId)
+    {
+        if (_book.SatisfiedTasks(runId) is { IsEmpty: false } tasks) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
     }
 
     protected override void OnCommand(object message)
@@ -111,6 +119,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 _sweeping.Remove(a.RunId);
                 // Only a run that has ended (or never existed) is released here: an open run syncs itself.
                 var ended = a.Reply is RunReply { State.Status: var status } ? status.IsTerminal() : a.Reply is CommandRejected { Kind: RejectionKind.NotFound };
+                if (!ended && a.Reply is RunReply) PushSatisfied(a.RunId);
                 if (ended && _book.Runs.TryGetValue(a.RunId, out var run))
                     Commit(ResourceDecider.Sync(_book, new ResourceSync(a.RunId, run.Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true),
                         _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody, null);

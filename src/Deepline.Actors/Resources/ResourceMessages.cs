@@ -9,9 +9,6 @@ public sealed record ResourceSettings(int DefaultCapacity, VictimPolicy Victim)
 {
     public static ResourceSettings Default { get; } = new(1, VictimPolicy.youngest);
 
-    /// <summary>How often a run repeats an unanswered sync, or one with tasks still waiting (a lost grant costs this much).</summary>
-    public TimeSpan ResyncInterval { get; init; } = TimeSpan.FromSeconds(5);
-
     /// <summary>How often the coordinator asks the runs it holds grants for whether they still exist and are open.</summary>
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(1);
 

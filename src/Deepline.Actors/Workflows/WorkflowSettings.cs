@@ -12,6 +12,6 @@ public sealed record WorkflowSettings(
 {
     public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
 
-    /// <summary>How often a run repeats its resource wish while unanswered or while some task still waits for a grant.</summary>
+    /// <summary>How often a run repeats a resource wish the coordinator has not answered.</summary>
     public TimeSpan ResourceResync { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -118,8 +118,10 @@ public static class ResourceDecider
 
     private static void Detect(Work work, string runId, int defaultCapacity, VictimPolicy policy)
     {
-        if (!WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity)) return;
+        // The cycle search first: it is the cheap test, and most new waits close no cycle. The reduction only rules out
+        // cycles that capacities above one can still dissolve.
         if (WaitForGraph.FindCycle(work.Book, runId) is not { } cycle) return;
+        if (!WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity)) return;
         var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
         work.Emit(new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
     }

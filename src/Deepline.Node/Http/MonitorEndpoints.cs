@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
 
@@ -97,7 +98,8 @@ public static class MonitorEndpoints
         }).RequireAuthorization(Policies.ReadRuns);
 
         // Role operator or admin: a dry run that reads every client's runs.
-        app.MapPost("/deadlock/scan", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        app.MapPost("/deadlock/scan", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<ResourceCoordinator> coordinator,
+            CancellationToken ct) =>
         {
             var body = new ScanRequest(null, null, null, null);
             if (request.ContentLength is > 0)
@@ -114,6 +116,7 @@ public static class MonitorEndpoints
                 var actor = await supervisor.GetAsync(ct);
                 var result = await actor.Ask<ManualScanResult>(
                     new ManualScan(body.PendingStaleS, body.WorkflowStaleS, body.HeartbeatTimeoutS, body.Limit ?? MaxListLimit), TimeSpan.FromSeconds(30), ct);
+                var resources = await ResourceEndpoints.ScanAsync(coordinator, body.Limit ?? MaxListLimit, ct);
                 return Results.Ok(new
                 {
                     scanned_at = result.ScannedAt,
@@ -134,6 +137,8 @@ public static class MonitorEndpoints
                         last_update = d.LastUpdate,
                         stuck_tasks = d.StuckTasks,
                     }),
+                    // Deadlocks between runs over resources, each with the victim the policy would cancel (null: coordinator silent).
+                    resource_deadlocks = resources,
                 });
             }
             catch (AskTimeoutException)

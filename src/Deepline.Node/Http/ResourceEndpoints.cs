@@ -1,0 +1,94 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Deepline.Actors.Resources;
+using Deepline.Domain;
+using Deepline.Domain.Resources;
+using Deepline.Node.Security;
+
+namespace Deepline.Node.Http;
+
+/// <summary>Named resources (issue 12): capacities, holders and waiters. Role operator or admin: they describe every client's runs.</summary>
+public static class ResourceEndpoints
+{
+    public const int MaxListLimit = 500;
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    public static IEndpointRouteBuilder MapResourceEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPut("/resources/{name}", async (string name, HttpRequest request, IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(name)) return Problems.BadRequest(Identifiers.Describe("name"), "name");
+            var (body, error) = await HttpJson.ReadAsync<ResourceCapacityRequest>(request, ct);
+            if (error is not null) return error;
+            if (body!.Capacity is not (>= 1 and <= ResourceLimits.MaxCapacity))
+                return Problems.Of(422, "Invalid resource", $"capacity must be an integer from 1 to {ResourceLimits.MaxCapacity}", "capacity");
+            // Answered only once the capacity is journalled: a 200 is durable.
+            return await AskAsync(coordinator, new DeclareResource(name, body.Capacity.Value), ct) switch
+            {
+                ResourceView view => Results.Ok(ToResponse(view)),
+                ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was changed"),
+                _ => Unavailable(),
+            };
+        }).RequireAuthorization(Policies.Operate);
+
+        app.MapGet("/resources", async (HttpRequest request, IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!TryInt(request.Query["limit"], 100, out var limit) || limit is < 1 or > MaxListLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxListLimit}", "limit");
+            if (!TryInt(request.Query["offset"], 0, out var offset) || offset < 0)
+                return Problems.BadRequest("offset must be an integer >= 0", "offset");
+            return await AskAsync(coordinator, new ListResources(limit, offset), ct) is ResourceList list
+                ? Results.Ok(new { total = list.Total, resources = list.Resources.Select(ToResponse) })
+                : Unavailable();
+        }).RequireAuthorization(Policies.Operate);
+
+        app.MapGet("/resources/{name}", async (string name, HttpRequest request, IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(name)) return Problems.BadRequest(Identifiers.Describe("name"), "name");
+            if (!TryInt(request.Query["limit"], MaxListLimit, out var limit) || limit is < 1 or > MaxListLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxListLimit}", "limit");
+            return await AskAsync(coordinator, new GetResource(name, limit), ct) is ResourceView view ? Results.Ok(ToResponse(view)) : Unavailable();
+        }).RequireAuthorization(Policies.Operate);
+        return app;
+    }
+
+    /// <summary>The dry-run scan's resource part: current deadlocks and the victim the policy would pick; null if the coordinator is silent.</summary>
+    public static async Task<object?> ScanAsync(IRequiredActor<ResourceCoordinator> coordinator, int limit, CancellationToken ct) =>
+        await AskAsync(coordinator, new ScanResourceCycles(limit), ct) is ResourceCycles cycles
+            ? new
+            {
+                victim_policy = cycles.Policy,
+                cycles = cycles.Cycles.Select(c => new
+                {
+                    runs = c.Cycle.Select(s => new { run_id = s.RunId, holds = s.Holds, waits_for = s.WaitsFor }),
+                    explanation = c.Explanation,
+                    victim = c.Victim,
+                }),
+                victims_leaving = cycles.VictimsLeaving,
+            }
+            : null;
+
+    private static async Task<IDeeplineMessage?> AskAsync(IRequiredActor<ResourceCoordinator> coordinator, IDeeplineMessage message, CancellationToken ct) =>
+        await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, message, AskTimeout, ct);
+
+    private static IResult Unavailable() =>
+        Problems.Unavailable("the resource coordinator did not answer; it may be starting or moving to another node");
+
+    private static object ToResponse(ResourceView v) => new
+    {
+        name = v.Name,
+        capacity = v.Capacity,
+        declared = v.Declared,
+        used = v.Used,
+        holder_count = v.HolderCount,
+        waiter_count = v.WaiterCount,
+        holders = v.Holders.Select(h => new { run_id = h.RunId, count = h.Count }),
+        waiters = v.Waiters.Select(w => new { run_id = w.RunId, count = w.Count, since = w.Since }),
+    };
+
+    private static bool TryInt(Microsoft.Extensions.Primitives.StringValues raw, int fallback, out int value)
+    {
+        if (raw.Count == 0 || string.IsNullOrEmpty(raw[0])) { value = fallback; return true; }
+        return int.TryParse(raw[0], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out value);
+    }
+}
