@@ -56,6 +56,26 @@ public sealed class ResourceDeadlockTests : IDisposable
     }
 
     [Fact]
+    public async Task Under_lowest_priority_the_older_run_with_the_lower_priority_is_the_victim_without_a_monitor()
+    {
+        var gate = new GateHandler();
+        await using var node = await TestNode.StartAsync(_dir.Path, handlers: [gate],
+            resources: new ResourceSettings(1, VictimPolicy.lowest_priority));
+        await node.Ask<RunReply>(new SubmitRun(Crossing("low", "warehouse-db", "gpu") with { Priority = -1 }));
+        await Await.Until(() => gate.Started.Contains("low/first"), TimeSpan.FromSeconds(10), "low holds warehouse-db");
+        await node.Ask<RunReply>(new SubmitRun(Crossing("high", "gpu", "warehouse-db") with { Priority = 10 }));
+        await Await.Until(() => gate.Started.Contains("high/first"), TimeSpan.FromSeconds(10), "high holds gpu");
+
+        gate.Open();
+
+        var low = await node.AwaitRun("low", s => s.Status.IsTerminal(), "the lower priority is the victim");
+        var high = await node.AwaitRun("high", s => s.Status.IsTerminal(), "the higher priority completes");
+        Assert.Equal((RunStatus.CANCELLED, RunStatus.SUCCEEDED), (low.Status, high.Status));
+        Assert.Equal("resource_deadlock", low.Cancel!.DeadlockReason);
+        Assert.StartsWith("auto-cancel: resource deadlock: ", low.Cancel.Reason);
+    }
+
+    [Fact]
     public async Task Grants_survive_a_node_restart_without_a_double_grant_and_a_cancelled_holder_lets_the_waiter_proceed()
     {
         var gate = new GateHandler();

@@ -103,7 +103,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             case IRunCommand command when _unreadable is { } u:
                 // Again on every request: /health's watch may have started after this run recovered.
                 Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
-                if (command is not CancelTimeoutElapsed)
+                if (command is not (CancelTimeoutElapsed or ResourcesGranted))
                     Sender.Tell(new CommandRejected(RejectionKind.HistoryUnreadable,
                         $"the history of run '{_runId}' cannot be read (event {u.SequenceNr}: {u.Error}); retrying will not help, the store must be repaired"));
                 break;
