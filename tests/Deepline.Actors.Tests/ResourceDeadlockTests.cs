@@ -151,3 +151,17 @@ public sealed class ResourceBookSerializationTests
         Assert.Equal("x", back.Victims["A"].Explanation);
     }
 }
+
+public sealed class ResourceIncidentSettleTests
+{
+    [Fact]
+    public void A_resource_deadlock_incident_is_not_called_recovered_while_its_run_runs()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var run = WorkflowState.Create(new RunSubmitted(Run("r", Task("t", "hang")), now));
+        var thresholds = new DetectorThresholds(3600, 3600, 3600);
+
+        Assert.Null(SupervisorState.Settle(run, thresholds, now, StuckReason.resource_deadlock));
+        Assert.Equal(IncidentOutcome.recovered, SupervisorState.Settle(run, thresholds, now, StuckReason.stale_pending));
+    }
+}

@@ -276,8 +276,8 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private void OnSettled(Settled s)
     {
         _settling.Remove(s.RunId);
-        if (s.Reply is not RunReply { State: var run } || !_state.Knows(s.RunId)
-            || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow) is not { } outcome)
+        if (s.Reply is not RunReply { State: var run } || !_state.Incidents.TryGetValue(s.RunId, out var incident)
+            || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow, incident.Detection.Reason) is not { } outcome)
             return;
         PersistAsync(new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow), e =>
         {

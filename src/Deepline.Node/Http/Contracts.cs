@@ -73,7 +73,11 @@ public sealed record RunResponse(
     CancellationResponse? Cancellation,
     IReadOnlyList<TaskResponse> Tasks,
     IReadOnlyList<IgnoredEventResponse> IgnoredEvents,
-    long IgnoredEventsTotal);
+    long IgnoredEventsTotal)
+{
+    /// <summary>Resources the run has been granted and still keeps (running tasks, open hold_until); empty for runs without resources.</summary>
+    public IReadOnlyList<string> ResourcesHeld { get; init; } = [];
+}
 
 public sealed record CancelRequest(string? Reason, bool? Force, string? CancelledBy);
 
@@ -108,7 +112,10 @@ public static class Views
             WaitingFor = t.WaitingFor,
         })],
         [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))],
-        Math.Max(s.IgnoredTotal, s.Ignored.Count));
+        Math.Max(s.IgnoredTotal, s.Ignored.Count))
+    {
+        ResourcesHeld = Deepline.Domain.Resources.RunResources.Sync(s) is { } sync ? sync.Keep : [],
+    };
 
     public static CancelStatusResponse ToCancelStatus(this WorkflowState s) => new(
         s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy, s.Cancel?.DeadlockReason);

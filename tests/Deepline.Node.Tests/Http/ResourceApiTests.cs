@@ -72,7 +72,8 @@ public sealed class ResourceApiTests(NodeFixture node) : IClassFixture<NodeFixtu
         // External pools: nobody runs these tasks, so the holder keeps its grant until it is cancelled.
         const string Task = """{"task_id":"t","type":"python","pool":"api-external","resources":[{"name":"api-lock","count":1}]}""";
         Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/runs", $$"""{"run_id":"api-holder","priority":5,"tasks":[{{Task}}]}""")).StatusCode);
-        await Client.AwaitRun("api-holder", r => Strings(r["tasks"]![0]!["waiting_for"]).Length == 0, "holder granted");
+        var holder = await Client.AwaitRun("api-holder", r => Strings(r["tasks"]![0]!["waiting_for"]).Length == 0, "holder granted");
+        Assert.Equal(["api-lock"], Strings(holder["resources_held"]));
         Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/runs", $$"""{"run_id":"api-waiter","tasks":[{{Task}}]}""")).StatusCode);
 
         var waiting = await Client.AwaitRun("api-waiter", r => Strings(r["tasks"]![0]!["waiting_for"]).Length == 1, "waiter waits");
