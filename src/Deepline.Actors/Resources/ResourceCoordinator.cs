@@ -81,6 +81,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 var replyTo = Sender;
                 Commit(ResourceDecider.Sync(_book, s.Sync, _settings.DefaultCapacity, _settings.Victim, now), s.Sync.RunId, s.SyncId, replyTo, null);
                 break;
+            case DeclareResource d when !_book.Resources.ContainsKey(d.Name) && _book.Resources.Count >= ResourceLimits.MaxKnownResources:
+                Sender.Tell(new ResourceRefused($"the node already knows {ResourceLimits.MaxKnownResources} resources; declare no new one before some are released"));
+                break;
             case DeclareResource d:
                 var declarer = Sender;
                 Commit(ResourceDecider.Declare(_book, d.Name, d.Capacity, _settings.DefaultCapacity, _settings.Victim, now), null, 0, declarer,

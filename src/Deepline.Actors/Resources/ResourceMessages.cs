@@ -49,6 +49,9 @@ public sealed record ResourceCycleView(ImmutableArray<CycleStep> Cycle, string E
 
 public sealed record ResourceCycles(string Policy, ImmutableArray<ResourceCycleView> Cycles, ImmutableArray<string> VictimsLeaving) : IDeeplineMessage;
 
+/// <summary>A declaration over a limit: nothing was changed.</summary>
+public sealed record ResourceRefused(string Detail) : IDeeplineMessage;
+
 /// <summary>The coordinator could not journal a change: nothing was granted, declared or released.</summary>
 public sealed record ResourceNotStored(string Detail) : IDeeplineMessage;
 

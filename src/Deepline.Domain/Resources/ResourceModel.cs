@@ -20,6 +20,12 @@ public static class ResourceLimits
     /// <summary>Highest capacity of a resource and highest count a task may ask for.</summary>
     public const int MaxCapacity = 1_000_000;
 
+    /// <summary>
+    /// Resources the coordinator may know (declared, held or waited for) before a new declaration is refused: every one
+    /// is kept in memory, and an operator's script should not be able to fill it.
+    /// </summary>
+    public const int MaxKnownResources = 100_000;
+
     /// <summary>Distinct resources one task may declare.</summary>
     public const int MaxPerTask = 16;
 

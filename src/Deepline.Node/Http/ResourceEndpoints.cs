@@ -26,6 +26,7 @@ public static class ResourceEndpoints
             return await AskAsync(coordinator, new DeclareResource(name, body.Capacity.Value), ct) switch
             {
                 ResourceView view => Results.Ok(ToResponse(view)),
+                ResourceRefused refused => Problems.Of(422, "Invalid resource", refused.Detail, "name"),
                 ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was changed"),
                 _ => Unavailable(),
             };
