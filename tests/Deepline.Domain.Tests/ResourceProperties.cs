@@ -154,6 +154,10 @@ public class ResourceProperties
                     Assert.Contains(v.RunId, v.Cycle.Select(s => s.RunId));
                     // One victim per cycle: a cycle that already has one is never given a second.
                     Assert.DoesNotContain(v.Cycle, s => book.Victims.ContainsKey(s.RunId));
+                    // No run is starved forever under youngest: the oldest run of a cycle is never its victim, so the
+                    // oldest waiting run can lose no cycle and is eventually granted everything it waits for.
+                    if (policy == VictimPolicy.youngest)
+                        Assert.NotEqual(v.Cycle.MinBy(s => book.Runs[s.RunId].Facts.CreatedAt)!.RunId, v.RunId);
                 }
                 book = book.Apply(e);
             }
