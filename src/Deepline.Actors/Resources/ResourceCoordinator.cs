@@ -31,6 +31,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private readonly HashSet<string> _cancelling = [];
     private ResourceBook _book = ResourceBook.Empty;
     private string _sweepAfter = "";
+    private long _eventsSinceSnapshot;
 
     public ResourceCoordinator(ResourceSettings settings, IActorRef runs)
     {
@@ -173,7 +174,11 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private void Applied(IResourceEvent e)
     {
         _book = _book.Apply(e);
-        if (LastSequenceNr % SnapshotEvery == 0) SaveSnapshot(_book);
+        // A snapshot writes the whole book: taken every SnapshotEvery events, but never more often than once per as many
+        // events as the book has runs and resources, so that its cost per event stays constant as the book grows.
+        if (++_eventsSinceSnapshot < Math.Max(SnapshotEvery, _book.Runs.Count + _book.Resources.Count)) return;
+        _eventsSinceSnapshot = 0;
+        SaveSnapshot(_book);
     }
 
     private void Announce(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo)
