@@ -32,6 +32,8 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private ResourceBook _book = ResourceBook.Empty;
     private string _sweepAfter = "";
     private long _eventsSinceSnapshot;
+    private int _inFlight;
+    private readonly HashSet<string> _victimsInFlight = [];
 
     public ResourceCoordinator(ResourceSettings settings, IActorRef runs)
     {
@@ -114,7 +116,8 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                     Persist(new ResourceVictimReported(a.RunId, now), Applied);
                 break;
             case ReportTick:
-                foreach (var victim in _book.Victims.Values.Where(x => !x.Reported)) Report(victim);
+                // A victim whose choice is still being written is reported by its own write's completion, not before.
+                foreach (var victim in _book.Victims.Values.Where(x => !x.Reported && !_victimsInFlight.Contains(x.RunId))) Report(victim);
                 break;
             case SweepTick:
                 Sweep();
@@ -123,7 +126,8 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 _sweeping.Remove(a.RunId);
                 // Only a run that has ended (or never existed) is released here: an open run syncs itself.
                 var ended = a.Reply is RunReply { State.Status: var status } ? status.IsTerminal() : a.Reply is CommandRejected { Kind: RejectionKind.NotFound };
-                if (!ended && a.Reply is RunReply) PushSatisfied(a.RunId);
+                // Only with nothing in flight: a grant still being written must not be told before it is durable.
+                if (!ended && a.Reply is RunReply && _inFlight == 0) PushSatisfied(a.RunId);
                 if (ended && _book.Runs.TryGetValue(a.RunId, out var run))
                     Commit(ResourceDecider.Sync(_book, new ResourceSync(a.RunId, run.Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true),
                         _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody, null);
@@ -144,39 +148,60 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// Journals a decision, then tells. PersistAll (not async) holds back later commands until it is applied, so each
-    /// decision is made on the book as it is, never on one that a write still in flight is about to change.
+    /// Journals a decision, then tells. The decision is applied to the book at once, so the next command is decided on
+    /// it while the write is in flight (the group-commit journal batches the writes of many decisions); nothing is told
+    /// before its write is done, and an answer that changes nothing waits behind the writes still in flight. A refused
+    /// write restarts the coordinator from its journal (see <see cref="OnPersistRejected"/>), so the book never keeps
+    /// what the journal does not hold.
     /// </summary>
     private void Commit(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo, Action? done)
     {
-        if (decision.Events.IsEmpty)
+        void Tell()
         {
-            Announce(decision, origin, syncId, replyTo);
-            done?.Invoke();
-            return;
-        }
-        var remaining = decision.Events.Length;
-        PersistAll(decision.Events, e =>
-        {
-            Applied(e);
-            if (--remaining > 0) return;
+            foreach (var chosen in decision.Victims) _victimsInFlight.Remove(chosen.RunId);
             Announce(decision, origin, syncId, replyTo);
             foreach (var chosen in decision.Victims)
             {
                 _log.Warning("Resource deadlock: {cycle}; victim by policy {policy}: run {run_id} (deadlock_reason: {deadlock_reason})",
                     chosen.Explanation, _settings.Victim.ToString(), chosen.RunId, ResourceDeadlockReason);
-                if (_book.Victims.TryGetValue(chosen.RunId, out var victim)) Report(victim);
+                if (_book.Victims.TryGetValue(chosen.RunId, out var victim) && !victim.Reported) Report(victim);
             }
             done?.Invoke();
+        }
+
+        if (decision.Events.IsEmpty)
+        {
+            if (_inFlight == 0) Tell();
+            else DeferAsync(decision, _ => Tell());
+            return;
+        }
+        foreach (var e in decision.Events) _book = _book.Apply(e);
+        foreach (var chosen in decision.Victims) _victimsInFlight.Add(chosen.RunId);
+        _inFlight += decision.Events.Length;
+        var remaining = decision.Events.Length;
+        PersistAllAsync(decision.Events, _ =>
+        {
+            _inFlight--;
+            Written();
+            if (--remaining == 0) Tell();
         });
     }
 
+    /// <summary>For the few events persisted one at a time (victims reported): applied once written.</summary>
     private void Applied(IResourceEvent e)
     {
         _book = _book.Apply(e);
-        // A snapshot writes the whole book: taken every SnapshotEvery events, but never more often than once per as many
-        // events as the book has runs and resources, so that its cost per event stays constant as the book grows.
-        if (++_eventsSinceSnapshot < Math.Max(SnapshotEvery, _book.Runs.Count + _book.Resources.Count)) return;
+        Written();
+    }
+
+    /// <summary>
+    /// A snapshot writes the whole book: taken every SnapshotEvery events, but never more often than once per as many
+    /// events as the book has runs and resources (so its cost per event stays constant as the book grows), and only
+    /// when no write is in flight, so that it holds exactly what the journal holds up to its sequence number.
+    /// </summary>
+    private void Written()
+    {
+        if (++_eventsSinceSnapshot < Math.Max(SnapshotEvery, _book.Runs.Count + _book.Resources.Count) || _inFlight > 0) return;
         _eventsSinceSnapshot = 0;
         SaveSnapshot(_book);
     }
@@ -192,8 +217,10 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        _log.Error(cause, "Resource coordinator: the journal refused event {0} ({1}); nothing was granted or released", sequenceNr, @event.GetType().Name);
+        _log.Error(cause, "Resource coordinator: the journal refused event {0} ({1}); nothing of it was told; restarting from the journal", sequenceNr, @event.GetType().Name);
         Sender.Tell(new ResourceNotStored($"the journal refused the write ({cause.GetType().Name})"));
+        // The book already holds the refused decision (and maybe later ones decided on it): only the journal is right now.
+        throw new InvalidOperationException($"resource coordinator: event {sequenceNr} refused by the journal", cause);
     }
 
     /// <summary>The victim's incident goes to the supervisor (alerted once, cancelled once); without a monitor it is cancelled from here.</summary>
