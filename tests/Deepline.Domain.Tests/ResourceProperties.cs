@@ -246,6 +246,28 @@ public class ResourceProperties
         Assert.Equal(["t0", "t1"], release.Satisfied["A"].ToArray());
     }
 
+    /// <summary>At-least-once delivery: any wish repeated right after itself changes nothing and gets the same answer.</summary>
+    [Property]
+    public void A_repeated_wish_journals_nothing_and_is_answered_the_same(int seed)
+    {
+        var rnd = new Random(seed);
+        var book = ResourceBook.Empty;
+        for (var step = 0; step < 40; step++)
+        {
+            var run = Run(rnd.Next(5));
+            var wants = Enumerable.Range(0, rnd.Next(3)).ToImmutableDictionary(k => $"t{k}", _ => ImmutableArray.Create(new ResourceRequest(Res(rnd.Next(4)), 1)));
+            var keep = book.Runs.TryGetValue(run, out var known) ? known.Holds.Where(_ => rnd.Next(2) == 0).ToImmutableArray() : [];
+            var sync = new ResourceSync(run, new RunFacts(T0, 0, 0), wants, keep, rnd.Next(6) == 0);
+            var first = ResourceDecider.Sync(book, sync, 1, VictimPolicy.youngest, T0);
+            foreach (var e in first.Events) book = book.Apply(e);
+
+            var again = ResourceDecider.Sync(book, sync, 1, VictimPolicy.youngest, T0);
+
+            Assert.Empty(again.Events);
+            Assert.Equal(first.Satisfied.GetValueOrDefault(run).ToArray(), again.Satisfied.GetValueOrDefault(run).ToArray());
+        }
+    }
+
     [Theory]
     [InlineData(VictimPolicy.youngest, "B")]
     [InlineData(VictimPolicy.least_work, "A")]
