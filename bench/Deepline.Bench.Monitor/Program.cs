@@ -15,6 +15,18 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 // Usage: dotnet run -c Release --project bench/Deepline.Bench.Monitor -- [--sizes 10000,100000,1000000] [--stuck 100] [--latency-runs 200]
+//        dotnet run -c Release --project bench/Deepline.Bench.Monitor -- --resources 10000 --waiting 100000 [--edges 200]
+//        dotnet run -c Release --project bench/Deepline.Bench.Monitor -- --resource-e2e 100 [--resources 10000 --waiting 100000]
+if (Arg("--resource-e2e", "") is { Length: > 0 } pairs)
+{
+    await ResourceBench.EndToEnd(int.Parse(pairs), int.Parse(Arg("--resources", "0")), int.Parse(Arg("--waiting", "0")));
+    return;
+}
+if (Arg("--resources", "") is { Length: > 0 } resourceCount)
+{
+    ResourceBench.Run(int.Parse(resourceCount), int.Parse(Arg("--waiting", "100000")), int.Parse(Arg("--edges", "200")));
+    return;
+}
 var sizes = Arg("--sizes", "10000,100000,1000000").Split(',').Select(int.Parse).ToArray();
 var stuck = int.Parse(Arg("--stuck", "100"));
 var latencyRuns = int.Parse(Arg("--latency-runs", "200"));

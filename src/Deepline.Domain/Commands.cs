@@ -58,6 +58,13 @@ public sealed record ReportTaskEvent(
     public ImmutableArray<string>? Pools { get; init; }
 }
 
+/// <summary>
+/// From the resource coordinator: these tasks' resources are all held by the run. Repeated on every re-sync, so a lost
+/// one costs a retry interval, never a grant.
+/// </summary>
+/// <param name="SyncId">The run's sync this answers (0: a grant pushed when another run released).</param>
+public sealed record ResourcesGranted(string RunId, ImmutableArray<string> TaskIds, long SyncId) : IRunCommand;
+
 /// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
 public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
 

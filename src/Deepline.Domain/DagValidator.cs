@@ -120,7 +120,7 @@ public static class DagValidator
             return new(RejectionKind.Invalid, "tasks",
                 $"longest dependency chain has depth {depth[deepest]} (from '{spec.Tasks[start].TaskId}' to '{chainEnd}'), above max_dependency_depth {policy.MaxDependencyDepth}");
         }
-        return null;
+        return Resources.ResourceValidator.Validate(spec, index);
     }
 
     private static SubmissionError? Thresholds(DeadlockOverrides o, RunLimits limits)

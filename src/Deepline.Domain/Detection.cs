@@ -2,7 +2,8 @@ using System.Collections.Immutable;
 
 namespace Deepline.Domain;
 
-public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_timeout }
+/// <summary>Why a run is stuck. resource_deadlock comes from the resource coordinator's wait-for graph, not from <see cref="StuckDetector"/>.</summary>
+public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_timeout, resource_deadlock }
 
 /// <summary>The node's detector thresholds (config orchestrator.deadlock), in seconds.</summary>
 public sealed record DetectorThresholds(int PendingStaleS, int WorkflowStaleS, int HeartbeatTimeoutS)
@@ -60,12 +61,16 @@ public static class StuckDetector
         if (s.Counts.Running == 0 && s.Counts.Open > 0 && now - s.UpdatedAt >= TimeSpan.FromSeconds(t.PendingStaleS))
         {
             var waiting = s.OrderedTasks.Where(x => x.State is TaskState.PENDING or TaskState.QUEUED).ToList();
-            var queued = waiting.Where(x => x.State == TaskState.QUEUED).ToList();
+            var queued = waiting.Where(x => x.State == TaskState.QUEUED && x.WaitingFor.IsEmpty).ToList();
+            var granting = waiting.Where(x => x.State == TaskState.QUEUED && !x.WaitingFor.IsEmpty).ToList();
             var pools = string.Join(", ", queued.GroupBy(x => x.Pool).Select(g => $"{g.Count()} in pool '{g.Key}'"));
+            // Starvation on resources is named as such: the operator looks for the holders (GET /resources/{name}), not for workers.
+            var resources = granting.Count == 0 ? "" :
+                $", {granting.Count} QUEUED waiting for resources ({string.Join("; ", granting.Take(5).Select(x => $"{x.TaskId} waits for {string.Join(", ", x.WaitingFor)}"))})";
             return new Detection(s.RunId, s.WorkflowName, StuckReason.stale_pending, s.UpdatedAt + TimeSpan.FromSeconds(t.PendingStaleS), s.UpdatedAt,
                 [.. waiting.Select(x => x.TaskId)],
                 $"no task RUNNING and no transition for more than {t.PendingStaleS} s (since {s.UpdatedAt:O}): " +
-                $"{queued.Count} QUEUED waiting for a worker slot{(queued.Count > 0 ? $" ({pools})" : "")}, {waiting.Count - queued.Count} PENDING");
+                $"{queued.Count} QUEUED waiting for a worker slot{(queued.Count > 0 ? $" ({pools})" : "")}{resources}, {waiting.Count - queued.Count - granting.Count} PENDING");
         }
 
         if (now - s.CreatedAt >= TimeSpan.FromSeconds(t.WorkflowStaleS))

@@ -34,3 +34,6 @@ public sealed record RunCancelFinalised(string By, DateTimeOffset At) : IRunEven
 
 /// <summary>An event that arrived for a task or run that was already terminal: kept for audit, never applied.</summary>
 public sealed record TaskEventIgnored(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At) : IRunEvent;
+
+/// <summary>The resource coordinator granted every resource a QUEUED task needs: it may now be dispatched.</summary>
+public sealed record TaskResourcesGranted(string TaskId, DateTimeOffset At) : IRunEvent;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using Deepline.Domain.Resources;
 
 namespace Deepline.Domain;
 
@@ -24,6 +25,16 @@ public sealed record TaskSpec(
     ImmutableArray<string> DependsOn)
 {
     public const string DefaultPool = "default";
+
+    /// <summary>
+    /// Resources the task needs granted before it is dispatched. Not positional: older journals read back empty. Left
+    /// default (not written) when there are none, so runs without resources journal not one byte more.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public ImmutableArray<ResourceRequest> Resources { get; init; }
+
+    /// <summary>The task whose end releases this task's resources (this task, or one downstream of it); null: this task.</summary>
+    public string? HoldUntil { get; init; }
 }
 
 /// <summary>A run as the caller submitted it, before validation.</summary>
@@ -32,7 +43,11 @@ public sealed record RunSpec(
     string WorkflowName,
     string ClientId,
     ImmutableArray<TaskSpec> Tasks,
-    DeadlockOverrides? Deadlock = null);
+    DeadlockOverrides? Deadlock = null)
+{
+    /// <summary>For the lowest_priority victim policy: the lower, the sooner cancelled. Null counts as 0.</summary>
+    public int? Priority { get; init; }
+}
 
 /// <summary>Per-run detector thresholds submitted with the run; each one set wins over the node's.</summary>
 public sealed record DeadlockOverrides(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS);

@@ -19,7 +19,7 @@ public static class WorkflowDecider
     {
         if (command is SubmitRun submit) return Submit(state, submit, now, policy);
         if (state is null || (command is IClientScoped { ClientScope: { } scope } && scope != state.ClientId))
-            return command is CancelTimeoutElapsed
+            return command is CancelTimeoutElapsed or ResourcesGranted
                 ? Decision.Nothing
                 : Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"run '{command.RunId}' not found", "run_id"));
 
@@ -39,6 +39,8 @@ public static class WorkflowDecider
                 ? new Decision([new RunCancelFinalised(CancellationOutcomes.CancelTimeoutFinaliser, now)], [], null)
                 : Decision.Nothing,
             ReportTaskEvent r => TaskEvent(state, r, now),
+            ResourcesGranted g => new Decision([.. g.TaskIds.Where(id => state.Tasks.TryGetValue(id, out var t) && t is { State: TaskState.QUEUED, NeedsResources: true, Granted: false })
+                .Distinct().Select(id => (IRunEvent)new TaskResourcesGranted(id, now))], [], null),
             _ => Decision.Answer(new CommandRejected(RejectionKind.BadRequest, $"unsupported command {command.GetType().Name}")),
         };
     }
@@ -98,6 +100,8 @@ public static class WorkflowDecider
 
         return (r.Event, task.State) switch
         {
+            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) when !task.Ready =>
+                Decision.Answer(Conflict($"task '{r.TaskId}' is QUEUED waiting for resources ({string.Join(", ", task.WaitingFor)}); it may start once they are granted")),
             (TaskEventKind.TASK_STARTED, TaskState.QUEUED) => Accept(state, r, new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now)),
             (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(Accepted(state, r.TaskId)),
             (TaskEventKind.TASK_STARTED, _) =>

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using Deepline.Domain.Resources;
 
 namespace Deepline.Domain;
 
@@ -15,7 +17,29 @@ public sealed record TaskRecord(
     DateTimeOffset? LastHeartbeatAt,
     string? WorkerId,
     JsonElement? Result,
-    string? Error);
+    string? Error)
+{
+    /// <summary>Default (not written to snapshots) for a task without resources.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public ImmutableArray<ResourceRequest> Resources { get; init; }
+
+    public string? HoldUntil { get; init; }
+
+    /// <summary>Every resource of the task has been granted to the run (journalled): it may start.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Granted { get; init; }
+
+    [JsonIgnore]
+    public bool NeedsResources => !Resources.IsDefaultOrEmpty;
+
+    /// <summary>QUEUED and free to start: nothing to wait for, or its resources granted.</summary>
+    [JsonIgnore]
+    public bool Ready => State == TaskState.QUEUED && (!NeedsResources || Granted);
+
+    /// <summary>The resources a QUEUED task still waits for (shown as waiting_for); empty otherwise.</summary>
+    [JsonIgnore]
+    public ImmutableArray<string> WaitingFor => State == TaskState.QUEUED && NeedsResources && !Granted ? [.. Resources.Select(r => r.Name)] : [];
+}
 
 /// <summary>How many tasks of a run are in each state; kept so that no decision has to walk every task.</summary>
 public sealed record TaskCounts(int Pending, int Queued, int Running, int Succeeded, int Failed, int Cancelled, int Skipped)
@@ -95,6 +119,12 @@ public sealed record WorkflowState(
 
     public DeadlockOverrides? Deadlock { get; init; }
 
+    public int? Priority { get; init; }
+
+    /// <summary>Some task declares resources: only then does the run talk to the resource coordinator.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool UsesResources { get; init; }
+
     public static WorkflowState Create(RunSubmitted e)
     {
         var spec = e.Spec;
@@ -105,7 +135,11 @@ public sealed record WorkflowState(
         {
             var deps = t.DependsOn.IsDefault ? [] : t.DependsOn.Distinct(StringComparer.Ordinal).ToImmutableArray();
             var state = deps.IsEmpty ? TaskState.QUEUED : TaskState.PENDING;
-            tasks[t.TaskId] = new TaskRecord(t.TaskId, t.Type, t.Pool, t.Params, deps, state, 0, e.At, null, null, null, null);
+            tasks[t.TaskId] = new TaskRecord(t.TaskId, t.Type, t.Pool, t.Params, deps, state, 0, e.At, null, null, null, null)
+            {
+                Resources = t.Resources,
+                HoldUntil = t.HoldUntil,
+            };
             counts = counts.Add(state, 1);
             foreach (var d in deps)
             {
@@ -118,7 +152,12 @@ public sealed record WorkflowState(
             [.. spec.Tasks.Select(t => t.TaskId)],
             tasks.ToImmutable(),
             dependents.ToImmutableDictionary(kv => kv.Key, kv => kv.Value.ToImmutableArray(), StringComparer.Ordinal),
-            counts, null, []) { Deadlock = spec.Deadlock };
+            counts, null, [])
+        {
+            Deadlock = spec.Deadlock,
+            Priority = spec.Priority,
+            UsesResources = spec.Tasks.Any(t => !t.Resources.IsDefaultOrEmpty),
+        };
     }
 
     /// <summary>Applies one event. Unknown tasks or transitions the decider never emits leave the state unchanged.</summary>
@@ -137,6 +176,9 @@ public sealed record WorkflowState(
             .SkipDependents(f.TaskId, f.At).Touch(f.At).Settle(f.At),
         TaskCancelled c => Move(c.TaskId, TaskState.CANCELLED, c.At, t => t with { Error = c.Detail })
             .SkipDependents(c.TaskId, c.At).Touch(c.At).Settle(c.At),
+        TaskResourcesGranted g => Tasks.TryGetValue(g.TaskId, out var gt) && gt.State == TaskState.QUEUED && !gt.Granted
+            ? this with { Tasks = Tasks.SetItem(g.TaskId, gt with { Granted = true }) }
+            : this,
         RunCancelRequested r => RequestCancel(r),
         RunCancelFinalised f => Finalise(f.By, f.At),
         TaskEventIgnored i => this with

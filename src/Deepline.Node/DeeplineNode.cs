@@ -6,6 +6,8 @@ using Deepline.Actors.Cancellation;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
+using Deepline.Domain.Resources;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
@@ -85,6 +87,7 @@ public static class DeeplineNode
             OnForeignStore = onForeignStore,
             MonitorRole = config.Deadlock.MonitorRole,
             WorkflowRole = config.Runs.WorkflowRole,
+            Resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim)),
             Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
                 !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),
             Webhook = string.IsNullOrEmpty(config.Deadlock.AlertWebhook)
@@ -135,6 +138,7 @@ public static class DeeplineNode
         app.MapHealthEndpoints();
         app.MapDeeplineHealthChecks();
         app.MapMonitorEndpoints();
+        app.MapResourceEndpoints();
         app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
         app.MapDeeplineOpenApi();

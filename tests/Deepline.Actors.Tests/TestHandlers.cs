@@ -25,3 +25,22 @@ public sealed class StubbornHandler : ITaskHandler
         return JsonSerializer.SerializeToElement(new { done = true });
     }
 }
+
+/// <summary>Blocks every task until the test opens the gate, honouring cancellation: holds resources for as long as a test needs.</summary>
+public sealed class GateHandler : ITaskHandler
+{
+    private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Type => "gate";
+
+    public ConcurrentBag<string> Started { get; } = [];
+
+    public void Open() => _open.TrySetResult();
+
+    public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
+    {
+        Started.Add($"{context.RunId}/{context.TaskId}");
+        await _open.Task.WaitAsync(cancellationToken);
+        return null;
+    }
+}

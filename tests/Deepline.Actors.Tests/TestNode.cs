@@ -54,7 +54,8 @@ public sealed class TestNode : IAsyncDisposable
         bool runTimers = true,
         WebhookSettings? webhook = null,
         TimeSpan? passivateAfter = null,
-        ProcessAllowlist? processes = null)
+        ProcessAllowlist? processes = null,
+        Deepline.Actors.Resources.ResourceSettings? resources = null)
     {
         processes ??= ProcessAllowlist.Disabled;
         var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Where(h => h.Type != ProcessAllowlist.TaskType)
@@ -71,6 +72,7 @@ public sealed class TestNode : IAsyncDisposable
             Monitor = monitor,
             Index = monitor is null ? null : new RunIndexStore(() => new SqliteConnection(store.ConnectionString), monitor.Thresholds),
             Webhook = webhook,
+            Resources = resources ?? Deepline.Actors.Resources.ResourceSettings.Default,
         };
 
         var builder = Host.CreateApplicationBuilder();

@@ -1,6 +1,7 @@
 using Deepline.Actors.Index;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Deepline.Actors.Cancellation;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
@@ -27,6 +28,9 @@ public sealed record DeeplineAkkaOptions(
     public MonitorSettings? Monitor { get; init; }
 
     public WebhookSettings? Webhook { get; init; }
+
+    /// <summary>The resource coordinator's default capacity and victim policy.</summary>
+    public ResourceSettings Resources { get; init; } = ResourceSettings.Default;
 
     /// <summary>Where the node's Redis connection is published for /health.</summary>
     public NodeDependencies? Dependencies { get; init; }

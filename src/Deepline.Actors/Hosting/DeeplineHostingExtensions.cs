@@ -9,6 +9,7 @@ using Deepline.Actors.Alerting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Actors.Cancellation;
+using Deepline.Actors.Resources;
 using Deepline.Actors.Serialization;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
@@ -50,6 +51,7 @@ public static class DeeplineHostingExtensions
             .WithGroupCommitJournal()
             .WithWorkflowRuns(o, roles)
             .WithMonitor(o)
+            .WithResourceCoordinator(o)
             .WithActors((system, registry) =>
             {
                 var region = registry.Get<WorkflowRegion>();
@@ -126,6 +128,14 @@ public static class DeeplineHostingExtensions
                 (_, registry, _) => DeadlockSupervisor.Props(monitor, registry.Get<WorkflowRegion>(), index, webhook),
                 Singleton(o));
     }
+
+    /// <summary>
+    /// The resource coordinator, a cluster singleton beside the monitor's, hosted whether or not the node runs a monitor:
+    /// a run whose tasks need resources cannot start without it.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithResourceCoordinator(this AkkaConfigurationBuilder builder, DeeplineAkkaOptions o) =>
+        builder.WithSingleton<ResourceCoordinator>("resource-coordinator",
+            (_, registry, _) => ResourceCoordinator.Props(o.Resources, registry.Get<WorkflowRegion>()), Singleton(o));
 
     /// <summary>One Redis connection per node, shared by the broadcaster and the pools' pre-start checks.</summary>
     private static RedisCancelStore RedisFor(ActorSystem system, RedisMirrorSettings settings)

@@ -5,6 +5,7 @@ using Akka.Event;
 using Akka.Persistence;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Index;
+using Deepline.Actors.Resources;
 using Deepline.Domain;
 
 namespace Deepline.Actors.Monitoring;
@@ -82,6 +83,9 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         {
             case RunSuspected s:
                 Consider(s.Detection.RunId, "timer");
+                break;
+            case ResourceDeadlockFound f:
+                OnResourceDeadlock(f.Detection, Sender);
                 break;
             case ScanTick when !_scanning:
                 FollowUp();
@@ -187,9 +191,38 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         });
     }
 
-    /// <summary>The seed's exact reason, so that filters on it match; the detector goes in its own field.</summary>
+    /// <summary>
+    /// A resource deadlock needs no confirmation against the run's state: the coordinator found it in its own journalled
+    /// graph and already chose this run as the one victim of its cycle. It becomes an incident like any other.
+    /// </summary>
+    private void OnResourceDeadlock(Detection detection, IActorRef coordinator)
+    {
+        if (_state.Knows(detection.RunId))
+        {
+            coordinator.Tell(new ResourceDeadlockTaken(detection.RunId));
+            return;
+        }
+        var now = DateTimeOffset.UtcNow;
+        PersistAsync(new IncidentOpened(detection, now, "resource_graph") { AutoCancel = _settings.CancelOnDeadlock }, e =>
+        {
+            Apply(e);
+            _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
+                detection.RunId, detection.StuckTasks.Length, detection.Reason.ToString(), "resource_graph", detection.Explanation);
+            _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
+            if (_settings.CancelOnDeadlock) Cancel(detection);
+            coordinator.Tell(new ResourceDeadlockTaken(detection.RunId));
+        });
+    }
+
+    /// <summary>
+    /// The seed's exact reason, so that filters on it match; the detector goes in its own field. A resource deadlock's
+    /// reason names the whole cycle instead: the victim's owner must see which other runs it lost to.
+    /// </summary>
     public static CancelRun AutoCancel(Detection d) =>
-        new(d.RunId, AutoCancelReason, "system", Force: false) { DeadlockReason = d.Reason.ToString() };
+        new(d.RunId, d.Reason == StuckReason.resource_deadlock ? "auto-cancel: " + d.Explanation : AutoCancelReason, "system", Force: false)
+        {
+            DeadlockReason = d.Reason.ToString(),
+        };
 
     private void Cancel(Detection d) =>
         _runs.Ask<IDeeplineMessage>(AutoCancel(d), AskTimeout)
@@ -243,8 +276,8 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private void OnSettled(Settled s)
     {
         _settling.Remove(s.RunId);
-        if (s.Reply is not RunReply { State: var run } || !_state.Knows(s.RunId)
-            || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow) is not { } outcome)
+        if (s.Reply is not RunReply { State: var run } || !_state.Incidents.TryGetValue(s.RunId, out var incident)
+            || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow, incident.Detection.Reason) is not { } outcome)
             return;
         PersistAsync(new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow), e =>
         {

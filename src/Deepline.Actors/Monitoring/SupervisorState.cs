@@ -130,12 +130,17 @@ public sealed record SupervisorState(
     /// </summary>
     public IEnumerable<Incident> Settleable() => Incidents.Values.Where(i => i.Cancelled || !i.AutoCancel);
 
-    /// <summary>How an open incident's run stands now: null while it is still stuck (or still being cancelled).</summary>
-    public static IncidentOutcome? Settle(WorkflowState run, DetectorThresholds thresholds, DateTimeOffset now) => run.Status switch
+    /// <summary>
+    /// How an open incident's run stands now: null while it is still stuck (or still being cancelled). A resource
+    /// deadlock is invisible to the run's own detectors, so its run is never called recovered while it runs: only its end
+    /// settles it (the coordinator knows when the cycle is gone; the run does not).
+    /// </summary>
+    public static IncidentOutcome? Settle(WorkflowState run, DetectorThresholds thresholds, DateTimeOffset now, StuckReason? reason = null) => run.Status switch
     {
         RunStatus.SUCCEEDED => IncidentOutcome.succeeded,
         RunStatus.FAILED => IncidentOutcome.failed,
         RunStatus.CANCELLED => IncidentOutcome.cancelled,
+        RunStatus.RUNNING when reason == StuckReason.resource_deadlock => null,
         RunStatus.RUNNING when StuckDetector.Evaluate(run, thresholds, now) is null => IncidentOutcome.recovered,
         _ => null,
     };

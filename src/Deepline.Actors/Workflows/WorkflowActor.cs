@@ -5,10 +5,12 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Akka.Persistence;
 using Deepline.Actors.Serialization;
 using Deepline.Actors.Workers;
 using Deepline.Domain;
+using Deepline.Domain.Resources;
 
 namespace Deepline.Actors.Workflows;
 
@@ -21,6 +23,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 {
     private const string CancelTimeoutTimer = "cancel-timeout";
     private const string DeadlockTimer = "deadlock-check";
+    private const string ResourceSyncTimer = "resource-sync";
 
     private readonly string _runId;
     private readonly WorkflowSettings _settings;
@@ -34,6 +37,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private DateTimeOffset? _armed;
     private PendingWrite? _writing;
     private UnreadableHistory? _unreadable;
+    private ResourceSync? _resourceSync;
+    private long _resourceSyncId;
+    private bool _resourceSyncAcked = true;
 
     private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply);
 
@@ -100,12 +106,20 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             case IRunCommand command when _unreadable is { } u:
                 // Again on every request: /health's watch may have started after this run recovered.
                 Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
-                if (command is not CancelTimeoutElapsed)
+                if (command is not (CancelTimeoutElapsed or ResourcesGranted))
                     Sender.Tell(new CommandRejected(RejectionKind.HistoryUnreadable,
                         $"the history of run '{_runId}' cannot be read (event {u.SequenceNr}: {u.Error}); retrying will not help, the store must be repaired"));
                 break;
+            case ResourcesGranted granted:
+                if (granted.SyncId != 0 && granted.SyncId == _resourceSyncId) _resourceSyncAcked = true;
+                Handle(granted);
+                StopResyncWhenSettled();
+                break;
             case IRunCommand command:
                 Handle(command);
+                break;
+            case ResyncResources when _state is not null && _unreadable is null:
+                SyncResources(_state, force: true);
                 break;
             case DeadlockCheck:
                 // The timer is spent: whatever CheckStuck finds, the next deadline is armed anew.
@@ -198,15 +212,18 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         // Only a submission (any task) or a success (its dependents) makes tasks QUEUED: a success looks at the tasks
         // that waited for it, not at the whole run, so a 10,000-task run pays per event what a 5-task run pays.
+        // A grant makes its task ready too. A task is dispatched when it becomes ready, never while it waits for resources.
         var candidates = events.Any(e => e is RunSubmitted)
             ? after.TaskOrder.AsEnumerable()
-            : events.OfType<TaskSucceeded>().SelectMany(s => after.Dependents.TryGetValue(s.TaskId, out var ds) ? ds : []).Distinct();
+            : events.OfType<TaskSucceeded>().SelectMany(s => after.Dependents.TryGetValue(s.TaskId, out var ds) ? ds : [])
+                .Concat(events.OfType<TaskResourcesGranted>().Select(g => g.TaskId)).Distinct();
         foreach (var id in candidates)
         {
             var task = after.Tasks[id];
-            if (task.State == TaskState.QUEUED && before?.Tasks[id].State != TaskState.QUEUED)
+            if (task.Ready && before?.Tasks[id].Ready != true)
                 Dispatch(task);
         }
+        if (after.UsesResources) SyncResources(after, force: false);
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
@@ -235,7 +252,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void AfterRecovery(WorkflowState state)
     {
-        foreach (var task in state.OrderedTasks.Where(t => t.State == TaskState.QUEUED)) Dispatch(task);
+        foreach (var task in state.OrderedTasks.Where(t => t.Ready)) Dispatch(task);
+        // The coordinator answers from its journal: grants made before the crash come back, releases missed are made.
+        if (state.UsesResources) SyncResources(state, force: true);
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
             _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt)));
         OnStatus(state);
@@ -301,6 +320,36 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         // An open run stays in memory (its timers are its deadlines); a finished one leaves once idle.
         Context.SetReceiveTimeout(state.Status.IsTerminal() ? _settings.PassivateAfter : null);
+    }
+
+    /// <summary>
+    /// Sends the run's whole resource wish when it changed (or when forced: recovery, retry). The wish is complete, so
+    /// repeating it is always safe; it is repeated until answered. A later grant is pushed by the coordinator, which
+    /// pushes again after its own recovery and on its sweeps, and this run asks again after its recovery: no run
+    /// polls while it waits, so 100,000 waiting tasks cost nothing between changes.
+    /// </summary>
+    private void SyncResources(WorkflowState state, bool force)
+    {
+        if (RunResources.Sync(state) is not { } sync) return;
+        if (!force && !RunResources.Differs(_resourceSync, sync)) return;
+        _resourceSync = sync;
+        _resourceSyncId++;
+        _resourceSyncAcked = false;
+        // Looked up when needed: remembered entities can start before the singleton proxy is registered.
+        if (ActorRegistry.For(Context.System).TryGet<ResourceCoordinator>(out var coordinator))
+            coordinator.Tell(new SyncRunResources(sync, _resourceSyncId));
+        if (!Timers.IsTimerActive(ResourceSyncTimer))
+            Timers.StartPeriodicTimer(ResourceSyncTimer, ResyncResources.Instance, _settings.ResourceResync);
+    }
+
+    private void StopResyncWhenSettled()
+    {
+        if (_resourceSyncAcked) Timers.Cancel(ResourceSyncTimer);
+    }
+
+    private sealed record ResyncResources : INotInfluenceReceiveTimeout
+    {
+        public static ResyncResources Instance { get; } = new();
     }
 
     private sealed record DeadlockCheck

@@ -11,4 +11,7 @@ public sealed record WorkflowSettings(
     DetectorThresholds? Detectors = null)
 {
     public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
+
+    /// <summary>How often a run repeats a resource wish the coordinator has not answered.</summary>
+    public TimeSpan ResourceResync { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -43,6 +43,8 @@ public static partial class ConfigLoader
     private const string Store = "orchestrator.store.";
     private const string Process = "orchestrator.workers.process.";
     private const string Logging = "orchestrator.logging.";
+    private const string ResourcesSection = "orchestrator.resources.";
+    private static readonly string[] VictimPolicies = Enum.GetNames<Deepline.Domain.Resources.VictimPolicy>();
 
     private const int MaxSlots = 1024;
     private const int MaxDependencyDepth = 100_000;
@@ -82,6 +84,8 @@ public static partial class ConfigLoader
             "Retries (exponential backoff) after a failed or timed-out delivery (0..10)."),
         new(Deadlock + "monitor_role", "DEEPLINE_DEADLOCK_MONITOR_ROLE", "\"\"",
             "Cluster role whose nodes may host the deadlock supervisor and run index singletons; empty: any node."),
+        new(Deadlock + "victim", "DEEPLINE_DEADLOCK_VICTIM", "youngest",
+            "Which run of a resource deadlock cycle is cancelled: youngest, least_work (fewest succeeded tasks) or lowest_priority."),
         new(Http + "host", "DEEPLINE_HTTP_HOST", "127.0.0.1",
             "Address the HTTP API listens on."),
         new(Http + "port", "DEEPLINE_HTTP_PORT", "8001",
@@ -148,6 +152,8 @@ public static partial class ConfigLoader
             "Lowest pending_stale_s / workflow_stale_s a run may ask for (its heartbeat_timeout_s may not go below the node's)."),
         new(Limits + "run_threshold_max_s", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX", "86400",
             "Highest detector threshold (seconds) a run may ask for."),
+        new(ResourcesSection + "default_capacity", "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "1",
+            "Capacity of a resource nobody declared with PUT /resources/{name} (1..1000000)."),
         new(Store + "provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
             "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes)."),
         new(Store + "connection", "DEEPLINE_STORE_CONNECTION", "\"\"",
@@ -236,6 +242,7 @@ public static partial class ConfigLoader
             $"{Deadlock}alert_timeout_s: {I(c.Deadlock.AlertTimeoutS)}",
             $"{Deadlock}alert_retries: {I(c.Deadlock.AlertRetries)}",
             $"{Deadlock}monitor_role: {(c.Deadlock.MonitorRole.Length == 0 ? "any node" : c.Deadlock.MonitorRole)}",
+            $"{Deadlock}victim: {c.Deadlock.Victim}",
             $"{Http}host: {c.Http.Host}",
             $"{Http}port: {I(c.Http.Port)}",
             $"{Remoting}host: {c.Remoting.Host}",
@@ -269,6 +276,7 @@ public static partial class ConfigLoader
             $"{Limits}rate_burst: {I(c.Limits.RateBurst)}",
             $"{Limits}run_threshold_min_s: {I(c.Limits.RunThresholdMinS)}",
             $"{Limits}run_threshold_max_s: {I(c.Limits.RunThresholdMaxS)}",
+            $"{ResourcesSection}default_capacity: {I(c.Resources.DefaultCapacity)}",
             $"{Store}provider: {c.Store.Provider}",
             $"{Store}connection: {(c.Store.Connection.Length > 0 ? "configured" : "not configured")}",
         ];
@@ -491,6 +499,14 @@ public static partial class ConfigLoader
             v.Fail(Deadlock + "monitor_role", $"must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(monitorRole)}");
             monitorRole = null;
         }
+        var victim = v.String(Deadlock + "victim", d.Deadlock.Victim);
+        if (victim is not null && !VictimPolicies.Contains(victim, StringComparer.Ordinal))
+        {
+            v.Fail(Deadlock + "victim", $"must be one of {string.Join(", ", VictimPolicies)}, got {Quote(victim)}");
+            victim = null;
+        }
+        var defaultCapacity = v.Int(ResourcesSection + "default_capacity", d.Resources.DefaultCapacity, 1, Deepline.Domain.Resources.ResourceLimits.MaxCapacity,
+            $"an integer from 1 to {Deepline.Domain.Resources.ResourceLimits.MaxCapacity}");
 
         if (webhook is { Length: > 0 } && !IsHttpUrl(webhook))
         {
@@ -654,6 +670,7 @@ public static partial class ConfigLoader
                 AlertTimeoutS = alertTimeout ?? d.Deadlock.AlertTimeoutS,
                 AlertRetries = alertRetries ?? d.Deadlock.AlertRetries,
                 MonitorRole = monitorRole ?? d.Deadlock.MonitorRole,
+                Victim = victim ?? d.Deadlock.Victim,
             },
             new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
             new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) {
@@ -682,6 +699,7 @@ public static partial class ConfigLoader
                 thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
             Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
             Logging = new LoggingConfig(logDir ?? d.Logging.Dir),
+            Resources = new ResourcesConfig(defaultCapacity ?? d.Resources.DefaultCapacity),
         };
     }
 

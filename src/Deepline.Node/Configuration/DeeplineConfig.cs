@@ -31,6 +31,9 @@ public sealed record DeeplineConfig(
     /// <summary>Optional rolling log files beside the console.</summary>
     public LoggingConfig Logging { get; init; } = LoggingConfig.ConsoleOnly;
 
+    /// <summary>Named resources tasks may need (issue 12).</summary>
+    public ResourcesConfig Resources { get; init; } = ResourcesConfig.Defaults;
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 
@@ -117,6 +120,15 @@ public sealed record DeadlockConfig(
 
     /// <summary>Role of the nodes that may host the monitor's singletons; empty: any node.</summary>
     public string MonitorRole { get; init; } = "";
+
+    /// <summary>The victim policy of resource deadlocks: youngest, least_work or lowest_priority.</summary>
+    public string Victim { get; init; } = "youngest";
+}
+
+/// <summary><see cref="DefaultCapacity"/>: the capacity of a resource nobody declared.</summary>
+public sealed record ResourcesConfig(int DefaultCapacity)
+{
+    public static ResourcesConfig Defaults { get; } = new(1);
 }
 
 public sealed record HttpConfig(string Host, int Port);

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -83,7 +84,7 @@ public static class MonitorEndpoints
 
         // Role operator or admin: a dry run that reads every client's runs.
         app.MapPost("/deadlock/scan", async Task<Results<Ok<ScanResponse>, ProblemHttpResult>> (HttpRequest request,
-            IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+            IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
         {
             var body = new ScanRequest(null, null, null, null);
             if (request.ContentLength is > 0)
@@ -100,10 +101,12 @@ public static class MonitorEndpoints
                 var actor = await supervisor.GetAsync(ct);
                 var result = await actor.Ask<ManualScanResult>(
                     new ManualScan(body.PendingStaleS, body.WorkflowStaleS, body.HeartbeatTimeoutS, body.Limit ?? MaxListLimit), TimeSpan.FromSeconds(30), ct);
+                var resources = await ResourceEndpoints.ScanAsync(coordinator, body.Limit ?? MaxListLimit, ct);
                 return TypedResults.Ok(new ScanResponse(result.ScannedAt,
                     new ScanThresholdsResponse(result.Thresholds.PendingStaleS, result.Thresholds.WorkflowStaleS, result.Thresholds.HeartbeatTimeoutS),
                     result.Candidates,
-                    [.. result.Flagged.Select(d => new FlaggedRunResponse(d.RunId, d.WorkflowName, d.Reason, d.Explanation, d.StuckSince, d.LastUpdate, d.StuckTasks))]));
+                    [.. result.Flagged.Select(d => new FlaggedRunResponse(d.RunId, d.WorkflowName, d.Reason, d.Explanation, d.StuckSince, d.LastUpdate, d.StuckTasks))],
+                    resources));
             }
             catch (AskTimeoutException)
             {

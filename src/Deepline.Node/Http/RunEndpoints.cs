@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Security.Claims;
 using System.Text.Json;
 using Deepline.Domain;
+using Deepline.Domain.Resources;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -97,14 +98,27 @@ public static class RunEndpoints
             if (body.Tasks[i] is not { } t) return (null, Problems.BadRequest("task must be an object", $"tasks[{i}]"));
             if (t.DependsOn?.Any(d => d is null) == true)
                 return (null, Problems.BadRequest("depends_on must be a list of task ids", $"tasks[{i}].depends_on"));
+            if (t.Resources is { Count: > ResourceLimits.MaxPerTask })
+                return (null, Problems.Of(422, "Invalid workflow", $"a task may declare at most {ResourceLimits.MaxPerTask} resources", $"tasks[{i}].resources"));
+            var resources = ImmutableArray.CreateBuilder<ResourceRequest>();
+            for (var j = 0; j < (t.Resources?.Count ?? 0); j++)
+            {
+                if (t.Resources![j] is not { } r || r.Name is null || r.Count is null)
+                    return (null, Problems.Of(422, "Invalid workflow", "a resource is an object with name and count", $"tasks[{i}].resources[{j}]"));
+                resources.Add(new ResourceRequest(r.Name, r.Count.Value));
+            }
             tasks.Add(new TaskSpec(t.TaskId ?? "", t.Type ?? "", t.Pool ?? TaskSpec.DefaultPool,
                 t.Params is { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined } ? null : t.Params,
-                [.. (t.DependsOn ?? []).Select(d => d!)]));
+                [.. (t.DependsOn ?? []).Select(d => d!)])
+            {
+                Resources = resources.Count == 0 ? default : resources.ToImmutable(),
+                HoldUntil = t.HoldUntil,
+            });
         }
         var runId = string.IsNullOrEmpty(body.RunId) ? Identifiers.NewRunId() : body.RunId;
         var overrides = body.Deadlock is { } o ? new DeadlockOverrides(o.PendingStaleS, o.WorkflowStaleS, o.HeartbeatTimeoutS) : null;
         // A submitter's runs belong to its key's client, whatever the body says.
         var clientId = user.ClientScope() ?? body.ClientId ?? "";
-        return (new RunSpec(runId, body.WorkflowName ?? "", clientId, tasks.MoveToImmutable(), overrides), null);
+        return (new RunSpec(runId, body.WorkflowName ?? "", clientId, tasks.MoveToImmutable(), overrides) { Priority = body.Priority }, null);
     }
 }

@@ -59,6 +59,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(expected.Auth, actual.Auth);
         Assert.Equal(expected.Limits, actual.Limits);
         Assert.Equal(expected.Store, actual.Store);
+        Assert.Equal(expected.Resources, actual.Resources);
     }
 
     [Theory]
@@ -322,7 +323,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_CANCEL_ON_DEADLOCK", "DEEPLINE_DEADLOCK_WEBHOOK", "DEEPLINE_DEADLOCK_MAX_DEPENDENCY_DEPTH",
             "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "DEEPLINE_DEADLOCK_CANCEL_TIMEOUT",
             "DEEPLINE_DEADLOCK_ALERT_FORMAT", "DEEPLINE_DEADLOCK_ALERT_ROUTING_KEY", "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "DEEPLINE_DEADLOCK_ALERT_RETRIES",
-            "DEEPLINE_DEADLOCK_MONITOR_ROLE",
+            "DEEPLINE_DEADLOCK_MONITOR_ROLE", "DEEPLINE_DEADLOCK_VICTIM",
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
             "DEEPLINE_DATA_DIR", "DEEPLINE_LOGGING_DIR", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
@@ -334,6 +335,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "DEEPLINE_LIMITS_MAX_VALUE_BYTES",
             "DEEPLINE_LIMITS_MAX_BODY_BYTES", "DEEPLINE_LIMITS_BODY_TIMEOUT", "DEEPLINE_LIMITS_RATE_PER_SECOND", "DEEPLINE_LIMITS_RATE_BURST",
             "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
+            "DEEPLINE_RESOURCES_DEFAULT_CAPACITY",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -367,6 +369,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_ALERT_TIMEOUT", "9", "9" },
         { "DEEPLINE_DEADLOCK_ALERT_RETRIES", "0", "0" },
         { "DEEPLINE_DEADLOCK_MONITOR_ROLE", "monitor", "monitor" },
+        { "DEEPLINE_DEADLOCK_VICTIM", "lowest_priority", "lowest_priority" },
+        { "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "4", "4" },
         { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
         { "DEEPLINE_HTTP_HOST", "localhost", "localhost" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
@@ -445,6 +449,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.deadlock.alert_timeout_s" => c.Deadlock.AlertTimeoutS.ToString(),
         "orchestrator.deadlock.alert_retries" => c.Deadlock.AlertRetries.ToString(),
         "orchestrator.deadlock.monitor_role" => c.Deadlock.MonitorRole,
+        "orchestrator.deadlock.victim" => c.Deadlock.Victim,
+        "orchestrator.resources.default_capacity" => c.Resources.DefaultCapacity.ToString(),
         "orchestrator.remoting.roles" => string.Join("|", c.Remoting.Roles),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),
@@ -558,7 +564,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.StartsWith("orchestrator.deadlock.chek_interval_s: unknown key", line);
         Assert.Contains("did you mean check_interval_s?", line);
         Assert.Contains("(known: check_interval_s, pending_stale_s, workflow_stale_s, cancel_on_deadlock, alert_webhook, " +
-            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries, monitor_role)", line);
+            "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries, monitor_role, victim)", line);
         Assert.EndsWith($"(at {path}:3)", line);
     }
 
@@ -568,7 +574,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, store)"));
+            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, resources, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }

@@ -28,7 +28,7 @@ public sealed class MonitorApiTests(NodeFixture node) : IClassFixture<NodeFixtur
         foreach (var key in new[] { "deadlocks_detected", "workflows_cancelled", "alerts_sent", "avg_detection_time_s", "scan_errors", "by_reason", "projection_lag", "last_scan_duration_ms",
                      "avg_alert_response_time_s", "incidents_closed", "false_positives", "false_positive_rate", "alerts_dead_letter", "alerts_expired", "dead_letters" })
             Assert.Contains(key, block.Keys());
-        Assert.Equal(["no_heartbeat", "no_runnable_task", "run_timeout", "stale_pending"], block["by_reason"]!.AsObject().Keys());
+        Assert.Equal(["no_heartbeat", "no_runnable_task", "resource_deadlock", "run_timeout", "stale_pending"], block["by_reason"]!.AsObject().Keys());
     }
 
     [Fact]

@@ -20,7 +20,9 @@ public sealed record FlaggedRunResponse(
     IReadOnlyList<string> StuckTasks);
 
 /// <summary>The seed's manual scan: nothing is alerted or cancelled.</summary>
-public sealed record ScanResponse(DateTimeOffset ScannedAt, ScanThresholdsResponse Thresholds, int Candidates, IReadOnlyList<FlaggedRunResponse> Flagged);
+/// <param name="ResourceDeadlocks">Deadlocks between runs over resources, each with the victim the policy would cancel; null: the coordinator did not answer.</param>
+public sealed record ScanResponse(DateTimeOffset ScannedAt, ScanThresholdsResponse Thresholds, int Candidates, IReadOnlyList<FlaggedRunResponse> Flagged,
+    ResourceDeadlocksResponse? ResourceDeadlocks);
 
 public sealed record QuarantinedEventResponse(string RunId, long SequenceNr, long Offset, string Error, DateTimeOffset QuarantinedAt);
 

@@ -5,12 +5,25 @@ namespace Deepline.Node.Http;
 
 // Wire shapes of the HTTP API. Names are serialised snake_case (see HttpJson), matching the seed's contract.
 
-public sealed record SubmitRunRequest(string? RunId, string? WorkflowName, string? ClientId, List<SubmitTaskRequest?>? Tasks, DeadlockOverridesRequest? Deadlock = null);
+public sealed record SubmitRunRequest(string? RunId, string? WorkflowName, string? ClientId, List<SubmitTaskRequest?>? Tasks, DeadlockOverridesRequest? Deadlock = null)
+{
+    /// <summary>For the lowest_priority victim policy of resource deadlocks.</summary>
+    public int? Priority { get; init; }
+}
 
 /// <summary>Per-run detector thresholds (seconds); each one given wins over the node's configuration.</summary>
 public sealed record DeadlockOverridesRequest(int? PendingStaleS, int? WorkflowStaleS, int? HeartbeatTimeoutS);
 
-public sealed record SubmitTaskRequest(string? TaskId, string? Type, string? Pool, JsonElement? Params, List<string?>? DependsOn);
+public sealed record SubmitTaskRequest(string? TaskId, string? Type, string? Pool, JsonElement? Params, List<string?>? DependsOn)
+{
+    public List<ResourceRequestBody?>? Resources { get; init; }
+
+    public string? HoldUntil { get; init; }
+}
+
+public sealed record ResourceRequestBody(string? Name, int? Count);
+
+public sealed record ResourceCapacityRequest(int? Capacity);
 
 public sealed record RunCreatedResponse(string RunId, string WorkflowName, string ClientId, RunStatus Status, DateTimeOffset CreatedAt, int TaskCount);
 
@@ -26,7 +39,15 @@ public sealed record TaskResponse(
     string? WorkerId,
     JsonElement? Params,
     JsonElement? Result,
-    string? Error);
+    string? Error)
+{
+    public IReadOnlyList<ResourceRequestBody> Resources { get; init; } = [];
+
+    public string? HoldUntil { get; init; }
+
+    /// <summary>Resources a QUEUED task still waits for: it holds no worker slot meanwhile. Empty otherwise.</summary>
+    public IReadOnlyList<string> WaitingFor { get; init; } = [];
+}
 
 public sealed record CancellationResponse(
     string Reason,
@@ -52,7 +73,11 @@ public sealed record RunResponse(
     CancellationResponse? Cancellation,
     IReadOnlyList<TaskResponse> Tasks,
     IReadOnlyList<IgnoredEventResponse> IgnoredEvents,
-    long IgnoredEventsTotal);
+    long IgnoredEventsTotal)
+{
+    /// <summary>Resources the run has been granted and still keeps (running tasks, open hold_until); empty for runs without resources.</summary>
+    public IReadOnlyList<string> ResourcesHeld { get; init; } = [];
+}
 
 public sealed record CancelRequest(string? Reason, bool? Force, string? CancelledBy);
 
@@ -80,9 +105,17 @@ public static class Views
         Enum.GetValues<TaskState>().ToDictionary(st => st.ToString().ToLowerInvariant(), st => s.Counts.Of(st)),
         s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy, c.DeadlockReason) : null,
         [.. s.OrderedTasks.Select(t => new TaskResponse(t.TaskId, t.Type, t.Pool, t.State, t.DependsOn, t.Attempts, t.UpdatedAt,
-            t.LastHeartbeatAt, t.WorkerId, t.Params, t.Result, t.Error))],
+            t.LastHeartbeatAt, t.WorkerId, t.Params, t.Result, t.Error)
+        {
+            Resources = t.NeedsResources ? [.. t.Resources.Select(r => new ResourceRequestBody(r.Name, r.Count))] : [],
+            HoldUntil = t.HoldUntil,
+            WaitingFor = t.WaitingFor,
+        })],
         [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))],
-        Math.Max(s.IgnoredTotal, s.Ignored.Count));
+        Math.Max(s.IgnoredTotal, s.Ignored.Count))
+    {
+        ResourcesHeld = Deepline.Domain.Resources.RunResources.Sync(s) is { } sync ? sync.Keep : [],
+    };
 
     public static CancelStatusResponse ToCancelStatus(this WorkflowState s) => new(
         s.RunId, s.Cancel is not null, s.Status, s.Cancel?.Reason, s.Cancel?.CancelledAt, s.Cancel?.CancelledBy, s.Cancel?.DeadlockReason);

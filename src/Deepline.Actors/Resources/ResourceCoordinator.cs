@@ -1,0 +1,292 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Hosting;
+using Akka.Persistence;
+using Deepline.Actors.Monitoring;
+using Deepline.Domain;
+using Deepline.Domain.Resources;
+
+namespace Deepline.Actors.Resources;
+
+/// <summary>
+/// Every resource grant and wait of the cluster (a cluster singleton, event-sourced). Decisions come from
+/// <see cref="ResourceDecider"/>; this actor journals them, applies them, and only then answers or tells runs that their
+/// tasks may start, so a grant that was announced is always in the journal. A cycle found by a new wait edge gets one
+/// victim, handed to the deadlock supervisor (alert once, cancel once) or, without a monitor, cancelled from here.
+/// </summary>
+public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
+{
+    public const string ResourceDeadlockReason = "resource_deadlock";
+    private const string SweepTimer = "sweep";
+    private const string ReportTimer = "report-victims";
+    private const int SnapshotEvery = 1000;
+    private const int ViewListed = 500;
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly ResourceSettings _settings;
+    private readonly IActorRef _runs;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<string> _sweeping = [];
+    private readonly HashSet<string> _cancelling = [];
+    private ResourceBook _book = ResourceBook.Empty;
+    private string _sweepAfter = "";
+    private long _eventsSinceSnapshot;
+    private int _inFlight;
+    private readonly HashSet<string> _victimsInFlight = [];
+
+    public ResourceCoordinator(ResourceSettings settings, IActorRef runs)
+    {
+        _settings = settings;
+        _runs = runs;
+    }
+
+    public static Props Props(ResourceSettings settings, IActorRef runs) =>
+        Akka.Actor.Props.Create(() => new ResourceCoordinator(settings, runs));
+
+    public override string PersistenceId => "resource-coordinator";
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer { Snapshot: ResourceBook b }:
+                _book = b;
+                break;
+            case IResourceEvent e:
+                _book = _book.Apply(e);
+                break;
+            case RecoveryCompleted:
+                Timers.StartPeriodicTimer(SweepTimer, SweepTick.Instance, _settings.SweepInterval);
+                Timers.StartPeriodicTimer(ReportTimer, ReportTick.Instance, TimeSpan.FromSeconds(2));
+                // Victims chosen before a crash or failover whose hand-over was not acknowledged: handed over again.
+                foreach (var victim in _book.Victims.Values.Where(v => !v.Reported)) Report(victim);
+                // Grants journalled but perhaps never told (the tell follows the write): told again; a run that already
+                // journalled them ignores the repeat.
+                foreach (var run in _book.Runs.Keys) PushSatisfied(run);
+                break;
+        }
+    }
+
+    private void PushSatisfied(string runId)
+    {
+        if (_book.SatisfiedTasks(runId) is { IsEmpty: false } tasks) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
+    }
+
+    protected override void OnCommand(object message)
+    {
+        var now = DateTimeOffset.UtcNow;
+        switch (message)
+        {
+            case SyncRunResources s:
+                var replyTo = Sender;
+                Commit(ResourceDecider.Sync(_book, s.Sync, _settings.DefaultCapacity, _settings.Victim, now), s.Sync.RunId, s.SyncId, replyTo, null);
+                break;
+            case DeclareResource d when !_book.Resources.ContainsKey(d.Name) && _book.Resources.Count >= ResourceLimits.MaxKnownResources:
+                Sender.Tell(new ResourceRefused($"the node already knows {ResourceLimits.MaxKnownResources} resources; declare no new one before some are released"));
+                break;
+            case DeclareResource d:
+                var declarer = Sender;
+                Commit(ResourceDecider.Declare(_book, d.Name, d.Capacity, _settings.DefaultCapacity, _settings.Victim, now), null, 0, declarer,
+                    () => declarer.Tell(View(d.Name, ViewListed)));
+                break;
+            case GetResource g:
+                Sender.Tell(View(g.Name, g.Limit));
+                break;
+            case ListResources l:
+                Sender.Tell(new ResourceList(_book.Resources.Count,
+                    [.. _book.Resources.Keys.Order(StringComparer.Ordinal).Skip(l.Offset).Take(l.Limit).Select(n => View(n, 0))]));
+                break;
+            case ScanResourceCycles scan:
+                Sender.Tell(new ResourceCycles(_settings.Victim.ToString(),
+                    [.. ResourceDecider.Scan(_book, _settings.DefaultCapacity, _settings.Victim, scan.Limit)
+                        .Select(c => new ResourceCycleView(c.Cycle, WaitForGraph.Describe(c.Cycle), c.Victim))],
+                    [.. _book.Victims.Keys.Order(StringComparer.Ordinal)]));
+                break;
+            case ResourceDeadlockTaken t when _book.Victims.TryGetValue(t.RunId, out var taken) && !taken.Reported:
+                Persist(new ResourceVictimReported(t.RunId, now), Applied);
+                break;
+            case ResourceDeadlockTaken:
+                break;
+            case CancelAnswer a:
+                _cancelling.Remove(a.RunId);
+                if (a.Reply is CancelReply or CommandRejected && _book.Victims.TryGetValue(a.RunId, out var v) && !v.Reported)
+                    Persist(new ResourceVictimReported(a.RunId, now), Applied);
+                break;
+            case ReportTick:
+                // A victim whose choice is still being written is reported by its own write's completion, not before.
+                foreach (var victim in _book.Victims.Values.Where(x => !x.Reported && !_victimsInFlight.Contains(x.RunId))) Report(victim);
+                break;
+            case SweepTick:
+                Sweep();
+                break;
+            case SweepAnswer a:
+                _sweeping.Remove(a.RunId);
+                // Only a run that has ended (or never existed) is released here: an open run syncs itself.
+                var ended = a.Reply is RunReply { State.Status: var status } ? status.IsTerminal() : a.Reply is CommandRejected { Kind: RejectionKind.NotFound };
+                // Only with nothing in flight: a grant still being written must not be told before it is durable.
+                if (!ended && a.Reply is RunReply && _inFlight == 0) PushSatisfied(a.RunId);
+                if (ended && _book.Runs.TryGetValue(a.RunId, out var run))
+                    Commit(ResourceDecider.Sync(_book, new ResourceSync(a.RunId, run.Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true),
+                        _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody, null);
+                break;
+            case SaveSnapshotSuccess ok:
+                DeleteMessages(ok.Metadata.SequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1));
+                break;
+            case SaveSnapshotFailure failed:
+                _log.Warning(failed.Cause, "Snapshot of the resource coordinator failed; the journal still holds every event");
+                break;
+            case DeleteMessagesSuccess or DeleteMessagesFailure or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Journals a decision, then tells. The decision is applied to the book at once, so the next command is decided on
+    /// it while the write is in flight (the group-commit journal batches the writes of many decisions); nothing is told
+    /// before its write is done, and an answer that changes nothing waits behind the writes still in flight. A refused
+    /// write restarts the coordinator from its journal (see <see cref="OnPersistRejected"/>), so the book never keeps
+    /// what the journal does not hold.
+    /// </summary>
+    private void Commit(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo, Action? done)
+    {
+        void Tell()
+        {
+            foreach (var chosen in decision.Victims) _victimsInFlight.Remove(chosen.RunId);
+            Announce(decision, origin, syncId, replyTo);
+            foreach (var chosen in decision.Victims)
+            {
+                _log.Warning("Resource deadlock: {cycle}; victim by policy {policy}: run {run_id} (deadlock_reason: {deadlock_reason})",
+                    chosen.Explanation, _settings.Victim.ToString(), chosen.RunId, ResourceDeadlockReason);
+                if (_book.Victims.TryGetValue(chosen.RunId, out var victim) && !victim.Reported) Report(victim);
+            }
+            done?.Invoke();
+        }
+
+        if (decision.Events.IsEmpty)
+        {
+            if (_inFlight == 0) Tell();
+            else DeferAsync(decision, _ => Tell());
+            return;
+        }
+        foreach (var e in decision.Events) _book = _book.Apply(e);
+        foreach (var chosen in decision.Victims) _victimsInFlight.Add(chosen.RunId);
+        _inFlight += decision.Events.Length;
+        var remaining = decision.Events.Length;
+        PersistAllAsync(decision.Events, _ =>
+        {
+            _inFlight--;
+            Written();
+            if (--remaining == 0) Tell();
+        });
+    }
+
+    /// <summary>For the few events persisted one at a time (victims reported): applied once written.</summary>
+    private void Applied(IResourceEvent e)
+    {
+        _book = _book.Apply(e);
+        Written();
+    }
+
+    /// <summary>
+    /// A snapshot writes the whole book: taken every SnapshotEvery events, but never more often than once per as many
+    /// events as the book has runs and resources (so its cost per event stays constant as the book grows), and only
+    /// when no write is in flight, so that it holds exactly what the journal holds up to its sequence number.
+    /// </summary>
+    private void Written()
+    {
+        if (++_eventsSinceSnapshot < Math.Max(SnapshotEvery, _book.Runs.Count + _book.Resources.Count) || _inFlight > 0) return;
+        _eventsSinceSnapshot = 0;
+        SaveSnapshot(_book);
+    }
+
+    private void Announce(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo)
+    {
+        foreach (var (runId, tasks) in decision.Satisfied)
+        {
+            if (runId == origin) replyTo.Tell(new ResourcesGranted(runId, tasks, syncId));
+            else if (!tasks.IsEmpty) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
+        }
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "Resource coordinator: the journal refused event {0} ({1}); nothing of it was told; restarting from the journal", sequenceNr, @event.GetType().Name);
+        Sender.Tell(new ResourceNotStored($"the journal refused the write ({cause.GetType().Name})"));
+        // The book already holds the refused decision (and maybe later ones decided on it): only the journal is right now.
+        throw new InvalidOperationException($"resource coordinator: event {sequenceNr} refused by the journal", cause);
+    }
+
+    /// <summary>The victim's incident goes to the supervisor (alerted once, cancelled once); without a monitor it is cancelled from here.</summary>
+    private void Report(ResourceVictim victim)
+    {
+        var detection = DetectionOf(victim);
+        if (ActorRegistry.For(Context.System).TryGet<DeadlockSupervisor>(out var supervisor))
+        {
+            supervisor.Tell(new ResourceDeadlockFound(detection));
+            return;
+        }
+        if (!_cancelling.Add(victim.RunId)) return;
+        var runId = victim.RunId;
+        _runs.Ask<IDeeplineMessage>(DeadlockSupervisor.AutoCancel(detection), AskTimeout)
+            .PipeTo(Self, success: reply => new CancelAnswer(runId, reply), failure: _ => new CancelAnswer(runId, null));
+    }
+
+    public static Detection DetectionOf(ResourceVictim victim, ResourceBook? book = null) => new(
+        victim.RunId,
+        book?.Runs.GetValueOrDefault(victim.RunId)?.Facts.WorkflowName ?? "",
+        StuckReason.resource_deadlock,
+        victim.ChosenAt,
+        victim.ChosenAt,
+        [],
+        $"resource deadlock: {victim.Explanation}");
+
+    private Detection DetectionOf(ResourceVictim victim)
+    {
+        var d = DetectionOf(victim, _book);
+        var tasks = _book.Runs.TryGetValue(victim.RunId, out var run) ? run.Wants.Keys.Order(StringComparer.Ordinal).ToImmutableArray() : [];
+        return d with { StuckTasks = tasks };
+    }
+
+    /// <summary>Asks a page of the runs in the book whether they still exist and are open, resuming where the last sweep ended.</summary>
+    private void Sweep()
+    {
+        var page = _book.Runs.Keys.Where(id => string.CompareOrdinal(id, _sweepAfter) > 0 && !_sweeping.Contains(id))
+            .Order(StringComparer.Ordinal).Take(_settings.SweepLimit).ToList();
+        _sweepAfter = page.Count < _settings.SweepLimit ? "" : page[^1];
+        foreach (var runId in page)
+        {
+            _sweeping.Add(runId);
+            _runs.Ask<IDeeplineMessage>(new GetRun(runId), AskTimeout)
+                .PipeTo(Self, success: reply => new SweepAnswer(runId, reply), failure: _ => new SweepAnswer(runId, null));
+        }
+    }
+
+    private ResourceView View(string name, int limit)
+    {
+        var r = _book.Resource(name);
+        return new ResourceView(name, r.Capacity(_settings.DefaultCapacity), r.DeclaredCapacity is not null, r.Used, r.Holders.Count, r.Waiters.Count,
+            [.. r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal).Take(limit).Select(h => new ResourceHolderView(h.Key, h.Value))],
+            [.. r.Waiters.Take(limit).Select(w => new ResourceWaiterView(w.RunId, w.Count, w.Since))]);
+    }
+
+    private sealed record SweepTick
+    {
+        public static SweepTick Instance { get; } = new();
+    }
+
+    private sealed record ReportTick
+    {
+        public static ReportTick Instance { get; } = new();
+    }
+
+    private sealed record SweepAnswer(string RunId, IDeeplineMessage? Reply);
+
+    private sealed record CancelAnswer(string RunId, IDeeplineMessage? Reply);
+}

@@ -1,0 +1,62 @@
+using System.Collections.Immutable;
+using Deepline.Domain;
+using Deepline.Domain.Resources;
+
+namespace Deepline.Actors.Resources;
+
+/// <summary>What the coordinator needs from the node's configuration.</summary>
+public sealed record ResourceSettings(int DefaultCapacity, VictimPolicy Victim)
+{
+    public static ResourceSettings Default { get; } = new(1, VictimPolicy.youngest);
+
+    /// <summary>How often the coordinator asks the runs it holds grants for whether they still exist and are open.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Runs asked per sweep.</summary>
+    public int SweepLimit { get; init; } = 200;
+}
+
+/// <summary>A run's whole wish (see <see cref="ResourceSync"/>); the coordinator answers with <see cref="ResourcesGranted"/> carrying <see cref="SyncId"/>.</summary>
+public sealed record SyncRunResources(ResourceSync Sync, long SyncId) : IDeeplineMessage;
+
+/// <summary>PUT /resources/{name}: answered with the resource's view once the capacity is journalled.</summary>
+public sealed record DeclareResource(string Name, int Capacity) : IDeeplineMessage;
+
+public sealed record GetResource(string Name, int Limit) : IDeeplineMessage;
+
+public sealed record ListResources(int Limit, int Offset) : IDeeplineMessage;
+
+/// <summary>Dry run: the deadlocks in the graph now, with the victim the policy would pick; nothing is cancelled.</summary>
+public sealed record ScanResourceCycles(int Limit) : IDeeplineMessage;
+
+public sealed record ResourceHolderView(string RunId, int Count);
+
+public sealed record ResourceWaiterView(string RunId, int Count, DateTimeOffset Since);
+
+public sealed record ResourceView(
+    string Name,
+    int Capacity,
+    bool Declared,
+    int Used,
+    int HolderCount,
+    int WaiterCount,
+    ImmutableArray<ResourceHolderView> Holders,
+    ImmutableArray<ResourceWaiterView> Waiters) : IDeeplineMessage;
+
+public sealed record ResourceList(int Total, ImmutableArray<ResourceView> Resources) : IDeeplineMessage;
+
+public sealed record ResourceCycleView(ImmutableArray<CycleStep> Cycle, string Explanation, string Victim) : IDeeplineMessage;
+
+public sealed record ResourceCycles(string Policy, ImmutableArray<ResourceCycleView> Cycles, ImmutableArray<string> VictimsLeaving) : IDeeplineMessage;
+
+/// <summary>A declaration over a limit: nothing was changed.</summary>
+public sealed record ResourceRefused(string Detail) : IDeeplineMessage;
+
+/// <summary>The coordinator could not journal a change: nothing was granted, declared or released.</summary>
+public sealed record ResourceNotStored(string Detail) : IDeeplineMessage;
+
+/// <summary>To the deadlock supervisor: a resource deadlock whose victim is to be alerted on and cancelled, once.</summary>
+public sealed record ResourceDeadlockFound(Detection Detection) : IDeeplineMessage;
+
+/// <summary>The supervisor holds the incident (journalled): the coordinator need not hand it over again.</summary>
+public sealed record ResourceDeadlockTaken(string RunId) : IDeeplineMessage;

@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Deepline.Actors.Resources;
+using Deepline.Domain;
+using Deepline.Domain.Resources;
+using Deepline.Node.Security;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Deepline.Node.Http;
+
+/// <summary>Named resources (issue 12): capacities, holders and waiters. Role operator or admin: they describe every client's runs.</summary>
+public static class ResourceEndpoints
+{
+    public const int MaxListLimit = 500;
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    public static IEndpointRouteBuilder MapResourceEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPut("/resources/{name}", async Task<Results<Ok<ResourceResponse>, ProblemHttpResult>> (string name, HttpRequest request,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(name)) return Problems.BadRequest(Identifiers.Describe("name"), "name");
+            var (body, error) = await HttpJson.ReadAsync<ResourceCapacityRequest>(request, ct);
+            if (error is not null) return error;
+            if (body!.Capacity is not (>= 1 and <= ResourceLimits.MaxCapacity))
+                return Problems.Of(422, "Invalid resource", $"capacity must be an integer from 1 to {ResourceLimits.MaxCapacity}", "capacity");
+            // Answered only once the capacity is journalled: a 200 is durable.
+            return await AskAsync(coordinator, new DeclareResource(name, body.Capacity.Value), ct) switch
+            {
+                ResourceView view => TypedResults.Ok(ToResponse(view)),
+                ResourceRefused refused => Problems.Of(422, "Invalid resource", refused.Detail, "name"),
+                ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was changed"),
+                _ => Unavailable(),
+            };
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("resources", "Declare a resource's capacity (answered once journalled)", 400, 408, 413, 415, 422, 500, 503)
+            .WithDescription($"Body: {{\"capacity\": 1..{ResourceLimits.MaxCapacity}}}. A larger capacity grants to waiters that now fit; a smaller one revokes nothing.");
+
+        app.MapGet("/resources", async Task<Results<Ok<ResourceListResponse>, ProblemHttpResult>> (HttpRequest request,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!TryInt(request.Query["limit"], 100, out var limit) || limit is < 1 or > MaxListLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxListLimit}", "limit");
+            if (!TryInt(request.Query["offset"], 0, out var offset) || offset < 0)
+                return Problems.BadRequest("offset must be an integer >= 0", "offset");
+            return await AskAsync(coordinator, new ListResources(limit, offset), ct) is ResourceList list
+                ? TypedResults.Ok(new ResourceListResponse(list.Total, [.. list.Resources.Select(ToResponse)]))
+                : Unavailable();
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("resources", "Resources by name, without holder and waiter lists", 400, 503)
+            .WithDescription($"Query: limit (1..{MaxListLimit}, default 100), offset (>= 0, default 0).");
+
+        app.MapGet("/resources/{name}", async Task<Results<Ok<ResourceResponse>, ProblemHttpResult>> (string name, HttpRequest request,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(name)) return Problems.BadRequest(Identifiers.Describe("name"), "name");
+            if (!TryInt(request.Query["limit"], MaxListLimit, out var limit) || limit is < 1 or > MaxListLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxListLimit}", "limit");
+            return await AskAsync(coordinator, new GetResource(name, limit), ct) is ResourceView view ? TypedResults.Ok(ToResponse(view)) : Unavailable();
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("resources", "One resource with its holders and waiters", 400, 503)
+            .WithDescription($"Query: limit (1..{MaxListLimit}, default {MaxListLimit}) on the holder and waiter lists.");
+        return app;
+    }
+
+    /// <summary>The dry-run scan's resource part: current deadlocks and the victim the policy would pick; null if the coordinator is silent.</summary>
+    public static async Task<ResourceDeadlocksResponse?> ScanAsync(IRequiredActor<ResourceCoordinator> coordinator, int limit, CancellationToken ct) =>
+        await AskAsync(coordinator, new ScanResourceCycles(limit), ct) is ResourceCycles cycles
+            ? new ResourceDeadlocksResponse(cycles.Policy,
+                [.. cycles.Cycles.Select(c => new ResourceCycleResponse([.. c.Cycle.Select(s => new CycleStepResponse(s.RunId, s.Holds, s.WaitsFor))], c.Explanation, c.Victim))],
+                cycles.VictimsLeaving)
+            : null;
+
+    private static async Task<IDeeplineMessage?> AskAsync(IRequiredActor<ResourceCoordinator> coordinator, IDeeplineMessage message, CancellationToken ct) =>
+        await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, message, AskTimeout, ct);
+
+    private static ProblemHttpResult Unavailable() =>
+        Problems.Unavailable("the resource coordinator did not answer; it may be starting or moving to another node");
+
+    private static ResourceResponse ToResponse(ResourceView v) => new(v.Name, v.Capacity, v.Declared, v.Used, v.HolderCount, v.WaiterCount,
+        [.. v.Holders.Select(h => new ResourceHolderResponse(h.RunId, h.Count))],
+        [.. v.Waiters.Select(w => new ResourceWaiterResponse(w.RunId, w.Count, w.Since))]);
+
+    private static bool TryInt(Microsoft.Extensions.Primitives.StringValues raw, int fallback, out int value)
+    {
+        if (raw.Count == 0 || string.IsNullOrEmpty(raw[0])) { value = fallback; return true; }
+        return int.TryParse(raw[0], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out value);
+    }
+}
