@@ -12,6 +12,7 @@ using Deepline.Domain;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
 using Deepline.Node.Security;
+using Deepline.Node.Ui;
 
 namespace Deepline.Node;
 
@@ -97,6 +98,7 @@ public static class DeeplineNode
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<BadRequestProblems>();
         builder.Services.AddDeeplineSecurity(config);
+        builder.Services.AddDeeplineUi();
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
@@ -125,6 +127,7 @@ public static class DeeplineNode
         app.MapMonitorEndpoints();
         app.MapMetricsEndpoints();
         app.MapManagementEndpoints();
+        app.MapDeeplineUi();
         return app;
     }
 
