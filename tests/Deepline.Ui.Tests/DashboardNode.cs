@@ -58,6 +58,8 @@ public sealed class DashboardNode : IAsyncLifetime
             Workers = d.Workers with { Slots = 16 },
             Auth = new AuthConfig(keys),
             Limits = d.Limits with { RunThresholdMinS = 1, RatePerSecond = 0 },
+            // Incidents settle at each scan; a long interval keeps a test's incident open while the page is checked.
+            Deadlock = d.Deadlock with { CheckIntervalS = 600 },
         };
         _app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await _app.StartAsync();
@@ -111,7 +113,7 @@ public sealed class DashboardNode : IAsyncLifetime
         var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height }, ColorScheme = ColorScheme.Light });
         var page = await context.NewPageAsync();
         await page.GotoAsync(Url + "/ui");
-        await page.GetByLabel("API key").FillAsync(key);
+        await page.GetByLabel("API key", new() { Exact = true }).FillAsync(key);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(page.Locator("#live")).ToHaveTextAsync("Live", new() { Timeout = 15_000 });
         return page;

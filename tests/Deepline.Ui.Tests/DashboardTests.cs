@@ -151,7 +151,7 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
 
         // Another client's run is "not found", and operator pages are not offered even by URL.
         await page.GotoAsync($"{node.Url}/ui#/run/{other}");
-        await Expect(page.Locator("main [role=alert]")).ToContainTextAsync("404");
+        await Expect(page.Locator("main [role=alert]")).ToContainTextAsync("Not found");
         await page.GotoAsync($"{node.Url}/ui#/cluster");
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Not available" })).ToBeVisibleAsync();
 

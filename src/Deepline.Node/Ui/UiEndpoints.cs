@@ -46,7 +46,6 @@ public static class UiEndpoints
     {
         // Anyone: the page and its scripts carry no data; every read they make needs a key.
         app.MapGet("/ui", (HttpContext ctx) => Asset(ctx, "index.html")).AllowAnonymous();
-        app.MapGet("/ui/", (HttpContext ctx) => Asset(ctx, "index.html")).AllowAnonymous();
         app.MapGet("/ui/assets/{name}", (string name, HttpContext ctx) => Asset(ctx, name)).AllowAnonymous();
 
         // Any authenticated caller: what its key may do, so the page offers only that.

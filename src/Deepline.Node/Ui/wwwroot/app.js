@@ -107,7 +107,7 @@
     setView('signin');
     const main = clear($('#main'));
     const input = h('input', { id: 'key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, minlength: 16, 'aria-describedby': 'key-help' });
-    const form = h('form', { 'aria-label': 'Sign in with an API key', onsubmit: async (ev) => {
+    const form = h('form', { 'aria-labelledby': 'signin-h', onsubmit: async (ev) => {
       ev.preventDefault();
       sessionStorage.setItem(KEY, input.value.trim());
       input.value = '';
@@ -117,7 +117,7 @@
     input,
     h('p', { id: 'key-help', class: 'note', text: 'Kept in this tab only (sessionStorage) and sent as Authorization: Bearer. It is never put in a URL.' }),
     h('button', { type: 'submit', text: 'Sign in' }));
-    append(main, [h('section', { class: 'signin' }, h('h1', { text: 'Sign in' }), problem ? h('p', { class: 'error', role: 'alert', text: problem }) : null, form)]);
+    append(main, [h('section', { class: 'signin' }, h('h1', { id: 'signin-h', text: 'Sign in' }), problem ? h('p', { class: 'error', role: 'alert', text: problem }) : null, form)]);
     input.focus();
   }
   function renderWho() {
