@@ -33,6 +33,9 @@ public sealed class ScreenshotTests(DashboardNode node, ITestOutputHelper output
         var stuck = "{\"run_id\":\"gpu-queue-" + tag + "\",\"workflow_name\":\"GPU training\",\"tasks\":[{\"task_id\":\"train\",\"type\":\"x\",\"pool\":\"gpu\"}],\"deadlock\":{\"pending_stale_s\":1}}";
         var stuckId = await node.SubmitAsync(DashboardNode.TeamA, stuck);
 
+        if (Environment.GetEnvironmentVariable("DEEPLINE_UI_SCREENSHOTS") is { Length: > 0 })
+            await ChartActivityAsync(tag);
+
         var page = await node.SignedInPageAsync(DashboardNode.Operator);
         await Expect(page.Locator($"#runs tr[data-run-id='{stuckId}'] [data-status]")).ToHaveTextAsync("CANCELLED", new() { Timeout = 20_000 });
         await Expect(page.Locator($"#runs tr[data-run-id='broken-{tag}'] [data-status]")).ToHaveTextAsync("FAILED");
@@ -65,6 +68,23 @@ public sealed class ScreenshotTests(DashboardNode node, ITestOutputHelper output
         Assert.True(await phone.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "run page overflows at 390 px");
         await phone.Context.CloseAsync();
         output.WriteLine($"screenshots in {dir}");
+    }
+
+    /// <summary>For the README's pictures only: a few sampling intervals with real cancels between them, so the charts have lines.</summary>
+    private async Task ChartActivityAsync(string tag)
+    {
+        using var client = node.Client(DashboardNode.TeamA);
+        for (var i = 0; i < 6; i++)
+        {
+            var before = (await node.GetJsonAsync(DashboardNode.Operator, "/ui/api/timeline"))["points"]!.AsArray().Count;
+            var id = await node.SubmitAsync(DashboardNode.TeamA,
+                "{\"run_id\":\"chart-" + tag + "-" + i + "\",\"workflow_name\":\"Chart demo\",\"tasks\":[{\"task_id\":\"work\",\"type\":\"hang\"}]}");
+            await Eventually.Until(async () => (await node.GetJsonAsync(DashboardNode.TeamA, "/runs/" + id))["tasks"]![0]!["state"]!.GetValue<string>() == "RUNNING",
+                TimeSpan.FromSeconds(15), "task running");
+            (await client.PutAsync($"/runs/{id}/cancel", null)).EnsureSuccessStatusCode();
+            await Eventually.Until(async () => (await node.GetJsonAsync(DashboardNode.Operator, "/ui/api/timeline"))["points"]!.AsArray().Count > before,
+                TimeSpan.FromSeconds(20), "a new timeline sample");
+        }
     }
 
     private static async Task Shot(IPage page, string dir, string name) =>

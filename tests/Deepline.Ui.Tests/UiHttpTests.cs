@@ -69,6 +69,34 @@ public sealed class UiHttpTests(DashboardNode node)
         Assert.Equal(HttpStatusCode.Forbidden, (await node.Client(DashboardNode.TeamA).GetAsync("/ui/api/timeline")).StatusCode);
     }
 
+    public static TheoryData<string, string> Endpoints => new()
+    {
+        { "/runs", "submitter operator admin" },
+        { "/deadlock/incidents", "operator admin" },
+        { "/ui/api/timeline", "operator admin" },
+        { "/ui/events", "submitter operator admin" },
+        { "/auth/whoami", "submitter worker operator admin" },
+        { "/ui", "none submitter worker operator admin" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Endpoints))]
+    public async Task Every_new_endpoint_answers_only_its_roles(string path, string allowed)
+    {
+        var keys = new (string Role, string? Key)[]
+        {
+            ("none", null), ("submitter", DashboardNode.TeamA), ("worker", DashboardNode.Worker),
+            ("operator", DashboardNode.Operator), ("admin", DashboardNode.Admin),
+        };
+        foreach (var (role, key) in keys)
+        {
+            using var c = node.Client(key);
+            using var r = await c.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+            var expected = allowed.Split(' ').Contains(role) ? HttpStatusCode.OK : key is null ? HttpStatusCode.Unauthorized : HttpStatusCode.Forbidden;
+            Assert.True(r.StatusCode == expected, $"{path} as {role}: {(int)r.StatusCode}, expected {(int)expected}");
+        }
+    }
+
     [Fact]
     public async Task Event_streams_need_a_key_and_are_bounded_per_caller()
     {

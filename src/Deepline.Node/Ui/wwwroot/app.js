@@ -454,7 +454,7 @@
       return sec;
     }
     const { columns, byId } = layout(tasks);
-    const W = 170, H = 46, GX = 60, GY = 16, PAD = 12;
+    const W = 150, H = 46, GX = 44, GY = 16, PAD = 12;
     const pos = new Map();
     columns.forEach((col, x) => col.forEach((i, y) => pos.set(i, { x: PAD + x * (W + GX), y: PAD + y * (H + GY) })));
     const width = PAD * 2 + columns.length * (W + GX) - GX;
@@ -470,7 +470,7 @@
     tasks.forEach((t, i) => {
       const p = pos.get(i);
       const st = t.state;
-      const label = t.task_id.length > 20 ? t.task_id.slice(0, 19) + '…' : t.task_id;
+      const label = t.task_id.length > 18 ? t.task_id.slice(0, 17) + '…' : t.task_id;
       const g = s('g', { class: 'node', 'data-task-id': t.task_id, 'data-state': st, transform: `translate(${p.x},${p.y})` },
         s('title', { text: `${t.task_id}: ${st}${t.worker_id ? ' on ' + t.worker_id : ''}, attempts ${t.attempts}` }),
         s('rect', { width: W, height: H, rx: 6, fill: FILL[st] || '#fff', stroke: STROKE[st] || '#111', 'stroke-width': st === 'RUNNING' ? 3 : 2, 'stroke-dasharray': DASH[st] || null }),
@@ -701,7 +701,7 @@
     const x = (i) => L + (n <= 1 ? 0 : (i * (W - L - R)) / (n - 1));
     const y = (v) => T + (H - T - B) * (1 - v / max);
     const latest = series.map((sr, k) => `${sr.name} ${values[k].length ? (values[k][n - 1] ?? '—') : '—'}`).join(', ');
-    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}. ${n} samples. Latest: ${latest}` },
+    const svg = s('svg', { class: 'plot', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}. ${n} samples. Latest: ${latest}` },
       s('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#9ca3af' }),
       s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#9ca3af' }),
       s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', text: fmtNum(max) }),
