@@ -84,22 +84,30 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     public async Task A_cancel_made_through_the_api_shows_without_a_reload()
     {
         var page = await node.SignedInPageAsync(DashboardNode.Operator);
-        var id = await node.SubmitAsync(DashboardNode.TeamB, Chain(Id("api-cancel"), "live"));
-        // The new run arrives by the event stream, then runs.
-        await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("RUNNING");
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+            ids.Add(await node.SubmitAsync(DashboardNode.TeamB, Chain(Id("api-cancel"), "live")));
+        // New runs arrive by the event stream, then run.
+        foreach (var id in ids)
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("RUNNING");
         var navigations = 0;
         page.FrameNavigated += (_, _) => navigations++;
 
         using var client = node.Client(DashboardNode.TeamB);
-        var response = await client.PutAsync($"/runs/{id}/cancel", new StringContent("""{"reason":"from the api"}""", Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var sw = Stopwatch.StartNew();
-        await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^CANCELL(ING|ED)$"));
-        var seen = sw.Elapsed;
-        await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("CANCELLED");
+        var seen = new List<double>();
+        foreach (var id in ids)
+        {
+            var response = await client.PutAsync($"/runs/{id}/cancel", new StringContent("""{"reason":"from the api"}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var sw = Stopwatch.StartNew();
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^CANCELL(ING|ED)$"));
+            seen.Add(sw.Elapsed.TotalMilliseconds);
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("CANCELLED");
+        }
         Assert.Equal(0, navigations);
-        output.WriteLine($"API cancel visible in the runs list {seen.TotalMilliseconds:0} ms after the PUT returned");
-        Assert.True(seen < TimeSpan.FromSeconds(5), $"took {seen}");
+        seen.Sort();
+        output.WriteLine($"API cancel visible in the open runs list after the PUT returned: {string.Join(", ", seen.Select(ms => ms.ToString("0")))} ms");
+        Assert.True(seen[^1] < 5_000, $"slowest {seen[^1]} ms");
         await page.Context.CloseAsync();
     }
 
@@ -160,6 +168,24 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         await page.GotoAsync($"{node.Url}/ui#/run/{mine}");
         await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel run" })).ToBeVisibleAsync();
         await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_worker_key_or_a_bad_key_gets_no_data_pages()
+    {
+        var context = await node.Browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(node.Url + "/ui");
+        await page.GetByLabel("API key", new() { Exact = true }).FillAsync("not-a-valid-key-0000000");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("That key was not accepted.");
+        await page.GetByLabel("API key", new() { Exact = true }).FillAsync(DashboardNode.Worker);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Nothing to show for this key" })).ToBeVisibleAsync();
+        await Expect(page.Locator("#who")).ToContainTextAsync("worker");
+        // The key never appears in the address bar.
+        Assert.DoesNotContain(DashboardNode.Worker, page.Url);
+        await context.CloseAsync();
     }
 
     [Fact]

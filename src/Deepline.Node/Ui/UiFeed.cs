@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Akka.Hosting;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Workers;
 using Deepline.Domain;
 using Deepline.Node.Http;
 
@@ -62,7 +63,8 @@ public sealed record TimelinePoint(
 /// listening to in-cluster topics is what lets a submitter's stream be filtered by client (the cancel notice does
 /// not name it) and what catches task transitions, which no topic carries.
 /// </summary>
-public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervisor> supervisor, ILogger<UiFeed> log) : BackgroundService
+public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervisor> supervisor, IServiceProvider services,
+    IHostApplicationLifetime lifetime, ILogger<UiFeed> log) : BackgroundService
 {
     public const int MaxStreams = 64;
     public const int MaxStreamsPerCaller = 8;
@@ -77,6 +79,8 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
     private static readonly TimeSpan LivePoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(2);
 
+    private readonly Channel<RunCancelledNotice> _notices =
+        Channel.CreateBounded<RunCancelledNotice>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
     private readonly Lock _gate = new();
     private readonly List<FeedSubscription> _streams = [];
     private readonly Dictionary<string, (long Seq, long UpdatedMs, string Status)> _seen = new(StringComparer.Ordinal);
@@ -134,7 +138,56 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
         foreach (var s in streams) s.Offer(e);
     }
 
+    /// <summary>A cancel notice from the cluster topic (any node's run): passed on at once, the index row follows later.</summary>
+    public void OnCancelNotice(RunCancelledNotice notice) => _notices.Writer.TryWrite(notice);
+
+    private async Task ForwardNoticesAsync(CancellationToken stopping)
+    {
+        await foreach (var n in _notices.Reader.ReadAllAsync(stopping))
+        {
+            if (OpenStreams == 0) continue;
+            string? client = null;
+            try
+            {
+                client = await queries.ClientOfAsync(n.RunId, stopping);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogDebug(e, "Dashboard feed could not look up a cancelled run's client");
+            }
+            // A run the index does not hold yet has no known client: only unscoped (operator) streams get its notice.
+            Publish(new FeedEvent("cancel", JsonSerializer.Serialize(new
+            {
+                run_id = n.RunId, client_id = client, reason = n.Reason, cancelled_by = n.CancelledBy, cancelled_at = n.CancelledAt,
+            }, UiJson.Options), client, OperatorOnly: client is null));
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        // The actor system starts with the host; the listener can only be created once it is up.
+        var started = new TaskCompletionSource();
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stopping.Register(() => started.TrySetCanceled()))
+        {
+            try { await started.Task; }
+            catch (OperationCanceledException) { return; }
+        }
+        var system = services.GetRequiredService<Akka.Actor.ActorSystem>();
+        var listener = system.ActorOf(UiCancelListener.Props(OnCancelNotice), "ui-cancel-listener");
+        var forwarding = ForwardNoticesAsync(stopping);
+        try
+        {
+            await PollAsync(stopping);
+        }
+        finally
+        {
+            system.Stop(listener);
+            try { await forwarding; } catch (OperationCanceledException) { }
+        }
+    }
+
+    private async Task PollAsync(CancellationToken stopping)
     {
         var nextSample = DateTimeOffset.UtcNow;
         var nextMonitor = DateTimeOffset.UtcNow;

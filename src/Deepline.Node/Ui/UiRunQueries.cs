@@ -56,6 +56,14 @@ public sealed class UiRunQueries(PersistenceTarget store)
         ReadAsync($"SELECT {Columns} FROM run_index WHERE updated_at >= @since ORDER BY updated_at, run_id LIMIT @limit",
             [("since", sinceMs), ("limit", limit)], ct);
 
+    /// <summary>The client a run belongs to, or null when the index does not hold the run (yet).</summary>
+    public async Task<string?> ClientOfAsync(string runId, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, "SELECT client_id FROM run_index WHERE run_id = @id", [("id", runId)]);
+        return await cmd.ExecuteScalarAsync(ct) as string;
+    }
+
     /// <summary>The projection's position: it moves whenever the index applied anything, so an idle feed skips the row scan.</summary>
     public async Task<long> OffsetAsync(CancellationToken ct)
     {

@@ -192,6 +192,7 @@
     try { payload = JSON.parse(data.join('\n')); } catch { return; }
     if (name === 'run' && state.view && state.view.onRun) state.view.onRun(payload);
     if (name === 'monitor' && state.view && state.view.onMonitor) state.view.onMonitor(payload);
+    if (name === 'cancel' && state.view && state.view.onCancel) state.view.onCancel(payload);
   }
 
   // ---------- routing ----------
@@ -205,6 +206,7 @@
       if (a.getAttribute('data-nav') === parts[0] || (parts[0] === 'run' && a.getAttribute('data-nav') === 'runs')) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
+    if (!may('read_runs')) return noPages();
     if (parts[0] === 'run' && parts[1]) return runPage(decodeURIComponent(parts[1]));
     if (parts[0] === 'stuck') return may('operate') ? stuckPage() : forbidden();
     if (parts[0] === 'cluster') return may('operate') ? clusterPage() : forbidden();
@@ -218,6 +220,12 @@
     setView('forbidden');
     const main = clear($('#main'));
     append(main, [h('h1', { text: 'Not available' }), h('p', { text: 'Your key\'s role does not include this page.' })]);
+  }
+  function noPages() {
+    setView('none');
+    const main = clear($('#main'));
+    append(main, [h('h1', { text: 'Nothing to show for this key' }),
+      h('p', { text: `A ${state.me.role} key reads no runs; the dashboard needs a submitter, operator or admin key.` })]);
   }
   function throttle(fn, ms) {
     let timer = null;
@@ -266,12 +274,14 @@
       location.hash = '#/runs?' + q;
     }
     const rows = new Map();
+    const shown = new Map();
     function rowFor(r) {
       const tr = h('tr', { 'data-run-id': r.run_id });
       fillRow(tr, r);
       return tr;
     }
     function fillRow(tr, r) {
+      shown.set(r.run_id, r);
       clear(tr);
       const done = (r.task_counts.succeeded || 0) + (r.task_counts.failed || 0) + (r.task_counts.cancelled || 0) + (r.task_counts.skipped || 0);
       append(tr, [
@@ -306,7 +316,16 @@
     const reload = throttle(load, 300);
     setView('runs', {
       refresh: load,
+      // The cluster's cancel notice comes before the index has the cancel: show the run as CANCELLING until it does.
+      onCancel: (c) => {
+        const tr = rows.get(c.run_id);
+        const r = shown.get(c.run_id);
+        if (!tr || !r || r.status !== 'RUNNING') return;
+        fillRow(tr, Object.assign({}, r, { status: 'CANCELLING', cancel_reason: c.reason, cancelled_by: c.cancelled_by, cancelled_at: c.cancelled_at }));
+      },
       onRun: (r) => {
+        const before = shown.get(r.run_id);
+        if (before && before.cancelled_at && !r.cancelled_at) return; // an index row older than the notice already shown
         const tr = rows.get(r.run_id);
         const matches = (!f.status || r.status === f.status) && (!f.client || r.client_id === f.client)
           && (!f.workflow || (r.workflow_name || '').toLowerCase().includes(f.workflow.toLowerCase()));
@@ -380,11 +399,18 @@
         result);
       return cancelForm;
     }
+    // A big run is a big answer: re-read it at most every 2 s rather than on every task transition.
+    const reloadSmall = throttle(load, 200);
+    const reloadBig = throttle(load, 2000);
     setView('run', {
       refresh: load,
-      onRun: (r) => { if (r.run_id === runId && r.last_seq !== lastSeq) { lastSeq = r.last_seq; reloadSoon(); } },
+      onCancel: (c) => { if (c.run_id === runId) reloadSmall(); },
+      onRun: (r) => {
+        if (r.run_id !== runId || r.last_seq === lastSeq) return;
+        lastSeq = r.last_seq;
+        (r.task_count > 200 ? reloadBig : reloadSmall)();
+      },
     });
-    const reloadSoon = throttle(load, 200);
     load();
   }
 
