@@ -98,6 +98,30 @@ public sealed class UiHttpTests(DashboardNode node)
     }
 
     [Fact]
+    public async Task A_submitter_stream_carries_only_its_own_clients_runs()
+    {
+        var own = await node.SubmitAsync(DashboardNode.TeamA, """{"workflow_name":"stream-scope","tasks":[{"task_id":"t","type":"hang"}]}""");
+        var other = await node.SubmitAsync(DashboardNode.TeamB, """{"workflow_name":"stream-scope","tasks":[{"task_id":"t","type":"hang"}]}""");
+        using var client = node.Client(DashboardNode.TeamA);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var response = await client.GetAsync("/ui/events", HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        Assert.StartsWith("event: hello", await reader.ReadLineAsync(cts.Token));
+        // The other client's cancel first, so that its events would come before the one awaited below.
+        using (var b = node.Client(DashboardNode.TeamB)) (await b.PutAsync($"/runs/{other}/cancel", null)).EnsureSuccessStatusCode();
+        using (var a = node.Client(DashboardNode.TeamA)) (await a.PutAsync($"/runs/{own}/cancel", null)).EnsureSuccessStatusCode();
+        var seen = new List<string>();
+        string? line;
+        while ((line = await reader.ReadLineAsync(cts.Token)) is not null)
+        {
+            seen.Add(line);
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains(own, StringComparison.Ordinal) && line.Contains("CANCELLED", StringComparison.Ordinal)) break;
+        }
+        Assert.True(seen.Contains("event: cancel"), string.Join("\n", seen));
+        Assert.DoesNotContain(seen, l => l.Contains(other, StringComparison.Ordinal) || l.Contains("team-b", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Event_streams_need_a_key_and_are_bounded_per_caller()
     {
         Assert.Equal(HttpStatusCode.Unauthorized, (await node.Client(null).GetAsync("/ui/events", HttpCompletionOption.ResponseHeadersRead)).StatusCode);

@@ -204,7 +204,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
             else
                 _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
-            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
+            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt) { ClientId = after.ClientId };
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).
             Context.System.EventStream.Publish(notice);
@@ -224,7 +224,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         foreach (var task in state.OrderedTasks.Where(t => t.State == TaskState.QUEUED)) Dispatch(task);
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
-            _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt)));
+            _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt) { ClientId = state.ClientId }));
         OnStatus(state);
         ArmDeadlockCheck(state);
     }

@@ -146,10 +146,11 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
         await foreach (var n in _notices.Reader.ReadAllAsync(stopping))
         {
             if (OpenStreams == 0) continue;
-            string? client = null;
+            var client = n.ClientId;
             try
             {
-                client = await queries.ClientOfAsync(n.RunId, stopping);
+                // A notice from a node that predates ClientId: the index knows the client once it holds the run.
+                client ??= await queries.ClientOfAsync(n.RunId, stopping);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
