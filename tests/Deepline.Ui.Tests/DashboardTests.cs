@@ -171,6 +171,33 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Keyboard_alone_cancels_a_run_and_every_control_has_a_label()
+    {
+        var id = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("keyboard"), "keys-only"));
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#dag g[data-task-id='train']")).ToHaveAttributeAsync("data-state", "RUNNING");
+        const string unlabelled = "[...document.querySelectorAll('input,select,textarea')].filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.id)";
+        Assert.Empty(await page.EvaluateAsync<string[]>(unlabelled));
+        // Tab from the top of the page to the reason field, type, tab to the button, press Enter.
+        await page.Locator("body").FocusAsync();
+        for (var i = 0; i < 30 && await page.EvaluateAsync<string>("document.activeElement.id") != "cancel-reason"; i++)
+            await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("cancel-reason", await page.EvaluateAsync<string>("document.activeElement.id"));
+        await page.Keyboard.TypeAsync("typed on a keyboard");
+        await page.Keyboard.PressAsync("Tab"); // the force checkbox
+        await page.Keyboard.PressAsync("Tab"); // the cancel button
+        Assert.Equal("cancel-run", await page.EvaluateAsync<string>("document.activeElement.id"));
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("CANCELLED");
+        await Expect(page.Locator("#cancellation")).ToContainTextAsync("typed on a keyboard");
+        await page.GotoAsync($"{node.Url}/ui#/runs");
+        await Expect(page.Locator("#runs")).ToBeVisibleAsync();
+        Assert.Empty(await page.EvaluateAsync<string[]>(unlabelled));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_worker_key_or_a_bad_key_gets_no_data_pages()
     {
         var context = await node.Browser.NewContextAsync();

@@ -344,33 +344,45 @@
     append(main, [h('p', {}, h('a', { href: '#/runs', text: '← All runs' })), h('h1', {}, 'Run ', h('span', { class: 'mono', id: 'run-id', text: runId })), body]);
     let lastSeq = null;
     let cancelForm = null;
+    let parts = null;
     async function load() {
       try {
         const run = await api('/runs/' + encodeURIComponent(runId));
         render(run);
       } catch (e) {
+        parts = null;
+        cancelForm = null;
         clear(body).appendChild(errorBox(e));
       }
     }
     function render(run) {
-      // Keep what the person is typing in the cancel form across live refreshes.
-      const keep = cancelForm && document.activeElement && cancelForm.contains(document.activeElement) ? cancelForm : null;
-      clear(body);
+      // Fixed containers, filled in place: the cancel form is never detached by a live refresh, so what the person
+      // is typing and where the keyboard focus is stay put.
+      if (!parts) {
+        parts = { facts: h('div'), cancel: h('div'), cx: h('div'), dag: h('div'), tasks: h('div'), ignored: h('div') };
+        clear(body);
+        append(body, Object.values(parts));
+      }
       const c = run.task_counts;
-      append(body, [
+      clear(parts.facts).appendChild(
         h('dl', { class: 'facts', id: 'run-facts' },
           h('dt', { text: 'Status' }), h('dd', { id: 'run-status' }, badge(run.status)),
           h('dt', { text: 'Workflow' }), h('dd', { text: run.workflow_name || '—' }),
           h('dt', { text: 'Client' }), h('dd', { text: run.client_id || '—' }),
           h('dt', { text: 'Created' }), h('dd', { text: fmtTime(run.created_at) }),
           h('dt', { text: 'Updated' }), h('dd', { text: fmtTime(run.updated_at) + ' (' + ago(run.updated_at) + ')' }),
-          h('dt', { text: 'Tasks' }), h('dd', { text: TASK_STATES.filter((st) => c[st.toLowerCase()]).map((st) => `${st} ${c[st.toLowerCase()]}`).join(', ') || String(run.task_count) })),
-      ]);
-      if (may('cancel') && (run.status === 'RUNNING' || run.status === 'CANCELLING')) body.appendChild(keep || cancelSection(run));
-      if (run.cancellation) body.appendChild(cancellationSection(run.cancellation));
-      body.appendChild(dagSection(run));
-      body.appendChild(tasksSection(run));
-      body.appendChild(ignoredSection(run));
+          h('dt', { text: 'Tasks' }), h('dd', { text: TASK_STATES.filter((st) => c[st.toLowerCase()]).map((st) => `${st} ${c[st.toLowerCase()]}`).join(', ') || String(run.task_count) })));
+      if (!(may('cancel') && (run.status === 'RUNNING' || run.status === 'CANCELLING'))) {
+        clear(parts.cancel);
+        cancelForm = null;
+      } else if (!cancelForm) {
+        clear(parts.cancel).appendChild(cancelSection(run));
+      }
+      clear(parts.cx);
+      if (run.cancellation) parts.cx.appendChild(cancellationSection(run.cancellation));
+      clear(parts.dag).appendChild(dagSection(run));
+      clear(parts.tasks).appendChild(tasksSection(run));
+      clear(parts.ignored).appendChild(ignoredSection(run));
     }
     function cancelSection(run) {
       const reason = h('input', { id: 'cancel-reason', name: 'reason', maxlength: 1000, placeholder: 'user requested cancellation', autocomplete: 'off' });
