@@ -25,7 +25,9 @@ function Install-TestDependencies {
         # clients/python's tests (run by Deepline.Cancellation.Tests) need only the interpreter and its standard library.
         @{ Test = { [bool](Get-Command python3 -ErrorAction SilentlyContinue) }; Package = 'python3' },
         # Debian keeps the server binaries (initdb, postgres) off PATH, under /usr/lib/postgresql/<major>/bin.
-        @{ Test = { [bool](Get-ChildItem '/usr/lib/postgresql/*/bin/initdb' -ErrorAction SilentlyContinue) }; Package = 'postgresql' }
+        @{ Test = { [bool](Get-ChildItem '/usr/lib/postgresql/*/bin/initdb' -ErrorAction SilentlyContinue) }; Package = 'postgresql' },
+        # The dashboard's browser tests drive Debian's Chromium through Playwright; no browser is ever downloaded.
+        @{ Test = { Test-Path '/usr/bin/chromium' }; Package = 'chromium' }
     )
     $missing = @($needed | Where-Object { -not (& $_.Test) })
     if ($missing.Count -eq 0) { return }

@@ -15,6 +15,7 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Http;
 using Deepline.Node.Observability;
 using Deepline.Node.Security;
+using Deepline.Node.Ui;
 
 namespace Deepline.Node;
 
@@ -101,6 +102,7 @@ public static class DeeplineNode
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<BadRequestProblems>();
         builder.Services.AddDeeplineSecurity(config);
+        builder.Services.AddDeeplineUi();
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
@@ -142,6 +144,7 @@ public static class DeeplineNode
         app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
         app.MapDeeplineOpenApi();
+        app.MapDeeplineUi();
         return app;
     }
 

@@ -82,6 +82,14 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             // The detector behind an auto-cancel, listed by /runs/cancelled (null for other cancels and older rows).
             "ALTER TABLE run_index ADD COLUMN deadlock_reason VARCHAR(32) NULL",
         ],
+        [
+            // The dashboard's run list (newest first, optionally per client or status) and its live feed (rows changed
+            // since the last poll): without these each read sorted or scanned the whole index (0.7 s at 100,000 runs).
+            "CREATE INDEX IF NOT EXISTS ix_run_index_created ON run_index (created_at)",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_client_created ON run_index (client_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_status_created ON run_index (status, created_at)",
+            "CREATE INDEX IF NOT EXISTS ix_run_index_updated ON run_index (updated_at)",
+        ],
     ];
 
     /// <summary>The schema version this build writes.</summary>

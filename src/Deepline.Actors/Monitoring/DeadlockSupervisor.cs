@@ -116,6 +116,9 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             case AlertOutcome o:
                 OnAlertOutcome(o);
                 break;
+            case GetIncidents q:
+                Sender.Tell(IncidentQueries.Newest(_state, q.Limit));
+                break;
             case ManualScan scan:
                 RunManualScan(scan).PipeTo(Sender);
                 break;

@@ -7,7 +7,11 @@ namespace Deepline.Actors.Workers;
 public sealed record ExecuteTask(string RunId, string TaskId, string Type, string Pool, JsonElement? Params) : IDeeplineMessage;
 
 /// <summary>Published on <see cref="Topics.Cancellations"/> once a run's cancel record is journalled.</summary>
-public sealed record RunCancelledNotice(string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt) : IDeeplineMessage;
+public sealed record RunCancelledNotice(string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt) : IDeeplineMessage
+{
+    /// <summary>The run's client, so a listener can scope the notice (the dashboard's per-client streams); null from older nodes.</summary>
+    public string? ClientId { get; init; }
+}
 
 public static class Topics
 {

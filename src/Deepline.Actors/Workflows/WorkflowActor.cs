@@ -232,7 +232,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 _log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
             else
                 _log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
-            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt);
+            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt) { ClientId = after.ClientId };
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).
             Context.System.EventStream.Publish(notice);
@@ -256,7 +256,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         // The coordinator answers from its journal: grants made before the crash come back, releases missed are made.
         if (state.UsesResources) SyncResources(state, force: true);
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
-            _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt)));
+            _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelledNotice(state.RunId, c.Reason, c.CancelledBy, c.CancelledAt) { ClientId = state.ClientId }));
         OnStatus(state);
         ArmDeadlockCheck(state, exact: true);
     }

@@ -1,0 +1,794 @@
+// Deepline dashboard. No framework, no CDN: this file and app.css are all there is.
+// Every value that came from a caller (run ids, names, reasons, params) reaches the page as text only
+// (textContent, setAttribute of inert attributes), never as markup; the page's CSP forbids inline script.
+'use strict';
+
+(() => {
+  const KEY = 'deepline.key';
+  const STATUSES = ['RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+  const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED'];
+  const PAGE = 25;
+  const DAG_MAX_TASKS = 400;
+  const TASKS_SHOWN = 500;
+
+  const state = { me: null, view: null, stream: null, retry: 1000, refreshTimer: null, pollTimer: null };
+
+  // ---------- DOM helpers: text only ----------
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    setAttrs(el, attrs);
+    append(el, children);
+    return el;
+  }
+  const SVGNS = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(SVGNS, tag);
+    setAttrs(el, attrs);
+    append(el, children);
+    return el;
+  }
+  function setAttrs(el, attrs) {
+    if (!attrs) return;
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k === 'text') el.textContent = String(v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  function append(el, children) {
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+  const $ = (sel) => document.querySelector(sel);
+
+  function fmtTime(t) {
+    if (!t) return '—';
+    const d = new Date(t);
+    if (isNaN(d)) return String(t);
+    return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  }
+  function ago(t) {
+    if (!t) return '';
+    const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
+    if (s < 60) return s + ' s ago';
+    if (s < 3600) return Math.round(s / 60) + ' min ago';
+    if (s < 86400) return Math.round(s / 3600) + ' h ago';
+    return Math.round(s / 86400) + ' d ago';
+  }
+  function badge(st) { return h('span', { class: 'status st-' + (TASK_STATES.includes(st) || STATUSES.includes(st) ? st : 'PENDING'), 'data-status': st, text: st }); }
+  function toast(msg) {
+    const t = $('#toast');
+    t.textContent = msg;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { t.textContent = ''; }, 6000);
+  }
+  function errorBox(e) { return h('p', { class: 'error', role: 'alert', text: describe(e) }); }
+  function describe(e) {
+    if (!e) return 'Unknown error';
+    if (e.status === 404) return 'Not found: ' + (e.message || '');
+    return (e.status ? e.status + ': ' : '') + (e.message || String(e));
+  }
+
+  // ---------- API ----------
+  function authHeaders() {
+    const key = sessionStorage.getItem(KEY);
+    return key ? { Authorization: 'Bearer ' + key } : {};
+  }
+  async function api(path, opts = {}) {
+    const headers = Object.assign({ Accept: 'application/json' }, authHeaders(), opts.json ? { 'Content-Type': 'application/json' } : {});
+    const res = await fetch(path, { method: opts.method || 'GET', headers, body: opts.json ? JSON.stringify(opts.json) : undefined, cache: 'no-store', credentials: 'omit' });
+    const text = await res.text();
+    let data = null;
+    if (text) { try { data = JSON.parse(text); } catch { data = null; } }
+    if (!res.ok) {
+      const err = new Error((data && (data.detail || data.title)) || res.statusText || String(res.status));
+      err.status = res.status;
+      err.data = data;
+      throw err;
+    }
+    return data;
+  }
+
+  // ---------- sign-in ----------
+  async function whoami() {
+    try {
+      state.me = await api('/auth/whoami');
+      return true;
+    } catch (e) {
+      if (e.status === 401 || e.status === 403) { state.me = null; return false; }
+      throw e;
+    }
+  }
+  function renderSignIn(problem) {
+    setView('signin');
+    const main = clear($('#main'));
+    const input = h('input', { id: 'key', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, minlength: 16, 'aria-describedby': 'key-help' });
+    const form = h('form', { 'aria-labelledby': 'signin-h', onsubmit: async (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(KEY, input.value.trim());
+      input.value = '';
+      await start();
+    } },
+    h('label', { for: 'key' }, 'API key'),
+    input,
+    h('p', { id: 'key-help', class: 'note', text: 'Kept in this tab only (sessionStorage) and sent as Authorization: Bearer. It is never put in a URL.' }),
+    h('button', { type: 'submit', text: 'Sign in' }));
+    append(main, [h('section', { class: 'signin' }, h('h1', { id: 'signin-h', text: 'Sign in' }), problem ? h('p', { class: 'error', role: 'alert', text: problem }) : null, form)]);
+    input.focus();
+  }
+  function renderWho() {
+    const me = state.me;
+    const who = $('#who');
+    who.textContent = me ? `${me.name} · ${me.role}${me.client_id ? ' · client ' + me.client_id : ''}${me.open ? ' (open node)' : ''}` : '';
+    $('#signout').hidden = !sessionStorage.getItem(KEY);
+    for (const a of document.querySelectorAll('[data-needs]')) a.hidden = !(me && me.may[a.getAttribute('data-needs')]);
+  }
+  const may = (what) => !!(state.me && state.me.may && state.me.may[what]);
+
+  // ---------- live events (fetch streaming: EventSource cannot send the key header) ----------
+  function stopStream() {
+    if (state.stream) state.stream.abort();
+    state.stream = null;
+    setLive(false);
+  }
+  function setLive(on, why) {
+    const el = $('#live');
+    el.setAttribute('data-state', on ? 'on' : 'off');
+    el.textContent = on ? 'Live' : 'Live: ' + (why || 'off');
+  }
+  async function connectStream() {
+    if (!state.me || !may('read_runs')) return;
+    const ctrl = new AbortController();
+    state.stream = ctrl;
+    let wait = state.retry;
+    try {
+      const res = await fetch('/ui/events', { headers: Object.assign({ Accept: 'text/event-stream' }, authHeaders()), signal: ctrl.signal, cache: 'no-store', credentials: 'omit' });
+      if (res.status === 401) { stopStream(); renderSignIn('The key is no longer accepted.'); return; }
+      if (!res.ok) {
+        setLive(false, res.status === 429 ? 'too many streams' : 'error ' + res.status);
+        wait = res.status === 429 ? 15000 : wait;
+      } else {
+        setLive(true);
+        state.retry = 1000;
+        // Anything missed while disconnected: read the current view again once.
+        if (state.connectedBefore) refresh();
+        state.connectedBefore = true;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            onBlock(buf.slice(0, i));
+            buf = buf.slice(i + 2);
+          }
+          if (buf.length > 1 << 20) buf = ''; // a broken stream must not grow without bound
+        }
+      }
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+    }
+    if (state.stream !== ctrl) return;
+    setLive(false, 'reconnecting');
+    state.retry = Math.min(30000, wait * 2);
+    setTimeout(() => { if (state.stream === ctrl) connectStream(); }, wait);
+  }
+  function onBlock(block) {
+    let name = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) continue;
+      if (line.startsWith('event:')) name = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).trim());
+    }
+    if (!data.length) return;
+    let payload;
+    try { payload = JSON.parse(data.join('\n')); } catch { return; }
+    if (name === 'run' && state.view && state.view.onRun) state.view.onRun(payload);
+    if (name === 'monitor' && state.view && state.view.onMonitor) state.view.onMonitor(payload);
+    if (name === 'cancel' && state.view && state.view.onCancel) state.view.onCancel(payload);
+  }
+
+  // ---------- routing ----------
+  function route() {
+    const hash = location.hash || '#/runs';
+    const [path, query] = hash.slice(1).split('?');
+    const params = new URLSearchParams(query || '');
+    const parts = path.split('/').filter(Boolean);
+    clearInterval(state.pollTimer);
+    for (const a of document.querySelectorAll('[data-nav]')) {
+      if (a.getAttribute('data-nav') === parts[0] || (parts[0] === 'run' && a.getAttribute('data-nav') === 'runs')) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    if (!may('read_runs')) return noPages();
+    if (parts[0] === 'run' && parts[1]) return runPage(decodeURIComponent(parts[1]));
+    if (parts[0] === 'stuck') return may('operate') ? stuckPage() : forbidden();
+    if (parts[0] === 'cluster') return may('operate') ? clusterPage() : forbidden();
+    return runsPage(params);
+  }
+  function setView(name, hooks) {
+    state.view = Object.assign({ name }, hooks || {});
+  }
+  function refresh() { if (state.view && state.view.refresh) state.view.refresh(); }
+  function forbidden() {
+    setView('forbidden');
+    const main = clear($('#main'));
+    append(main, [h('h1', { text: 'Not available' }), h('p', { text: 'Your key\'s role does not include this page.' })]);
+  }
+  function noPages() {
+    setView('none');
+    const main = clear($('#main'));
+    append(main, [h('h1', { text: 'Nothing to show for this key' }),
+      h('p', { text: `A ${state.me.role} key reads no runs; the dashboard needs a submitter, operator or admin key.` })]);
+  }
+  function throttle(fn, ms) {
+    let timer = null;
+    return () => { if (timer) return; timer = setTimeout(() => { timer = null; fn(); }, ms); };
+  }
+
+  // ---------- runs list ----------
+  function runsPage(params) {
+    const f = {
+      status: params.get('status') || '',
+      client: state.me && state.me.client_id ? state.me.client_id : (params.get('client') || ''),
+      workflow: params.get('workflow') || '',
+      page: Math.max(0, parseInt(params.get('page') || '0', 10) || 0),
+    };
+    const main = clear($('#main'));
+    document.title = 'Runs · Deepline';
+    const statusSel = h('select', { id: 'f-status', name: 'status' }, h('option', { value: '', text: 'Any status' }), STATUSES.map((st) => h('option', { value: st, selected: st === f.status, text: st })));
+    const client = h('input', { id: 'f-client', name: 'client', value: f.client, maxlength: 128, disabled: !!(state.me && state.me.client_id), autocomplete: 'off' });
+    const workflow = h('input', { id: 'f-workflow', name: 'workflow', value: f.workflow, maxlength: 256, autocomplete: 'off' });
+    const form = h('form', { class: 'bar', role: 'search', 'aria-label': 'Filter runs', onsubmit: (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams();
+      if (statusSel.value) q.set('status', statusSel.value);
+      if (client.value.trim() && !(state.me && state.me.client_id)) q.set('client', client.value.trim());
+      if (workflow.value.trim()) q.set('workflow', workflow.value.trim());
+      location.hash = '#/runs' + (q.toString() ? '?' + q : '');
+    } },
+    h('label', { for: 'f-status' }, 'Status', statusSel),
+    h('label', { for: 'f-client' }, 'Client', client),
+    h('label', { for: 'f-workflow' }, 'Workflow contains', workflow),
+    h('button', { type: 'submit', text: 'Apply filters' }),
+    h('button', { type: 'button', class: 'secondary', text: 'Clear', onclick: () => { location.hash = '#/runs'; } }));
+    const tbody = h('tbody');
+    const table = h('table', { class: 'stack', id: 'runs' },
+      h('caption', { text: 'Runs, newest first' }),
+      h('thead', {}, h('tr', {}, ['Run', 'Workflow', 'Client', 'Status', 'Tasks', 'Created', 'Updated'].map((c) => h('th', { scope: 'col', text: c })))),
+      tbody);
+    const info = h('p', { class: 'note', 'aria-live': 'polite' });
+    const prev = h('button', { type: 'button', class: 'secondary', text: 'Previous page', onclick: () => go(f.page - 1) });
+    const next = h('button', { type: 'button', class: 'secondary', text: 'Next page', onclick: () => go(f.page + 1) });
+    const pageLabel = h('span', { text: 'Page ' + (f.page + 1) });
+    append(main, [h('h1', { text: 'Runs' }), form, info, h('div', { class: 'table-wrap' }, table), h('div', { class: 'pager' }, prev, pageLabel, next)]);
+    function go(p) {
+      const q = new URLSearchParams(params);
+      q.set('page', String(Math.max(0, p)));
+      location.hash = '#/runs?' + q;
+    }
+    const rows = new Map();
+    const shown = new Map();
+    function rowFor(r) {
+      const tr = h('tr', { 'data-run-id': r.run_id });
+      fillRow(tr, r);
+      return tr;
+    }
+    function fillRow(tr, r) {
+      shown.set(r.run_id, r);
+      clear(tr);
+      const done = (r.task_counts.succeeded || 0) + (r.task_counts.failed || 0) + (r.task_counts.cancelled || 0) + (r.task_counts.skipped || 0);
+      append(tr, [
+        h('td', { class: 'id', 'data-label': 'Run' }, h('a', { href: '#/run/' + encodeURIComponent(r.run_id), text: r.run_id })),
+        h('td', { 'data-label': 'Workflow', text: r.workflow_name || '—' }),
+        h('td', { 'data-label': 'Client', text: r.client_id || '—' }),
+        h('td', { 'data-label': 'Status' }, badge(r.status), r.deadlock_reason ? h('span', { class: 'note', text: ' ' + r.deadlock_reason }) : null),
+        h('td', { 'data-label': 'Tasks', text: `${done}/${r.task_count} done${r.task_counts.running ? ', ' + r.task_counts.running + ' running' : ''}` }),
+        h('td', { 'data-label': 'Created', title: fmtTime(r.created_at), text: fmtTime(r.created_at) }),
+        h('td', { 'data-label': 'Updated', title: fmtTime(r.updated_at), text: ago(r.updated_at) }),
+      ]);
+    }
+    async function load() {
+      const q = new URLSearchParams({ limit: String(PAGE), offset: String(f.page * PAGE) });
+      if (f.status) q.set('status', f.status);
+      if (f.client) q.set('client_id', f.client);
+      if (f.workflow) q.set('workflow', f.workflow);
+      try {
+        const data = await api('/runs?' + q);
+        clear(tbody);
+        rows.clear();
+        for (const r of data.runs) { const tr = rowFor(r); rows.set(r.run_id, tr); tbody.appendChild(tr); }
+        if (!data.runs.length) tbody.appendChild(h('tr', {}, h('td', { colspan: 7, text: 'No runs match.' })));
+        info.textContent = `${data.runs.length} run(s) on this page${data.has_more ? '; more on the next page' : ''}.`;
+        prev.disabled = f.page === 0;
+        next.disabled = !data.has_more;
+      } catch (e) {
+        clear(tbody);
+        tbody.appendChild(h('tr', {}, h('td', { colspan: 7 }, errorBox(e))));
+      }
+    }
+    const reload = throttle(load, 300);
+    setView('runs', {
+      refresh: load,
+      // The cluster's cancel notice comes before the index has the cancel: show the run as CANCELLING until it does.
+      onCancel: (c) => {
+        const tr = rows.get(c.run_id);
+        const r = shown.get(c.run_id);
+        if (!tr || !r || r.status !== 'RUNNING') return;
+        fillRow(tr, Object.assign({}, r, { status: 'CANCELLING', cancel_reason: c.reason, cancelled_by: c.cancelled_by, cancelled_at: c.cancelled_at }));
+      },
+      onRun: (r) => {
+        const before = shown.get(r.run_id);
+        if (before && before.cancelled_at && !r.cancelled_at) return; // an index row older than the notice already shown
+        const tr = rows.get(r.run_id);
+        const matches = (!f.status || r.status === f.status) && (!f.client || r.client_id === f.client)
+          && (!f.workflow || (r.workflow_name || '').toLowerCase().includes(f.workflow.toLowerCase()));
+        if (tr && matches) fillRow(tr, r);
+        else if (tr || (matches && f.page === 0)) reload();
+      },
+    });
+    load();
+  }
+
+  // ---------- one run ----------
+  function runPage(runId) {
+    const main = clear($('#main'));
+    document.title = 'Run ' + runId + ' · Deepline';
+    const body = h('div', {}, h('p', { text: 'Loading…' }));
+    append(main, [h('p', {}, h('a', { href: '#/runs', text: '← All runs' })), h('h1', {}, 'Run ', h('span', { class: 'mono', id: 'run-id', text: runId })), body]);
+    let lastSeq = null;
+    let cancelForm = null;
+    let parts = null;
+    async function load() {
+      try {
+        const run = await api('/runs/' + encodeURIComponent(runId));
+        render(run);
+      } catch (e) {
+        parts = null;
+        cancelForm = null;
+        clear(body).appendChild(errorBox(e));
+      }
+    }
+    function render(run) {
+      // Fixed containers, filled in place: the cancel form is never detached by a live refresh, so what the person
+      // is typing and where the keyboard focus is stay put.
+      if (!parts) {
+        parts = { facts: h('div'), cancel: h('div'), cx: h('div'), dag: h('div'), tasks: h('div'), ignored: h('div') };
+        clear(body);
+        append(body, Object.values(parts));
+      }
+      const c = run.task_counts;
+      clear(parts.facts).appendChild(
+        h('dl', { class: 'facts', id: 'run-facts' },
+          h('dt', { text: 'Status' }), h('dd', { id: 'run-status' }, badge(run.status)),
+          h('dt', { text: 'Workflow' }), h('dd', { text: run.workflow_name || '—' }),
+          h('dt', { text: 'Client' }), h('dd', { text: run.client_id || '—' }),
+          h('dt', { text: 'Created' }), h('dd', { text: fmtTime(run.created_at) }),
+          h('dt', { text: 'Updated' }), h('dd', { text: fmtTime(run.updated_at) + ' (' + ago(run.updated_at) + ')' }),
+          h('dt', { text: 'Tasks' }), h('dd', { text: TASK_STATES.filter((st) => c[st.toLowerCase()]).map((st) => `${st} ${c[st.toLowerCase()]}`).join(', ') || String(run.task_count) })));
+      if (!(may('cancel') && (run.status === 'RUNNING' || run.status === 'CANCELLING'))) {
+        clear(parts.cancel);
+        cancelForm = null;
+      } else if (!cancelForm) {
+        clear(parts.cancel).appendChild(cancelSection(run));
+      }
+      clear(parts.cx);
+      if (run.cancellation) parts.cx.appendChild(cancellationSection(run.cancellation));
+      clear(parts.dag).appendChild(dagSection(run));
+      clear(parts.tasks).appendChild(tasksSection(run));
+      clear(parts.ignored).appendChild(ignoredSection(run));
+    }
+    function cancelSection(run) {
+      const reason = h('input', { id: 'cancel-reason', name: 'reason', maxlength: 1000, placeholder: 'user requested cancellation', autocomplete: 'off' });
+      const force = h('input', { id: 'cancel-force', type: 'checkbox', name: 'force' });
+      const result = h('p', { role: 'status', 'aria-live': 'polite' });
+      const btn = h('button', { type: 'submit', class: 'danger', id: 'cancel-run', text: run.status === 'CANCELLING' ? 'Cancel again (e.g. forced)' : 'Cancel run' });
+      cancelForm = h('section', { 'aria-labelledby': 'cancel-h', class: 'panel' },
+        h('h2', { id: 'cancel-h', text: 'Cancel this run' }),
+        h('form', { class: 'bar', onsubmit: async (ev) => {
+          ev.preventDefault();
+          btn.disabled = true;
+          try {
+            const r = await api('/runs/' + encodeURIComponent(runId) + '/cancel', { method: 'PUT', json: { reason: reason.value.trim() || undefined, force: force.checked } });
+            result.textContent = `${r.status}: ${r.message} (${r.cancelled_tasks} task(s) cancelled)`;
+            toast('Cancel requested for ' + runId);
+            cancelForm = null;
+            await load();
+          } catch (e) {
+            result.textContent = describe(e);
+            btn.disabled = false;
+          }
+        } },
+        h('label', { for: 'cancel-reason' }, 'Reason', reason),
+        h('label', { class: 'check', for: 'cancel-force' }, force, 'Force: finalise now, without waiting for workers'),
+        btn),
+        result);
+      return cancelForm;
+    }
+    // A big run is a big answer: re-read it at most every 2 s rather than on every task transition.
+    const reloadSmall = throttle(load, 200);
+    const reloadBig = throttle(load, 2000);
+    setView('run', {
+      refresh: load,
+      onCancel: (c) => { if (c.run_id === runId) reloadSmall(); },
+      onRun: (r) => {
+        if (r.run_id !== runId || r.last_seq === lastSeq) return;
+        lastSeq = r.last_seq;
+        (r.task_count > 200 ? reloadBig : reloadSmall)();
+      },
+    });
+    load();
+  }
+
+  function cancellationSection(c) {
+    return h('section', { 'aria-labelledby': 'cx-h', id: 'cancellation' },
+      h('h2', { id: 'cx-h', text: 'Cancellation record' }),
+      h('dl', { class: 'facts' },
+        h('dt', { text: 'Reason' }), h('dd', { text: c.reason }),
+        h('dt', { text: 'Cancelled by' }), h('dd', { text: c.cancelled_by }),
+        h('dt', { text: 'Cancelled at' }), h('dd', { text: fmtTime(c.cancelled_at) }),
+        h('dt', { text: 'Tasks cancelled' }), h('dd', { text: String(c.cancelled_tasks) }),
+        h('dt', { text: 'Forced' }), h('dd', { text: c.forced ? 'yes' : 'no' }),
+        h('dt', { text: 'Finalised' }), h('dd', { text: c.finalised_at ? `${fmtTime(c.finalised_at)} by ${c.finalised_by}` : 'not yet (waiting for running tasks)' }),
+        h('dt', { text: 'Deadlock reason' }), h('dd', { text: c.deadlock_reason || '—' })));
+  }
+
+  // ---------- DAG ----------
+  const FILL = { PENDING: '#e5e7eb', QUEUED: '#ede9fe', RUNNING: '#dbeafe', SUCCEEDED: '#d1fae5', FAILED: '#fee2e2', CANCELLED: '#fef3c7', SKIPPED: '#f3f4f6' };
+  const STROKE = { PENDING: '#6b7280', QUEUED: '#6d28d9', RUNNING: '#1d4ed8', SUCCEEDED: '#047857', FAILED: '#b91c1c', CANCELLED: '#92400e', SKIPPED: '#374151' };
+  const GLYPH = { PENDING: '○', QUEUED: '⋯', RUNNING: '▶', SUCCEEDED: '✓', FAILED: '✗', CANCELLED: '⊘', SKIPPED: '↷' };
+  // A pattern per state (besides colour and glyph), so the states read in greyscale and for colour-blind eyes.
+  const PATTERN = { FAILED: 'pat-cross', CANCELLED: 'pat-hatch', SKIPPED: 'pat-dots', QUEUED: 'pat-vert' };
+  const DASH = { PENDING: '4 3', QUEUED: '2 2', SKIPPED: '1 3' };
+
+  function defs() {
+    const pat = (id, ...kids) => s('pattern', { id, width: 8, height: 8, patternUnits: 'userSpaceOnUse' }, ...kids);
+    return s('defs', {},
+      s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#6b7280' })),
+      pat('pat-hatch', s('path', { d: 'M0,8 L8,0', stroke: '#92400e', 'stroke-width': 1, opacity: 0.35 })),
+      pat('pat-cross', s('path', { d: 'M0,0 L8,8 M8,0 L0,8', stroke: '#b91c1c', 'stroke-width': 1, opacity: 0.3 })),
+      pat('pat-dots', s('circle', { cx: 4, cy: 4, r: 1, fill: '#374151', opacity: 0.4 })),
+      pat('pat-vert', s('path', { d: 'M4,0 L4,8', stroke: '#6d28d9', 'stroke-width': 1, opacity: 0.3 })));
+  }
+  function swatch(st) {
+    return s('svg', { width: 28, height: 16, 'aria-hidden': 'true' },
+      defs(),
+      s('rect', { x: 1, y: 1, width: 26, height: 14, rx: 3, fill: FILL[st], stroke: STROKE[st], 'stroke-width': 2, 'stroke-dasharray': DASH[st] || null }),
+      PATTERN[st] ? s('rect', { x: 1, y: 1, width: 26, height: 14, rx: 3, fill: `url(#${PATTERN[st]})` }) : null,
+      s('text', { x: 14, y: 12, 'text-anchor': 'middle', 'font-size': 10, fill: STROKE[st], text: GLYPH[st] }));
+  }
+  function layout(tasks) {
+    // Longest-path layering (Kahn's order), iterative: deep chains do not touch the call stack.
+    const byId = new Map(tasks.map((t, i) => [t.task_id, i]));
+    const level = new Array(tasks.length).fill(0);
+    const indeg = tasks.map((t) => t.depends_on.filter((d) => byId.has(d)).length);
+    const children = tasks.map(() => []);
+    tasks.forEach((t, i) => t.depends_on.forEach((d) => { if (byId.has(d)) children[byId.get(d)].push(i); }));
+    const queue = [];
+    indeg.forEach((n, i) => { if (n === 0) queue.push(i); });
+    for (let q = 0; q < queue.length; q++) {
+      const i = queue[q];
+      for (const c of children[i]) {
+        level[c] = Math.max(level[c], level[i] + 1);
+        if (--indeg[c] === 0) queue.push(c);
+      }
+    }
+    const columns = [];
+    tasks.forEach((t, i) => { (columns[level[i]] = columns[level[i]] || []).push(i); });
+    return { level, columns, byId };
+  }
+  function dagSection(run) {
+    const tasks = run.tasks;
+    const sec = h('section', { 'aria-labelledby': 'dag-h', id: 'dag-section' }, h('h2', { id: 'dag-h', text: 'DAG' }));
+    sec.appendChild(h('ul', { class: 'legend', 'aria-label': 'Task states legend' }, TASK_STATES.map((st) => h('li', {}, swatch(st), st))));
+    if (tasks.length > DAG_MAX_TASKS) {
+      sec.appendChild(h('p', { class: 'note', text: `This run has ${tasks.length} tasks: too many to draw legibly. The table below lists them.` }));
+      return sec;
+    }
+    const { columns, byId } = layout(tasks);
+    const W = 150, H = 46, GX = 44, GY = 16, PAD = 12;
+    const pos = new Map();
+    columns.forEach((col, x) => col.forEach((i, y) => pos.set(i, { x: PAD + x * (W + GX), y: PAD + y * (H + GY) })));
+    const width = PAD * 2 + columns.length * (W + GX) - GX;
+    const height = PAD * 2 + Math.max(...columns.map((c) => c.length)) * (H + GY) - GY;
+    const counts = TASK_STATES.map((st) => [st, tasks.filter((t) => t.state === st).length]).filter(([, n]) => n).map(([st, n]) => `${n} ${st}`).join(', ');
+    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `Dependency graph of ${tasks.length} tasks: ${counts}`, id: 'dag' }, defs());
+    tasks.forEach((t, i) => t.depends_on.forEach((d) => {
+      if (!byId.has(d)) return;
+      const a = pos.get(byId.get(d)), b = pos.get(i);
+      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+      svg.appendChild(s('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, fill: 'none', stroke: '#9ca3af', 'stroke-width': 1.5, 'marker-end': 'url(#arrow)' }));
+    }));
+    tasks.forEach((t, i) => {
+      const p = pos.get(i);
+      const st = t.state;
+      const label = t.task_id.length > 18 ? t.task_id.slice(0, 17) + '…' : t.task_id;
+      const g = s('g', { class: 'node', 'data-task-id': t.task_id, 'data-state': st, transform: `translate(${p.x},${p.y})` },
+        s('title', { text: `${t.task_id}: ${st}${t.worker_id ? ' on ' + t.worker_id : ''}, attempts ${t.attempts}` }),
+        s('rect', { width: W, height: H, rx: 6, fill: FILL[st] || '#fff', stroke: STROKE[st] || '#111', 'stroke-width': st === 'RUNNING' ? 3 : 2, 'stroke-dasharray': DASH[st] || null }),
+        PATTERN[st] ? s('rect', { width: W, height: H, rx: 6, fill: `url(#${PATTERN[st]})` }) : null,
+        s('text', { x: 8, y: 18, fill: '#111827', text: label }),
+        s('text', { x: 8, y: 36, fill: STROKE[st] || '#111', 'font-weight': 700, text: `${GLYPH[st] || ''} ${st}` }));
+      svg.appendChild(g);
+    });
+    sec.appendChild(h('div', { class: 'dag', tabindex: 0, 'aria-label': 'DAG drawing (scrollable)' }, svg));
+    return sec;
+  }
+  function tasksSection(run) {
+    const shown = run.tasks.slice(0, TASKS_SHOWN);
+    const tbody = h('tbody', {}, shown.map((t) => h('tr', { 'data-task-id': t.task_id },
+      h('td', { class: 'id', 'data-label': 'Task', text: t.task_id }),
+      h('td', { 'data-label': 'Type', text: `${t.type} (${t.pool})` }),
+      h('td', { 'data-label': 'State' }, badge(t.state)),
+      h('td', { 'data-label': 'Depends on', class: 'mono', text: t.depends_on.join(', ') || '—' }),
+      h('td', { 'data-label': 'Attempts', text: String(t.attempts) }),
+      h('td', { 'data-label': 'Worker', class: 'mono', text: t.worker_id || '—' }),
+      h('td', { 'data-label': 'Heartbeat', text: t.last_heartbeat_at ? ago(t.last_heartbeat_at) : '—', title: fmtTime(t.last_heartbeat_at) }),
+      h('td', { 'data-label': 'Updated', text: fmtTime(t.updated_at) }),
+      h('td', { 'data-label': 'Details' },
+        t.error ? h('p', { class: 'error', text: t.error }) : null,
+        t.params ? h('details', {}, h('summary', { text: 'params' }), h('pre', { text: JSON.stringify(t.params, null, 2) })) : null,
+        t.result ? h('details', {}, h('summary', { text: 'result' }), h('pre', { text: JSON.stringify(t.result, null, 2) })) : null))));
+    return h('section', { 'aria-labelledby': 'tasks-h' },
+      h('h2', { id: 'tasks-h', text: 'Tasks' }),
+      run.tasks.length > TASKS_SHOWN ? h('p', { class: 'note', text: `First ${TASKS_SHOWN} of ${run.tasks.length} tasks.` }) : null,
+      h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'tasks' },
+        h('thead', {}, h('tr', {}, ['Task', 'Type (pool)', 'State', 'Depends on', 'Attempts', 'Worker', 'Heartbeat', 'Updated', 'Details'].map((c) => h('th', { scope: 'col', text: c })))),
+        tbody)));
+  }
+  function ignoredSection(run) {
+    const list = run.ignored_events || [];
+    return h('section', { 'aria-labelledby': 'ign-h' },
+      h('h2', { id: 'ign-h', text: `Ignored events (${run.ignored_events_total})` }),
+      list.length === 0 ? h('p', { class: 'note', text: 'None: no late or impossible event reached this run.' })
+        : h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
+          h('thead', {}, h('tr', {}, ['Task', 'Event', 'Reason', 'At'].map((c) => h('th', { scope: 'col', text: c })))),
+          h('tbody', {}, list.map((e) => h('tr', {},
+            h('td', { class: 'id', 'data-label': 'Task', text: e.task_id }),
+            h('td', { 'data-label': 'Event', text: e.event }),
+            h('td', { 'data-label': 'Reason', text: e.reason }),
+            h('td', { 'data-label': 'At', text: fmtTime(e.at) })))))));
+  }
+
+  // ---------- stuck runs and incidents ----------
+  function stuckPage() {
+    const main = clear($('#main'));
+    document.title = 'Stuck runs · Deepline';
+    const monitor = h('div', { id: 'monitor' }, h('p', { text: 'Loading…' }));
+    const incidents = h('div', { id: 'incidents' });
+    const autoCancels = h('div', { id: 'auto-cancels' });
+    const scanOut = h('div', { id: 'scan-result', 'aria-live': 'polite' });
+    const num = (id, label, help) => {
+      const input = h('input', { id, name: id, type: 'number', min: 1, max: 31536000, step: 1, inputmode: 'numeric', placeholder: help });
+      return [input, h('label', { for: id }, label, input)];
+    };
+    const [ps, psl] = num('scan-pending', 'pending_stale_s', 'node default');
+    const [ws, wsl] = num('scan-workflow', 'workflow_stale_s', 'node default');
+    const [hb, hbl] = num('scan-heartbeat', 'heartbeat_timeout_s', 'node default');
+    const [lim, liml] = num('scan-limit', 'limit (1..500)', '500');
+    lim.max = 500;
+    const scanBtn = h('button', { type: 'submit', id: 'scan-run', text: 'Scan (dry run)' });
+    const scanForm = h('form', { class: 'bar', 'aria-label': 'What-if scan', onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      const put = (k, el) => { if (el.value !== '') body[k] = parseInt(el.value, 10); };
+      put('pending_stale_s', ps); put('workflow_stale_s', ws); put('heartbeat_timeout_s', hb); put('limit', lim);
+      scanBtn.disabled = true;
+      clear(scanOut).appendChild(h('p', { text: 'Scanning…' }));
+      try {
+        const r = await api('/deadlock/scan', { method: 'POST', json: body });
+        clear(scanOut);
+        append(scanOut, [h('p', { text: `Scanned at ${fmtTime(r.scanned_at)} with pending_stale_s ${r.thresholds.pending_stale_s}, workflow_stale_s ${r.thresholds.workflow_stale_s}, heartbeat_timeout_s ${r.thresholds.heartbeat_timeout_s}: ${r.candidates} candidate(s), ${r.flagged.length} flagged. Nothing was alerted or cancelled.` }),
+          r.flagged.length ? detectionTable(r.flagged, 'Would be flagged', false) : null]);
+      } catch (e) {
+        clear(scanOut).appendChild(errorBox(e));
+      } finally {
+        scanBtn.disabled = false;
+      }
+    } }, psl, wsl, hbl, liml, scanBtn);
+    append(main, [h('h1', { text: 'Stuck runs and incidents' }), monitor,
+      h('h2', { text: 'Open incidents' }), incidents,
+      h('h2', { text: 'Recent auto-cancels' }), autoCancels,
+      h('h2', { text: 'What-if scan' }),
+      h('p', { class: 'note', text: 'Which runs would be flagged now under other thresholds (per-run thresholds still win). A dry run: nothing is alerted or cancelled.' }),
+      scanForm, scanOut]);
+    async function load() {
+      const [stats, health, inc, cancelled] = await Promise.allSettled([api('/stats'), api('/health'), api('/deadlock/incidents?limit=100'), api('/runs/cancelled?limit=100')]);
+      clear(monitor);
+      if (stats.status === 'fulfilled') {
+        const m = stats.value.deadlock_monitor;
+        const hm = health.status === 'fulfilled' ? health.value.deadlock_monitor : null;
+        append(monitor, [h('div', { class: 'cards' },
+          card('Monitor', hm ? (hm.running ? 'running' : 'not running') : '?', hm ? `scan every ${hm.check_interval_s} s; last ${hm.last_scan ? ago(hm.last_scan) : 'never'}` : ''),
+          card('Detected', m.deadlocks_detected, Object.entries(m.by_reason).filter(([, n]) => n).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'),
+          card('Open incidents', m.open_incidents, 'stuck or being cancelled'),
+          card('Auto-cancelled', m.workflows_cancelled, hm ? (hm.cancel_on_deadlock ? 'cancel_on_deadlock on' : 'cancel_on_deadlock off') : ''),
+          card('Alerts sent', m.alerts_sent, `${m.alerts_failed} failed, ${m.alerts_dead_letter} waiting`),
+          card('False positives', m.false_positives, `rate ${m.false_positive_rate}`),
+          card('Mean detection', m.avg_detection_time_s + ' s', 'stuck → detected'))]);
+      } else monitor.appendChild(errorBox(stats.reason));
+      clear(incidents);
+      if (inc.status === 'fulfilled') {
+        const list = inc.value.incidents;
+        incidents.appendChild(list.length ? detectionTable(list, `${inc.value.open_incidents} open incident(s), newest first`, true)
+          : h('p', { class: 'note', id: 'no-incidents', text: 'No open incidents: the monitor finds nothing stuck.' }));
+      } else incidents.appendChild(errorBox(inc.reason));
+      clear(autoCancels);
+      if (cancelled.status === 'fulfilled') {
+        const autos = cancelled.value.filter((r) => r.deadlock_reason).slice(0, 20);
+        autoCancels.appendChild(autos.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'auto-cancel-table' },
+          h('thead', {}, h('tr', {}, ['Run', 'Workflow', 'Detector', 'Status', 'Cancelled at'].map((c) => h('th', { scope: 'col', text: c })))),
+          h('tbody', {}, autos.map((r) => h('tr', { 'data-run-id': r.run_id },
+            h('td', { class: 'id', 'data-label': 'Run' }, h('a', { href: '#/run/' + encodeURIComponent(r.run_id), text: r.run_id })),
+            h('td', { 'data-label': 'Workflow', text: r.workflow_name || '—' }),
+            h('td', { 'data-label': 'Detector', text: r.deadlock_reason }),
+            h('td', { 'data-label': 'Status' }, badge(r.status)),
+            h('td', { 'data-label': 'Cancelled at', text: fmtTime(r.cancelled_at) }))))))
+          : h('p', { class: 'note', text: 'None yet.' }));
+      } else autoCancels.appendChild(errorBox(cancelled.reason));
+    }
+    const reload = throttle(load, 300);
+    setView('stuck', { refresh: load, onMonitor: reload, onRun: (r) => { if (r.deadlock_reason) reload(); } });
+    load();
+  }
+  function card(label, n, sub) {
+    return h('div', { class: 'card' }, h('span', { class: 'n', text: String(n) }), h('span', { class: 'l', text: label }), sub ? h('div', { class: 'note', text: sub }) : null);
+  }
+  function detectionTable(list, caption, incident) {
+    const cols = ['Run', 'Reason', 'Explanation', 'Stuck tasks', 'Stuck since'].concat(incident ? ['Detected', 'Alerted', 'Cancelled'] : []);
+    return h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: incident ? 'incident-table' : 'scan-table' },
+      h('caption', { text: caption }),
+      h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', {}, list.map((d) => h('tr', { 'data-run-id': d.run_id },
+        h('td', { class: 'id', 'data-label': 'Run' }, h('a', { href: '#/run/' + encodeURIComponent(d.run_id), text: d.run_id })),
+        h('td', { 'data-label': 'Reason', text: d.reason }),
+        h('td', { 'data-label': 'Explanation', text: d.explanation }),
+        h('td', { 'data-label': 'Stuck tasks', class: 'mono', text: (d.stuck_tasks || []).join(', ') || '—' }),
+        h('td', { 'data-label': 'Stuck since', text: `${fmtTime(d.stuck_since)} (${ago(d.stuck_since)})` }),
+        incident ? h('td', { 'data-label': 'Detected', text: fmtTime(d.detected_at) }) : null,
+        incident ? h('td', { 'data-label': 'Alerted', text: d.alerted ? 'yes' : 'no' }) : null,
+        incident ? h('td', { 'data-label': 'Cancelled', text: d.cancelled ? 'yes' : (d.auto_cancel ? 'not yet' : 'no (cancel_on_deadlock was off)') }) : null)))));
+  }
+
+  // ---------- cluster ----------
+  function clusterPage() {
+    const main = clear($('#main'));
+    document.title = 'Cluster · Deepline';
+    const members = h('div', { id: 'members' }, h('p', { text: 'Loading…' }));
+    const shards = h('div', { id: 'shards' });
+    const counters = h('div', { id: 'counters' });
+    const charts = h('div', { class: 'charts', id: 'charts' });
+    append(main, [h('h1', { text: 'Cluster' }), members, h('h2', { text: 'Shard distribution' }), shards,
+      h('h2', { text: 'Monitor and index' }), counters,
+      h('h2', { text: 'Over time' }),
+      h('p', { class: 'note', text: 'Sampled by this node every few seconds since it started (kept for the last hour).' }), charts]);
+    async function load() {
+      const [m, r, st, tl] = await Promise.allSettled([api('/cluster/members'), api('/cluster/sharding/regions'), api('/stats'), api('/ui/api/timeline')]);
+      clear(members);
+      if (m.status === 'fulfilled') {
+        const v = m.value;
+        append(members, [h('div', { class: 'cards' }, card('Members', v.count, ''), card('Unreachable', v.unreachable.length, v.unreachable.join(', ')),
+          card('Leader', v.leader ? v.leader.replace(/^akka(\.ssl)?\.tcp:\/\//, '') : 'none', '')),
+        h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'members-table' },
+          h('caption', { text: 'Members' }),
+          h('thead', {}, h('tr', {}, ['Address', 'Roles', 'Status', 'Reachable', 'Leader', 'This node'].map((c) => h('th', { scope: 'col', text: c })))),
+          h('tbody', {}, v.members.map((x) => h('tr', {},
+            h('td', { class: 'id', 'data-label': 'Address', text: x.address }),
+            h('td', { 'data-label': 'Roles', text: x.roles.join(', ') || '—' }),
+            h('td', { 'data-label': 'Status', text: x.status }),
+            h('td', { 'data-label': 'Reachable', text: x.reachable ? 'yes' : 'NO' }),
+            h('td', { 'data-label': 'Leader', text: x.leader ? 'leader' : '' }),
+            h('td', { 'data-label': 'This node', text: x.self ? 'this node' : '' }))))))]);
+      } else members.appendChild(errorBox(m.reason));
+      clear(shards);
+      if (r.status === 'fulfilled') {
+        for (const t of r.value.types) {
+          const max = Math.max(1, ...t.regions.map((x) => x.entities));
+          shards.appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
+            h('caption', { text: `Type ${t.type_name}` }),
+            h('thead', {}, h('tr', {}, ['Node', 'Shards', 'Entities', ''].map((c) => h('th', { scope: 'col', text: c })))),
+            h('tbody', {}, t.regions.map((x) => h('tr', {},
+              h('td', { class: 'id', 'data-label': 'Node', text: x.node }),
+              h('td', { 'data-label': 'Shards', text: String(x.shards) }),
+              h('td', { 'data-label': 'Entities', text: String(x.entities) + (x.failed_shards.length ? ` (${x.failed_shards.length} failed shards)` : '') }),
+              h('td', { 'data-label': 'Share' }, s('svg', { width: 160, height: 12, 'aria-hidden': 'true' },
+                s('rect', { class: 'bar-track', width: 160, height: 12 }), s('rect', { class: 'bar-fill', width: Math.round(160 * x.entities / max), height: 12 })))))))));
+        }
+      } else shards.appendChild(errorBox(r.reason));
+      clear(counters);
+      if (st.status === 'fulfilled') {
+        const d = st.value.deadlock_monitor;
+        append(counters, [h('div', { class: 'cards' },
+          card('Detected', d.deadlocks_detected, ''), card('Auto-cancelled', d.workflows_cancelled, ''), card('Open incidents', d.open_incidents, ''),
+          card('Scan errors', d.scan_errors, `last scan ${d.last_scan_duration_ms} ms`), card('Projection lag', st.value.run_index.projection_lag, 'journal events'),
+          card('Quarantined', st.value.run_index.quarantined_total, 'index events'))]);
+      } else counters.appendChild(errorBox(st.reason));
+      clear(charts);
+      if (tl.status === 'fulfilled') {
+        const pts = tl.value.points;
+        const reasons = ['no_runnable_task', 'no_heartbeat', 'stale_pending', 'run_timeout'];
+        append(charts, [
+          chart('Detections by reason (cumulative)', pts, reasons.map((r) => ({ name: r, get: (p) => p.detections_by_reason[r] || 0 }))),
+          chart('Cancels', pts, [{ name: 'auto-cancelled (monitor)', get: (p) => p.workflows_cancelled }, { name: 'cancels completed (seen by this node)', get: (p) => p.cancels_completed }]),
+          chart('Cancel completion ms (cancel → CANCELLED)', pts, [{ name: 'p50', get: (p) => p.cancel_completion_p50_ms }, { name: 'p99', get: (p) => p.cancel_completion_p99_ms }]),
+          chart('Projection lag (journal events)', pts, [{ name: 'lag', get: (p) => p.projection_lag }]),
+        ]);
+      } else charts.appendChild(errorBox(tl.reason));
+    }
+    setView('cluster', { refresh: load, onMonitor: throttle(load, 1000) });
+    state.pollTimer = setInterval(load, 5000);
+    load();
+  }
+
+  // A small line chart drawn by hand: each series has its own dash pattern and marker, so it reads without colour.
+  const SERIES_STYLE = [
+    { stroke: '#1d4ed8', dash: null }, { stroke: '#b91c1c', dash: '6 3' }, { stroke: '#047857', dash: '2 2' }, { stroke: '#92400e', dash: '8 3 2 3' },
+  ];
+  function chart(title, pts, series) {
+    const W = 360, H = 150, L = 40, R = 8, T = 8, B = 20;
+    const values = series.map((sr) => pts.map((p) => sr.get(p)));
+    const all = values.flat().filter((v) => v !== null && v !== undefined);
+    const max = Math.max(1, ...all);
+    const n = pts.length;
+    const x = (i) => L + (n <= 1 ? 0 : (i * (W - L - R)) / (n - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const latest = series.map((sr, k) => `${sr.name} ${values[k].length ? (values[k][n - 1] ?? '—') : '—'}`).join(', ');
+    const svg = s('svg', { class: 'plot', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}. ${n} samples. Latest: ${latest}` },
+      s('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#9ca3af' }),
+      s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#9ca3af' }),
+      s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', text: fmtNum(max) }),
+      s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', text: '0' }),
+      n ? s('text', { x: L, y: H - 4, text: new Date(pts[0].at).toISOString().slice(11, 19) }) : null,
+      n ? s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', text: new Date(pts[n - 1].at).toISOString().slice(11, 19) }) : null);
+    series.forEach((sr, k) => {
+      const st = SERIES_STYLE[k % SERIES_STYLE.length];
+      const d = values[k].map((v, i) => (v === null || v === undefined ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`)).filter(Boolean).join(' ');
+      if (d) svg.appendChild(s('polyline', { points: d, fill: 'none', stroke: st.stroke, 'stroke-width': 2, 'stroke-dasharray': st.dash }));
+    });
+    const legend = h('ul', { class: 'legend' }, series.map((sr, k) => {
+      const st = SERIES_STYLE[k % SERIES_STYLE.length];
+      return h('li', {}, s('svg', { width: 24, height: 8, 'aria-hidden': 'true' }, s('line', { x1: 0, y1: 4, x2: 24, y2: 4, stroke: st.stroke, 'stroke-width': 2, 'stroke-dasharray': st.dash })), sr.name);
+    }));
+    return h('figure', { class: 'chart' }, h('h3', { text: title }), svg, legend, n === 0 ? h('p', { class: 'note', text: 'No samples yet.' }) : null);
+  }
+  function fmtNum(v) { return v >= 1000 ? (v / 1000).toFixed(1) + 'k' : String(Math.round(v * 10) / 10); }
+
+  // ---------- start ----------
+  async function start() {
+    stopStream();
+    let ok;
+    try {
+      ok = await whoami();
+    } catch (e) {
+      clear($('#main')).appendChild(errorBox(e));
+      return;
+    }
+    renderWho();
+    if (!ok) {
+      const had = !!sessionStorage.getItem(KEY);
+      sessionStorage.removeItem(KEY);
+      renderWho();
+      renderSignIn(had ? 'That key was not accepted.' : null);
+      return;
+    }
+    route();
+    connectStream();
+  }
+  window.addEventListener('hashchange', () => { if (state.me) route(); });
+  document.addEventListener('DOMContentLoaded', () => {
+    $('#signout').addEventListener('click', () => {
+      sessionStorage.removeItem(KEY);
+      state.me = null;
+      stopStream();
+      renderWho();
+      renderSignIn(null);
+    });
+    start();
+  });
+})();

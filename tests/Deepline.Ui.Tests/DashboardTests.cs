@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace Deepline.Ui.Tests;
+
+/// <summary>The dashboard in a real browser against a real node: every check waits on what the page shows, never on a sleep.</summary>
+[Collection(Dashboard.Name)]
+public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
+{
+
+    private static string Id(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+
+    private static string Chain(string runId, string workflow, string middle = "hang") => $$$"""
+        {"run_id":"{{{runId}}}","workflow_name":"{{{workflow}}}","tasks":[
+          {"task_id":"extract","type":"noop"},
+          {"task_id":"train","type":"{{{middle}}}","depends_on":["extract"]},
+          {"task_id":"report","type":"noop","depends_on":["train"]},
+          {"task_id":"audit","type":"noop","depends_on":["extract"]}]}
+        """;
+
+    private static ILocator Row(IPage page, string runId) => page.Locator($"#runs tr[data-run-id='{runId}']");
+
+    [Fact]
+    public async Task Lists_filters_and_opens_a_run_with_its_dag()
+    {
+        var wf = Id("etl");
+        var a = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("list-a"), wf, "noop"));
+        var b = await node.SubmitAsync(DashboardNode.TeamB, Chain(Id("list-b"), wf));
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+
+        // The operator sees both clients' runs, newest first.
+        await Expect(Row(page, a)).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Expect(Row(page, b)).ToBeVisibleAsync();
+        var ids = await page.Locator("#runs tbody tr").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.runId)");
+        Assert.True(Array.IndexOf(ids, b) < Array.IndexOf(ids, a), "newest first");
+
+        // Filter by client, then by workflow and status.
+        await page.GetByLabel("Client").FillAsync("team-a");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
+        await Expect(Row(page, a)).ToBeVisibleAsync();
+        await Expect(Row(page, b)).ToHaveCountAsync(0);
+        await page.GetByLabel("Client").FillAsync("");
+        await page.GetByLabel("Workflow contains").FillAsync(wf.ToUpperInvariant());
+        await page.GetByLabel("Status").SelectOptionAsync("SUCCEEDED");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
+        await Expect(Row(page, a)).ToBeVisibleAsync();
+        await Expect(page.Locator("#runs tbody tr")).ToHaveCountAsync(1);
+
+        // Open the running one: its DAG shows each task with its state.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Clear" }).ClickAsync();
+        await Row(page, b).GetByRole(AriaRole.Link).ClickAsync();
+        await Expect(page.Locator("#run-id")).ToHaveTextAsync(b);
+        await Expect(page.Locator("#dag g.node")).ToHaveCountAsync(4, new() { Timeout = 15_000 });
+        await Expect(page.Locator("#dag g[data-task-id='train']")).ToHaveAttributeAsync("data-state", "RUNNING", new() { Timeout = 15_000 });
+        await Expect(page.Locator("#dag g[data-task-id='extract']")).ToHaveAttributeAsync("data-state", "SUCCEEDED");
+        await Expect(page.Locator("#dag g[data-task-id='report'] text").Last).ToHaveTextAsync("○ PENDING");
+        await Expect(page.Locator("#tasks tr[data-task-id='train'] td[data-label='Worker']")).Not.ToHaveTextAsync("—");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Cancel_from_the_run_page_ends_cancelled()
+    {
+        var id = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("page-cancel"), "cancel-me"));
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#dag g[data-task-id='train']")).ToHaveAttributeAsync("data-state", "RUNNING", new() { Timeout = 15_000 });
+        await page.GetByLabel("Reason").FillAsync("wrong input <b>bold</b>");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel run" }).ClickAsync();
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("CANCELLED");
+        await Expect(page.Locator("#cancellation")).ToContainTextAsync("wrong input <b>bold</b>");
+        await Expect(page.Locator("#cancellation")).ToContainTextAsync("oncall");
+        await Expect(page.Locator("#dag g[data-task-id='train']")).ToHaveAttributeAsync("data-state", "CANCELLED");
+        // Nothing a caller wrote became markup.
+        await Expect(page.Locator("#cancellation b")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_cancel_made_through_the_api_shows_without_a_reload()
+    {
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+            ids.Add(await node.SubmitAsync(DashboardNode.TeamB, Chain(Id("api-cancel"), "live")));
+        // New runs arrive by the event stream, then run.
+        foreach (var id in ids)
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("RUNNING");
+        var navigations = 0;
+        page.FrameNavigated += (_, _) => navigations++;
+
+        using var client = node.Client(DashboardNode.TeamB);
+        var seen = new List<double>();
+        foreach (var id in ids)
+        {
+            var response = await client.PutAsync($"/runs/{id}/cancel", new StringContent("""{"reason":"from the api"}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var sw = Stopwatch.StartNew();
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^CANCELL(ING|ED)$"));
+            seen.Add(sw.Elapsed.TotalMilliseconds);
+            await Expect(Row(page, id).Locator("[data-status]")).ToHaveTextAsync("CANCELLED");
+        }
+        Assert.Equal(0, navigations);
+        seen.Sort();
+        output.WriteLine($"API cancel visible in the open runs list after the PUT returned: {string.Join(", ", seen.Select(ms => ms.ToString("0")))} ms");
+        Assert.True(seen[^1] < 5_000, $"slowest {seen[^1]} ms");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_deadlock_appears_live_on_the_stuck_page()
+    {
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+        await page.GetByRole(AriaRole.Link, new() { Name = "Stuck & incidents" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Stuck runs and incidents" })).ToBeVisibleAsync();
+        await Expect(page.Locator("#monitor .card").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
+
+        // A task for a pool nobody serves, with a 1 s pending threshold: stale_pending within seconds.
+        var id = await node.SubmitAsync(DashboardNode.TeamA, "{\"run_id\":\"" + Id("stuck") + "\",\"workflow_name\":\"nobody-serves-this\"," +
+            "\"tasks\":[{\"task_id\":\"t\",\"type\":\"x\",\"pool\":\"nobody\"}],\"deadlock\":{\"pending_stale_s\":1}}");
+        var row = page.Locator($"#incident-table tr[data-run-id='{id}']");
+        await Expect(row).ToBeVisibleAsync(new() { Timeout = 20_000 });
+        await Expect(row.Locator("td[data-label='Reason']")).ToHaveTextAsync("stale_pending");
+        await Expect(row.Locator("td[data-label='Stuck tasks']")).ToHaveTextAsync("t");
+        await Expect(row.Locator("td[data-label='Cancelled']")).ToHaveTextAsync("yes");
+        await Expect(page.Locator($"#auto-cancel-table tr[data-run-id='{id}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+
+        // The what-if scan runs over the form, as a dry run.
+        await page.GetByLabel("pending_stale_s").FillAsync("1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Scan (dry run)" }).ClickAsync();
+        await Expect(page.Locator("#scan-result")).ToContainTextAsync("Nothing was alerted or cancelled");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_submitter_sees_only_its_client_and_no_operator_pages()
+    {
+        var own = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("own"), "mine"));
+        var other = await node.SubmitAsync(DashboardNode.TeamB, Chain(Id("other"), "theirs"));
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await Expect(page.Locator("#who")).ToContainTextAsync("client team-a");
+        await Expect(Row(page, own)).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Expect(Row(page, other)).ToHaveCountAsync(0);
+        await Expect(page.GetByLabel("Client")).ToBeDisabledAsync();
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Stuck & incidents" })).ToBeHiddenAsync();
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Cluster" })).ToBeHiddenAsync();
+
+        // Live events of another client never reach this page: cancel the other run and the own one.
+        using (var b = node.Client(DashboardNode.TeamB))
+            await b.PutAsync($"/runs/{other}/cancel", null);
+        using (var a = node.Client(DashboardNode.TeamA))
+            await a.PutAsync($"/runs/{own}/cancel", null);
+        await Expect(Row(page, own).Locator("[data-status]")).ToHaveTextAsync("CANCELLED");
+        await Expect(Row(page, other)).ToHaveCountAsync(0);
+
+        // Another client's run is "not found", and operator pages are not offered even by URL.
+        await page.GotoAsync($"{node.Url}/ui#/run/{other}");
+        await Expect(page.Locator("main [role=alert]")).ToContainTextAsync("Not found");
+        await page.GotoAsync($"{node.Url}/ui#/cluster");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Not available" })).ToBeVisibleAsync();
+
+        // Its own running run offers the cancel button; an operator-only page never loaded.
+        var mine = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("mine2"), "mine"));
+        await page.GotoAsync($"{node.Url}/ui#/run/{mine}");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel run" })).ToBeVisibleAsync();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Keyboard_alone_cancels_a_run_and_every_control_has_a_label()
+    {
+        var id = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("keyboard"), "keys-only"));
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#dag g[data-task-id='train']")).ToHaveAttributeAsync("data-state", "RUNNING");
+        const string unlabelled = "[...document.querySelectorAll('input,select,textarea')].filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.id)";
+        Assert.Empty(await page.EvaluateAsync<string[]>(unlabelled));
+        // Tab from the top of the page to the reason field, type, tab to the button, press Enter.
+        await page.Locator("body").FocusAsync();
+        for (var i = 0; i < 30 && await page.EvaluateAsync<string>("document.activeElement.id") != "cancel-reason"; i++)
+            await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("cancel-reason", await page.EvaluateAsync<string>("document.activeElement.id"));
+        await page.Keyboard.TypeAsync("typed on a keyboard");
+        await page.Keyboard.PressAsync("Tab"); // the force checkbox
+        await page.Keyboard.PressAsync("Tab"); // the cancel button
+        Assert.Equal("cancel-run", await page.EvaluateAsync<string>("document.activeElement.id"));
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("CANCELLED");
+        await Expect(page.Locator("#cancellation")).ToContainTextAsync("typed on a keyboard");
+        await page.GotoAsync($"{node.Url}/ui#/runs");
+        await Expect(page.Locator("#runs")).ToBeVisibleAsync();
+        Assert.Empty(await page.EvaluateAsync<string[]>(unlabelled));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_worker_key_or_a_bad_key_gets_no_data_pages()
+    {
+        var context = await node.Browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(node.Url + "/ui");
+        await page.GetByLabel("API key", new() { Exact = true }).FillAsync("not-a-valid-key-0000000");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("That key was not accepted.");
+        await page.GetByLabel("API key", new() { Exact = true }).FillAsync(DashboardNode.Worker);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Nothing to show for this key" })).ToBeVisibleAsync();
+        await Expect(page.Locator("#who")).ToContainTextAsync("worker");
+        // The key never appears in the address bar.
+        Assert.DoesNotContain(DashboardNode.Worker, page.Url);
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Caller_text_is_shown_as_text_and_the_page_runs_under_its_csp()
+    {
+        const string hostile = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>";
+        var id = await node.SubmitAsync(DashboardNode.TeamA, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            run_id = Id("xss"), workflow_name = hostile,
+            tasks = new[] { new { task_id = "t", type = "noop", @params = new { html = hostile } } },
+        }));
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+        var violations = new List<string>();
+        page.Console += (_, m) => { if (m.Text.Contains("Content Security Policy", StringComparison.Ordinal)) violations.Add(m.Text); };
+        await Expect(Row(page, id).Locator("td[data-label='Workflow']")).ToHaveTextAsync(hostile);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#run-facts")).ToContainTextAsync(hostile);
+        await page.GetByText("params").ClickAsync();
+        await Expect(page.Locator("#tasks pre")).ToContainTextAsync("<script>");
+        Assert.Equal(0, await page.Locator("main img, main script").CountAsync());
+        Assert.DoesNotContain("pwned", await page.TitleAsync());
+        Assert.Empty(violations);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Cluster_page_shows_members_shards_counters_and_charts()
+    {
+        var page = await node.SignedInPageAsync(DashboardNode.Admin);
+        await page.GetByRole(AriaRole.Link, new() { Name = "Cluster" }).ClickAsync();
+        await Expect(page.Locator("#members-table tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#members-table td[data-label='This node']")).ToHaveTextAsync("this node");
+        await Expect(page.Locator("#members-table td[data-label='Leader']")).ToHaveTextAsync("leader");
+        await Expect(page.Locator("#shards table").First).ToContainTextAsync("workflow");
+        await Expect(page.Locator("#counters .card").First).ToBeVisibleAsync();
+        await Expect(page.Locator("#charts figure")).ToHaveCountAsync(4);
+        await page.Context.CloseAsync();
+    }
+}
