@@ -45,8 +45,9 @@ public static class UiEndpoints
     public static IEndpointRouteBuilder MapDeeplineUi(this IEndpointRouteBuilder app)
     {
         // Anyone: the page and its scripts carry no data; every read they make needs a key.
-        app.MapGet("/ui", (HttpContext ctx) => Asset(ctx, "index.html")).AllowAnonymous();
-        app.MapGet("/ui/assets/{name}", (string name, HttpContext ctx) => Asset(ctx, name)).AllowAnonymous();
+        // Pages, not API: left out of the OpenAPI document.
+        app.MapGet("/ui", (HttpContext ctx) => Asset(ctx, "index.html")).AllowAnonymous().ExcludeFromDescription();
+        app.MapGet("/ui/assets/{name}", (string name, HttpContext ctx) => Asset(ctx, name)).AllowAnonymous().ExcludeFromDescription();
 
         // Any authenticated caller: what its key may do, so the page offers only that.
         var anyCaller = new AuthorizationPolicyBuilder(KeyAuthentication.SchemeName).RequireAuthenticatedUser().Build();
@@ -70,7 +71,8 @@ public static class UiEndpoints
                     admin = May(Policies.Admin),
                 },
             });
-        }).RequireAuthorization(anyCaller);
+        }).RequireAuthorization(anyCaller)
+            .Documented("dashboard", "The caller's name, roles, client and what its key may do");
 
         // Role submitter (its own client's runs only, whatever client_id asks for), operator or admin.
         app.MapGet("/runs", async (HttpRequest request, ClaimsPrincipal user, UiRunQueries queries, CancellationToken ct) =>
@@ -90,7 +92,9 @@ public static class UiEndpoints
                 return Problems.BadRequest($"workflow must be at most {MaxWorkflowFilter} characters without control characters", "workflow");
             var rows = await queries.ListAsync(new RunListFilter(status, user.ClientScope() ?? client, workflow, limit, offset), ct);
             return Results.Ok(new { runs = rows.Take(limit), limit, offset, has_more = rows.Count > limit });
-        }).RequireAuthorization(Policies.ReadRuns);
+        }).RequireAuthorization(Policies.ReadRuns)
+            .Documented("runs", "Runs, newest first, filtered by status, client and workflow (a submitter sees its own client's only)", 400)
+            .WithDescription($"Query: status, client_id, workflow (substring, at most {MaxWorkflowFilter} characters), limit (1..{MaxRunsPage}, default 50), offset (0..{MaxOffset}).");
 
         // Role operator or admin: the monitor's open incidents, newest first.
         app.MapGet("/deadlock/incidents", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
@@ -117,17 +121,20 @@ public static class UiEndpoints
                     auto_cancel = i.AutoCancel,
                 }),
             });
-        }).RequireAuthorization(Policies.Operate);
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("monitor", "The deadlock monitor's open incidents, newest first", 400, 503);
 
         // Role operator or admin: the samples behind the dashboard's charts (this node's, since it started).
         app.MapGet("/ui/api/timeline", (UiFeed feed) => Results.Ok(new
         {
             interval_s = feed.SampleEvery.TotalSeconds,
             points = feed.Timeline(),
-        })).RequireAuthorization(Policies.Operate);
+        })).RequireAuthorization(Policies.Operate)
+            .Documented("dashboard", "This node's samples behind the dashboard's charts (last hour)");
 
         // Role submitter (events of its own client's runs), operator or admin (every run, and the monitor's counters).
-        app.MapGet("/ui/events", StreamAsync).RequireAuthorization(Policies.ReadRuns);
+        app.MapGet("/ui/events", StreamAsync).RequireAuthorization(Policies.ReadRuns)
+            .Documented("dashboard", "Server-sent events: run changes and cancels as they happen (a submitter's own client's runs only)", 429);
         return app;
     }
 

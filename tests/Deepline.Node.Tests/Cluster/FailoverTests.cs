@@ -165,7 +165,9 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         await Eventually.Until(() => Task.FromResult(before.Concat(during).Concat(after).All(r => tokens[r].IsCancellationRequested)),
             TimeSpan.FromSeconds(30), "every cancel reached the Redis worker");
         Assert.All(Enumerable.Range(18, Runs - 18), i => Assert.False(tokens[$"fo-{i}"].IsCancellationRequested, $"fo-{i} was never cancelled"));
-        foreach (var r in stuckBefore.Append("dl-after")) Assert.True(await worker.IsCancelledAsync(r), $"{r}'s auto-cancel in Redis");
+        // The Redis copy is written after the journal: awaited, not read once.
+        foreach (var r in stuckBefore.Append("dl-after"))
+            await Eventually.Until(() => worker.IsCancelledAsync(r), TimeSpan.FromSeconds(30), $"{r}'s auto-cancel in Redis");
 
         var fresh = await _nodes[2].Client.PostJson("/runs", """{"run_id":"fo-after","tasks":[{"task_id":"a","type":"noop"}]}""");
         Assert.Equal(HttpStatusCode.Created, fresh.StatusCode);
