@@ -73,6 +73,7 @@ internal static class LoadSweep
             plot.XLabel($"submissions in flight — {caption}");
             plot.YLabel(y);
             plot.Axes.Bottom.TickGenerator = ticks;
+            plot.Axes.AutoScale();
             plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
             plot.ShowLegend(Alignment.UpperLeft);
         }
