@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Deepline.Actors.Hosting;
+using Deepline.Bench;
 using Deepline.Domain;
 using ScottPlot;
 
@@ -35,15 +36,12 @@ internal static class LoadSweep
             var latencies = new List<double>(ids.Count);
             foreach (var id in ids)
                 if (await node.GetAsync(id) is { } s) latencies.Add((s.UpdatedAt - s.CreatedAt).TotalMilliseconds);
-            latencies.Sort();
-            points.Add(new Point(store, inFlight, events / wallS, runs / submitS, Percentile(latencies, 0.50), Percentile(latencies, 0.99), rowsPerCommit));
+            var sorted = latencies.Order().ToArray();
+            points.Add(new Point(store, inFlight, events / wallS, runs / submitS, Measurement.Percentile(sorted, 0.50), Measurement.Percentile(sorted, 0.99), rowsPerCommit));
             await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
         }
         return points;
     }
-
-    private static double Percentile(List<double> sorted, double p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>Two PNGs: transitions/s, and run latency p50/p99, each against submissions in flight (log2 axis).</summary>
     public static IReadOnlyList<string> Plot(IReadOnlyList<Point> points, string dir, string caption)

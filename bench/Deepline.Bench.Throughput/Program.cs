@@ -199,7 +199,7 @@ static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRu
     latencies.Sort();
     const double MiB = 1024 * 1024;
     return (runs, submitS, (heap1 - heap0) / MiB, (heap1 - heap0) / 1024.0 / runs, (ws1 - ws0) / MiB, (ws1 - ws0) / 1024.0 / runs,
-        sample, Pct(latencies, 0.5), Pct(latencies, 0.99), indexS);
+        sample, Measurement.Percentile([.. latencies], 0.5), Measurement.Percentile([.. latencies], 0.99), indexS);
 }
 
 // Wall time on a shared machine moves with everything else running; the CPU this process spent does much less.
@@ -236,8 +236,6 @@ static ImmutableArray<TaskSpec> Layers(int tasks)
     var width = LayerWidth(tasks);
     return [.. Enumerable.Range(0, tasks).Select(i => new TaskSpec($"t{i}", "noop", TaskSpec.DefaultPool, null, i < width ? [] : [$"t{i - width}"]))];
 }
-
-static double Pct(List<double> sorted, double q) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, Math.Max(0, (int)Math.Ceiling(q * sorted.Count) - 1))];
 
 /// <summary>
 /// A real node in this process on the embedded defaults (config.yaml defaults, hocon/deepline.hocon, SQLite in WAL mode

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Actors.Tests;
 
@@ -18,7 +19,7 @@ public sealed class AlertReceiver : IDisposable
     public AlertReceiver(params (int Status, TimeSpan Delay)[] script)
     {
         _script = new ConcurrentQueue<(int, TimeSpan)>(script);
-        var port = FreePort();
+        var port = Loopback.FreePort();
         Url = new Uri($"http://127.0.0.1:{port}/services/T000/B000/SECRET-TOKEN");
         _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         _listener.Start();
@@ -50,13 +51,6 @@ public sealed class AlertReceiver : IDisposable
                 catch (Exception) { }
             });
         }
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     public void Dispose()

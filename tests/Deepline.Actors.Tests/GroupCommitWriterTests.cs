@@ -2,7 +2,6 @@ using Akka.Persistence.Sql.Journal.Types;
 using Deepline.Actors.Hosting;
 using Microsoft.Data.Sqlite;
 
-
 namespace Deepline.Actors.Tests;
 
 /// <summary>

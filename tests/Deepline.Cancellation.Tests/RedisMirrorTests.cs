@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Deepline.Worker.Sdk;
 using StackExchange.Redis;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cancellation.Tests;
 

@@ -10,6 +10,7 @@ using Deepline.Node.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cancellation.Tests;
 
@@ -49,7 +50,7 @@ public sealed class RedisNodeFixture : IAsyncLifetime
     {
         Redis = await RedisServer.StartAsync();
         Client = await ConnectionMultiplexer.ConnectAsync(Redis.AdminConnection);
-        var port = RedisServer.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         var config = d with
         {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cancellation.Tests;
 
@@ -29,16 +30,9 @@ public sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync(int? port = null, string? dir = null)
     {
-        var server = new RedisServer(port ?? FreePort(), dir);
+        var server = new RedisServer(port ?? Loopback.FreePort(), dir);
         await server.StartAsync();
         return server;
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async Task StartAsync()
@@ -115,17 +109,3 @@ public sealed class RedisServer : IAsyncDisposable
             "`apt-get install -y redis-server` (.ci/run does this on a fresh Debian machine).");
 }
 
-public static class Eventually
-{
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what}");
-            await Task.Delay(25);
-        }
-    }
-
-    public static Task Until(Func<bool> condition, TimeSpan within, string what) => Until(() => Task.FromResult(condition()), within, what);
-}

@@ -1,5 +1,6 @@
 using Deepline.Worker.Sdk;
 using StackExchange.Redis;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cancellation.Tests;
 

@@ -5,6 +5,7 @@ using Deepline.Node;
 using Deepline.Node.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cli.Tests;
 
@@ -75,13 +76,6 @@ public sealed class TestNode : IAsyncDisposable
 
     public string RemotingAddress => $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{Config.Remoting.Port}";
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     /// <param name="joined">false: the node is not expected to be in a cluster yet (its seeds are down); wait only for its API.</param>
     /// <param name="keysFile">An API keys file; null: the open API of the embedded default.</param>
     /// <param name="store">The store; null: the embedded SQLite file under <paramref name="dataDir"/>.</param>
@@ -91,8 +85,8 @@ public sealed class TestNode : IAsyncDisposable
         var d = DeeplineConfig.Defaults;
         var config = d with
         {
-            Http = d.Http with { Port = FreePort() },
-            Remoting = new RemotingConfig("127.0.0.1", FreePort(), seeds ?? []),
+            Http = d.Http with { Port = Loopback.FreePort() },
+            Remoting = new RemotingConfig("127.0.0.1", Loopback.FreePort(), seeds ?? []),
             Data = new DataConfig(dataDir),
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(adminKey),
@@ -127,19 +121,6 @@ public sealed class TestNode : IAsyncDisposable
     {
         Client.Dispose();
         await _app.DisposeAsync();
-    }
-}
-
-public static class Eventually
-{
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what}");
-            await Task.Delay(50);
-        }
     }
 }
 

@@ -1,3 +1,5 @@
+using Deepline.Tests.Shared;
+
 namespace Deepline.Cli.Tests;
 
 [Collection(SingleNode.Name)]
@@ -123,12 +125,12 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
     [Fact]
     public async Task An_unreachable_node_is_exit_3_and_a_bad_command_line_is_exit_2()
     {
-        var down = (await Cli.Run($"http://127.0.0.1:{TestNode.FreePort()}", "cluster", "show")).Fails(ExitCodes.Unreachable);
+        var down = (await Cli.Run($"http://127.0.0.1:{Loopback.FreePort()}", "cluster", "show")).Fails(ExitCodes.Unreachable);
         Assert.Contains("cannot reach the node at http://127.0.0.1:", down);
         Assert.Contains("connection refused", down);
 
         // --url wins over DEEPLINE_URL.
-        var overridden = await Cli.Run($"http://127.0.0.1:{TestNode.FreePort()}", "cluster", "leader", "--url", Node.Url);
+        var overridden = await Cli.Run($"http://127.0.0.1:{Loopback.FreePort()}", "cluster", "leader", "--url", Node.Url);
         Assert.Equal(Node.RemotingAddress, overridden.Ok().Out.Trim());
 
         Assert.Contains("--url must be an absolute http(s) URL", (await Run("cluster", "show", "--url", "ftp://x")).Fails(ExitCodes.Usage));

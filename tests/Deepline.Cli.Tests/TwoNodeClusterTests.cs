@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Cli.Tests;
 
@@ -20,7 +21,7 @@ public sealed class TwoNodeClusterTests : IAsyncLifetime
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync(postgreSql: true);
         _first = await TestNode.Start(Path.Combine(_dataDir, "first"), store: _store.Config);
         // The second node's seed is down: it stays outside any cluster until `cluster join` sends it to the first.
-        _second = await TestNode.Start(Path.Combine(_dataDir, "second"), seeds: [$"akka.tcp://deepline@127.0.0.1:{TestNode.FreePort()}"], joined: false,
+        _second = await TestNode.Start(Path.Combine(_dataDir, "second"), seeds: [$"akka.tcp://deepline@127.0.0.1:{Loopback.FreePort()}"], joined: false,
             store: _store.Config);
     }
 

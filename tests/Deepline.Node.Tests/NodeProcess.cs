@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests;
 

@@ -9,6 +9,7 @@ using Deepline.Node.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Microsoft.Playwright;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Ui.Tests;
 
@@ -46,7 +47,7 @@ public sealed class DashboardNode : IAsyncLifetime
               - {name: platform, key: {{Admin}}, role: admin}
               - {name: pool, key: {{Worker}}, role: worker}
             """);
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         var config = d with
@@ -128,12 +129,6 @@ public sealed class DashboardNode : IAsyncLifetime
         try { Directory.Delete(Dir, true); } catch (IOException) { }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 [CollectionDefinition(Name)]
@@ -142,16 +137,3 @@ public sealed class Dashboard : ICollectionFixture<DashboardNode>
     public const string Name = "dashboard";
 }
 
-public static class Eventually
-{
-    /// <summary>Polls until the condition holds or the deadline passes: a wait on an outcome, never a fixed sleep.</summary>
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what}");
-            await Task.Delay(50);
-        }
-    }
-}

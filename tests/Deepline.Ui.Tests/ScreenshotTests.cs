@@ -1,6 +1,7 @@
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Ui.Tests;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Ui.Tests;
 

@@ -58,7 +58,7 @@ public sealed class PostgresServer : IAsyncDisposable
         var data = Path.Combine(dir, "data");
         await Run(Path.Combine(bin, "initdb"), ["-D", data, "-A", "trust", "-U", User, "--no-sync", "-E", "UTF8", "--locale", "C"], asRoot);
 
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var info = Start(Path.Combine(bin, "postgres"),
             ["-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=200"], asRoot);
@@ -131,13 +131,6 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static ProcessStartInfo Start(string file, string[] args, bool asPostgres)

@@ -32,7 +32,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         _redis = await RedisServer.StartAsync();
         _alerts = new AlertReceiver();
         var store = await _postgres.CreateDatabaseAsync("cluster");
-        var ports = Enumerable.Range(0, 3).Select(_ => (Http: NodeFixture.FreePort(), Remoting: NodeFixture.FreePort())).ToArray();
+        var ports = Enumerable.Range(0, 3).Select(_ => (Http: Loopback.FreePort(), Remoting: Loopback.FreePort())).ToArray();
         var seeds = string.Join(",", ports.Select(p => $"akka.tcp://deepline@127.0.0.1:{p.Remoting}"));
         var environment = new Dictionary<string, string>
         {

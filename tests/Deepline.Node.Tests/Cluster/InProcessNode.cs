@@ -1,6 +1,7 @@
 using System.Net;
 using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +15,7 @@ public static class InProcessNode
         string name, string dataRoot, StoreConfig store, RemotingConfig remoting, Func<DeeplineConfig, DeeplineConfig>? adjust = null)
     {
         var d = DeeplineConfig.Defaults;
-        var (http, port) = (NodeFixture.FreePort(), NodeFixture.FreePort());
+        var (http, port) = (Loopback.FreePort(), Loopback.FreePort());
         var config = d with
         {
             Http = d.Http with { Port = http },
@@ -28,5 +29,42 @@ public static class InProcessNode
         await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
         // Seeds are written akka.tcp (with TLS the members' own addresses read akka.ssl.tcp).
         return (app, client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{port}");
+    }
+}
+
+/// <summary>Nodes of one test cluster on a throwaway PostgreSQL server (the only store a cluster may share), disposed together.</summary>
+public sealed class PostgresCluster : IAsyncDisposable
+{
+    private readonly string _dir;
+    private readonly PostgresServer _postgres;
+    private readonly List<WebApplication> _apps = [];
+
+    private PostgresCluster(string dir, PostgresServer postgres, StoreConfig store) => (_dir, _postgres, Store) = (dir, postgres, store);
+
+    public StoreConfig Store { get; }
+
+    /// <summary>Where the test may keep files (certificates, ...); removed with the cluster.</summary>
+    public string Dir => _dir;
+
+    public static async Task<PostgresCluster> StartAsync(string prefix)
+    {
+        var postgres = await PostgresServer.StartAsync();
+        var store = new StoreConfig(StoreConfig.PostgreSql, await postgres.CreateDatabaseAsync("cluster"));
+        return new PostgresCluster(Directory.CreateTempSubdirectory(prefix).FullName, postgres, store);
+    }
+
+    /// <summary>Starts one more node of the cluster; it is stopped when the cluster is disposed.</summary>
+    public async Task<(HttpClient Client, string Address)> StartNodeAsync(string name, RemotingConfig remoting, Func<DeeplineConfig, DeeplineConfig>? adjust = null)
+    {
+        var (app, client, address) = await InProcessNode.StartAsync(name, _dir, Store, remoting, adjust);
+        _apps.Add(app);
+        return (client, address);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _apps) await app.DisposeAsync();
+        await _postgres.DisposeAsync();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
     }
 }

@@ -11,29 +11,17 @@ namespace Deepline.Node.Tests.Cluster;
 [Trait("Category", "Cluster")]
 public sealed class TlsClusterTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("deepline-tls-").FullName;
-    private readonly List<WebApplication> _apps = [];
-    private PostgresServer _postgres = null!;
-    private StoreConfig _store = null!;
+    private PostgresCluster _cluster = null!;
 
-    public async Task InitializeAsync()
-    {
-        _postgres = await PostgresServer.StartAsync();
-        _store = new StoreConfig(StoreConfig.PostgreSql, await _postgres.CreateDatabaseAsync("cluster"));
-    }
+    public async Task InitializeAsync() => _cluster = await PostgresCluster.StartAsync("deepline-tls-");
 
-    public async Task DisposeAsync()
-    {
-        foreach (var app in _apps) await app.DisposeAsync();
-        await _postgres.DisposeAsync();
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task Only_a_node_holding_the_cluster_certificate_joins()
     {
-        var cluster = TestCertificates.Create(_dir, "cluster", "cluster-secret");
-        var stranger = TestCertificates.Create(_dir, "stranger", "stranger-secret");
+        var cluster = TestCertificates.Create(_cluster.Dir, "cluster", "cluster-secret");
+        var stranger = TestCertificates.Create(_cluster.Dir, "stranger", "stranger-secret");
 
         var (member, memberAddress) = await Start("member", cluster, "cluster-secret", []);
         var (intruder, _) = await Start("intruder", stranger, "stranger-secret", [memberAddress]);
@@ -46,13 +34,8 @@ public sealed class TlsClusterTests : IAsyncLifetime
         Assert.Equal(0, (await Members(intruder))["count"]!.GetValue<int>());
     }
 
-    private async Task<(HttpClient Client, string Address)> Start(string name, string certificate, string password, IReadOnlyList<string> seeds)
-    {
-        var (app, client, address) = await InProcessNode.StartAsync(name, _dir, _store,
-            new RemotingConfig("127.0.0.1", 0, seeds) { TlsCertificate = certificate, TlsCertificatePassword = password });
-        _apps.Add(app);
-        return (client, address);
-    }
+    private Task<(HttpClient Client, string Address)> Start(string name, string certificate, string password, IReadOnlyList<string> seeds) =>
+        _cluster.StartNodeAsync(name, new RemotingConfig("127.0.0.1", 0, seeds) { TlsCertificate = certificate, TlsCertificatePassword = password });
 
     private static async Task<JsonObject> Members(HttpClient client) => await (await client.GetAsync("/cluster/members")).ReadObject();
 

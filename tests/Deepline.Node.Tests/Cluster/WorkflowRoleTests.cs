@@ -14,23 +14,11 @@ namespace Deepline.Node.Tests.Cluster;
 [Trait("Category", "Cluster")]
 public sealed class WorkflowRoleTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("deepline-roles-").FullName;
-    private readonly List<WebApplication> _apps = [];
-    private PostgresServer _postgres = null!;
-    private StoreConfig _store = null!;
+    private PostgresCluster _cluster = null!;
 
-    public async Task InitializeAsync()
-    {
-        _postgres = await PostgresServer.StartAsync();
-        _store = new StoreConfig(StoreConfig.PostgreSql, await _postgres.CreateDatabaseAsync("cluster"));
-    }
+    public async Task InitializeAsync() => _cluster = await PostgresCluster.StartAsync("deepline-roles-");
 
-    public async Task DisposeAsync()
-    {
-        foreach (var app in _apps) await app.DisposeAsync();
-        await _postgres.DisposeAsync();
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
-    }
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
     public async Task Runs_submitted_anywhere_live_only_on_workflow_nodes()
@@ -57,11 +45,7 @@ public sealed class WorkflowRoleTests : IAsyncLifetime
         Assert.Equal(runs, regions.Sum(r => r!["entities"]!.GetValue<int>()));
     }
 
-    private async Task<(HttpClient Client, string Address)> Start(string name, IReadOnlyList<string> roles, IReadOnlyList<string> seeds)
-    {
-        var (app, client, address) = await InProcessNode.StartAsync(name, _dir, _store, new RemotingConfig("127.0.0.1", 0, seeds) { Roles = roles },
+    private Task<(HttpClient Client, string Address)> Start(string name, IReadOnlyList<string> roles, IReadOnlyList<string> seeds) =>
+        _cluster.StartNodeAsync(name, new RemotingConfig("127.0.0.1", 0, seeds) { Roles = roles },
             c => c with { Runs = c.Runs with { WorkflowRole = "workflow" } });
-        _apps.Add(app);
-        return (client, address);
-    }
 }

@@ -4,6 +4,7 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
 using Microsoft.Extensions.Logging;
 using Xunit;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Configuration;
 
@@ -128,7 +129,7 @@ public sealed class RangeAuditTests : IDisposable
     private async Task StartsAndServes(DeeplineConfig loaded)
     {
         await using var store = await Deepline.Tests.Shared.TestStore.CreateAsync();
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var config = loaded with
         {
             Store = store.Config,

@@ -1,4 +1,5 @@
 using System.Net;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -18,7 +19,7 @@ public sealed class CrashRecoveryTests : IDisposable
     [Fact]
     public async Task Runs_and_cancels_survive_SIGKILL()
     {
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var cancelledAt = new Dictionary<string, string>();
         const int runs = 20;
         await using (var first = new NodeProcess("first", port, 0, _dataDir))

@@ -1,6 +1,7 @@
 using System.Net;
 using Deepline.Node.Configuration;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -23,7 +24,7 @@ public sealed class FileLoggingTests : IAsyncLifetime
     [Fact]
     public async Task A_cancelled_running_task_is_in_worker_log_and_the_cancel_in_orchestrator_log()
     {
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         var config = d with
         {

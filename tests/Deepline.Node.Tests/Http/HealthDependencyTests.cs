@@ -2,6 +2,7 @@ using System.Net;
 using Deepline.Node.Configuration;
 using Deepline.Node.Http;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -12,7 +13,7 @@ public sealed class HealthDependencyTests
     public async Task Redis_down_is_reported_as_a_down_dependency_while_the_node_keeps_serving()
     {
         var dir = Directory.CreateTempSubdirectory("deepline-health-").FullName;
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         var config = d with
         {
@@ -20,7 +21,7 @@ public sealed class HealthDependencyTests
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dir),
             // Nothing listens on this loopback port: Redis is down for the whole test.
-            Redis = new RedisConfig($"127.0.0.1:{NodeFixture.FreePort()},connectTimeout=500", 3600),
+            Redis = new RedisConfig($"127.0.0.1:{Loopback.FreePort()},connectTimeout=500", 3600),
         };
         await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
         await app.StartAsync();

@@ -1,6 +1,7 @@
 using Deepline.Node.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -17,7 +18,7 @@ public sealed class HostingTests
         try
         {
             var d = DeeplineConfig.Defaults;
-            await using var app = DeeplineNode.Build(d with { Http = d.Http with { Port = NodeFixture.FreePort() }, Data = new DataConfig(dir) });
+            await using var app = DeeplineNode.Build(d with { Http = d.Http with { Port = Loopback.FreePort() }, Data = new DataConfig(dir) });
             var root = (IConfigurationRoot)app.Services.GetRequiredService<IConfiguration>();
             var files = root.Providers.OfType<FileConfigurationProvider>().ToList();
             Assert.NotEmpty(files);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Deepline.Domain;
 using Microsoft.Data.Sqlite;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 

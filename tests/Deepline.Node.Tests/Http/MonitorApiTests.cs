@@ -1,4 +1,5 @@
 using System.Net;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 

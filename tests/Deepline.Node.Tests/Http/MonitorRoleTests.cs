@@ -1,6 +1,7 @@
 using System.Net;
 using Deepline.Node.Configuration;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -13,7 +14,7 @@ public sealed class MonitorRoleTests
     public async Task The_monitor_runs_only_on_nodes_with_the_monitor_role(string[] roles, bool runs)
     {
         var dir = Directory.CreateTempSubdirectory("deepline-role-").FullName;
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         var config = d with
         {

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Deepline.Node.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -26,16 +27,9 @@ public sealed class NodeFixture : IAsyncLifetime
 
     public const string AdminKey = "node-fixture-admin-key-0123456789";
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public async Task InitializeAsync()
     {
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
@@ -63,19 +57,6 @@ public sealed class NodeFixture : IAsyncLifetime
         if (_app is not null) await _app.DisposeAsync();
         if (_store is not null) await _store.DisposeAsync();
         try { Directory.Delete(DataDir, true); } catch (IOException) { }
-    }
-}
-
-public static class Eventually
-{
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {within.TotalSeconds} s: {what}");
-            await Task.Delay(25);
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Deepline.Node.Configuration;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -41,7 +42,7 @@ public sealed class ProbeDegradationTests
     public async Task A_node_without_the_monitor_and_without_redis_is_ready_but_degraded_and_exports_no_monitor_totals()
     {
         var dir = Directory.CreateTempSubdirectory("deepline-probe-").FullName;
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         var config = d with
         {
@@ -50,7 +51,7 @@ public sealed class ProbeDegradationTests
             Http = d.Http with { Port = port },
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dir),
-            Redis = new RedisConfig($"127.0.0.1:{NodeFixture.FreePort()},connectTimeout=500", 3600),
+            Redis = new RedisConfig($"127.0.0.1:{Loopback.FreePort()},connectTimeout=500", 3600),
         };
         await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
         await app.StartAsync();

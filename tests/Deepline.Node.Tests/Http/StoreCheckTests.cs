@@ -1,4 +1,5 @@
 using System.Net;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 
@@ -34,7 +35,7 @@ public sealed class StoreCheckTests : IDisposable
     [Fact]
     public async Task A_journal_that_went_backwards_after_its_WAL_was_deleted_stops_start_up()
     {
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         await using (var first = new NodeProcess("first", port, 0, _dataDir))
         {
             first.Start();
@@ -60,7 +61,7 @@ public sealed class StoreCheckTests : IDisposable
 
     private async Task<(int ExitCode, string Stderr)> RunToExit(int? port = null)
     {
-        await using var node = new NodeProcess("damaged", port ?? NodeFixture.FreePort(), 0, _dataDir);
+        await using var node = new NodeProcess("damaged", port ?? Loopback.FreePort(), 0, _dataDir);
         node.Start();
         var exitCode = await node.AwaitExitAsync(TimeSpan.FromSeconds(60), "it is serving a damaged store");
         return (exitCode, node.StandardError);

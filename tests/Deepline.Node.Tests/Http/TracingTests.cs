@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Http;
 

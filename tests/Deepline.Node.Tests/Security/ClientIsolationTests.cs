@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Security;
 

@@ -2,6 +2,7 @@ using System.Net;
 using Deepline.Node.Security;
 using Deepline.Node.Tests.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Security;
 

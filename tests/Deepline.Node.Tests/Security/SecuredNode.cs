@@ -6,6 +6,7 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Node.Tests.Security;
 
@@ -51,7 +52,7 @@ public class SecuredNode : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await File.WriteAllTextAsync(KeysPath, KeysYaml());
-        var port = NodeFixture.FreePort();
+        var port = Loopback.FreePort();
         var d = DeeplineConfig.Defaults;
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
