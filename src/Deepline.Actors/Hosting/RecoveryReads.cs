@@ -12,6 +12,9 @@ namespace Deepline.Actors.Hosting;
 /// its SQL text again and together they were 28% of the thread pool's CPU on 5-task runs (docs/benchmarks-throughput.md).
 /// The statements read the plugin's own tables with the plugin's own conditions (native mode: no metadata table). Each
 /// instance prepares only its own statement: the journal and the snapshot store create their tables independently.
+/// On SQLite the driver's async calls complete synchronously, so the read (an index lookup on a WAL reader, which never
+/// waits for the writer) runs on the calling plugin actor's thread, as the plugin's own linq2db read did; PostgreSQL's
+/// is truly asynchronous.
 /// </summary>
 internal sealed class RecoveryReads : IDisposable
 {
