@@ -3,6 +3,7 @@ using Deepline.Node.Configuration;
 using Deepline.Node.Tests.Http;
 using Deepline.Tests.Shared;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Deepline.Node.Tests.Cluster;
@@ -10,16 +11,18 @@ namespace Deepline.Node.Tests.Cluster;
 /// <summary>A cluster node in the test's process on free loopback ports, started and answering its management API.</summary>
 public static class InProcessNode
 {
-    /// <param name="remoting">The node's remoting settings (the port is replaced by a free one).</param>
+    /// <param name="remoting">The node's remoting settings (the port is replaced: the OS picks a free one as it binds).</param>
     public static async Task<(WebApplication App, HttpClient Client, string Address)> StartAsync(
         string name, string dataRoot, StoreConfig store, RemotingConfig remoting, Func<DeeplineConfig, DeeplineConfig>? adjust = null)
     {
         var d = DeeplineConfig.Defaults;
-        var (http, port) = (Loopback.FreePort(), Loopback.FreePort());
+        var http = Loopback.FreePort();
         var config = d with
         {
             Http = d.Http with { Port = http },
-            Remoting = remoting with { Port = port },
+            // Port 0: a port picked beforehand can be taken by a parallel test before Akka.Remote binds it, and a failed
+            // bind stops the node while it starts.
+            Remoting = remoting with { Port = 0 },
             Data = new DataConfig(Path.Combine(dataRoot, name)),
             Store = store,
         };
@@ -27,6 +30,7 @@ public static class InProcessNode
         await app.StartAsync();
         var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
         await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
+        var port = Akka.Cluster.Cluster.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>()).SelfAddress.Port;
         // Seeds are written akka.tcp (with TLS the members' own addresses read akka.ssl.tcp).
         return (app, client, $"akka.tcp://{DeeplineNode.SystemName}@127.0.0.1:{port}");
     }
