@@ -27,7 +27,7 @@ if (args.Contains("--help"))
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
-        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
+        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
@@ -108,7 +108,7 @@ if (Arg("--tp-sweep", "") is { Length: > 0 } sweepArg)
 if (!args.Contains("--tp-skip-active"))
 {
     BenchNode.Store = await UseStore(stores[0]);
-    var r = await ActiveBench(active, concurrency, sample);
+    var r = await ActiveBench(active, concurrency, sample, int.Parse(Arg("--tp-hold-s", "0")));
     lines.Add("## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)");
     lines.Add("| open runs | submit s | submissions/s | managed heap MiB (full GC) | heap KiB/run | working set MiB | working set KiB/run | GET sample | GET p50 ms | GET p99 ms | index caught up s |");
     lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -170,7 +170,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
-    int Sampled, double GetP50, double GetP99, double IndexS)> ActiveBench(int runs, int concurrency, int sample)
+    int Sampled, double GetP50, double GetP99, double IndexS)> ActiveBench(int runs, int concurrency, int sample, int holdS)
 {
     await using var node = await BenchNode.StartAsync(4);
     await node.WarmUpAsync(concurrency);
@@ -184,6 +184,12 @@ static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRu
     await node.WaitIndexAsync(TimeSpan.FromMinutes(10));
     var indexS = clock.Elapsed.TotalSeconds;
     var (heap1, ws1) = Memory();
+    // --tp-hold-s N: the node stays up with its open runs, e.g. for `dotnet-dump collect` and `dumpheap -stat`.
+    if (holdS > 0)
+    {
+        Console.WriteLine($"  holding {runs:N0} open runs for {holdS} s (pid {Environment.ProcessId})");
+        await Task.Delay(TimeSpan.FromSeconds(holdS));
+    }
 
     var latencies = new List<double>();
     var rng = new Random(7);

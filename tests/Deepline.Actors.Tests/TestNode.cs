@@ -38,6 +38,9 @@ public sealed class TestNode : IAsyncDisposable
 
     public WorkflowSettings Settings { get; }
 
+    /// <summary>How the region spreads runs over shards (to put two runs in one shard).</summary>
+    public int NumberOfShards { get; private init; }
+
     /// <summary>The deadlock supervisor's singleton proxy, when the node runs a monitor.</summary>
     public IActorRef? Supervisor { get; private init; }
 
@@ -84,7 +87,7 @@ public sealed class TestNode : IAsyncDisposable
         await Await.Until(() => Cluster.Get(system).SelfMember.Status == MemberStatus.Up, TimeSpan.FromSeconds(20), "node is Up");
         var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
         var supervisor = monitor is null ? null : await ActorRegistry.For(system).GetAsync<DeadlockSupervisor>();
-        return new TestNode(host, system, region, settings) { Supervisor = supervisor };
+        return new TestNode(host, system, region, settings) { Supervisor = supervisor, NumberOfShards = options.NumberOfShards };
     }
 
     public async Task<T> Ask<T>(IRunCommand command) => await Region.Ask<T>(command, TimeSpan.FromSeconds(10));

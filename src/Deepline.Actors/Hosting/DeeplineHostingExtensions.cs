@@ -95,9 +95,9 @@ public static class DeeplineHostingExtensions
         var role = string.IsNullOrEmpty(o.WorkflowRole) ? null : o.WorkflowRole;
         if (role is not null && !roles.Contains(role, StringComparer.Ordinal))
             return builder.WithShardRegionProxy<WorkflowRegion>(WorkflowTypeName, role, new RunMessageExtractor(o.NumberOfShards));
-        return builder.WithShardRegion<WorkflowRegion>(
+        return builder.AddHocon(LeanDequeMailbox.Hocon, HoconAddMode.Prepend).WithShardRegion<WorkflowRegion>(
             WorkflowTypeName,
-            runId => WorkflowActor.Props(runId, o.Workflow),
+            runId => WorkflowActor.Props(runId, o.Workflow).WithMailbox(LeanDequeMailbox.ConfigPath),
             new RunMessageExtractor(o.NumberOfShards),
             new ShardOptions
             {
