@@ -82,3 +82,67 @@ public sealed class GroupCommitWriterTests : IDisposable
 
     private object? Scalar(string sql) => SqliteSql.Scalar(_connection, sql);
 }
+
+/// <summary>The writer's two lanes: a cancel's write is committed next, alone, whatever routine backlog is queued.</summary>
+public sealed class CommitQueueTests
+{
+    [Fact]
+    public void An_urgent_write_is_taken_before_a_backlog_of_routine_writes_and_alone()
+    {
+        var queue = new CommitQueue<string>(maxRows: 100, _ => 1);
+        for (var i = 0; i < 300; i++) queue.Add($"routine-{i}", urgent: false);
+        queue.Add("cancel-1", urgent: true);
+        queue.Add("cancel-2", urgent: true);
+
+        Assert.Equal(["cancel-1", "cancel-2"], queue.TakeBatch());
+        // Then the backlog in arrival order, one commit's worth at a time.
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => $"routine-{i}"), queue.TakeBatch());
+        queue.Add("cancel-3", urgent: true);
+        Assert.Equal(["cancel-3"], queue.TakeBatch());
+        Assert.Equal(Enumerable.Range(100, 100).Select(i => $"routine-{i}"), queue.TakeBatch());
+    }
+
+    [Fact]
+    public void A_commit_holds_at_most_its_row_budget_but_never_splits_a_write()
+    {
+        var queue = new CommitQueue<int>(maxRows: 10, rows => rows);
+        foreach (var rows in new[] { 4, 4, 4, 30, 1 }) queue.Add(rows, urgent: false);
+
+        Assert.Equal([4, 4, 4], queue.TakeBatch());
+        Assert.Equal([30], queue.TakeBatch());
+        Assert.Equal([1], queue.TakeBatch());
+    }
+
+    [Fact]
+    public async Task Closing_lets_the_writer_drain_what_was_queued_and_refuses_new_writes()
+    {
+        var queue = new CommitQueue<string>(maxRows: 100, _ => 1);
+        var waiting = Task.Run(queue.TakeBatch);
+        Assert.True(queue.Add("a", urgent: false));
+        Assert.Equal(["a"], await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        queue.Add("b", urgent: false);
+        queue.Close();
+        Assert.False(queue.Add("c", urgent: true));
+        Assert.Equal(["b"], queue.TakeBatch());
+        Assert.Null(queue.TakeBatch());
+    }
+}
+
+public sealed class UrgentWriteTests
+{
+    private static Akka.Persistence.AtomicWrite Write(params object[] payloads) => new(
+        System.Collections.Immutable.ImmutableList.CreateRange(payloads.Select((p, i) =>
+            (Akka.Persistence.IPersistentRepresentation)new Akka.Persistence.Persistent(p, i + 1, "run-x"))));
+
+    [Fact]
+    public void Cancel_records_tagged_or_not_are_urgent_and_task_transitions_are_not()
+    {
+        var at = DateTimeOffset.UtcNow;
+        var cancel = new Deepline.Domain.RunCancelRequested("stop", "ops", false, at);
+        Assert.True(GroupCommitJournal.IsUrgent(Write(cancel)));
+        Assert.True(GroupCommitJournal.IsUrgent(Write(new Akka.Persistence.Journal.Tagged(cancel, ["run-cancel"]))));
+        Assert.True(GroupCommitJournal.IsUrgent(Write(new Deepline.Domain.TaskStarted("a", "w", at), new Deepline.Domain.RunCancelFinalised("ops", at))));
+        Assert.False(GroupCommitJournal.IsUrgent(Write(new Deepline.Domain.TaskStarted("a", "w", at), new Deepline.Domain.TaskSucceeded("a", null, at))));
+    }
+}
