@@ -17,9 +17,10 @@ namespace Deepline.Bench;
 /// </summary>
 public static class DeeplineBench
 {
-    public static async Task<Measurement> RunAsync(int tasks, int warmup, TimeSpan pace)
+    /// <param name="writeLoad">Runs of 5 noop tasks kept in flight while the cancels are measured (0: none).</param>
+    public static async Task<Measurement> RunAsync(int tasks, int warmup, TimeSpan pace, int writeLoad = 0)
     {
-        Console.WriteLine($"deepline: starting a node with {tasks + warmup} slots");
+        Console.WriteLine($"deepline: starting a node with {tasks + warmup} slots" + (writeLoad > 0 ? $", {writeLoad} runs of write load in flight" : ""));
         var dataDir = Directory.CreateTempSubdirectory("deepline-bench-").FullName;
         var port = FreePort();
         var d = DeeplineConfig.Defaults;
@@ -28,7 +29,7 @@ public static class DeeplineBench
             Http = d.Http with { Port = port },
             Remoting = d.Remoting with { Port = 0 },
             Data = new DataConfig(dataDir),
-            Workers = d.Workers with { Slots = tasks + warmup },
+            Workers = d.Workers with { Slots = tasks + warmup + writeLoad },
             // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
             Limits = d.Limits with { RatePerSecond = 0 },
         };
@@ -53,7 +54,20 @@ public static class DeeplineBench
             await Wait.Until(() => probe.Started, warm.Count + runs.Count, TimeSpan.FromSeconds(120), "deepline: tasks running");
             Console.WriteLine($"deepline: {runs.Count} tasks running after {submitted.Elapsed.TotalSeconds:0.0} s; cancelling each run");
 
+            using var load = new CancellationTokenSource();
+            var rows0 = Deepline.Actors.Hosting.GroupCommitJournal.Rows;
+            var loadClock = Stopwatch.StartNew();
+            var background = writeLoad > 0 ? WriteLoad(http, writeLoad, load.Token) : Task.CompletedTask;
+            if (writeLoad > 0)
+                await Wait.Until(() => Deepline.Actors.Hosting.GroupCommitJournal.Rows - rows0 > 5_000 ? 1 : 0, 1, TimeSpan.FromSeconds(60),
+                    "deepline: write load under way");
+            var rows1 = Deepline.Actors.Hosting.GroupCommitJournal.Rows;
+            var cancelClock = Stopwatch.StartNew();
             var calls = await CancelEach(http, runs, pace);
+            var loadRate = (Deepline.Actors.Hosting.GroupCommitJournal.Rows - rows1) / cancelClock.Elapsed.TotalSeconds;
+            await load.CancelAsync();
+            await background;
+            if (writeLoad > 0) Console.WriteLine($"deepline: {loadRate:N0} journal rows/s of write load while cancelling");
             try
             {
                 await Wait.Until(() => runs.Count(probe.Fired.ContainsKey), runs.Count, TimeSpan.FromSeconds(30), "deepline: tokens fired");
@@ -63,7 +77,8 @@ public static class DeeplineBench
                 Console.WriteLine(e.Message);
             }
             var fired = runs.Select(r => probe.Fired.TryGetValue(r, out var t) ? t : (long?)null).ToList();
-            return Measurement.From("deepline in-cluster", "PUT /runs/{id}/cancel", calls, fired);
+            return Measurement.From(writeLoad > 0 ? $"deepline in-cluster, write load {loadRate:N0} rows/s" : "deepline in-cluster",
+                "PUT /runs/{id}/cancel", calls, fired);
         }
         finally
         {
@@ -71,6 +86,40 @@ public static class DeeplineBench
             await app.DisposeAsync();
             try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>Diamonds of noop tasks submitted over HTTP, <paramref name="inFlight"/> at a time, until cancelled.</summary>
+    private static async Task WriteLoad(HttpClient http, int inFlight, CancellationToken stop)
+    {
+        var next = 0;
+        var workers = Enumerable.Range(0, inFlight).Select(async _ =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var id = $"load-{Interlocked.Increment(ref next)}";
+                var body = JsonSerializer.Serialize(new
+                {
+                    run_id = id,
+                    tasks = new object[]
+                    {
+                        new { task_id = "a", type = "noop" }, new { task_id = "b", type = "noop", depends_on = new[] { "a" } },
+                        new { task_id = "c", type = "noop", depends_on = new[] { "a" } }, new { task_id = "d", type = "noop", depends_on = new[] { "a" } },
+                        new { task_id = "e", type = "noop", depends_on = new[] { "b", "c", "d" } },
+                    },
+                });
+                try
+                {
+                    using var response = await http.PostAsync("/runs", new StringContent(body, Encoding.UTF8, "application/json"), stop);
+                    if (response.StatusCode != HttpStatusCode.Created)
+                        throw new InvalidOperationException($"POST /runs {id}: {(int)response.StatusCode}");
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        });
+        await Task.WhenAll(workers);
     }
 
     internal static bool Healthy(HttpClient http)

@@ -16,6 +16,7 @@ var results = new List<Measurement>();
 var total = Stopwatch.StartNew();
 var pace = TimeSpan.FromMilliseconds(options.PaceMs);
 if (options.Tasks > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace));
+if (options.Tasks > 0 && options.WriteLoad > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace, options.WriteLoad));
 string? redisNotMeasured = null;
 if (options.RedisTasks > 0)
 {
@@ -47,10 +48,10 @@ return results.Where(r => r.System.StartsWith("deepline", StringComparison.Ordin
 
 namespace Deepline.Bench
 {
-    public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath)
+    public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath, int WriteLoad = 0)
     {
         private const string Usage = """
-            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--report PATH]
+            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--write-load N] [--report PATH]
               --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 0..1024; 0 skips Deepline)
               --redis-tasks N        runs held by an external SDK worker, cancels through Redis (default: --tasks;
                                      0 skips it; needs redis-server on PATH, started on a free 127.0.0.1 port)
@@ -59,12 +60,14 @@ namespace Deepline.Bench
               --hangfire-tuned-ms MS a second Hangfire row with CancellationCheckInterval = MS (default 100; 0 skips it)
               --pace-ms MS           at most one cancel call every MS ms, for every system alike (default 5: 1,000 cancels
                                      span a whole Hangfire polling interval instead of landing in one poll)
+              --write-load N         a second Deepline in-cluster row measured while N runs of 5 noop tasks are kept in flight
+                                     (journal writes queued behind which a cancel must not wait; default 0: skipped)
               --report PATH          also write the results as markdown to PATH (e.g. docs/benchmarks.md)
             """;
 
         public static BenchOptions? Parse(string[] args)
         {
-            int tasks = 1000, warmup = 50, tuned = 100, pace = 5;
+            int tasks = 1000, warmup = 50, tuned = 100, pace = 5, writeLoad = 0;
             int? hangfire = null, redis = null;
             string? report = null;
             for (var i = 0; i < args.Length; i++)
@@ -87,6 +90,7 @@ namespace Deepline.Bench
                         case "--warmup": warmup = Int("--warmup", 0, 1000); break;
                         case "--hangfire-tuned-ms": tuned = Int("--hangfire-tuned-ms", 0, 60_000); break;
                         case "--pace-ms": pace = Int("--pace-ms", 0, 1000); break;
+                        case "--write-load": writeLoad = Int("--write-load", 0, 1024); break;
                         case "--report": report = Next(); break;
                         case "-h" or "--help": Console.WriteLine(Usage); return null;
                         default: throw new ArgumentException($"unknown argument \"{args[i]}\"");
@@ -99,7 +103,7 @@ namespace Deepline.Bench
                     return null;
                 }
             }
-            return new BenchOptions(tasks, redis ?? tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report);
+            return new BenchOptions(tasks, redis ?? tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report, writeLoad);
         }
     }
 }
