@@ -84,9 +84,13 @@ public static partial class ConfigLoader
                 raw[key.Path] = new Raw(null, value, Origin.Env(key.EnvironmentVariable));
         }
 
-        var config = Build(new Values(raw, errors));
+        // The checks run over the file's YAML nodes (their lines and quoting make the error lines) and the variables' text;
+        // the values then come the standard way: IConfiguration from the YAML provider and our variable source, bound to
+        // the options classes.
+        Check(new Values(raw, errors));
         if (errors.Count > 0)
             throw new ConfigException(errors);
+        var config = DeeplineOptionsBinder.Bind(DeeplineConfigurationSources.Build(file, environment));
         return notices.Count == 0 ? config : config with { Notices = notices };
     }
 
@@ -304,7 +308,7 @@ public static partial class ConfigLoader
 
     private static readonly string[] AlertFormats = ["auto", "slack", "pagerduty", "generic"];
 
-    private static DeeplineConfig Build(Values v)
+    private static DeeplineConfig Check(Values v)
     {
         var d = DeeplineConfig.Defaults;
 
