@@ -8,7 +8,10 @@ using YamlDotNet.RepresentationModel;
 namespace Deepline.Node.Configuration;
 
 /// <summary>
-/// Loads <see cref="DeeplineConfig"/> from config.yaml and DEEPLINE_* environment variables.
+/// Loads <see cref="DeeplineConfig"/> from config.yaml and DEEPLINE_* environment variables: checks every value
+/// against the key table (<see cref="ConfigKeys"/>: kinds, integer ranges, unknown keys, with the file's lines), then
+/// binds the options classes from <see cref="DeeplineConfigurationSources"/> and runs their validators
+/// (<c>OptionsValidators.cs</c>) for what a value of the right kind can still get wrong.
 /// <list type="bullet">
 /// <item>File: the <c>configPath</c> argument, else <c>DEEPLINE_CONFIG</c>, else <c>./config.yaml</c> if it
 /// exists, else pure <see cref="DeeplineConfig.Defaults"/>. A named file that does not exist is an error.</item>
@@ -28,28 +31,13 @@ public static partial class ConfigLoader
     public const string DefaultFileName = "config.yaml";
 
     private const string Deadlock = "orchestrator.deadlock.";
-    private const string Http = "orchestrator.http.";
-    private const string Remoting = "orchestrator.remoting.";
-    private const string Data = "orchestrator.data.";
     private const string Workers = "orchestrator.workers.";
-    private const string Runs = "orchestrator.runs.";
-    private const string Admin = "orchestrator.admin.";
 
     /// <summary>Shorter keys can be guessed; 16 characters is the floor for a shared secret sent in a header.</summary>
     public const int MinAdminKeyLength = 16;
-    private const string Redis = "orchestrator.redis.";
-    private const string Auth = "orchestrator.auth.";
-    private const string Limits = "orchestrator.limits.";
-    private const string Store = "orchestrator.store.";
-    private const string Process = "orchestrator.workers.process.";
-    private const string Logging = "orchestrator.logging.";
-    private const string ResourcesSection = "orchestrator.resources.";
-    private static readonly string[] VictimPolicies = Enum.GetNames<Deepline.Domain.Resources.VictimPolicy>();
-
 
     /// <summary>Every configuration key in config.yaml order: <see cref="ConfigKeys.All"/>.</summary>
     public static IReadOnlyList<ConfigKey> Keys => ConfigKeys.All;
-
 
     /// <summary>Every proper prefix of a key path ("orchestrator", "orchestrator.deadlock", ...).</summary>
     private static readonly HashSet<string> Sections = Keys
@@ -75,8 +63,8 @@ public static partial class ConfigLoader
         var raw = new Dictionary<string, Raw>(StringComparer.Ordinal);
 
         var file = ResolveFile(configPath, environment, workingDirectory, errors);
-        if (file is not null)
-            ReadFile(file, raw, errors, notices);
+        if (file is not null && !ReadFile(file, raw, errors, notices))
+            file = null; // reported; the environment is still checked
 
         foreach (var key in Keys)
         {
@@ -84,13 +72,25 @@ public static partial class ConfigLoader
                 raw[key.Path] = new Raw(null, value, Origin.Env(key.EnvironmentVariable));
         }
 
-        // The checks run over the file's YAML nodes (their lines and quoting make the error lines) and the variables' text;
-        // the values then come the standard way: IConfiguration from the YAML provider and our variable source, bound to
-        // the options classes.
-        Check(new Values(raw, errors));
-        if (errors.Count > 0)
+        // Kinds and ranges are checked over the file's YAML nodes (their lines and quoting make the error lines) and the
+        // variables' text. The values then come the standard way: IConfiguration from the YAML provider and our variable
+        // source, bound to the options classes, whose validators check what a value of the right kind can still get wrong.
+        var values = new Values(raw, errors);
+        var malformed = CheckKinds(values);
+        var origins = values.Origins(malformed);
+        DeeplineConfig? config = null;
+        try
+        {
+            var sections = DeeplineSections.Bind(DeeplineConfigurationSources.Build(file, environment, malformed));
+            errors.AddRange(sections.Validate(origins));
+            config = sections.ToConfig();
+        }
+        catch (InvalidOperationException) when (errors.Count > 0)
+        {
+            // A value the checks above refused (e.g. a section written as a single value) may not bind: it was reported.
+        }
+        if (errors.Count > 0 || config is null)
             throw new ConfigException(errors);
-        var config = DeeplineOptionsBinder.Bind(DeeplineConfigurationSources.Build(file, environment));
         return notices.Count == 0 ? config : config with { Notices = notices };
     }
 
@@ -157,7 +157,8 @@ public static partial class ConfigLoader
         return full;
     }
 
-    private static void ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
+    /// <returns>False when the file could not be read or parsed (reported); true otherwise, even with unknown keys.</returns>
+    private static bool ReadFile(string path, Dictionary<string, Raw> raw, List<string> errors, List<string> notices)
     {
         string text;
         try
@@ -167,7 +168,7 @@ public static partial class ConfigLoader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             errors.Add($"config file \"{path}\" cannot be read: {e.Message}");
-            return;
+            return false;
         }
 
         var stream = new YamlStream();
@@ -182,28 +183,33 @@ public static partial class ConfigLoader
             if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && FirstTabIndentedLine(text) is { } tabLine)
                 (line, column) = (tabLine, 1); // YamlDotNet points at the enclosing mapping, not at the tab
             errors.Add($"config file \"{path}\", line {line}, column {column}: malformed YAML: {e.Message}");
-            return;
+            return false;
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
         {
             // YamlDotNet occasionally gives up with a bare exception; the last event it read marks the spot.
             errors.Add($"config file \"{path}\", near line {Math.Max(1L, parser.LastLine)}: malformed YAML (the parser could not continue here)");
-            return;
+            return false;
         }
 
         if (stream.Documents.Count == 0)
-            return;
+            return true;
         if (stream.Documents.Count > 1)
         {
             errors.Add($"config file \"{path}\", line {stream.Documents[1].RootNode.Start.Line}: only one YAML document is allowed");
-            return;
+            return false;
         }
 
         var root = stream.Documents[0].RootNode;
         if (root is YamlMappingNode mapping)
+        {
             WalkRoot(mapping, path, raw, errors, notices);
-        else if (!IsNull(root))
-            errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+            return true;
+        }
+        if (IsNull(root))
+            return true;
+        errors.Add($"config file \"{path}\", line {root.Start.Line}: the top level must be a mapping (orchestrator: ...), got {KindOf(root)}");
+        return false;
     }
 
     /// <summary>The seed's tuning and troubleshooting snippets start at <c>deadlock:</c>; the section they mean.</summary>
@@ -304,234 +310,29 @@ public static partial class ConfigLoader
             yield return path[..i];
     }
 
-    // ---------------------------------------------------------------- build and validate
+    // ---------------------------------------------------------------- check and bind
 
-    private static readonly string[] AlertFormats = ["auto", "slack", "pagerduty", "generic"];
-
-    private static DeeplineConfig Check(Values v)
+    /// <summary>
+    /// Each key's value against its kind and range in the key table; returns the keys whose value was refused (their
+    /// defaults stand in while the options validators look at the rest, so every problem is reported in one go).
+    /// </summary>
+    private static HashSet<string> CheckKinds(Values v)
     {
-        var d = DeeplineConfig.Defaults;
-
-        var checkInterval = v.Int(Deadlock + "check_interval_s");
-        var pendingStale = v.Int(Deadlock + "pending_stale_s");
-        var workflowStale = v.Int(Deadlock + "workflow_stale_s");
-        var cancelOnDeadlock = v.Bool(Deadlock + "cancel_on_deadlock");
-        var webhook = v.String(Deadlock + "alert_webhook");
-        var maxDepth = v.Int(Deadlock + "max_dependency_depth");
-        var heartbeatTimeout = v.Int(Deadlock + "heartbeat_timeout_s");
-        var cancelTimeout = v.Int(Deadlock + "cancel_timeout_s");
-        var alertFormat = v.String(Deadlock + "alert_format");
-        if (alertFormat is not null && !AlertFormats.Contains(alertFormat))
+        var malformed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var key in Keys)
         {
-            v.Fail(Deadlock + "alert_format", $"must be one of {string.Join(", ", AlertFormats)}, got \"{alertFormat}\"");
-            alertFormat = null;
-        }
-        var routingKey = v.String(Deadlock + "alert_routing_key");
-        var alertTimeout = v.Int(Deadlock + "alert_timeout_s");
-        var alertRetries = v.Int(Deadlock + "alert_retries");
-        var monitorRole = v.String(Deadlock + "monitor_role");
-        if (monitorRole is { Length: > 0 } && !IsPoolName(monitorRole))
-        {
-            v.Fail(Deadlock + "monitor_role", $"must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(monitorRole)}");
-            monitorRole = null;
-        }
-        var victim = v.String(Deadlock + "victim");
-        if (victim is not null && !VictimPolicies.Contains(victim, StringComparer.Ordinal))
-        {
-            v.Fail(Deadlock + "victim", $"must be one of {string.Join(", ", VictimPolicies)}, got {Quote(victim)}");
-            victim = null;
-        }
-        var defaultCapacity = v.Int(ResourcesSection + "default_capacity");
-
-        if (webhook is { Length: > 0 } && !IsHttpUrl(webhook))
-        {
-            // Never echo the value: webhook URLs carry tokens.
-            v.Fail(Deadlock + "alert_webhook", "not a valid absolute http(s) URL");
-            webhook = null;
-        }
-
-        if (checkInterval is { } interval)
-        {
-            NotBelowInterval(v, "pending_stale_s", pendingStale, interval, "a stale threshold");
-            NotBelowInterval(v, "workflow_stale_s", workflowStale, interval, "a stale threshold");
-            // heartbeat_timeout_s is not bound to the scan: run actors arm their own timers at that deadline.
-        }
-
-        var httpHost = Host(v, Http + "host");
-        var httpPort = v.Int(Http + "port");
-        var remotingHost = Host(v, Remoting + "host");
-        var remotingPort = v.Int(Remoting + "port");
-        var downAfter = v.Int(Remoting + "down_unreachable_after_s");
-        var tlsCertificate = v.String(Remoting + "tls_certificate");
-        var tlsPassword = v.String(Remoting + "tls_certificate_password");
-        if (tlsCertificate is { Length: > 0 } && CertificateProblem(tlsCertificate, tlsPassword ?? "") is { } problem)
-        {
-            v.Fail(Remoting + "tls_certificate", problem);
-            tlsCertificate = null;
-        }
-        var seedNodes = SeedNodes(v);
-        var roles = Roles(v);
-
-        var dataDir = v.String(Data + "dir");
-        if (dataDir is { Length: 0 })
-        {
-            v.Fail(Data + "dir", "must not be empty");
-            dataDir = null;
-        }
-
-        var logDir = v.String(Logging + "dir");
-        if (logDir is { Length: > 0 } && (logDir.Any(char.IsControl) || File.Exists(logDir)))
-        {
-            v.Fail(Logging + "dir", $"must name a directory (it is created when missing), got {Quote(logDir)}");
-            logDir = null;
-        }
-
-        var workersEnabled = v.Bool(Workers + "enabled");
-        var slots = v.Int(Workers + "slots");
-        var pools = v.Pools(Workers + "pools");
-        var cancelGrace = v.Int(Workers + "cancel_grace_s");
-
-        var processCommands = ProcessCommands(v);
-        var processUser = v.String(Process + "user");
-        if (processUser is { Length: > 0 })
-        {
-            if (Deepline.Actors.Workers.ProcessUser.Find(processUser) is null)
+            var ok = key.Kind switch
             {
-                v.Fail(Process + "user", $"no account {Quote(processUser)} in /etc/passwd");
-                processUser = null;
-            }
-            else if (!Environment.UserName.Equals("root", StringComparison.Ordinal))
-            {
-                v.Fail(Process + "user", $"running tasks as {Quote(processUser)} needs the node to run as root (it runs as {Environment.UserName})");
-                processUser = null;
-            }
+                ConfigKind.Integer => v.Int(key.Path) is not null,
+                ConfigKind.Boolean => v.Bool(key.Path) is not null,
+                ConfigKind.List => v.Strings(key.Path) is not null,
+                ConfigKind.Pools => v.Pools(key.Path) is not null,
+                _ => v.String(key.Path) is not null,
+            };
+            if (!ok)
+                malformed.Add(key.Path);
         }
-        var snapshotEvery = v.Int(Runs + "snapshot_every");
-        var passivateAfter = v.Int(Runs + "passivate_after_s");
-        var workflowRole = v.String(Runs + "workflow_role");
-        if (workflowRole is { Length: > 0 } && !IsPoolName(workflowRole))
-        {
-            v.Fail(Runs + "workflow_role", $"must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(workflowRole)}");
-            workflowRole = null;
-        }
-
-        var adminKey = v.String(Admin + "key");
-        if (adminKey is { Length: > 0 } && (adminKey.Length < MinAdminKeyLength || adminKey.Any(char.IsWhiteSpace)))
-        {
-            // Never echo the value: it is a secret.
-            v.Fail(Admin + "key", $"must be at least {MinAdminKeyLength} characters without spaces (or empty: no admin key)");
-            adminKey = null;
-        }
-        var redisConnection = v.String(Redis + "connection");
-        if (redisConnection is { Length: > 0 } && !IsRedisConfiguration(redisConnection))
-        {
-            // Never echo the value: it may carry a password.
-            v.Fail(Redis + "connection", "not a valid Redis connection string (expected e.g. 127.0.0.1:6379 or host:port,password=...)");
-            redisConnection = null;
-        }
-        var redisRetention = v.Int(Redis + "retention_s");
-
-        var keysFile = v.String(Auth + "keys_file");
-        if (keysFile is { Length: 0 } && httpHost is { } h && !IsLoopback(h))
-        {
-            // An open API on a shared network would let anyone run and cancel work: refuse rather than warn.
-            v.Errors.Add($"{Http}host: {h} is not a loopback address, and {Auth}keys_file ({ConfigKeys.At(Auth + "keys_file").EnvironmentVariable}) is not set: " +
-                         "an API without keys may only listen on 127.0.0.1, ::1 or localhost; configure a keys file (README, Security) or a loopback host");
-        }
-        var l = d.Limits;
-        var maxTasks = v.Int(Limits + "max_tasks_per_run");
-        var maxEdges = v.Int(Limits + "max_edges_per_run");
-        var maxValue = v.Int(Limits + "max_value_bytes");
-        var maxBody = v.Int(Limits + "max_body_bytes");
-        var bodyTimeout = v.Int(Limits + "body_timeout_s");
-        var rate = v.Int(Limits + "rate_per_second");
-        var burst = v.Int(Limits + "rate_burst");
-        var thresholdMin = v.Int(Limits + "run_threshold_min_s");
-        var thresholdMax = v.Int(Limits + "run_threshold_max_s");
-        var storeProvider = v.String(Store + "provider");
-        if (storeProvider is not null && storeProvider is not (StoreConfig.Sqlite or StoreConfig.PostgreSql))
-        {
-            v.Fail(Store + "provider", $"must be {StoreConfig.Sqlite} or {StoreConfig.PostgreSql}, got {Quote(storeProvider)}");
-            storeProvider = null;
-        }
-        var storeConnection = v.String(Store + "connection");
-        if (storeProvider == StoreConfig.PostgreSql)
-        {
-            if (storeConnection is { Length: 0 })
-                v.Errors.Add($"{Store}connection: required with {Store}provider postgresql (an Npgsql connection string, e.g. Host=db;Database=deepline;Username=deepline), set it or {ConfigKeys.At(Store + "connection").EnvironmentVariable}");
-            else if (storeConnection is { Length: > 0 } && !IsNpgsqlConnection(storeConnection))
-            {
-                // Never echo the value: it may carry a password.
-                v.Fail(Store + "connection", "not a valid Npgsql connection string (expected e.g. Host=db;Port=5432;Database=deepline;Username=deepline;Password=...)");
-                storeConnection = null;
-            }
-        }
-        if (storeProvider == StoreConfig.Sqlite && seedNodes is { Count: > 0 })
-        {
-            // Each SQLite node has its own file: a second node would serve a different history.
-            v.Errors.Add($"{Remoting}seed_nodes: a cluster of several nodes needs the shared store: set {Store}provider to postgresql " +
-                         $"({ConfigKeys.At(Store + "provider").EnvironmentVariable}); sqlite is single-node only");
-        }
-        if (workflowRole is { Length: > 0 } && seedNodes is not { Count: > 0 } && !(roles ?? d.Remoting.Roles).Contains(workflowRole, StringComparer.Ordinal))
-        {
-            // Without seed nodes the node is a cluster of one: nobody else could host its runs.
-            v.Errors.Add($"{Runs}workflow_role: a node without seed nodes must host runs itself: add {Quote(workflowRole)} to {Remoting}roles " +
-                         $"({ConfigKeys.At(Remoting + "roles").EnvironmentVariable}) or leave {Runs}workflow_role empty");
-        }
-        if (thresholdMin is { } tmin && thresholdMax is { } tmax && tmax < tmin)
-        {
-            v.Fail(Limits + "run_threshold_max_s", string.Create(CultureInfo.InvariantCulture,
-                $"must be at least {Limits}run_threshold_min_s ({tmin}), got {tmax}"));
-            thresholdMax = null;
-        }
-
-        return new DeeplineConfig(
-            new DeadlockConfig(
-                checkInterval ?? d.Deadlock.CheckIntervalS,
-                pendingStale ?? d.Deadlock.PendingStaleS,
-                workflowStale ?? d.Deadlock.WorkflowStaleS,
-                cancelOnDeadlock ?? d.Deadlock.CancelOnDeadlock,
-                webhook ?? d.Deadlock.AlertWebhook,
-                maxDepth ?? d.Deadlock.MaxDependencyDepth,
-                heartbeatTimeout ?? d.Deadlock.HeartbeatTimeoutS,
-                cancelTimeout ?? d.Deadlock.CancelTimeoutS)
-            {
-                AlertFormat = alertFormat ?? d.Deadlock.AlertFormat,
-                AlertRoutingKey = routingKey ?? d.Deadlock.AlertRoutingKey,
-                AlertTimeoutS = alertTimeout ?? d.Deadlock.AlertTimeoutS,
-                AlertRetries = alertRetries ?? d.Deadlock.AlertRetries,
-                MonitorRole = monitorRole ?? d.Deadlock.MonitorRole,
-                Victim = victim ?? d.Deadlock.Victim,
-            },
-            new HttpConfig(httpHost ?? d.Http.Host, httpPort ?? d.Http.Port),
-            new RemotingConfig(remotingHost ?? d.Remoting.Host, remotingPort ?? d.Remoting.Port, seedNodes ?? []) {
-                Roles = roles ?? d.Remoting.Roles,
-                DownUnreachableAfterS = downAfter ?? d.Remoting.DownUnreachableAfterS,
-                TlsCertificate = tlsCertificate ?? d.Remoting.TlsCertificate,
-                TlsCertificatePassword = tlsPassword ?? d.Remoting.TlsCertificatePassword,
-            },
-            new DataConfig(dataDir ?? d.Data.Dir),
-            new WorkersConfig(workersEnabled ?? d.Workers.Enabled, slots ?? d.Workers.Slots,
-                pools ?? new Dictionary<string, int>(StringComparer.Ordinal), cancelGrace ?? d.Workers.CancelGraceS)
-            {
-                ProcessAllowedCommands = processCommands ?? d.Workers.ProcessAllowedCommands,
-                ProcessUser = processUser ?? d.Workers.ProcessUser,
-            },
-            new RunsConfig(snapshotEvery ?? d.Runs.SnapshotEvery, passivateAfter ?? d.Runs.PassivateAfterS)
-            {
-                WorkflowRole = workflowRole ?? d.Runs.WorkflowRole,
-            })
-        {
-            Admin = new AdminConfig(adminKey ?? d.Admin.Key),
-            Redis = new RedisConfig(redisConnection ?? d.Redis.Connection, redisRetention ?? d.Redis.RetentionS),
-            Auth = new AuthConfig(keysFile ?? d.Auth.KeysFile),
-            Limits = new LimitsConfig(maxTasks ?? l.MaxTasksPerRun, maxEdges ?? l.MaxEdgesPerRun, maxValue ?? l.MaxValueBytes,
-                maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
-                thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
-            Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
-            Logging = new LoggingConfig(logDir ?? d.Logging.Dir),
-            Resources = new ResourcesConfig(defaultCapacity ?? d.Resources.DefaultCapacity),
-        };
+        return malformed;
     }
 
     /// <summary>Addresses only this machine can reach: an open API is safe only there.</summary>
@@ -540,7 +341,7 @@ public static partial class ConfigLoader
         (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
     /// <summary>Null when the file holds a certificate with its private key; else what is wrong (never the password).</summary>
-    private static string? CertificateProblem(string path, string password)
+    internal static string? CertificateProblem(string path, string password)
     {
         if (!File.Exists(path)) return $"\"{path}\" does not exist";
         try
@@ -554,7 +355,7 @@ public static partial class ConfigLoader
         }
     }
 
-    private static bool IsNpgsqlConnection(string text)
+    internal static bool IsNpgsqlConnection(string text)
     {
         try
         {
@@ -567,7 +368,7 @@ public static partial class ConfigLoader
         }
     }
 
-    private static bool IsRedisConfiguration(string text)
+    internal static bool IsRedisConfiguration(string text)
     {
         try
         {
@@ -577,87 +378,6 @@ public static partial class ConfigLoader
         {
             return false;
         }
-    }
-
-    private static void NotBelowInterval(Values v, string key, int? value, int interval, string what)
-    {
-        if (value is not { } n || n >= interval)
-            return;
-        var inv = CultureInfo.InvariantCulture;
-        var intervalFrom = v.OriginOf(Deadlock + "check_interval_s") is { } o ? ", " + o.Inline : "";
-        var problem =
-            string.Create(inv, $"must be at least orchestrator.deadlock.check_interval_s ({interval}{intervalFrom}), got {n}: ") +
-            string.Create(inv, $"{what} below the scan interval makes no sense, the deadlock monitor only looks every {interval} s");
-        if (v.OriginOf(Deadlock + key) is null)
-        {
-            // The default clashes with a raised interval: say how to set the key the user never wrote.
-            v.Errors.Add($"{Deadlock}{key}: {problem} (the default: set {Deadlock}{key} or {ConfigKeys.At(Deadlock + key).EnvironmentVariable})");
-            return;
-        }
-        v.Fail(Deadlock + key, problem);
-    }
-
-    private static string? Host(Values v, string path)
-    {
-        var host = v.String(path);
-        if (host is null)
-            return null;
-        if (host.Length == 0)
-        {
-            v.Fail(path, "must not be empty");
-            return null;
-        }
-        if (host.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '/' or '@'))
-        {
-            v.Fail(path, $"must be a host name or IP address, got {Quote(host)}");
-            return null;
-        }
-        return host;
-    }
-
-    private static List<string>? SeedNodes(Values v)
-    {
-        var path = Remoting + "seed_nodes";
-        var items = v.Strings(path);
-        if (items is null)
-            return null;
-        var result = new List<string>(items.Count);
-        var ok = true;
-        for (var i = 0; i < items.Count; i++)
-        {
-            var (text, origin) = items[i];
-            if (!IsSeedAddress(text))
-            {
-                v.Errors.Add($"{path}[{i}]: must be an address akka.tcp://<system>@<host>:<port> (port 1..65535), got {Quote(text)}{origin.Suffix}");
-                ok = false;
-            }
-            result.Add(text);
-        }
-        return ok ? result : null;
-    }
-
-    private static List<string>? ProcessCommands(Values v)
-    {
-        var path = Process + "allowed_commands";
-        if (v.Strings(path) is not { } items) return null;
-        // A relative path would mean a different program in every working directory: names (looked up on the node's
-        // PATH) or absolute paths only.
-        var bad = items.Select((item, i) => (item, i)).Where(x =>
-            x.item.Text.Length == 0 || x.item.Text.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch))
-            || (x.item.Text != "*" && x.item.Text.Contains('/') && !x.item.Text.StartsWith('/'))).ToList();
-        foreach (var ((text, origin), i) in bad)
-            v.Errors.Add($"{path}[{i}]: must be a command name, an absolute path or *, got {Quote(text)}{origin.Suffix}");
-        return bad.Count == 0 ? [.. items.Select(x => x.Text).Distinct(StringComparer.Ordinal)] : null;
-    }
-
-    private static List<string>? Roles(Values v)
-    {
-        var path = Remoting + "roles";
-        if (v.Strings(path) is not { } items) return null;
-        var bad = items.Select((item, i) => (item, i)).Where(x => !IsPoolName(x.item.Text)).ToList();
-        foreach (var ((text, origin), i) in bad)
-            v.Errors.Add($"{path}[{i}]: must be a role name of [A-Za-z0-9._:-] (1..128 characters), got {Quote(text)}{origin.Suffix}");
-        return bad.Count == 0 ? [.. items.Select(x => x.Text).Distinct(StringComparer.Ordinal)] : null;
     }
 
     internal static bool IsSeedAddress(string text)
@@ -699,7 +419,7 @@ public static partial class ConfigLoader
     };
 
     /// <summary>Quotes a (non-secret) value for an error message, escaped and cut short.</summary>
-    private static string Quote(string? text)
+    internal static string Quote(string? text)
     {
         text ??= "";
         const int Max = 80;
@@ -780,9 +500,18 @@ public static partial class ConfigLoader
     {
         private const string BoolWords = "true/false, yes/no, 1/0";
 
+        private readonly Dictionary<string, string> _itemOrigins = new(StringComparer.Ordinal);
+
         public List<string> Errors => errors;
 
-        public Origin? OriginOf(string path) => raw.TryGetValue(path, out var r) ? r.Origin : null;
+        /// <summary>Where every key given (and every list entry) came from, for the validators' error lines.</summary>
+        public ConfigOrigins Origins(IReadOnlySet<string> malformed)
+        {
+            var inline = raw.ToDictionary(kv => kv.Key, kv => kv.Value.Origin.Inline, StringComparer.Ordinal);
+            foreach (var (item, origin) in _itemOrigins)
+                inline[item] = origin;
+            return new ConfigOrigins(inline, malformed);
+        }
 
         public void Fail(string path, string problem) =>
             errors.Add($"{path}: {problem}{(raw.TryGetValue(path, out var r) ? r.Origin.Suffix : "")}");
@@ -862,6 +591,7 @@ public static partial class ConfigLoader
             foreach (var item in sequence.Children)
             {
                 var origin = Origin.File(r.Origin.FilePath!, item.Start.Line);
+                _itemOrigins[$"{path}[{index}]"] = origin.Inline;
                 if (item is YamlScalarNode { Value: { } value } s && !IsNull(s))
                 {
                     result.Add((value, origin));

@@ -15,8 +15,10 @@ public static class DeeplineConfigurationSources
     public static string ConfigurationKey(ConfigKey key) => key.Path.Replace('.', ':');
 
     /// <summary>Builds the configuration from <paramref name="file"/> (full path, or null: none) and the environment.</summary>
-    public static IConfigurationRoot Build(string? file, IReadOnlyDictionary<string, string?> environment)
+    /// <param name="ignored">Key paths whose values were refused: left out of both sources, so their defaults stand in.</param>
+    public static IConfigurationRoot Build(string? file, IReadOnlyDictionary<string, string?> environment, IReadOnlySet<string>? ignored = null)
     {
+        ignored ??= new HashSet<string>();
         var builder = new ConfigurationBuilder().Add(new DefaultsSource());
         if (file is not null)
         {
@@ -28,11 +30,12 @@ public static class DeeplineConfigurationSources
                 ReloadOnChange = false,
                 // A list or pool map set in the environment replaces the file's whole list, not its first entries.
                 Replaced = [.. ConfigKeys.All
-                    .Where(k => k.Kind is ConfigKind.List or ConfigKind.Pools && environment.TryGetValue(k.EnvironmentVariable, out var v) && v is not null)
+                    .Where(k => ignored.Contains(k.Path)
+                        || (k.Kind is ConfigKind.List or ConfigKind.Pools && environment.TryGetValue(k.EnvironmentVariable, out var v) && v is not null))
                     .Select(ConfigurationKey)],
             });
         }
-        return builder.Add(new DeeplineEnvironmentSource(environment)).Build();
+        return builder.Add(new DeeplineEnvironmentSource(environment) { Ignored = ignored }).Build();
     }
 
     /// <summary>"true"/"false" for the words the key table accepts as booleans; anything else unchanged (and refused earlier).</summary>
@@ -107,13 +110,16 @@ public sealed class DeeplineYamlSource : YamlConfigurationSource
 /// </summary>
 public sealed class DeeplineEnvironmentSource(IReadOnlyDictionary<string, string?> environment) : IConfigurationSource
 {
-    public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider(environment);
+    /// <summary>Key paths not to read (their values were refused).</summary>
+    public IReadOnlySet<string> Ignored { get; init; } = new HashSet<string>();
 
-    private sealed class Provider(IReadOnlyDictionary<string, string?> environment) : ConfigurationProvider
+    public IConfigurationProvider Build(IConfigurationBuilder builder) => new Provider(environment, Ignored);
+
+    private sealed class Provider(IReadOnlyDictionary<string, string?> environment, IReadOnlySet<string> ignored) : ConfigurationProvider
     {
         public override void Load()
         {
-            foreach (var key in ConfigKeys.All)
+            foreach (var key in ConfigKeys.All.Where(k => !ignored.Contains(k.Path)))
             {
                 if (!environment.TryGetValue(key.EnvironmentVariable, out var text) || text is null)
                     continue;

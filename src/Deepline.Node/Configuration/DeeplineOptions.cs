@@ -173,30 +173,71 @@ public sealed class StoreOptions
     [ConfigurationKeyName("connection")] public string Connection { get; set; } = "";
 }
 
-/// <summary>Every section bound from one configuration, and the <see cref="DeeplineConfig"/> they make.</summary>
-public static class DeeplineOptionsBinder
+/// <summary>Every section bound from one configuration, their validators, and the <see cref="DeeplineConfig"/> they make.</summary>
+public sealed record DeeplineSections(
+    DeadlockOptions Deadlock,
+    HttpOptions Http,
+    RemotingOptions Remoting,
+    DataDirOptions Data,
+    LoggingOptions Logging,
+    WorkersOptions Workers,
+    RunsOptions Runs,
+    AdminOptions Admin,
+    RedisOptions Redis,
+    AuthOptions Auth,
+    LimitsOptions Limits,
+    ResourcesOptions Resources,
+    StoreOptions Store)
 {
-    public static DeeplineConfig Bind(IConfiguration configuration)
+    public static DeeplineSections Bind(IConfiguration configuration)
     {
         T Get<T>(string section) where T : new() => configuration.GetSection(section).Get<T>() ?? new T();
-        var data = Get<DataDirOptions>(DataDirOptions.Section);
-        var redis = Get<RedisOptions>(RedisOptions.Section);
-        var store = Get<StoreOptions>(StoreOptions.Section);
-        return new DeeplineConfig(
-            Get<DeadlockOptions>(DeadlockOptions.Section).ToConfig(),
-            Get<HttpOptions>(HttpOptions.Section).ToConfig(),
-            Get<RemotingOptions>(RemotingOptions.Section).ToConfig(),
-            new DataConfig(data.Dir),
-            WorkersOptions.Bind(configuration).ToConfig(),
-            Get<RunsOptions>(RunsOptions.Section).ToConfig())
-        {
-            Admin = new AdminConfig(Get<AdminOptions>(AdminOptions.Section).Key),
-            Redis = new RedisConfig(redis.Connection, redis.RetentionS),
-            Auth = new AuthConfig(Get<AuthOptions>(AuthOptions.Section).KeysFile),
-            Limits = Get<LimitsOptions>(LimitsOptions.Section).ToConfig(),
-            Logging = new LoggingConfig(Get<LoggingOptions>(LoggingOptions.Section).Dir),
-            Resources = new ResourcesConfig(Get<ResourcesOptions>(ResourcesOptions.Section).DefaultCapacity),
-            Store = new StoreConfig(store.Provider, store.Connection),
-        };
+        return new DeeplineSections(
+            Get<DeadlockOptions>(DeadlockOptions.Section),
+            Get<HttpOptions>(HttpOptions.Section),
+            Get<RemotingOptions>(RemotingOptions.Section),
+            Get<DataDirOptions>(DataDirOptions.Section),
+            Get<LoggingOptions>(LoggingOptions.Section),
+            WorkersOptions.Bind(configuration),
+            Get<RunsOptions>(RunsOptions.Section),
+            Get<AdminOptions>(AdminOptions.Section),
+            Get<RedisOptions>(RedisOptions.Section),
+            Get<AuthOptions>(AuthOptions.Section),
+            Get<LimitsOptions>(LimitsOptions.Section),
+            Get<ResourcesOptions>(ResourcesOptions.Section),
+            Get<StoreOptions>(StoreOptions.Section));
     }
+
+    /// <summary>Every problem every section's validator finds, one line each, in config.yaml's order.</summary>
+    public IEnumerable<string> Validate(ConfigOrigins origins)
+    {
+        var remoting = Microsoft.Extensions.Options.Options.Create(Remoting);
+        Microsoft.Extensions.Options.ValidateOptionsResult[] results =
+        [
+            new DeadlockOptionsValidator(origins).Validate(null, Deadlock),
+            new HttpOptionsValidator(origins, Microsoft.Extensions.Options.Options.Create(Auth)).Validate(null, Http),
+            new RemotingOptionsValidator(origins).Validate(null, Remoting),
+            new DataDirOptionsValidator(origins).Validate(null, Data),
+            new LoggingOptionsValidator(origins).Validate(null, Logging),
+            new WorkersOptionsValidator(origins).Validate(null, Workers),
+            new RunsOptionsValidator(origins, remoting).Validate(null, Runs),
+            new AdminOptionsValidator(origins).Validate(null, Admin),
+            new RedisOptionsValidator(origins).Validate(null, Redis),
+            new LimitsOptionsValidator(origins).Validate(null, Limits),
+            new StoreOptionsValidator(origins, remoting).Validate(null, Store),
+        ];
+        return results.Where(r => r.Failed).SelectMany(r => r.Failures ?? []);
+    }
+
+    public DeeplineConfig ToConfig() =>
+        new(Deadlock.ToConfig(), Http.ToConfig(), Remoting.ToConfig(), new DataConfig(Data.Dir), Workers.ToConfig(), Runs.ToConfig())
+        {
+            Admin = new AdminConfig(Admin.Key),
+            Redis = new RedisConfig(Redis.Connection, Redis.RetentionS),
+            Auth = new AuthConfig(Auth.KeysFile),
+            Limits = Limits.ToConfig(),
+            Logging = new LoggingConfig(Logging.Dir),
+            Resources = new ResourcesConfig(Resources.DefaultCapacity),
+            Store = new StoreConfig(Store.Provider, Store.Connection),
+        };
 }
