@@ -104,6 +104,7 @@ public static class DeeplineNode
         builder.Services.AddDeeplineSecurity(config);
         builder.Services.AddDeeplineUi();
         builder.Services.AddSingleton(config);
+        builder.Services.AddDeeplineOptions(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(dependencies);
