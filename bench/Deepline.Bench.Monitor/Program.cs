@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
@@ -146,16 +147,17 @@ static async Task LatencyBench(int runs, bool runTimers)
         var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns);
         var settings = new WorkflowSettings(new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty),
             TimeSpan.FromSeconds(30), 100, TimeSpan.FromMinutes(2), runTimers ? thresholds : null);
-        var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], target.ConnectionString, target.ProviderName, settings, [])
-        {
-            Monitor = monitor,
-            Index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds),
-        };
+        var index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddAkka("deepline", (akka, _) => akka
             .ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.ErrorLevel)
-            .WithDeepline(options, registry));
+            .WithDeeplineCluster(new NodeClusterSettings("127.0.0.1", 0, [], []))
+            .WithDeeplinePersistence(target.ConnectionString, target.ProviderName)
+            .WithWorkflowRuns(settings, [])
+            .WithDeadlockMonitor(monitor, index)
+            .WithResourceCoordinator(Deepline.Actors.Resources.ResourceSettings.Default)
+            .WithIntegrityWatch());
         using var host = builder.Build();
         await host.StartAsync();
         var system = host.Services.GetRequiredService<ActorSystem>();

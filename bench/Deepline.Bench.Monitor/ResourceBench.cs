@@ -84,16 +84,18 @@ public static class ResourceBench
             var thresholds = new DetectorThresholds(3600, 3600, 3600);
             var settings = new WorkflowSettings(new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty),
                 TimeSpan.FromSeconds(30), 100, TimeSpan.FromMinutes(2), thresholds);
-            var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], target.ConnectionString, target.ProviderName, settings, [])
-            {
-                Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(60), CancelOnDeadlock: true, AlertWebhookConfigured: false),
-                Index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds),
-            };
+            var monitorSettings = new MonitorSettings(thresholds, TimeSpan.FromSeconds(60), CancelOnDeadlock: true, AlertWebhookConfigured: false);
+            var index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds);
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
             builder.Services.AddAkka("deepline", (akka, _) => akka
                 .ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.ErrorLevel)
-                .WithDeepline(options, new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns)));
+                .WithDeeplineCluster(new NodeClusterSettings("127.0.0.1", 0, [], []))
+                .WithDeeplinePersistence(target.ConnectionString, target.ProviderName)
+                .WithWorkflowRuns(settings, [])
+                .WithDeadlockMonitor(monitorSettings, index)
+                .WithResourceCoordinator(Deepline.Actors.Resources.ResourceSettings.Default)
+                .WithIntegrityWatch());
             using var host = builder.Build();
             await host.StartAsync();
             var system = host.Services.GetRequiredService<ActorSystem>();

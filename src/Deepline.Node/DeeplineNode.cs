@@ -68,42 +68,37 @@ public static class DeeplineNode
         var seeds = config.Remoting.TlsCertificate.Length == 0
             ? config.Remoting.SeedNodes
             : [.. config.Remoting.SeedNodes.Select(a => a.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + a["akka.tcp://".Length..] : a)];
-        var options = new DeeplineAkkaOptions(SystemName, config.Remoting.Host, config.Remoting.Port, seeds,
-            persistence.ConnectionString, persistence.ProviderName, workflow,
-            [.. pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
-                CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS)))],
-            Redis: config.Redis.Enabled
-                ? RedisMirrorSettings.For(config.Redis.Connection, TimeSpan.FromSeconds(config.Redis.RetentionS))
-                : null)
+        var storeRole = StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence));
+        var roles = ClusterHosting.NodeRoles(pools.Count > 0, config.Remoting.Roles, storeRole);
+        var cluster = new NodeClusterSettings(config.Remoting.Host, config.Remoting.Port, seeds, roles)
         {
-            Index = index,
-            Dependencies = dependencies,
-            Roles = config.Remoting.Roles,
             DownUnreachableAfter = TimeSpan.FromSeconds(config.Remoting.DownUnreachableAfterS),
-            ClusterCertificate = config.Remoting.TlsCertificate.Length == 0
+            Certificate = config.Remoting.TlsCertificate.Length == 0
                 ? null
                 : System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
                     config.Remoting.TlsCertificate, config.Remoting.TlsCertificatePassword),
-            Store = (StoreIdentity.RoleOf(StoreIdentity.Ensure(persistence)), persistence.Description),
-            OnForeignStore = onForeignStore,
-            MonitorRole = config.Deadlock.MonitorRole,
-            WorkflowRole = config.Runs.WorkflowRole,
-            Resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim)),
-            Monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
-                !string.IsNullOrEmpty(config.Deadlock.AlertWebhook)),
-            Webhook = string.IsNullOrEmpty(config.Deadlock.AlertWebhook)
-                ? null
-                : new WebhookSettings(new Uri(config.Deadlock.AlertWebhook), Enum.Parse<AlertFormat>(config.Deadlock.AlertFormat),
-                    string.IsNullOrEmpty(config.Deadlock.AlertRoutingKey) ? null : config.Deadlock.AlertRoutingKey,
-                    TimeSpan.FromSeconds(config.Deadlock.AlertTimeoutS), config.Deadlock.AlertRetries, TimeSpan.FromMilliseconds(500)),
         };
+        var poolSettings = pools.Select(p => new WorkerPoolSettings(p.Name, p.Slots, heartbeatInterval, TimeSpan.FromSeconds(5),
+            CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS))).ToList();
+        var monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
+            !string.IsNullOrEmpty(config.Deadlock.AlertWebhook));
+        var resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim));
 
+        builder.Services.AddWebhookAlerting(string.IsNullOrEmpty(config.Deadlock.AlertWebhook)
+            ? null
+            : new WebhookSettings(new Uri(config.Deadlock.AlertWebhook), Enum.Parse<AlertFormat>(config.Deadlock.AlertFormat),
+                string.IsNullOrEmpty(config.Deadlock.AlertRoutingKey) ? null : config.Deadlock.AlertRoutingKey,
+                TimeSpan.FromSeconds(config.Deadlock.AlertTimeoutS), config.Deadlock.AlertRetries, TimeSpan.FromMilliseconds(500)));
+        builder.Services.AddCancellationMirror(config.Redis.Enabled
+            ? RedisMirrorSettings.For(config.Redis.Connection, TimeSpan.FromSeconds(config.Redis.RetentionS))
+            : null);
         builder.Services.ConfigureHttpJsonOptions(o => HttpJson.Configure(o.SerializerOptions));
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<BadRequestProblems>();
         builder.Services.AddDeeplineSecurity(config);
         builder.Services.AddDeeplineUi();
         builder.Services.AddSingleton(config);
+        builder.Services.AddDeeplineOptions(config);
         builder.Services.AddSingleton(persistence);
         builder.Services.AddSingleton(index);
         builder.Services.AddSingleton(dependencies);
@@ -115,7 +110,7 @@ public static class DeeplineNode
         builder.Services.AddDeeplineOpenApi();
         builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}",
             Environment.GetEnvironmentVariable(Telemetry.OtlpEndpointVariable));
-        builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<HttpBridge>>(), TimeSpan.FromSeconds(10)));
+        builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10)));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
             akka.AddHocon(LoadHocon(), HoconAddMode.Prepend)
@@ -125,7 +120,14 @@ public static class DeeplineNode
                     l.AddLoggerFactory();
                 })
                 .AddSetup(new NodeMeterSetup(telemetryScope))
-                .WithDeepline(options, handlers)
+                .WithDeeplineCluster(cluster)
+                .WithDeeplinePersistence(persistence.ConnectionString, persistence.ProviderName)
+                .WithWorkflowRuns(workflow, roles, config.Runs.WorkflowRole)
+                .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
+                .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
+                .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
+                .WithCancellationMirror(dependencies)
+                .WithWorkerPools(poolSettings, handlers)
                 .WithDeeplineHealthChecks()
                 .AddStartup((system, _) => monitorMetrics.Register(system));
         });

@@ -31,6 +31,16 @@ app.Logger.LogInformation("Deepline node starting on http://{Host}:{Port}{NewLin
     config.Http.Host, config.Http.Port, Environment.NewLine, ConfigLoader.Describe(config));
 foreach (var notice in config.Notices)
     app.Logger.LogWarning("Config notice: {Notice}", notice);
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+{
+    // The options validators run again as the host starts (ValidateOnStart); the loader ran them first, so this is a
+    // configuration built some other way: the same line and exit code as the loader's.
+    Console.Error.WriteLine($"deepline: configuration error, not starting:{Environment.NewLine}{string.Join(Environment.NewLine, ex.Failures)}");
+    return 2;
+}
 // A node that had to leave (its store is not the cluster's) set its own exit code.
 return Environment.ExitCode;

@@ -1,11 +1,17 @@
 using Akka.Actor;
 using Deepline.Actors.Alerting;
 using Deepline.Domain;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Deepline.Actors.Tests;
 
 public sealed class AlertDeliveryTests
 {
+    /// <summary>The sender as the node gets it: the factory's webhook client with its resilience handler.</summary>
+    private static WebhookSender Sender(WebhookSettings settings) =>
+        new ServiceCollection().AddWebhookAlerting(settings).BuildServiceProvider()
+            .GetRequiredService<WebhookSender>();
+
     private static AlertRequest Alert(string runId = "run-1") => new(
         new Detection(runId, "Data Analysis", StuckReason.stale_pending, DateTimeOffset.UtcNow.AddMinutes(-20), DateTimeOffset.UtcNow.AddMinutes(-20),
             ["a", "b"], "no task RUNNING"), DateTimeOffset.UtcNow, true);
@@ -14,7 +20,7 @@ public sealed class AlertDeliveryTests
     public async Task A_receiver_answering_500_then_200_gets_the_alert_on_the_retry()
     {
         using var receiver = new AlertReceiver((500, TimeSpan.Zero), (200, TimeSpan.Zero));
-        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 3, TimeSpan.FromMilliseconds(50)), new HttpClient());
+        var sender = Sender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 3, TimeSpan.FromMilliseconds(50)));
 
         var error = await sender.SendAsync(AlertPayloads.Generic(Alert()), CancellationToken.None);
 
@@ -27,7 +33,7 @@ public sealed class AlertDeliveryTests
     {
         // The documented range of alert_retries starts at 0; Polly refuses a retry strategy of 0 attempts.
         using var receiver = new AlertReceiver((500, TimeSpan.Zero), (200, TimeSpan.Zero));
-        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 0, TimeSpan.FromMilliseconds(50)), new HttpClient());
+        var sender = Sender(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 0, TimeSpan.FromMilliseconds(50)));
 
         var error = await sender.SendAsync(AlertPayloads.Generic(Alert()), CancellationToken.None);
 
@@ -39,7 +45,7 @@ public sealed class AlertDeliveryTests
     public async Task A_receiver_that_times_out_fails_within_bounded_time_without_leaking_the_url()
     {
         using var receiver = new AlertReceiver((200, TimeSpan.FromSeconds(30)), (200, TimeSpan.FromSeconds(30)));
-        var sender = new WebhookSender(new WebhookSettings(receiver.Url, AlertFormat.slack, null, TimeSpan.FromMilliseconds(1000), 1, TimeSpan.FromMilliseconds(50)), new HttpClient());
+        var sender = Sender(new WebhookSettings(receiver.Url, AlertFormat.slack, null, TimeSpan.FromMilliseconds(1000), 1, TimeSpan.FromMilliseconds(50)));
 
         var started = DateTime.UtcNow;
         var error = await sender.SendAsync(AlertPayloads.Slack(Alert()), CancellationToken.None);

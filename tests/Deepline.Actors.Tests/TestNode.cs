@@ -3,9 +3,11 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
 using Deepline.Actors.Alerting;
+using Deepline.Actors.Cancellation;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Resources;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
@@ -17,7 +19,7 @@ using Microsoft.Data.Sqlite;
 namespace Deepline.Actors.Tests;
 
 /// <summary>
-/// A real single-node cluster, composed exactly as the node composes it (Akka.Hosting + WithDeepline), on a
+/// A real single-node cluster, composed as the node composes it (the same per-feature Akka.Hosting extensions), on a
 /// SQLite file the test owns, so a test can stop it and start another on the same file.
 /// </summary>
 public sealed class TestNode : IAsyncDisposable
@@ -69,25 +71,31 @@ public sealed class TestNode : IAsyncDisposable
                 .Add(TaskSpec.DefaultPool, [.. registry.Types])) { Processes = processes },
             cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, passivateAfter ?? TimeSpan.FromMinutes(2),
             runTimers ? monitor?.Thresholds : null);
-        var options = new DeeplineAkkaOptions("deepline", "127.0.0.1", 0, [], store.ConnectionString, store.ProviderName, settings,
-            [new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3))])
-        {
-            Monitor = monitor,
-            Index = monitor is null ? null : new RunIndexStore(() => new SqliteConnection(store.ConnectionString), monitor.Thresholds),
-            Webhook = webhook,
-            Resources = resources ?? Deepline.Actors.Resources.ResourceSettings.Default,
-        };
+        var pools = new[] { new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3)) };
+        var roles = ClusterHosting.NodeRoles(servesPools: true, [], storeRole: null);
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders().SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddAkka("deepline", (akka, _) => akka.WithDeepline(options, registry));
+        builder.Services.AddWebhookAlerting(webhook);
+        builder.Services.AddAkka("deepline", (akka, _) =>
+        {
+            akka.WithDeeplineCluster(new NodeClusterSettings("127.0.0.1", 0, [], roles))
+                .WithDeeplinePersistence(store.ConnectionString, store.ProviderName)
+                .WithWorkflowRuns(settings, roles)
+                .WithResourceCoordinator(resources ?? Deepline.Actors.Resources.ResourceSettings.Default)
+                .WithIntegrityWatch()
+                .WithCancellationMirror()
+                .WithWorkerPools(pools, registry);
+            if (monitor is not null)
+                akka.WithDeadlockMonitor(monitor, new RunIndexStore(() => new SqliteConnection(store.ConnectionString), monitor.Thresholds));
+        });
         var host = builder.Build();
         await host.StartAsync();
         var system = host.Services.GetRequiredService<ActorSystem>();
         await Await.Until(() => Cluster.Get(system).SelfMember.Status == MemberStatus.Up, TimeSpan.FromSeconds(20), "node is Up");
         var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
         var supervisor = monitor is null ? null : await ActorRegistry.For(system).GetAsync<DeadlockSupervisor>();
-        return new TestNode(host, system, region, settings) { Supervisor = supervisor, NumberOfShards = options.NumberOfShards };
+        return new TestNode(host, system, region, settings) { Supervisor = supervisor, NumberOfShards = WorkflowRunsHosting.DefaultNumberOfShards };
     }
 
     public async Task<T> Ask<T>(IRunCommand command) => await Region.Ask<T>(command, TimeSpan.FromSeconds(10));

@@ -110,7 +110,7 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
     {
         var tree = (await Run("actor", "hierarchy", "-d", "2")).Ok();
         Assert.Contains("\n/user\n", tree.Out);
-        Assert.Contains("\n  /user/http-bridge", tree.Out);
+        Assert.Contains("\n  /user/store-guard", tree.Out); // was /user/http-bridge, removed (it only forwarded to the shard region)
         Assert.Contains("\n  /system/sharding", tree.Out);
         Assert.DoesNotContain("/system/sharding/workflow", tree.Out); // depth 2 stops above it
         Assert.Matches(@"Count: \d+ actors", tree.Out);

@@ -9,17 +9,15 @@ namespace Deepline.Actors.Alerting;
 public sealed record WebhookSettings(Uri Url, AlertFormat Format, string? RoutingKey, TimeSpan AttemptTimeout, int Retries, TimeSpan FirstBackoff);
 
 /// <summary>
-/// Posts alert bodies with a per-attempt timeout and retries with exponential backoff (Polly), so one slow or
-/// failing receiver costs bounded time; errors never contain the URL (it carries the webhook's token).
+/// Posts alert bodies through the "deepline-webhook" client of <see cref="IHttpClientFactory"/>, whose resilience handler
+/// (<see cref="AlertingServices.AddWebhookAlerting"/>) bounds each attempt and retries with exponential backoff, so one
+/// slow or failing receiver costs bounded time; errors never contain the URL (it carries the webhook's token).
 /// </summary>
-public sealed class WebhookSender(WebhookSettings settings, HttpClient http)
+public sealed class WebhookSender(WebhookSettings settings, IHttpClientFactory clients)
 {
-    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline = Pipeline(settings);
-
     /// <summary>alert_retries 0 means one attempt: Polly refuses a retry strategy of 0 attempts, so none is added then.</summary>
-    private static ResiliencePipeline<HttpResponseMessage> Pipeline(WebhookSettings settings)
+    internal static void Configure(ResiliencePipelineBuilder<HttpResponseMessage> builder, WebhookSettings settings)
     {
-        var builder = new ResiliencePipelineBuilder<HttpResponseMessage>();
         if (settings.Retries > 0)
             builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
@@ -32,7 +30,7 @@ public sealed class WebhookSender(WebhookSettings settings, HttpClient http)
                     .Handle<TimeoutRejectedException>()
                     .HandleResult(r => (int)r.StatusCode >= 500 || (int)r.StatusCode == 429),
             });
-        return builder.AddTimeout(settings.AttemptTimeout).Build();
+        builder.AddTimeout(settings.AttemptTimeout);
     }
 
     public WebhookSettings Settings => settings;
@@ -42,8 +40,7 @@ public sealed class WebhookSender(WebhookSettings settings, HttpClient http)
     {
         try
         {
-            using var response = await _pipeline.ExecuteAsync(
-                async token => await http.PostAsJsonAsync(settings.Url, body, token), ct);
+            using var response = await clients.CreateClient(AlertingServices.ClientName).PostAsJsonAsync(settings.Url, body, ct);
             return response.IsSuccessStatusCode ? null : $"receiver answered {(int)response.StatusCode} {response.ReasonPhrase}";
         }
         catch (TimeoutRejectedException)

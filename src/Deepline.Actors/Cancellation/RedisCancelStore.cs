@@ -5,7 +5,7 @@ using StackExchange.Redis;
 
 namespace Deepline.Actors.Cancellation;
 
-/// <summary>Redis mirroring of cancels; null in <see cref="Hosting.DeeplineAkkaOptions"/> = no Redis (the embedded default).</summary>
+/// <summary>Redis mirroring of cancels; null in <see cref="CancellationMirrorHosting.AddCancellationMirror"/> = no Redis (the embedded default).</summary>
 /// <param name="Connection">StackExchange.Redis configuration string (may carry a password: never logged).</param>
 /// <param name="Retention">Entries older than this are pruned, and skipped when the set is rebuilt.</param>
 /// <param name="CheckInterval">How often an idle mirror checks that Redis still holds its data (a flush, a restart empty).</param>

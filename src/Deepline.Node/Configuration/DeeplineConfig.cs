@@ -9,13 +9,9 @@ public sealed record DeeplineConfig(
     WorkersConfig Workers,
     RunsConfig Runs)
 {
-    public static DeeplineConfig Defaults { get; } = new(
-        new DeadlockConfig(60, 900, 3600, true, "", 50, 60, 30),
-        new HttpConfig("127.0.0.1", 8001),
-        new RemotingConfig("127.0.0.1", 4053, []),
-        new DataConfig("./data"),
-        new WorkersConfig(true, 4, new Dictionary<string, int>()),
-        new RunsConfig(100, 120));
+    /// <summary>Every key at its default from the key table (<see cref="ConfigKeys.All"/>), bound as a loaded file would be.</summary>
+    public static DeeplineConfig Defaults { get; } =
+        DeeplineSections.Bind(DeeplineConfigurationSources.Build(null, new Dictionary<string, string?>())).ToConfig();
 
     /// <summary>Not positional so that adding it broke no caller; defaults to no key (an open node then makes loopback callers admin).</summary>
     public AdminConfig Admin { get; init; } = AdminConfig.Disabled;

@@ -7,10 +7,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Deepline.Node.Http;
 
 /// <summary>
-/// Asks the cluster on behalf of an HTTP request. A run answers a command with the reply it names or with a
+/// Asks the cluster on behalf of an HTTP request, straight to the workflow shard region (or its proxy). A run answers a command with the reply it names or with a
 /// <see cref="CommandRejected"/>, whose kind (not its text) decides the problem; a time-out is a 503, never a 500.
 /// </summary>
-public sealed class RunsGateway(IRequiredActor<HttpBridge> bridge, TimeSpan askTimeout)
+public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan askTimeout)
 {
     /// <returns>The reply, or the problem to answer with instead.</returns>
     public async Task<(TReply? Reply, ProblemHttpResult? Failure)> AskAsync<TReply>(IRunCommand command, CancellationToken ct)
@@ -21,7 +21,7 @@ public sealed class RunsGateway(IRequiredActor<HttpBridge> bridge, TimeSpan askT
         span?.SetTag("deepline.command", command.GetType().Name);
         try
         {
-            var actor = await bridge.GetAsync(ct);
+            var actor = await runs.GetAsync(ct);
             return await actor.Ask<IDeeplineMessage>(command, askTimeout, ct) switch
             {
                 TReply reply => (reply, null),

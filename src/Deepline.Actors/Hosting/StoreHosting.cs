@@ -1,0 +1,37 @@
+using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
+using Deepline.Actors.Workflows;
+using Deepline.Domain;
+
+namespace Deepline.Actors.Hosting;
+
+public static class StoreHosting
+{
+    /// <summary>
+    /// Journal and snapshots in the SQL store (SQLite or PostgreSQL), run events tagged for the run index; writes through
+    /// one group-committing writer per node (<see cref="GroupCommitJournal"/>), recovery's point reads through prepared
+    /// statements (<see cref="RecoveringSnapshotStore"/>).
+    /// </summary>
+    public static AkkaConfigurationBuilder WithDeeplinePersistence(this AkkaConfigurationBuilder builder, string connectionString, string providerName) =>
+        builder
+            .WithSqlPersistence(connectionString, providerName,
+                journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
+            .AddSetup(SqliteStore.DataOptionsSetup(providerName, connectionString))
+            .AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"\n" +
+                      $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"", HoconAddMode.Prepend);
+
+    /// <summary>
+    /// The store guard (the node leaves a cluster whose store is not its own, then calls <paramref name="onForeignStore"/>)
+    /// and the integrity watch /health asks about the store.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithStoreGuard(this AkkaConfigurationBuilder builder, string storeRole, string description, Action? onForeignStore) =>
+        builder.WithActors((system, registry) =>
+        {
+            system.ActorOf(StoreGuard.Props(storeRole, description, onForeignStore), "store-guard");
+            registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch"));
+        });
+
+    /// <summary>The integrity watch alone, for a node composed without a store guard (tests of actors).</summary>
+    public static AkkaConfigurationBuilder WithIntegrityWatch(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, registry) => registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch")));
+}
