@@ -2,6 +2,7 @@ using Akka.Actor;
 using Deepline.Actors.Alerting;
 using Deepline.Domain;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Deepline.Actors.Tests;
 
@@ -26,6 +27,42 @@ public sealed class AlertDeliveryTests
 
         Assert.Null(error);
         await Await.Until(() => receiver.Received.Count == 2, TimeSpan.FromSeconds(5), "the failed and the retried attempt reached the receiver");
+    }
+
+    [Fact]
+    public async Task The_webhook_client_logs_nothing_of_the_url_at_any_level()
+    {
+        // The URL carries the webhook's token; the HTTP client factory's own request logging would print it.
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (200, TimeSpan.Zero));
+        var logs = new CapturingLoggerProvider();
+        var sender = new ServiceCollection()
+            .AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Trace))
+            .AddWebhookAlerting(new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50)))
+            .BuildServiceProvider().GetRequiredService<WebhookSender>();
+
+        Assert.Null(await sender.SendAsync(AlertPayloads.Generic(Alert()), CancellationToken.None));
+
+        Assert.Equal(2, receiver.Received.Count);
+        Assert.DoesNotContain(logs.Messages, m => m.Contains("SECRET-TOKEN", StringComparison.Ordinal));
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+        public void Dispose() { }
+
+        private sealed class Logger(CapturingLoggerProvider provider) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                provider.Messages.Enqueue(formatter(state, exception) + exception);
+        }
     }
 
     [Fact]

@@ -16,6 +16,8 @@ public static class AlertingServices
     {
         if (settings is null) return services;
         services.AddHttpClient(ClientName, client => client.Timeout = Timeout.InfiniteTimeSpan) // the handler bounds every attempt
+            // The factory's request logging prints the URL, which carries the webhook's token: the sender reports failures itself.
+            .RemoveAllLoggers()
             .AddResilienceHandler("webhook", builder => WebhookSender.Configure(builder, settings));
         services.AddSingleton(sp => new WebhookSender(settings, sp.GetRequiredService<IHttpClientFactory>()));
         return services;

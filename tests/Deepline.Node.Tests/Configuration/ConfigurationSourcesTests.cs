@@ -6,7 +6,7 @@ namespace Deepline.Node.Tests.Configuration;
 
 /// <summary>
 /// The configuration sources under the loader: what standard configuration layering would get wrong for our files
-/// and variables (lists merged entry by entry, ':' in pool names, the seed's short form) is right here.
+/// and variables (lists merged entry by entry, the seed's short form, yes/no booleans) is right here.
 /// </summary>
 public sealed class ConfigurationSourcesTests : IDisposable
 {
