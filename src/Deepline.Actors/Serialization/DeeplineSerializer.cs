@@ -38,6 +38,10 @@ public sealed class DeeplineSerializer(ExtendedActorSystem system) : SerializerW
     /// <summary>Every manifest this version reads (today's names and <see cref="Aliases"/>) and its type.</summary>
     public static IReadOnlyDictionary<string, Type> Manifests => Types;
 
+    /// <summary>
+    /// The journal's JSON, separate from the wire's (<see cref="Deepline.Worker.Sdk.WireJson"/>) on purpose: its
+    /// property names and timestamp form are those every stored event was written with, and must stay so.
+    /// </summary>
     public static JsonSerializerOptions Options { get; } = new()
     {
         Converters = { new JsonStringEnumConverter() },
