@@ -36,13 +36,21 @@ public static class RedisContract
     public static JsonSerializerOptions Json => WireJson.Options;
 }
 
-/// <summary>What the channel carries, one per cancelled run: <c>{"run_id","reason","cancelled_by","cancelled_at"}</c>.</summary>
+/// <summary>
+/// What the channel carries, one per cancelled run: <c>{"run_id","reason","cancelled_by","cancelled_at"}</c>, plus
+/// <c>"traceparent"</c> (W3C trace context of the cancel) when the node traces; readers that do not know it skip it.
+/// </summary>
 public sealed record CancelMessage(
     [property: JsonPropertyName("run_id")] string RunId,
     [property: JsonPropertyName("reason")] string Reason,
     [property: JsonPropertyName("cancelled_by")] string CancelledBy,
     [property: JsonPropertyName("cancelled_at")] DateTimeOffset CancelledAt)
 {
+    /// <summary>W3C <c>traceparent</c> of the node's cancel span: a worker's own cancel span can join that trace. Optional.</summary>
+    [JsonPropertyName("traceparent")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, RedisContract.Json);
 
     /// <summary>Null for anything that is not a cancel message with a run id (other publishers may share the channel).</summary>
