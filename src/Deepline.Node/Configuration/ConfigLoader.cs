@@ -108,6 +108,8 @@ public static partial class ConfigLoader
             "Directory for the node's local data (SQLite journal and snapshots)."),
         new(Logging + "dir", "DEEPLINE_LOGGING_DIR", "\"\"",
             "Directory for rolling log files orchestrator.log and worker.log (10 MB each, 10 kept); empty: console only."),
+        new(Logging + "console_format", "DEEPLINE_LOGGING_CONSOLE_FORMAT", "text",
+            "Console log lines: text, or json (one JSON object per line with the message template's fields, for log shippers)."),
         new(Workers + "enabled", "DEEPLINE_WORKERS_ENABLED", "true",
             "Run in-cluster worker pools on this node."),
         new(Workers + "slots", "DEEPLINE_WORKERS_SLOTS", "4",
@@ -254,6 +256,7 @@ public static partial class ConfigLoader
             $"{Remoting}seed_nodes: {(c.Remoting.SeedNodes.Count == 0 ? "none (joins itself)" : string.Join(", ", c.Remoting.SeedNodes))}",
             $"{Data}dir: {c.Data.Dir}",
             $"{Logging}dir: {(c.Logging.Dir.Length == 0 ? "not configured (console only)" : c.Logging.Dir)}",
+            $"{Logging}console_format: {c.Logging.ConsoleFormat}",
             $"{Workers}enabled: {B(c.Workers.Enabled)}",
             $"{Workers}slots: {I(c.Workers.Slots)}",
             $"{Workers}pools: {(c.Workers.Pools.Count == 0 ? "none" : string.Join(", ", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={I(p.Value)}")))}",
@@ -551,6 +554,12 @@ public static partial class ConfigLoader
             v.Fail(Logging + "dir", $"must name a directory (it is created when missing), got {Quote(logDir)}");
             logDir = null;
         }
+        var consoleFormat = v.String(Logging + "console_format", d.Logging.ConsoleFormat);
+        if (consoleFormat is not null && consoleFormat is not (LoggingConfig.Text or LoggingConfig.Json))
+        {
+            v.Fail(Logging + "console_format", $"must be one of {LoggingConfig.Text}, {LoggingConfig.Json}, got {Quote(consoleFormat)}");
+            consoleFormat = null;
+        }
 
         var workersEnabled = v.Bool(Workers + "enabled", d.Workers.Enabled);
         var slots = v.Int(Workers + "slots", d.Workers.Slots, 0, MaxSlots,
@@ -698,7 +707,7 @@ public static partial class ConfigLoader
                 maxBody ?? l.MaxBodyBytes, bodyTimeout ?? l.BodyTimeoutS, rate ?? l.RatePerSecond, burst ?? l.RateBurst,
                 thresholdMin ?? l.RunThresholdMinS, thresholdMax ?? l.RunThresholdMaxS),
             Store = new StoreConfig(storeProvider ?? d.Store.Provider, storeConnection ?? d.Store.Connection),
-            Logging = new LoggingConfig(logDir ?? d.Logging.Dir),
+            Logging = new LoggingConfig(logDir ?? d.Logging.Dir) { ConsoleFormat = consoleFormat ?? d.Logging.ConsoleFormat },
             Resources = new ResourcesConfig(defaultCapacity ?? d.Resources.DefaultCapacity),
         };
     }
