@@ -9,6 +9,7 @@ using Deepline.Actors.Monitoring;
 using Deepline.Actors.Resources;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
+using Deepline.Bench;
 using Deepline.Domain;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -76,7 +77,7 @@ static async Task ScanBench(int size, int stuckCount)
             samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
         }
         samples.Sort();
-        Console.WriteLine($"| {size:N0} | {stuckCount} | {Pct(samples, 0.5):0.00} | {Pct(samples, 0.99):0.00} | {found} |");
+        Console.WriteLine($"| {size:N0} | {stuckCount} | {Measurement.Percentile([.. samples], 0.5):0.00} | {Measurement.Percentile([.. samples], 0.99):0.00} | {found} |");
     }
     finally
     {
@@ -185,7 +186,7 @@ static async Task LatencyBench(int runs, bool runTimers)
             }
         }
         latencies.Sort();
-        Console.WriteLine($"| {(runTimers ? "run timer" : "index scan")} | {Pct(latencies, 0.5):0.0} | {Pct(latencies, 0.99):0.0} | {latencies[^1]:0.0} |");
+        Console.WriteLine($"| {(runTimers ? "run timer" : "index scan")} | {Measurement.Percentile([.. latencies], 0.5):0.0} | {Measurement.Percentile([.. latencies], 0.99):0.0} | {latencies[^1]:0.0} |");
         await host.StopAsync();
     }
     finally
@@ -195,4 +196,3 @@ static async Task LatencyBench(int runs, bool runTimers)
     }
 }
 
-static double Pct(List<double> sorted, double q) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(q * sorted.Count) - 1)];

@@ -9,6 +9,7 @@ using Deepline.Actors.Monitoring;
 using Deepline.Actors.Resources;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
+using Deepline.Bench;
 using Deepline.Domain;
 using Deepline.Domain.Resources;
 using Microsoft.Data.Sqlite;
@@ -156,7 +157,7 @@ public static class ResourceBench
                 latencies.Add((victim.Cancel!.CancelledAt - victim.Tasks["first"].UpdatedAt).TotalMilliseconds);
             }
             latencies.Sort();
-            double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
+            double P(double q) => Measurement.Percentile([.. latencies], q);
             Console.WriteLine($"# Resource deadlock end to end  {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC  ({Environment.ProcessorCount} cores, SQLite)");
             Console.WriteLine("| background resources | background waiting runs | pairs | closing edge -> victim cancel p50 ms | p99 ms | max ms |");
             Console.WriteLine("|---:|---:|---:|---:|---:|---:|");

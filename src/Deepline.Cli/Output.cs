@@ -7,6 +7,7 @@ namespace Deepline.Cli;
 /// <summary>Human output (aligned tables, key: value lines) and script output (--json) of one command.</summary>
 public sealed class Output(TextWriter writer, bool json)
 {
+    // Only re-indents the node's answers (already in the wire's JSON): no naming or converters of its own.
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public bool Json => json;

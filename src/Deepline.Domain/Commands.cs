@@ -12,6 +12,9 @@ public interface IRunCommand : IDeeplineMessage
 public sealed record SubmitRun(RunSpec Spec) : IRunCommand
 {
     public string RunId => Spec.RunId;
+
+    /// <summary>W3C trace context of the request that submitted the run; null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>
@@ -34,6 +37,9 @@ public sealed record CancelRun(string RunId, string Reason, string CancelledBy, 
 
     /// <summary>The detector behind an auto-cancel (e.g. <c>stale_pending</c>); null for a cancel by a caller.</summary>
     public string? DeadlockReason { get; init; }
+
+    /// <summary>W3C trace context of the request that cancelled the run; null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>The admin's "force complete": finalise a CANCELLING run now, or cancel a RUNNING one and complete it at once.</summary>
@@ -56,6 +62,9 @@ public sealed record ReportTaskEvent(
 {
     /// <summary>The pools the reporting worker may serve; null: any pool (in-cluster pools, unrestricted keys).</summary>
     public ImmutableArray<string>? Pools { get; init; }
+
+    /// <summary>W3C trace context of the request that reported the event; null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>
@@ -91,4 +100,8 @@ public sealed record RunReply(WorkflowState State) : IDeeplineMessage;
 public sealed record CancelReply(WorkflowState State, bool AlreadyRequested) : IDeeplineMessage;
 
 /// <summary>Reply to a task event: the task's and the run's state after it (small, since workers send many).</summary>
-public sealed record TaskEventAccepted(string RunId, string TaskId, TaskState State, RunStatus RunStatus) : IDeeplineMessage;
+public sealed record TaskEventAccepted(string RunId, string TaskId, TaskState State, RunStatus RunStatus) : IDeeplineMessage
+{
+    /// <summary>W3C trace context of the run's span for this event, for the worker to continue; null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
+}

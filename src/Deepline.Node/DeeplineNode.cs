@@ -37,6 +37,7 @@ public static class DeeplineNode
             k.Limits.MaxRequestBodySize = config.Limits.MaxBodyBytes;
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(Math.Min(30, config.Limits.BodyTimeoutS));
         });
+        Logging.ConsoleLogging.Add(builder.Logging, config.Logging);
         logging?.Invoke(builder.Logging);
         Logging.FileLogging.Add(builder.Logging, config.Logging);
 

@@ -29,33 +29,28 @@ public static class RedisContract
 
     public static string RunHash(string runId) => RunHashPrefix + runId;
 
-    /// <summary>How timestamps are written, in the hash and the message: UTC ISO-8601 with milliseconds and <c>Z</c>, like the HTTP API.</summary>
-    public static string Timestamp(DateTimeOffset at) =>
-        at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>How timestamps are written, in the hash and the message: the HTTP API's (<see cref="WireJson.Timestamp"/>).</summary>
+    public static string Timestamp(DateTimeOffset at) => WireJson.Timestamp(at);
 
-    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        Converters = { new UtcTimestamp() },
-    };
-
-    private sealed class UtcTimestamp : JsonConverter<DateTimeOffset>
-    {
-        public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.GetDateTimeOffset();
-
-        public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
-            writer.WriteStringValue(Timestamp(value));
-    }
+    /// <summary>The message's JSON: the wire's (<see cref="WireJson"/>), so it reads like the HTTP API's answers.</summary>
+    public static JsonSerializerOptions Json => WireJson.Options;
 }
 
-/// <summary>What the channel carries, one per cancelled run: <c>{"run_id","reason","cancelled_by","cancelled_at"}</c>.</summary>
+/// <summary>
+/// What the channel carries, one per cancelled run: <c>{"run_id","reason","cancelled_by","cancelled_at"}</c>, plus
+/// <c>"traceparent"</c> (W3C trace context of the cancel) when the node traces; readers that do not know it skip it.
+/// </summary>
 public sealed record CancelMessage(
     [property: JsonPropertyName("run_id")] string RunId,
     [property: JsonPropertyName("reason")] string Reason,
     [property: JsonPropertyName("cancelled_by")] string CancelledBy,
     [property: JsonPropertyName("cancelled_at")] DateTimeOffset CancelledAt)
 {
+    /// <summary>W3C <c>traceparent</c> of the node's cancel span: a worker's own cancel span can join that trace. Optional.</summary>
+    [JsonPropertyName("traceparent")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this, RedisContract.Json);
 
     /// <summary>Null for anything that is not a cancel message with a run id (other publishers may share the channel).</summary>

@@ -24,7 +24,11 @@ public abstract record TaskEventResult
     }
 
     /// <summary>Applied. Heartbeat at least every <c>HeartbeatTimeoutS / 3</c> seconds while the task runs.</summary>
-    public sealed record Accepted(string RunId, string TaskId, string State, string RunStatus, int HeartbeatTimeoutS) : TaskEventResult;
+    public sealed record Accepted(string RunId, string TaskId, string State, string RunStatus, int HeartbeatTimeoutS) : TaskEventResult
+    {
+        /// <summary>W3C trace context of the node's span for this event (when the node traces): parent for the worker's own task span.</summary>
+        public string? TraceParent { get; init; }
+    }
 
     /// <summary>409: the task is over for this worker (run cancelled, task finished or held by another worker). Stop working on it.</summary>
     public sealed record TaskOver(string Detail) : TaskEventResult;
@@ -83,7 +87,7 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
         {
             var a = await response.Content.ReadFromJsonAsync<AcceptedBody>(RedisContract.Json, ct)
                     ?? throw new HttpRequestException("empty answer to a task event");
-            return new TaskEventResult.Accepted(a.RunId, a.TaskId, a.State, a.RunStatus, a.HeartbeatTimeoutS);
+            return new TaskEventResult.Accepted(a.RunId, a.TaskId, a.State, a.RunStatus, a.HeartbeatTimeoutS) { TraceParent = a.TraceParent };
         }
 
         var status = (int)response.StatusCode;
@@ -123,7 +127,8 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
         [property: JsonPropertyName("task_id")] string TaskId,
         [property: JsonPropertyName("state")] string State,
         [property: JsonPropertyName("run_status")] string RunStatus,
-        [property: JsonPropertyName("heartbeat_timeout_s")] int HeartbeatTimeoutS);
+        [property: JsonPropertyName("heartbeat_timeout_s")] int HeartbeatTimeoutS,
+        [property: JsonPropertyName("traceparent")] string? TraceParent = null);
 
     private sealed record ProblemBody(
         [property: JsonPropertyName("detail")] string? Detail,

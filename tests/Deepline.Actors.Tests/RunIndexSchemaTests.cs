@@ -65,6 +65,27 @@ public sealed class RunIndexSchemaTests : IDisposable
         Assert.Equal(RunIndexStore.SchemaVersion + 1, Convert.ToInt32(Scalar("SELECT version FROM run_index_schema")));
     }
 
+    [Fact]
+    public async Task The_migrated_table_has_exactly_the_row_columns_the_store_writes()
+    {
+        // The CREATE is migration history and the column list lives apart from it: the two must not drift.
+        var store = new RunIndexStore(() => new SqliteConnection(_connection), new DetectorThresholds(900, 3600, 60));
+        await store.InitializeAsync();
+
+        var columns = new List<string>();
+        using (var db = new SqliteConnection(_connection))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT name FROM pragma_table_info('run_index') ORDER BY cid";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) columns.Add(r.GetString(0));
+        }
+
+        Assert.Equal(RunIndexStore.RowColumns, columns);
+        Assert.All(RunIndexStore.RowListColumns, c => Assert.Contains(c, columns));
+    }
+
     private void Exec(string sql) => SqliteSql.Exec(_connection, sql);
 
     private object? Scalar(string sql) => SqliteSql.Scalar(_connection, sql);

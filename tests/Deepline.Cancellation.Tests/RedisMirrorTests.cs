@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Deepline.Worker.Sdk;
 using StackExchange.Redis;
@@ -43,6 +44,39 @@ public sealed class RedisMirrorTests(RedisNodeFixture node) : IClassFixture<Redi
         Assert.Equal("mirror-1", json.RootElement.GetProperty("run_id").GetString());
         Assert.Equal("user requested cancellation", json.RootElement.GetProperty("reason").GetString());
         Assert.Equal(hash["cancelled_at"], json.RootElement.GetProperty("cancelled_at").GetString());
+        await node.Client.GetSubscriber().UnsubscribeAsync(channel);
+    }
+
+    [Fact]
+    public async Task A_traced_cancel_puts_its_traceparent_in_the_channel_message()
+    {
+        var trace = ActivityTraceId.CreateRandom();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is Deepline.Actors.Tracing.RunTracing.SourceName or "Microsoft.AspNetCore",
+            // Only this test's trace: the other tests here compare the message's exact fields.
+            Sample = (ref ActivityCreationOptions<ActivityContext> o) =>
+                o.Parent.TraceId == trace ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var messages = new ConcurrentQueue<string>();
+        var channel = RedisChannel.Literal(RedisContract.Channel);
+        await node.Client.GetSubscriber().SubscribeAsync(channel, (_, m) => messages.Enqueue(m!));
+        await node.SubmitAsync("traced-cancel-1", HangTask);
+        await node.AwaitRunAsync("traced-cancel-1", r => RedisNodeFixture.Task(r, "train")["state"]!.GetValue<string>() == "RUNNING", "train running");
+
+        var cancel = new HttpRequestMessage(HttpMethod.Put, "/runs/traced-cancel-1/cancel")
+        {
+            Content = new StringContent("""{"reason":"traced"}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        cancel.Headers.Add("traceparent", $"00-{trace}-{ActivitySpanId.CreateRandom()}-01");
+        Assert.True((await node.Http.SendAsync(cancel)).IsSuccessStatusCode);
+
+        await Eventually.Until(() => messages.Any(m => m.Contains("\"traced-cancel-1\"")), Within, "channel message");
+        var message = CancelMessage.TryParse(messages.First(m => m.Contains("\"traced-cancel-1\"")));
+        Assert.NotNull(message?.TraceParent);
+        Assert.True(ActivityContext.TryParse(message!.TraceParent, null, out var context), message.TraceParent);
+        Assert.Equal(trace, context.TraceId);
         await node.Client.GetSubscriber().UnsubscribeAsync(channel);
     }
 

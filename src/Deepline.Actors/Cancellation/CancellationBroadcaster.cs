@@ -158,7 +158,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         while ((current = Interlocked.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
 
-    private static MirroredCancel ToCancel(RunCancelledNotice n) => new(0, n.RunId, n.Reason, n.CancelledBy, n.CancelledAt);
+    private static MirroredCancel ToCancel(RunCancelledNotice n) => new(0, n.RunId, n.Reason, n.CancelledBy, n.CancelledAt) { TraceParent = n.TraceParent };
 
     /// <summary>A journal entry (a cancel, or another event that carries the tag) or an idle probe (offset 0).</summary>
     private sealed record Item(long Offset, MirroredCancel? Cancel)

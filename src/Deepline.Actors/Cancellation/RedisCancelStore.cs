@@ -24,7 +24,11 @@ public sealed record RedisMirrorSettings(
 }
 
 /// <summary>One cancel as mirrored: where it sits in the journal (0 when it came on the fast path), and its record.</summary>
-public sealed record MirroredCancel(long Offset, string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt);
+public sealed record MirroredCancel(long Offset, string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt)
+{
+    /// <summary>The cancel's W3C trace context when it came by the fast path and was traced; null from the journal.</summary>
+    public string? TraceParent { get; init; }
+}
 
 /// <summary>Redis answered that its data is gone (no offset marker): the mirror must start over from the journal.</summary>
 public sealed class RedisDataLostException(string message) : Exception(message);
@@ -119,7 +123,7 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
             args[i++] = c.CancelledBy;
             args[i++] = RedisContract.Timestamp(c.CancelledAt);
             args[i++] = c.CancelledAt.ToUnixTimeMilliseconds();
-            args[i++] = new CancelMessage(c.RunId, c.Reason, c.CancelledBy, c.CancelledAt).ToJson();
+            args[i++] = new CancelMessage(c.RunId, c.Reason, c.CancelledBy, c.CancelledAt) { TraceParent = c.TraceParent }.ToJson();
             args[i++] = announced?.Invoke(c) == true ? "0" : "1";
         }
 

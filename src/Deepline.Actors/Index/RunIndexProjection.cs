@@ -68,7 +68,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
                     try
                     {
                         foreach (var q in await store.ApplyAsync(batch, envelopes.Max(e => ((Sequence)e.Offset).Value), history))
-                            log.Error("Run index quarantined event {0} of run {1} (journal offset {2}): {3}; the index goes on without it",
+                            log.Error("Run index quarantined event {sequence_nr} of run {run_id} (journal offset {offset}): {error}; the index goes on without it",
                                 q.SequenceNr, q.RunId, q.Offset, q.Error);
                     }
                     catch (Exception ex)

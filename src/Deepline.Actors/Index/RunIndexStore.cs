@@ -95,12 +95,40 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     /// <summary>The schema version this build writes.</summary>
     public static int SchemaVersion => Migrations.Length;
 
-    private const string Columns =
-        "run_id, last_seq, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
-        "stale_base, heartbeat_base, timeout_base, pending_stale_s, workflow_stale_s, heartbeat_timeout_s, stale_deadline, heartbeat_deadline, timeout_deadline, " +
-        "cancel_reason, cancelled_by, cancelled_at, deadlock_reason";
+    /// <summary>
+    /// Every column of a run's row, in the order the upsert binds them (<see cref="RowValues"/>): the one list of the
+    /// row. The CREATE TABLE that made them is migration history and is never edited; RunIndexSchemaTests checks that
+    /// the migrated table has exactly these columns.
+    /// </summary>
+    public static readonly IReadOnlyList<string> RowColumns =
+    [
+        "run_id", "last_seq", "workflow_name", "client_id", "status", "created_at", "updated_at", "task_count",
+        "pending", "queued", "running", "succeeded", "failed", "cancelled", "skipped",
+        "stale_base", "heartbeat_base", "timeout_base", "pending_stale_s", "workflow_stale_s", "heartbeat_timeout_s",
+        "stale_deadline", "heartbeat_deadline", "timeout_deadline",
+        "cancel_reason", "cancelled_by", "cancelled_at", "deadlock_reason",
+    ];
 
-    private static readonly string UpdateAll = string.Join(", ", Columns.Split(", ").Skip(1).Select(col => $"{col} = excluded.{col}"));
+    /// <summary>The columns a <see cref="RunIndexRow"/> is read from, in <see cref="ReadRow"/>'s order.</summary>
+    public static readonly IReadOnlyList<string> RowListColumns =
+    [
+        "run_id", "workflow_name", "client_id", "status", "created_at", "updated_at", "task_count",
+        "pending", "queued", "running", "succeeded", "failed", "cancelled", "skipped",
+        "cancel_reason", "cancelled_by", "cancelled_at", "deadlock_reason",
+    ];
+
+    /// <summary>A row selected with <see cref="RowListColumns"/> first.</summary>
+    public static RunIndexRow ReadRow(DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), r.GetString(2), Enum.Parse<RunStatus>(r.GetString(3)),
+            IndexColumns.At(r.GetInt64(4)), IndexColumns.At(r.GetInt64(5)), r.GetInt32(6),
+            new TaskCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11), r.GetInt32(12), r.GetInt32(13)),
+            r.IsDBNull(14) ? null : r.GetString(14), r.IsDBNull(15) ? null : r.GetString(15),
+            r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16)))
+        {
+            DeadlockReason = r.IsDBNull(17) ? null : r.GetString(17),
+        };
+
+    private static readonly string UpdateAll = string.Join(", ", RowColumns.Skip(1).Select(col => $"{col} = excluded.{col}"));
 
     private string ThresholdsKey => $"{thresholds.PendingStaleS}/{thresholds.WorkflowStaleS}/{thresholds.HeartbeatTimeoutS}";
 
@@ -327,35 +355,24 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         await using var db = await OpenAsync(ct);
         var filter = clientId is null ? "" : "AND client_id = @client ";
         await using var cmd = Command(db, null,
-            "SELECT run_id, workflow_name, client_id, status, created_at, updated_at, task_count, pending, queued, running, succeeded, failed, cancelled, skipped, " +
-            "cancel_reason, cancelled_by, cancelled_at, deadlock_reason FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
+            $"SELECT {string.Join(", ", RowListColumns)} FROM run_index WHERE cancelled_at IS NOT NULL " + filter +
             "ORDER BY cancelled_at DESC, run_id LIMIT @limit OFFSET @offset",
             ("limit", limit), ("offset", offset), ("client", (object?)clientId ?? DBNull.Value));
         var rows = new List<RunIndexRow>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            rows.Add(new RunIndexRow(r.GetString(0), r.GetString(1), r.GetString(2), Enum.Parse<RunStatus>(r.GetString(3)),
-                IndexColumns.At(r.GetInt64(4)), IndexColumns.At(r.GetInt64(5)), r.GetInt32(6),
-                new TaskCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11), r.GetInt32(12), r.GetInt32(13)),
-                r.IsDBNull(14) ? null : r.GetString(14), r.IsDBNull(15) ? null : r.GetString(15),
-                r.IsDBNull(16) ? null : IndexColumns.At(r.GetInt64(16)))
-            {
-                DeadlockReason = r.IsDBNull(17) ? null : r.GetString(17),
-            });
-        }
+        while (await r.ReadAsync(ct)) rows.Add(ReadRow(r));
         return rows;
     }
 
     private static readonly string UpsertSql =
-        $"INSERT INTO run_index ({Columns}) VALUES ({string.Join(", ", Columns.Split(", ").Select(c => "@" + c))}) " +
+        $"INSERT INTO run_index ({string.Join(", ", RowColumns)}) VALUES ({string.Join(", ", RowColumns.Select(c => "@" + c))}) " +
         $"ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}";
 
     /// <summary>One command for a whole batch, re-bound per run (SQLite keeps its statement prepared while the text stays).</summary>
     private static DbCommand UpsertCommand(DbConnection db, DbTransaction tx) =>
-        Command(db, tx, UpsertSql, [.. Columns.Split(", ").Select(c => (c, (object?)null))]);
+        Command(db, tx, UpsertSql, [.. RowColumns.Select(c => (c, (object?)null))]);
 
-    /// <summary>The run's row, in <see cref="Columns"/> order.</summary>
+    /// <summary>The run's row, in <see cref="RowColumns"/> order.</summary>
     private object?[] RowValues(WorkflowState s, long seq)
     {
         var t = thresholds.For(s.Deadlock);

@@ -244,7 +244,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 PersistAsync(new IncidentCancelled(a.RunId, false, DateTimeOffset.UtcNow), Apply);
                 break;
             default:
-                _log.Warning("Cancel of deadlocked workflow {0} not confirmed yet; retrying", a.RunId);
+                _log.Warning("Cancel of deadlocked workflow {run_id} not confirmed yet; retrying", a.RunId);
                 Timers.StartSingleTimer(("retry-cancel", a.RunId), new RetryCancel(a.RunId), TimeSpan.FromSeconds(2));
                 break;
         }

@@ -12,17 +12,36 @@ namespace Deepline.Actors.Serialization;
 
 /// <summary>
 /// JSON for every journalled event, snapshot and cluster message. The manifest is the type's short name,
-/// so renaming a namespace never breaks an existing journal; renaming a type needs an alias here.
+/// so renaming a namespace never breaks an existing journal.
+/// <para>
+/// Renaming a type or a property breaks every journal written before: add the old manifest to
+/// <see cref="Aliases"/> (and keep reading the old property name, e.g. with an init-only alias property) in the
+/// same commit as the rename. The golden payloads under tests/Deepline.Actors.Tests/Golden (one per manifest, from
+/// every version that wrote them) are read back by GoldenPayloadTests and fail the build of a version that
+/// cannot read them any more.
+/// </para>
 /// </summary>
 public sealed class DeeplineSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
     public const int SerializerId = 4711;
 
+    /// <summary>Manifests of renamed types (old name -> today's type). Empty so far: nothing was renamed.</summary>
+    private static readonly IReadOnlyDictionary<string, Type> Aliases = new Dictionary<string, Type>();
+
     private static readonly FrozenDictionary<string, Type> Types = typeof(IDeeplineMessage).Assembly.GetTypes()
         .Concat(typeof(DeeplineSerializer).Assembly.GetTypes())
         .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IDeeplineMessage).IsAssignableFrom(t))
-        .ToFrozenDictionary(t => t.Name);
+        .Select(t => KeyValuePair.Create(t.Name, t))
+        .Concat(Aliases)
+        .ToFrozenDictionary();
 
+    /// <summary>Every manifest this version reads (today's names and <see cref="Aliases"/>) and its type.</summary>
+    public static IReadOnlyDictionary<string, Type> Manifests => Types;
+
+    /// <summary>
+    /// The journal's JSON, separate from the wire's (<see cref="Deepline.Worker.Sdk.WireJson"/>) on purpose: its
+    /// property names and timestamp form are those every stored event was written with, and must stay so.
+    /// </summary>
     public static JsonSerializerOptions Options { get; } = new()
     {
         Converters = { new JsonStringEnumConverter() },

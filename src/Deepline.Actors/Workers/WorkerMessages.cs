@@ -4,13 +4,20 @@ using Deepline.Domain;
 namespace Deepline.Actors.Workers;
 
 /// <summary>A run hands a ready task to an in-cluster pool. The pool claims it with TASK_STARTED before running it.</summary>
-public sealed record ExecuteTask(string RunId, string TaskId, string Type, string Pool, JsonElement? Params) : IDeeplineMessage;
+public sealed record ExecuteTask(string RunId, string TaskId, string Type, string Pool, JsonElement? Params) : IDeeplineMessage
+{
+    /// <summary>W3C trace context of the dispatch, parent of the task's execution span; null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
+}
 
 /// <summary>Published on <see cref="Topics.Cancellations"/> once a run's cancel record is journalled.</summary>
 public sealed record RunCancelledNotice(string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt) : IDeeplineMessage
 {
     /// <summary>The run's client, so a listener can scope the notice (the dashboard's per-client streams); null from older nodes.</summary>
     public string? ClientId { get; init; }
+
+    /// <summary>W3C trace context of the run's cancel span (copied into the Redis message); null when nothing traces.</summary>
+    public string? TraceParent { get; init; }
 }
 
 public static class Topics

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
+using Deepline.Actors.Tracing;
 using Deepline.Domain;
 
 namespace Deepline.Actors.Workers;
@@ -239,16 +240,20 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private void Start(ExecuteTask task)
     {
         var key = new TaskKey(task.RunId, task.TaskId);
-        var execution = new Execution(++_nextExecution, new CancellationTokenSource(), System.Diagnostics.Stopwatch.GetTimestamp());
+        var span = RunTracing.Start("task execution", System.Diagnostics.ActivityKind.Consumer, task.TraceParent);
+        span?.SetTag(RunTracing.RunIdTag, task.RunId).SetTag(RunTracing.TaskIdTag, task.TaskId).SetTag("deepline.task_type", task.Type);
+        var execution = new Execution(++_nextExecution, new CancellationTokenSource(), System.Diagnostics.Stopwatch.GetTimestamp()) { Span = span };
         _executions[key] = execution;
         var handler = _handlers.Find(task.Type);
         var context = new TaskContext(task.RunId, task.TaskId, task.Type, task.Params) { CancelGrace = _settings.EffectiveCancelGrace };
-        Execute(handler, context, execution.Cts.Token)
+        Execute(handler, context, execution.Cts.Token, span)
             .PipeTo(Self, success: outcome => new HandlerFinished(key, execution.Id, outcome));
     }
 
-    private static async Task<HandlerOutcome> Execute(ITaskHandler? handler, TaskContext context, CancellationToken token)
+    private static async Task<HandlerOutcome> Execute(ITaskHandler? handler, TaskContext context, CancellationToken token, System.Diagnostics.Activity? span)
     {
+        // The handler's own spans (an HTTP call it makes) nest under the task's; only its flow sees the span as current.
+        if (span is not null) System.Diagnostics.Activity.Current = span;
         if (handler is null) return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, $"no handler for task type '{context.Type}' on this node");
         try
         {
@@ -278,6 +283,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         }
         _executions.Remove(f.Key);
         execution.Cts.Dispose();
+        execution.Span?.SetTag("deepline.outcome", f.Outcome.Event.ToString());
+        RunTracing.End(execution.Span, f.Outcome.Event == TaskEventKind.TASK_FAILED ? "task failed" : null);
         if (execution.StopRequestedAt is { } stopAt)
         {
             // The seed's troubleshooting greps worker.log for "cancelled": one line per running task aborted on a cancel.
@@ -307,6 +314,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         _state = state;
         if (execution.StopRequestedAt is null) _executions[key] = execution with { StopRequestedAt = System.Diagnostics.Stopwatch.GetTimestamp() };
         execution.Cts.Cancel();
+        RunTracing.Mark("task cancel", execution.Span, key.RunId, key.TaskId);
         if (startGrace) Timers.StartSingleTimer(GraceTimer(key), new GraceExpired(key), _settings.EffectiveCancelGrace);
     }
 
@@ -317,7 +325,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         if (!abandon) return;
         // The handler thread cannot be stopped from here; it is left to finish on its own (its token stays
         // cancelled, and its late outcome is dropped by execution id) while the slot goes to the next task.
-        _executions.Remove(key);
+        if (_executions.Remove(key, out var abandoned)) RunTracing.End(abandoned.Span, "abandoned after the cancel grace");
         var grace = _settings.EffectiveCancelGrace.TotalSeconds;
         _log.Warning("Task {run_id}/{task_id} abandoned on worker {worker_id}: its handler did not return within {cancel_grace_s} s of its cancellation",
             key.RunId, key.TaskId, _workerId, grace);
@@ -350,6 +358,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         /// <summary>When the pool cancelled the handler's token (Stopwatch ticks); null while it runs undisturbed.</summary>
         public long? StopRequestedAt { get; init; }
+
+        public System.Diagnostics.Activity? Span { get; init; }
     }
 
     private sealed record PreStartChecked(ExecuteTask Task, ExternalCancel? Cancel, Exception? Error);

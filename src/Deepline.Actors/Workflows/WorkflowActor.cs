@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
@@ -8,6 +9,7 @@ using Deepline.Actors.Monitoring;
 using Deepline.Actors.Resources;
 using Akka.Persistence;
 using Deepline.Actors.Serialization;
+using Deepline.Actors.Tracing;
 using Deepline.Actors.Workers;
 using Deepline.Domain;
 using Deepline.Domain.Resources;
@@ -40,7 +42,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private long _resourceSyncId;
     private bool _resourceSyncAcked = true;
 
-    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply);
+    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null);
+
+    /// <summary>The trace the run was submitted in (tracing only): parent of later spans that bring no context of their own.</summary>
+    private ActivityContext _trace;
 
     private sealed record UnreadableHistory(long SequenceNr, string Error);
 
@@ -148,26 +153,29 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private void Handle(IRunCommand command)
     {
         var before = _state;
+        var span = RunTracing.StartDecide(command, ref _trace);
         var decision = WorkflowDecider.Decide(_state, command, DateTimeOffset.UtcNow, _settings.Policy);
         foreach (var t in decision.Transient) _state = _state?.Apply(t);
 
         if (decision.Persist.IsEmpty)
         {
-            if (decision.Reply is { } reply) Answer(Sender, reply);
+            if (decision.Reply is { } reply) Answer(Sender, RunTracing.Stamp(reply, span)!);
+            RunTracing.End(span);
             if (_state is null) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
             return;
         }
 
         // The reply is sent from the persist handler of the last event and nowhere else: a rejected or failed write
         // never runs it (a deferred handler would), so nothing is ever acknowledged that the journal does not hold.
-        _writing = new PendingWrite(Sender, decision.Reply);
+        _writing = new PendingWrite(Sender, decision.Reply, span);
         var remaining = decision.Persist.Length;
         PersistAll(decision.Persist, e =>
         {
             _state = e is RunSubmitted s ? WorkflowState.Create(s) : _state!.Apply(e);
             _eventsSinceSnapshot++;
             if (--remaining > 0) return;
-            if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, reply);
+            if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, RunTracing.Stamp(reply, _writing.Span)!);
+            using var traced = RunTracing.Enter(_writing?.Span);
             _writing = null;
             AfterChange(before, _state!, decision.Persist);
         });
@@ -198,6 +206,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (_writing is not { } w) return;
         _writing = null;
         if (w.Reply is not null) Answer(w.ReplyTo, new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"));
+        RunTracing.End(w.Span, "not stored");
     }
 
     private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
@@ -234,7 +243,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 Log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
             else
                 Log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
-            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt) { ClientId = after.ClientId };
+            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt)
+            {
+                ClientId = after.ClientId,
+                TraceParent = Activity.Current?.Source == RunTracing.Source ? Activity.Current.Id : null,
+            };
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
             // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).
             Context.System.EventStream.Publish(notice);
@@ -378,7 +391,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private void Dispatch(TaskRecord task)
     {
         if (!_settings.IsInClusterPool(task.Pool)) return;
+        var span = RunTracing.Start("pool dispatch", ActivityKind.Producer, null, _trace);
+        span?.SetTag(RunTracing.RunIdTag, _runId).SetTag(RunTracing.TaskIdTag, task.TaskId).SetTag("deepline.pool", task.Pool);
         _mediator.Tell(new Send(Topics.PoolPath(task.Pool),
-            new ExecuteTask(_runId, task.TaskId, task.Type, task.Pool, task.Params), localAffinity: true));
+            new ExecuteTask(_runId, task.TaskId, task.Type, task.Pool, task.Params) { TraceParent = span?.Id }, localAffinity: true));
+        RunTracing.End(span);
     }
 }

@@ -137,6 +137,11 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Text, WhenUnset = "not configured (console only)", Read = c => c.Logging.Dir,
         },
+        new("orchestrator.logging.console_format", "DEEPLINE_LOGGING_CONSOLE_FORMAT", "text",
+            "Console log lines: text, or json (one JSON object per line with the message template's fields, for log shippers).")
+        {
+            Kind = ConfigKind.Text, Read = c => c.Logging.ConsoleFormat,
+        },
         new("orchestrator.workers.enabled", "DEEPLINE_WORKERS_ENABLED", "true",
             "Run in-cluster worker pools on this node.")
         {

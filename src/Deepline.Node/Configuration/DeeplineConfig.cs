@@ -158,6 +158,12 @@ public sealed record LoggingConfig(string Dir)
 {
     public static LoggingConfig ConsoleOnly { get; } = new("");
 
+    public const string Text = "text";
+    public const string Json = "json";
+
+    /// <summary><see cref="Text"/> or <see cref="Json"/> (one JSON object per line): <c>orchestrator.logging.console_format</c>.</summary>
+    public string ConsoleFormat { get; init; } = Text;
+
     public bool Enabled => Dir.Length > 0;
 }
 

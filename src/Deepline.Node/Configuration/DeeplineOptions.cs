@@ -75,6 +75,7 @@ public sealed class LoggingOptions
 {
     public const string Section = "orchestrator:logging";
     [ConfigurationKeyName("dir")] public string Dir { get; set; } = "";
+    [ConfigurationKeyName("console_format")] public string ConsoleFormat { get; set; } = LoggingConfig.Text;
 }
 
 public sealed class ProcessOptions
@@ -236,7 +237,7 @@ public sealed record DeeplineSections(
             Redis = new RedisConfig(Redis.Connection, Redis.RetentionS),
             Auth = new AuthConfig(Auth.KeysFile),
             Limits = Limits.ToConfig(),
-            Logging = new LoggingConfig(Logging.Dir),
+            Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
             Resources = new ResourcesConfig(Resources.DefaultCapacity),
             Store = new StoreConfig(Store.Provider, Store.Connection),
         };

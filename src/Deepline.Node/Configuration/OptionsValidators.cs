@@ -137,6 +137,8 @@ public sealed class LoggingOptionsValidator(ConfigOrigins origins) : IValidateOp
         var p = new ConfigProblems(origins);
         if (o.Dir.Length > 0 && (o.Dir.Any(char.IsControl) || File.Exists(o.Dir)))
             p.Fail("orchestrator.logging.dir", $"must name a directory (it is created when missing), got {Quote(o.Dir)}");
+        if (origins.WellFormed("orchestrator.logging.console_format") && o.ConsoleFormat is not (LoggingConfig.Text or LoggingConfig.Json))
+            p.Fail("orchestrator.logging.console_format", $"must be one of {LoggingConfig.Text}, {LoggingConfig.Json}, got {Quote(o.ConsoleFormat)}");
         return p.Result;
     }
 }

@@ -1,18 +1,18 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Deepline.Worker.Sdk;
 
 namespace Deepline.Node.Http;
 
 public static partial class HttpJson
 {
+    /// <summary>The wire's rules (<see cref="WireJson"/>, shared with the worker SDK) plus the strictness of a server reading untrusted bodies.</summary>
     public static void Configure(JsonSerializerOptions o)
     {
-        o.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-        o.Converters.Add(new JsonStringEnumConverter());
+        WireJson.Configure(o);
         o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         // {"run_id":"a","run_id":"b"} would otherwise mean whichever came last; a proxy may have read the first.
         o.AllowDuplicateProperties = false;
-        o.Converters.Add(new UtcTimestampConverter());
     }
 
     public static JsonSerializerOptions Options { get; } = Create();
@@ -177,14 +177,4 @@ public static partial class HttpJson
         }
         return type;
     }
-}
-
-/// <summary>Timestamps go out as UTC with a Z, like the seed's examples ("2024-01-15T10:30:00Z"), to the millisecond.</summary>
-public sealed class UtcTimestampConverter : JsonConverter<DateTimeOffset>
-{
-    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        reader.GetDateTimeOffset();
-
-    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -66,7 +66,7 @@ public static class RunEndpoints
                 body.Error is null ? null : Identifiers.StripControl(body.Error)) { Pools = user.Pools() };
             var (a, failure) = await gateway.AskAsync<TaskEventAccepted>(command, ct);
             if (failure is not null) return failure;
-            return TypedResults.Ok(new TaskEventResponse(a!.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS));
+            return TypedResults.Ok(new TaskEventResponse(a!.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS) { TraceParent = a.TraceParent });
         }).RequireAuthorization(Policies.ReportTasks)
             .Documented("tasks", "Report a task event (external workers)", 400, 408, 404, 409, 413, 415, 422, 500, 503)
             .Accepts<TaskEventRequest>("application/json");

@@ -19,6 +19,8 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
         using var span = Observability.Telemetry.Source.StartActivity("ask run");
         span?.SetTag("deepline.run_id", command.RunId);
         span?.SetTag("deepline.command", command.GetType().Name);
+        // The run, and the pool and the worker after it, continue this span's trace.
+        command = Deepline.Actors.Tracing.RunTracing.WithTrace(command, span);
         try
         {
             var actor = await runs.GetAsync(ct);

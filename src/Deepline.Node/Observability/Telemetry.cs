@@ -20,8 +20,11 @@ public static partial class Telemetry
     /// <summary>OpenTelemetry's own variable: when set, traces and metrics also go to that OTLP collector.</summary>
     public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
-    /// <summary>Spans of the node's own work (the ask of a run on behalf of a request), under ASP.NET Core's request span.</summary>
-    public static readonly System.Diagnostics.ActivitySource Source = new(NodeMeter.MeterName);
+    /// <summary>
+    /// Spans of the node's own work (<see cref="Deepline.Actors.Tracing.RunTracing"/>: the ask of a run on behalf of a
+    /// request, under ASP.NET Core's request span, then the run, the pool, the task and the cancel).
+    /// </summary>
+    public static readonly System.Diagnostics.ActivitySource Source = Deepline.Actors.Tracing.RunTracing.Source;
 
     /// <summary>Whose instruments this node's provider keeps; set as soon as the host and the actor system exist.</summary>
     public sealed class NodeScope

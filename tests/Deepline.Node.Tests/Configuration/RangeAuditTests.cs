@@ -130,12 +130,9 @@ public sealed class RangeAuditTests : IDisposable
     {
         await using var store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         var port = Loopback.FreePort();
-        var config = loaded with
+        var config = SingleNode.LoopbackConfig(Path.Combine(_dir, "data"), port, loaded) with
         {
             Store = store.Config,
-            Http = loaded.Http with { Port = port },
-            Remoting = loaded.Remoting with { Port = 0 },
-            Data = new DataConfig(Path.Combine(_dir, "data")),
             // A webhook, so that the alert pipeline (timeouts, retries) is built with these values too.
             Deadlock = loaded.Deadlock with { AlertWebhook = "http://127.0.0.1:9/hook" },
         };

@@ -25,13 +25,10 @@ public sealed class FileLoggingTests : IAsyncLifetime
     public async Task A_cancelled_running_task_is_in_worker_log_and_the_cancel_in_orchestrator_log()
     {
         var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
+        var d = SingleNode.LoopbackConfig(Path.Combine(_dir, "data"), port);
         var config = d with
         {
             Store = _store.Config,
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0 },
-            Data = new DataConfig(Path.Combine(_dir, "data")),
             Logging = new LoggingConfig(LogDir),
             Limits = d.Limits with { RunThresholdMinS = 1 },
         };

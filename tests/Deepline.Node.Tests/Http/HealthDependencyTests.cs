@@ -12,43 +12,27 @@ public sealed class HealthDependencyTests
     [Fact]
     public async Task Redis_down_is_reported_as_a_down_dependency_while_the_node_keeps_serving()
     {
-        var dir = Directory.CreateTempSubdirectory("deepline-health-").FullName;
-        var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
-        var config = d with
+        await using var node = await SingleNode.StartAsync("deepline-health-", c => c with
         {
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0 },
-            Data = new DataConfig(dir),
             // Nothing listens on this loopback port: Redis is down for the whole test.
             Redis = new RedisConfig($"127.0.0.1:{Loopback.FreePort()},connectTimeout=500", 3600),
-        };
-        await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
-        await app.StartAsync();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        try
-        {
-            await Eventually.Until(() => Json.ServingWithMonitor(client), TimeSpan.FromSeconds(30), "node serving");
+        });
+        var client = node.Client;
+        await Eventually.Until(() => Json.ServingWithMonitor(client), TimeSpan.FromSeconds(30), "node serving");
 
-            var response = await client.GetAsync("/health");
+        var response = await client.GetAsync("/health");
 
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            var health = await response.ReadObject();
-            Assert.Equal("degraded", health.Str("status"));
-            var deps = health["dependencies"]!.AsObject();
-            Assert.Equal("down", deps["redis"]!["state"]!.GetValue<string>());
-            Assert.Equal("ok", deps["store"]!["state"]!.GetValue<string>());
-            Assert.Equal("ok", deps["cluster"]!["state"]!.GetValue<string>());
-            Assert.Equal("ok", deps["deadlock_monitor"]!["state"]!.GetValue<string>());
-            Assert.NotNull(deps["run_index"]!["state"]);
-            // The seed's block is still there.
-            Assert.True(health["deadlock_monitor"]!["running"]!.GetValue<bool>());
-        }
-        finally
-        {
-            await app.StopAsync();
-            try { Directory.Delete(dir, true); } catch (IOException) { }
-        }
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var health = await response.ReadObject();
+        Assert.Equal("degraded", health.Str("status"));
+        var deps = health["dependencies"]!.AsObject();
+        Assert.Equal("down", deps["redis"]!["state"]!.GetValue<string>());
+        Assert.Equal("ok", deps["store"]!["state"]!.GetValue<string>());
+        Assert.Equal("ok", deps["cluster"]!["state"]!.GetValue<string>());
+        Assert.Equal("ok", deps["deadlock_monitor"]!["state"]!.GetValue<string>());
+        Assert.NotNull(deps["run_index"]!["state"]);
+        // The seed's block is still there.
+        Assert.True(health["deadlock_monitor"]!["running"]!.GetValue<bool>());
     }
 
     [Fact]

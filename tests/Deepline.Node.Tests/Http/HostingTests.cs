@@ -17,8 +17,7 @@ public sealed class HostingTests
         var dir = Directory.CreateTempSubdirectory("deepline-hosting-").FullName;
         try
         {
-            var d = DeeplineConfig.Defaults;
-            await using var app = DeeplineNode.Build(d with { Http = d.Http with { Port = Loopback.FreePort() }, Data = new DataConfig(dir) });
+            await using var app = DeeplineNode.Build(SingleNode.LoopbackConfig(dir, Loopback.FreePort()));
             var root = (IConfigurationRoot)app.Services.GetRequiredService<IConfiguration>();
             var files = root.Providers.OfType<FileConfigurationProvider>().ToList();
             Assert.NotEmpty(files);

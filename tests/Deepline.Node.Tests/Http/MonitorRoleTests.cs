@@ -13,47 +13,32 @@ public sealed class MonitorRoleTests
     [InlineData(new[] { "monitor" }, true)]
     public async Task The_monitor_runs_only_on_nodes_with_the_monitor_role(string[] roles, bool runs)
     {
-        var dir = Directory.CreateTempSubdirectory("deepline-role-").FullName;
-        var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
-        var config = d with
+        await using var node = await SingleNode.StartAsync("deepline-role-", c => c with
         {
-            Deadlock = d.Deadlock with { MonitorRole = "monitor" },
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0, Roles = roles },
-            Data = new DataConfig(dir),
-        };
-        await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
-        await app.StartAsync();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        try
+            Deadlock = c.Deadlock with { MonitorRole = "monitor" },
+            Remoting = c.Remoting with { Roles = roles },
+        });
+        var client = node.Client;
+        // Fully up either way (a run goes through the shard coordinator, itself a singleton started with the
+        // monitor's); only the monitor differs.
+        await Eventually.Until(async () =>
+            (await client.PostJson("/runs", """{"run_id":"probe","tasks":[{"task_id":"a","type":"noop"}]}""")).StatusCode == HttpStatusCode.Created,
+            TimeSpan.FromSeconds(30), "node accepts runs");
+        await client.AwaitRun("probe", r => r.Str("status") == "SUCCEEDED", "probe run succeeds");
+        System.Text.Json.Nodes.JsonObject health = null!;
+        await Eventually.Until(async () =>
         {
-            // Fully up either way (a run goes through the shard coordinator, itself a singleton started with the
-            // monitor's); only the monitor differs.
-            await Eventually.Until(async () =>
-                (await client.PostJson("/runs", """{"run_id":"probe","tasks":[{"task_id":"a","type":"noop"}]}""")).StatusCode == HttpStatusCode.Created,
-                TimeSpan.FromSeconds(30), "node accepts runs");
-            await client.AwaitRun("probe", r => r.Str("status") == "SUCCEEDED", "probe run succeeds");
-            System.Text.Json.Nodes.JsonObject health = null!;
-            await Eventually.Until(async () =>
-            {
-                health = await (await client.GetAsync("/health")).ReadObject();
-                return health["cluster"]!["status"]!.GetValue<string>() == "Up"
-                       && health["deadlock_monitor"]!["running"]!.GetValue<bool>() == runs;
-            }, TimeSpan.FromSeconds(30), $"monitor running = {runs}");
+            health = await (await client.GetAsync("/health")).ReadObject();
+            return health["cluster"]!["status"]!.GetValue<string>() == "Up"
+                   && health["deadlock_monitor"]!["running"]!.GetValue<bool>() == runs;
+        }, TimeSpan.FromSeconds(30), $"monitor running = {runs}");
 
-            // A node without the monitor still serves runs: 200, with the monitor reported down and the node degraded.
-            var response = await client.GetAsync("/health");
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            health = await response.ReadObject();
-            Assert.Equal(runs ? "ok" : "down", health["dependencies"]!["deadlock_monitor"]!["state"]!.GetValue<string>());
-            if (!runs) Assert.Equal("degraded", health.Str("status"));
-            Assert.Equal(roles.Append("worker").Order(), health["cluster"]!["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Where(r => !r.StartsWith("store-", StringComparison.Ordinal)).Order());
-        }
-        finally
-        {
-            await app.StopAsync();
-            try { Directory.Delete(dir, true); } catch (IOException) { }
-        }
+        // A node without the monitor still serves runs: 200, with the monitor reported down and the node degraded.
+        var response = await client.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        health = await response.ReadObject();
+        Assert.Equal(runs ? "ok" : "down", health["dependencies"]!["deadlock_monitor"]!["state"]!.GetValue<string>());
+        if (!runs) Assert.Equal("degraded", health.Str("status"));
+        Assert.Equal(roles.Append("worker").Order(), health["cluster"]!["roles"]!.AsArray().Select(r => r!.GetValue<string>()).Where(r => !r.StartsWith("store-", StringComparison.Ordinal)).Order());
     }
 }

@@ -30,15 +30,12 @@ public sealed class NodeFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
+        var d = SingleNode.LoopbackConfig(DataDir, port);
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
         {
             Store = _store.Config,
             Deadlock = d.Deadlock with { MaxDependencyDepth = 5, CancelTimeoutS = 30 },
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0 },
-            Data = new DataConfig(DataDir),
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(AdminKey),
             // Per-run thresholds of a second are how tests see a run go stale quickly.

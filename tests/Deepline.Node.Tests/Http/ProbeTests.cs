@@ -41,52 +41,36 @@ public sealed class ProbeDegradationTests
     [Fact]
     public async Task A_node_without_the_monitor_and_without_redis_is_ready_but_degraded_and_exports_no_monitor_totals()
     {
-        var dir = Directory.CreateTempSubdirectory("deepline-probe-").FullName;
-        var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
-        var config = d with
+        await using var node = await SingleNode.StartAsync("deepline-probe-", c => c with
         {
             // No node carries the monitor role: the supervisor singleton never starts.
-            Deadlock = d.Deadlock with { MonitorRole = "monitor" },
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0 },
-            Data = new DataConfig(dir),
+            Deadlock = c.Deadlock with { MonitorRole = "monitor" },
             Redis = new RedisConfig($"127.0.0.1:{Loopback.FreePort()},connectTimeout=500", 3600),
-        };
-        await using var app = DeeplineNode.Build(config, logging: l => l.ClearProviders());
-        await app.StartAsync();
-        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-        try
+        });
+        var client = node.Client;
+        System.Text.Json.Nodes.JsonObject body = null!;
+        HttpStatusCode status = 0;
+        await Eventually.Until(async () =>
         {
-            System.Text.Json.Nodes.JsonObject body = null!;
-            HttpStatusCode status = 0;
-            await Eventually.Until(async () =>
-            {
-                var response = await client.GetAsync("/healthz/ready");
-                status = response.StatusCode;
-                body = await response.ReadObject();
-                return body["checks"]!.AsObject().Where(kv => kv.Key != "deadlock_monitor" && kv.Key != "redis")
-                    .All(kv => kv.Value!["status"]!.GetValue<string>() == "Healthy");
-            }, TimeSpan.FromSeconds(30), "cluster and store ready");
+            var response = await client.GetAsync("/healthz/ready");
+            status = response.StatusCode;
+            body = await response.ReadObject();
+            return body["checks"]!.AsObject().Where(kv => kv.Key != "deadlock_monitor" && kv.Key != "redis")
+                .All(kv => kv.Value!["status"]!.GetValue<string>() == "Healthy");
+        }, TimeSpan.FromSeconds(30), "cluster and store ready");
 
-            Assert.Equal(HttpStatusCode.OK, status);
-            Assert.Equal("Degraded", body.Str("status"));
-            Assert.Equal("Degraded", body["checks"]!["deadlock_monitor"]!["status"]!.GetValue<string>());
-            Assert.Equal("Degraded", body["checks"]!["redis"]!["status"]!.GetValue<string>());
-            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("Degraded", body.Str("status"));
+        Assert.Equal("Degraded", body["checks"]!["deadlock_monitor"]!["status"]!.GetValue<string>());
+        Assert.Equal("Degraded", body["checks"]!["redis"]!["status"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz/live")).StatusCode);
 
-            // This node does not host the supervisor: it says it cannot reach it, and exports none of its totals (only the
-            // host does, so that sum() over the cluster counts each incident once). Its own counters are there.
-            var metrics = await client.GetStringAsync("/metrics");
-            Assert.Contains("deadlock_monitor_up 0\n", metrics);
-            Assert.DoesNotContain("deadlock_detected_total", metrics);
-            Assert.DoesNotContain("run_index_projection_lag", metrics);
-            Assert.Contains("task_cancelled_total{cause=\"user\"} 0\n", metrics);
-        }
-        finally
-        {
-            await app.StopAsync();
-            try { Directory.Delete(dir, true); } catch (IOException) { }
-        }
+        // This node does not host the supervisor: it says it cannot reach it, and exports none of its totals (only the
+        // host does, so that sum() over the cluster counts each incident once). Its own counters are there.
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("deadlock_monitor_up 0\n", metrics);
+        Assert.DoesNotContain("deadlock_detected_total", metrics);
+        Assert.DoesNotContain("run_index_projection_lag", metrics);
+        Assert.Contains("task_cancelled_total{cause=\"user\"} 0\n", metrics);
     }
 }

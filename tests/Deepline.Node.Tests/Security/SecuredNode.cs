@@ -53,14 +53,11 @@ public class SecuredNode : IAsyncLifetime
     {
         await File.WriteAllTextAsync(KeysPath, KeysYaml());
         var port = Loopback.FreePort();
-        var d = DeeplineConfig.Defaults;
+        var d = SingleNode.LoopbackConfig(Path.Combine(Dir, "data"), port);
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
         Config = d with
         {
             Store = _store.Config,
-            Http = d.Http with { Port = port },
-            Remoting = d.Remoting with { Port = 0 },
-            Data = new DataConfig(Path.Combine(Dir, "data")),
             Workers = d.Workers with { Slots = 2 },
             Admin = new AdminConfig(HeaderAdminKey),
             Auth = new AuthConfig(KeysPath),

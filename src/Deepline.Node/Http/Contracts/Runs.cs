@@ -96,7 +96,13 @@ public sealed record CancelStatusResponse(
 
 public sealed record TaskEventRequest(string? Event, string? WorkerId, JsonElement? Result, string? Error);
 
-public sealed record TaskEventResponse(string RunId, string TaskId, TaskState State, RunStatus RunStatus, int HeartbeatTimeoutS);
+public sealed record TaskEventResponse(string RunId, string TaskId, TaskState State, RunStatus RunStatus, int HeartbeatTimeoutS)
+{
+    /// <summary>W3C trace context of the run's span for this event, when the node traces: the worker's task span can join the run's trace.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("traceparent")]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+}
 
 public static class Views
 {
