@@ -92,6 +92,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 Commit(ResourceDecider.Declare(_book, d.Name, d.Capacity, _settings.DefaultCapacity, _settings.Victim, now), null, 0, declarer,
                     () => declarer.Tell(View(d.Name, ViewListed)));
                 break;
+            case ExplainRunWaits x:
+                Sender.Tell(new RunWaitsExplained(x.RunId, WaitForGraph.ExplainWaits(_book, x.RunId, _settings.DefaultCapacity)));
+                break;
             case GetResource g:
                 Sender.Tell(View(g.Name, g.Limit));
                 break;
@@ -272,7 +275,10 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     {
         var r = _book.Resource(name);
         return new ResourceView(name, r.Capacity(_settings.DefaultCapacity), r.DeclaredCapacity is not null, r.Used, r.Holders.Count, r.Waiters.Count,
-            [.. r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal).Take(limit).Select(h => new ResourceHolderView(h.Key, h.Value))],
+            [.. r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal).Take(limit).Select(h => new ResourceHolderView(h.Key, h.Value)
+            {
+                WaitsFor = _book.Runs.TryGetValue(h.Key, out var holder) ? [.. holder.WaitsOn.Order(StringComparer.Ordinal)] : [],
+            })],
             [.. r.Waiters.Take(limit).Select(w => new ResourceWaiterView(w.RunId, w.Count, w.Since))]);
     }
 

@@ -29,7 +29,16 @@ public sealed record ListResources(int Limit, int Offset) : IDeeplineMessage;
 /// <summary>Dry run: the deadlocks in the graph now, with the victim the policy would pick; nothing is cancelled.</summary>
 public sealed record ScanResourceCycles(int Limit) : IDeeplineMessage;
 
-public sealed record ResourceHolderView(string RunId, int Count);
+/// <summary>A holder and what it waits for itself (empty: it can proceed), so a reader sees whether the wait can end.</summary>
+public sealed record ResourceHolderView(string RunId, int Count)
+{
+    public ImmutableArray<string> WaitsFor { get; init; } = [];
+}
+
+/// <summary>Who holds what each resource the run waits for, and whether those holders wait themselves.</summary>
+public sealed record ExplainRunWaits(string RunId) : IDeeplineMessage;
+
+public sealed record RunWaitsExplained(string RunId, ImmutableArray<WaitExplanation> Waits) : IDeeplineMessage;
 
 public sealed record ResourceWaiterView(string RunId, int Count, DateTimeOffset Since);
 

@@ -88,3 +88,13 @@ public sealed record CycleStep(string RunId, string Holds, string WaitsFor);
 
 /// <summary>A victim chosen and not yet known to be gone: it is left out of every later cycle, so one cycle costs one run.</summary>
 public sealed record ResourceVictim(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset ChosenAt, bool Reported);
+
+/// <summary>A holder of a resource someone waits for, and what that holder waits for itself (empty: it can proceed).</summary>
+public sealed record HolderWait(string Holder, int Count, ImmutableArray<string> WaitsFor);
+
+/// <summary>
+/// Why a run (or external worker) waits for one resource: who holds it and whether those holders wait themselves. When
+/// every holder waits, the wait lasts as long as theirs: starvation named, not guessed from a timeout.
+/// </summary>
+public sealed record WaitExplanation(
+    string Resource, int Capacity, int Used, int Needs, int HolderCount, ImmutableArray<HolderWait> Holders, bool HoldersAllWait, string Text);

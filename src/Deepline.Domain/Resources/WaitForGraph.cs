@@ -125,8 +125,42 @@ public static class WaitForGraph
     /// <summary>The cancel reason and alert text: every run of the cycle, what it holds and what it waits for.</summary>
     public static string Describe(ImmutableArray<CycleStep> cycle)
     {
-        var named = cycle.Take(ResourceLimits.CycleRunsNamed).Select(s => $"run {s.RunId} holds {s.Holds}, waits for {s.WaitsFor}");
+        var named = cycle.Take(ResourceLimits.CycleRunsNamed).Select(s => $"{HolderName(s.RunId)} holds {s.Holds}, waits for {s.WaitsFor}");
         var text = string.Join("; ", named);
         return cycle.Length > ResourceLimits.CycleRunsNamed ? $"{text}; and {cycle.Length - ResourceLimits.CycleRunsNamed} more run(s)" : text;
     }
+
+    /// <summary>
+    /// For each resource the run waits for: its holders and what each of them waits for, as data and as one sentence
+    /// ("waits for gpu (capacity 1, 1 used): held by run B, which waits for warehouse-db; every holder waits itself").
+    /// Costs the run's waits times <paramref name="holdersNamed"/>, not the graph.
+    /// </summary>
+    public static ImmutableArray<WaitExplanation> ExplainWaits(ResourceBook book, string runId, int defaultCapacity, int holdersNamed = 5)
+    {
+        if (!book.Runs.TryGetValue(runId, out var run) || run.WaitsOn.IsEmpty) return [];
+        var result = ImmutableArray.CreateBuilder<WaitExplanation>();
+        foreach (var name in run.WaitsOn.Order(StringComparer.Ordinal))
+        {
+            var r = book.Resource(name);
+            var needs = WaitCount(book, name, runId);
+            var holders = r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal)
+                .Select(h => new HolderWait(h.Key, h.Value, book.Runs.TryGetValue(h.Key, out var hr) ? [.. hr.WaitsOn.Order(StringComparer.Ordinal)] : []))
+                .ToList();
+            var allWait = holders.Count > 0 && holders.All(h => !h.WaitsFor.IsEmpty);
+            var named = holders.Take(holdersNamed).ToImmutableArray();
+            var parts = named.Select(h =>
+                $"{HolderName(h.Holder)}{(h.Count > 1 ? $" ({h.Count})" : "")}, which " +
+                (h.WaitsFor.IsEmpty ? "waits for nothing" : "waits for " + string.Join(", ", h.WaitsFor)));
+            var text = $"waits for {name} (capacity {r.Capacity(defaultCapacity)}, {r.Used} used{(needs > 1 ? $", needs {needs}" : "")}): " +
+                       (holders.Count == 0 ? "held by nobody (queued behind earlier waiters)" : "held by " + string.Join("; ", parts)) +
+                       (holders.Count > holdersNamed ? $"; and {holders.Count - holdersNamed} more holder(s)" : "") +
+                       (allWait ? "; every holder waits itself" : "");
+            result.Add(new WaitExplanation(name, r.Capacity(defaultCapacity), r.Used, needs, holders.Count, named, allWait, text));
+        }
+        return result.ToImmutable();
+    }
+
+    /// <summary>How a holder is named to people: a run, or an external worker's claim (see <see cref="ExternalHolders"/>).</summary>
+    public static string HolderName(string holder) =>
+        ExternalHolders.WorkerOf(holder) is { } worker ? $"worker {worker}" : $"run {holder}";
 }

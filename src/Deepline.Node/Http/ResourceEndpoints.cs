@@ -71,6 +71,18 @@ public static class ResourceEndpoints
                 cycles.VictimsLeaving)
             : null;
 
+    /// <summary>
+    /// Who holds what the run's waiting tasks wait for (for GET /runs/{id}); empty when nothing waits or the coordinator is
+    /// silent within a short time: the run's own answer is not held up by it.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResourceWaitResponse>> ExplainWaitsAsync(IRequiredActor<ResourceCoordinator> coordinator, string runId, CancellationToken ct) =>
+        await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, new ExplainRunWaits(runId), TimeSpan.FromSeconds(2), ct) is RunWaitsExplained x
+            ? [.. x.Waits.Select(ToResponse)]
+            : [];
+
+    public static ResourceWaitResponse ToResponse(WaitExplanation w) => new(w.Resource, w.Capacity, w.Used, w.Needs, w.HolderCount,
+        [.. w.Holders.Select(h => new ResourceHolderResponse(h.Holder, h.Count, h.WaitsFor))], w.HoldersAllWait, w.Text);
+
     private static async Task<IDeeplineMessage?> AskAsync(IRequiredActor<ResourceCoordinator> coordinator, IDeeplineMessage message, CancellationToken ct) =>
         await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, message, AskTimeout, ct);
 
@@ -78,7 +90,7 @@ public static class ResourceEndpoints
         Problems.Unavailable("the resource coordinator did not answer; it may be starting or moving to another node");
 
     private static ResourceResponse ToResponse(ResourceView v) => new(v.Name, v.Capacity, v.Declared, v.Used, v.HolderCount, v.WaiterCount,
-        [.. v.Holders.Select(h => new ResourceHolderResponse(h.RunId, h.Count))],
+        [.. v.Holders.Select(h => new ResourceHolderResponse(h.RunId, h.Count, h.WaitsFor))],
         [.. v.Waiters.Select(w => new ResourceWaiterResponse(w.RunId, w.Count, w.Since))]);
 
     private static bool TryInt(Microsoft.Extensions.Primitives.StringValues raw, int fallback, out int value)
