@@ -70,8 +70,43 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         }
     }
 
+    /// <summary>An external worker's claims are read and changed only with the key that made them (or an admin's).</summary>
+    private bool MayUse(string workerId, string owner, bool admin) =>
+        admin || ExternalClaims.OwnerOf(_book, workerId) is not { } o || o == owner;
+
+    private void OnClaim(ClaimResource c, DateTimeOffset now)
+    {
+        var claimer = Sender;
+        if (!MayUse(c.WorkerId, c.Owner, c.Admin))
+        {
+            claimer.Tell(new ClaimNotFound(c.WorkerId));
+            return;
+        }
+        if (!_book.Resources.ContainsKey(c.Name) && _book.Resources.Count >= ResourceLimits.MaxKnownResources)
+        {
+            claimer.Tell(new ResourceRefused($"the node already knows {ResourceLimits.MaxKnownResources} resources; claim no new one before some are released"));
+            return;
+        }
+        if (ExternalClaims.Status(_book, c.WorkerId, c.Name, _settings.DefaultCapacity) is { State: ClaimState.granted or ClaimState.waiting } current && current.Count != c.Count)
+        {
+            claimer.Tell(new ClaimConflict($"worker '{c.WorkerId}' already claims {current.Count} of '{c.Name}'; release it before claiming another count"));
+            return;
+        }
+        var (sync, error) = ExternalClaims.Claim(_book, c.WorkerId, c.Owner, c.Name, c.Count, now);
+        if (sync is null)
+        {
+            claimer.Tell(new ResourceRefused(error!));
+            return;
+        }
+        // Answered once the grant or the wait is journalled (a repeated claim changes nothing and is answered at once).
+        Commit(ResourceDecider.Sync(_book, sync, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
+            () => claimer.Tell(new ClaimView(ExternalClaims.Status(_book, c.WorkerId, c.Name, _settings.DefaultCapacity))));
+    }
+
     private void PushSatisfied(string runId)
     {
+        // External workers ask for their grants; only runs are told.
+        if (ExternalHolders.IsExternal(runId)) return;
         if (_book.SatisfiedTasks(runId) is { IsEmpty: false } tasks) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
     }
 
@@ -94,6 +129,26 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 break;
             case ExplainRunWaits x:
                 Sender.Tell(new RunWaitsExplained(x.RunId, WaitForGraph.ExplainWaits(_book, x.RunId, _settings.DefaultCapacity)));
+                break;
+            case ClaimResource c:
+                OnClaim(c, now);
+                break;
+            case ReleaseClaim r when !MayUse(r.WorkerId, r.Owner, r.Admin):
+            case GetClaim g when !MayUse(g.WorkerId, g.Owner, g.Admin):
+                Sender.Tell(new ClaimNotFound(message is ReleaseClaim rc ? rc.WorkerId : ((GetClaim)message).WorkerId));
+                break;
+            case ReleaseClaim r:
+                var releaser = Sender;
+                if (ExternalClaims.Release(_book, r.WorkerId, r.Name) is not { } release)
+                {
+                    releaser.Tell(new ClaimView(ExternalClaims.Status(_book, r.WorkerId, r.Name, _settings.DefaultCapacity)));
+                    break;
+                }
+                Commit(ResourceDecider.Sync(_book, release, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
+                    () => releaser.Tell(new ClaimView(ExternalClaims.Status(_book, r.WorkerId, r.Name, _settings.DefaultCapacity))));
+                break;
+            case GetClaim g:
+                Sender.Tell(new ClaimView(ExternalClaims.Status(_book, g.WorkerId, g.Name, _settings.DefaultCapacity)));
                 break;
             case GetResource g:
                 Sender.Tell(View(g.Name, g.Limit));
@@ -163,6 +218,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         {
             foreach (var chosen in decision.Victims) _victimsInFlight.Remove(chosen.RunId);
             Announce(decision, origin, syncId, replyTo);
+            foreach (var refused in decision.Events.OfType<ResourceClaimRefused>())
+                _log.Warning("Resource deadlock among external workers: {cycle}; the wait of {holder} is refused (deadlock_reason: {deadlock_reason})",
+                    refused.Explanation, WaitForGraph.HolderName(refused.RunId), ResourceDeadlockReason);
             foreach (var chosen in decision.Victims)
             {
                 _log.Warning("Resource deadlock: {cycle}; victim by policy {policy}: run {run_id} (deadlock_reason: {deadlock_reason})",
@@ -214,7 +272,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         foreach (var (runId, tasks) in decision.Satisfied)
         {
             if (runId == origin) replyTo.Tell(new ResourcesGranted(runId, tasks, syncId));
-            else if (!tasks.IsEmpty) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
+            else if (!tasks.IsEmpty && !ExternalHolders.IsExternal(runId)) _runs.Tell(new ResourcesGranted(runId, tasks, 0));
         }
     }
 
@@ -260,7 +318,8 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     /// <summary>Asks a page of the runs in the book whether they still exist and are open, resuming where the last sweep ended.</summary>
     private void Sweep()
     {
-        var page = _book.Runs.Keys.Where(id => string.CompareOrdinal(id, _sweepAfter) > 0 && !_sweeping.Contains(id))
+        // External workers are no runs to ask: their claims last until they release them.
+        var page = _book.Runs.Keys.Where(id => string.CompareOrdinal(id, _sweepAfter) > 0 && !_sweeping.Contains(id) && !ExternalHolders.IsExternal(id))
             .Order(StringComparer.Ordinal).Take(_settings.SweepLimit).ToList();
         _sweepAfter = page.Count < _settings.SweepLimit ? "" : page[^1];
         foreach (var runId in page)

@@ -69,3 +69,23 @@ public sealed record ResourceDeadlockFound(Detection Detection) : IDeeplineMessa
 
 /// <summary>The supervisor holds the incident (journalled): the coordinator need not hand it over again.</summary>
 public sealed record ResourceDeadlockTaken(string RunId) : IDeeplineMessage;
+
+/// <summary>
+/// An external worker claims <see cref="Count"/> of a resource; answered with <see cref="ClaimView"/> once the grant or
+/// the wait is journalled. <see cref="Owner"/> is the caller's key: another key's worker is not found, unless
+/// <see cref="Admin"/>.
+/// </summary>
+public sealed record ClaimResource(string WorkerId, string Owner, bool Admin, string Name, int Count) : IDeeplineMessage;
+
+/// <summary>Releases what the worker holds of the resource, or withdraws its wait; answered once journalled.</summary>
+public sealed record ReleaseClaim(string WorkerId, string Owner, bool Admin, string Name) : IDeeplineMessage;
+
+public sealed record GetClaim(string WorkerId, string Owner, bool Admin, string Name) : IDeeplineMessage;
+
+public sealed record ClaimView(ClaimStatus Status) : IDeeplineMessage;
+
+/// <summary>The worker already claims the resource with another count: nothing was changed.</summary>
+public sealed record ClaimConflict(string Detail) : IDeeplineMessage;
+
+/// <summary>No such worker for this caller (it has no claims, or they were made with another key).</summary>
+public sealed record ClaimNotFound(string WorkerId) : IDeeplineMessage;

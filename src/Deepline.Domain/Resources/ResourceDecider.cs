@@ -123,7 +123,9 @@ public static class ResourceDecider
         if (WaitForGraph.FindCycle(work.Book, runId) is not { } cycle) return;
         if (!WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity)) return;
         var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
-        work.Emit(new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
+        work.Emit(ExternalHolders.IsExternal(victim)
+            ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
+            : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
     }
 
     /// <summary>

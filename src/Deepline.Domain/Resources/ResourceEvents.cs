@@ -30,3 +30,9 @@ public sealed record ResourceVictimReported(string RunId, DateTimeOffset At) : I
 
 /// <summary>The run ended and holds, wants and waits nothing: forgotten.</summary>
 public sealed record ResourceRunForgotten(string RunId, DateTimeOffset At) : IResourceEvent;
+
+/// <summary>
+/// A deadlock whose cycle holds only external workers: no run to cancel, so the chosen worker's waits are refused (it
+/// is told the cycle when it asks, and must release what it holds before it claims again).
+/// </summary>
+public sealed record ResourceClaimRefused(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset At) : IResourceEvent;

@@ -13,6 +13,9 @@ public sealed record RunFacts(DateTimeOffset CreatedAt, int Priority, int Work)
 {
     /// <summary>For the victim's incident and alert.</summary>
     public string WorkflowName { get; init; } = "";
+
+    /// <summary>For an external worker's claims: the key that made them; only it (or an admin) may read or release them.</summary>
+    public string? Owner { get; init; }
 }
 
 public static class ResourceLimits
@@ -77,6 +80,9 @@ public sealed record ResourceRun(
     ImmutableHashSet<string> Holds,
     ImmutableHashSet<string> WaitsOn)
 {
+    /// <summary>An external worker's waits refused to break a deadlock: resource -> the cycle, until it claims again.</summary>
+    public ImmutableDictionary<string, string> Refused { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     public static ResourceRun New(string runId, RunFacts facts) => new(runId, facts,
         ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal),

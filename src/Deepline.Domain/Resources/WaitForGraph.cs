@@ -112,7 +112,10 @@ public static class WaitForGraph
     /// <summary>The victim the policy picks among the runs of a cycle; ties go deterministically to the larger run id.</summary>
     public static string ChooseVictim(ResourceBook book, ImmutableArray<CycleStep> cycle, VictimPolicy policy)
     {
-        var runs = cycle.Select(s => book.Runs[s.RunId]).ToList();
+        // A run can be cancelled; an external worker can only be refused its wait and left holding. So a cycle with a run
+        // on it costs a run, and only a cycle of external workers alone costs one of them its wait.
+        var members = cycle.Select(s => book.Runs[s.RunId]).ToList();
+        var runs = members.Any(r => !ExternalHolders.IsExternal(r.RunId)) ? members.Where(r => !ExternalHolders.IsExternal(r.RunId)).ToList() : members;
         IOrderedEnumerable<ResourceRun> ranked = policy switch
         {
             VictimPolicy.least_work => runs.OrderBy(r => r.Facts.Work).ThenByDescending(r => r.Facts.CreatedAt),

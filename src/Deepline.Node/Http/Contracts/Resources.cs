@@ -30,3 +30,8 @@ public sealed record ResourceDeadlocksResponse(string VictimPolicy, IReadOnlyLis
 /// <summary>One resource a run waits for: who holds it, what they wait for, and the same as one sentence.</summary>
 public sealed record ResourceWaitResponse(
     string Resource, int Capacity, int Used, int Needs, int HolderCount, IReadOnlyList<ResourceHolderResponse> Holders, bool HoldersAllWait, string Explanation);
+
+public sealed record ResourceClaimRequest(int? Count);
+
+/// <summary>An external worker's claim on a resource: state granted | waiting | refused | none; explanation says who holds it (waiting) or the cycle (refused).</summary>
+public sealed record ResourceClaimResponse(string WorkerId, string Resource, int Count, string State, string? Explanation);
