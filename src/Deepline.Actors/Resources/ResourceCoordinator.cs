@@ -150,6 +150,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             case GetClaim g:
                 Sender.Tell(new ClaimView(ExternalClaims.Status(_book, g.WorkerId, g.Name, _settings.DefaultCapacity)));
                 break;
+            case GetWaitForGraph w:
+                Sender.Tell(WaitGraph(w.Limit));
+                break;
             case GetResource g:
                 Sender.Tell(View(g.Name, g.Limit));
                 break;
@@ -339,6 +342,30 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 WaitsFor = _book.Runs.TryGetValue(h.Key, out var holder) ? [.. holder.WaitsOn.Order(StringComparer.Ordinal)] : [],
             })],
             [.. r.Waiters.Take(limit).Select(w => new ResourceWaiterView(w.RunId, w.Count, w.Since))]);
+    }
+
+    /// <summary>
+    /// Costs one pass over the resources (to find those waited for) and the explanations of the waiters shown: a read for
+    /// the dashboard, bounded by its limits, never a search of the graph.
+    /// </summary>
+    private WaitForGraphView WaitGraph(int limit)
+    {
+        const int PerResource = 20;
+        var deadlocks = _book.Victims.Values.OrderBy(v => v.ChosenAt).Take(limit)
+            .Select(v => new ResourceCycleView(v.Cycle, v.Explanation, v.RunId)).ToList();
+        var onCycles = deadlocks.SelectMany(d => d.Cycle.SelectMany(c => new[] { c.Holds, c.WaitsFor })).ToHashSet(StringComparer.Ordinal);
+        var waited = _book.Resources.Values.Where(r => !r.Waiters.IsEmpty).ToList();
+        var shown = waited.OrderBy(r => onCycles.Contains(r.Name) ? 0 : 1).ThenBy(r => r.Name, StringComparer.Ordinal).Take(limit).ToList();
+        var waits = new List<WaitLine>();
+        var explained = new Dictionary<string, ImmutableArray<WaitExplanation>>(StringComparer.Ordinal);
+        foreach (var r in shown)
+            foreach (var w in r.Waiters.Take(PerResource))
+            {
+                if (!explained.TryGetValue(w.RunId, out var lines))
+                    explained[w.RunId] = lines = WaitForGraph.ExplainWaits(_book, w.RunId, _settings.DefaultCapacity);
+                if (lines.FirstOrDefault(l => l.Resource == r.Name) is { } line) waits.Add(new WaitLine(w.RunId, r.Name, line.Text));
+            }
+        return new WaitForGraphView(waited.Count, [.. shown.Select(r => View(r.Name, PerResource))], [.. waits], [.. deadlocks]);
     }
 
     private sealed record SweepTick

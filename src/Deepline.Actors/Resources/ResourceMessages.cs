@@ -89,3 +89,15 @@ public sealed record ClaimConflict(string Detail) : IDeeplineMessage;
 
 /// <summary>No such worker for this caller (it has no claims, or they were made with another key).</summary>
 public sealed record ClaimNotFound(string WorkerId) : IDeeplineMessage;
+
+/// <summary>For the dashboard: the resources runs or workers wait for now, with holders, waiters and why each waits.</summary>
+public sealed record GetWaitForGraph(int Limit) : IDeeplineMessage;
+
+public sealed record WaitLine(string Waiter, string Resource, string Explanation);
+
+/// <summary>
+/// Part of the wait-for graph: up to the limit of resources with waiters (those on open deadlocks first), each waiter's
+/// explanation, and the open resource deadlocks (victims chosen and still leaving) with their cycles.
+/// </summary>
+public sealed record WaitForGraphView(
+    int WaitedResources, ImmutableArray<ResourceView> Resources, ImmutableArray<WaitLine> Waits, ImmutableArray<ResourceCycleView> OpenDeadlocks) : IDeeplineMessage;

@@ -13,6 +13,7 @@ namespace Deepline.Node.Http;
 public static class ResourceEndpoints
 {
     public const int MaxListLimit = 500;
+    public const int MaxGraphLimit = 200;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
     public static IEndpointRouteBuilder MapResourceEndpoints(this IEndpointRouteBuilder app)
@@ -61,6 +62,20 @@ public static class ResourceEndpoints
         }).RequireAuthorization(Policies.Operate)
             .Documented("resources", "One resource with its holders and waiters", 400, 503)
             .WithDescription($"Query: limit (1..{MaxListLimit}, default {MaxListLimit}) on the holder and waiter lists.");
+
+        app.MapGet("/deadlock/wait-for-graph", async Task<Results<Ok<WaitForGraphResponse>, ProblemHttpResult>> (HttpRequest request,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!TryInt(request.Query["limit"], 50, out var limit) || limit is < 1 or > MaxGraphLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxGraphLimit}", "limit");
+            return await AskAsync(coordinator, new GetWaitForGraph(limit), ct) is WaitForGraphView g
+                ? TypedResults.Ok(new WaitForGraphResponse(g.WaitedResources, [.. g.Resources.Select(ToResponse)],
+                    [.. g.Waits.Select(w => new WaitLineResponse(w.Waiter, w.Resource, w.Explanation))],
+                    [.. g.OpenDeadlocks.Select(c => new ResourceCycleResponse([.. c.Cycle.Select(s => new CycleStepResponse(s.RunId, s.Holds, s.WaitsFor))], c.Explanation, c.Victim))]))
+                : Unavailable();
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("resources", "The wait-for graph now: resources waited for with holders, waiters and why, and the open resource deadlocks", 400, 503)
+            .WithDescription($"Query: limit (1..{MaxGraphLimit}, default 50) on resources and on open deadlocks; at most 20 holders and waiters per resource.");
 
         MapClaims(app);
         return app;

@@ -35,3 +35,13 @@ public sealed record ResourceClaimRequest(int? Count);
 
 /// <summary>An external worker's claim on a resource: state granted | waiting | refused | none; explanation says who holds it (waiting) or the cycle (refused).</summary>
 public sealed record ResourceClaimResponse(string WorkerId, string Resource, int Count, string State, string? Explanation);
+
+/// <summary>One waiter of a resource and why it waits (who holds it, what they wait for).</summary>
+public sealed record WaitLineResponse(string Waiter, string Resource, string Explanation);
+
+/// <summary>
+/// GET /deadlock/wait-for-graph: the resources waited for now (on open deadlocks first) with holders and waiters, each
+/// wait explained, and the open resource deadlocks (victim chosen, not yet gone).
+/// </summary>
+public sealed record WaitForGraphResponse(
+    int WaitedResources, IReadOnlyList<ResourceResponse> Resources, IReadOnlyList<WaitLineResponse> Waits, IReadOnlyList<ResourceCycleResponse> OpenDeadlocks);
