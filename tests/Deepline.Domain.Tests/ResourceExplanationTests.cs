@@ -41,6 +41,37 @@ public class ResourceExplanationTests
     }
 
     [Fact]
+    public void A_holding_that_ends_with_a_running_task_closes_no_cycle_and_is_explained_as_such()
+    {
+        // B holds gpu only for its running task (no hold_until) while another of its tasks waits for warehouse-db. A keeps
+        // warehouse-db (hold_until) and waits for gpu. Not a deadlock: B's running task ends and releases gpu whatever B waits for.
+        var book = Sync(ResourceBook.Empty, "A", ("load", "warehouse-db"));
+        book = Sync(book, "B", ("fit", "gpu"));
+        book = Apply(book, new ResourceSync("B", new RunFacts(T0.AddSeconds(1), 0, 0),
+            ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty.Add("export", [new ResourceRequest("warehouse-db", 1)]), ["gpu"], false)
+        { Releasing = ["gpu"] });
+        var decision = ResourceDecider.Sync(book, new ResourceSync("A", new RunFacts(T0, 0, 0),
+            ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty.Add("train", [new ResourceRequest("gpu", 1)]), ["warehouse-db"], false),
+            1, VictimPolicy.youngest, T0);
+        Assert.Empty(decision.Victims);
+        foreach (var e in decision.Events) book = book.Apply(e);
+        Assert.Empty(ResourceDecider.Scan(book, 1, VictimPolicy.youngest, 10));
+        Assert.Equal("waits for gpu (capacity 1, 1 used): held by run B, which releases it when its task ends",
+            Assert.Single(WaitForGraph.ExplainWaits(book, "A", 1)).Text);
+
+        // The same holding kept past its task (hold_until) does close the cycle.
+        var pinned = Apply(book, new ResourceSync("B", new RunFacts(T0.AddSeconds(1), 0, 0),
+            ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty.Add("export", [new ResourceRequest("warehouse-db", 1)]), ["gpu"], false));
+        Assert.Equal("B", Assert.Single(ResourceDecider.Scan(pinned, 1, VictimPolicy.youngest, 10)).Victim);
+    }
+
+    private static ResourceBook Apply(ResourceBook book, ResourceSync sync)
+    {
+        foreach (var e in ResourceDecider.Sync(book, sync, 1, VictimPolicy.youngest, T0).Events) book = book.Apply(e);
+        return book;
+    }
+
+    [Fact]
     public void An_external_worker_holding_the_resource_is_named_as_a_worker()
     {
         var worker = ExternalHolders.KeyOf("etl-7");

@@ -171,7 +171,7 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         await page.ReloadAsync();
         await Expect(page.Locator($"#wait-graph path[data-edge='hold'][data-party='{run}'][data-resource='{db}']")).ToHaveCountAsync(1);
         await Expect(page.Locator($"#wait-list li[data-waiter='worker/{w2}']"))
-            .ToHaveTextAsync($"worker {w2} waits for {db} (capacity 1, 1 used): held by run {run}, which waits for nothing");
+            .ToHaveTextAsync($"worker {w2} waits for {db} (capacity 1, 1 used): held by run {run}, which releases it when its task ends");
         Assert.Equal(HttpStatusCode.NoContent, (await worker.DeleteAsync($"/resources/{db}/claims/{w2}")).StatusCode);
         using (var a = node.Client(DashboardNode.TeamA)) await a.PutAsync($"/runs/{run}/cancel", null);
         await page.Context.CloseAsync();

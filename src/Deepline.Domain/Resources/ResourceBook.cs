@@ -25,6 +25,7 @@ public sealed record ResourceBook(
         {
             Facts = w.Facts,
             Wants = w.Wants.WithComparers(StringComparer.Ordinal),
+            Releasing = w.Releasing.IsDefaultOrEmpty ? ImmutableHashSet<string>.Empty : [.. w.Releasing],
             // Wanting a refused resource again is a new claim.
             Refused = run is null ? ImmutableDictionary<string, string>.Empty : run.Refused.RemoveRange(w.Wants.Keys),
         }),

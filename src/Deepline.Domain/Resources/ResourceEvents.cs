@@ -12,7 +12,11 @@ public sealed record ResourceDeclared(string Name, int Capacity, DateTimeOffset 
 
 /// <summary>The run's wanting tasks (task -> requests) and its facts, replacing what was known before.</summary>
 public sealed record ResourceWantsRecorded(
-    string RunId, RunFacts Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>> Wants, DateTimeOffset At) : IResourceEvent;
+    string RunId, RunFacts Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>> Wants, DateTimeOffset At) : IResourceEvent
+{
+    /// <summary>See <see cref="ResourceSync.Releasing"/>; absent in events written before it existed (then nothing is).</summary>
+    public ImmutableArray<string> Releasing { get; init; } = [];
+}
 
 public sealed record ResourceGranted(string RunId, string Resource, int Count, DateTimeOffset At) : IResourceEvent;
 

@@ -80,6 +80,9 @@ public sealed record ResourceRun(
     ImmutableHashSet<string> Holds,
     ImmutableHashSet<string> WaitsOn)
 {
+    /// <summary>Held only for running (or dispatchable) tasks: released without the run's waits being met (see <see cref="ResourceSync.Releasing"/>).</summary>
+    public ImmutableHashSet<string> Releasing { get; init; } = ImmutableHashSet<string>.Empty;
+
     /// <summary>An external worker's waits refused to break a deadlock: resource -> the cycle, until it claims again.</summary>
     public ImmutableDictionary<string, string> Refused { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -96,7 +99,11 @@ public sealed record CycleStep(string RunId, string Holds, string WaitsFor);
 public sealed record ResourceVictim(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset ChosenAt, bool Reported);
 
 /// <summary>A holder of a resource someone waits for, and what that holder waits for itself (empty: it can proceed).</summary>
-public sealed record HolderWait(string Holder, int Count, ImmutableArray<string> WaitsFor);
+public sealed record HolderWait(string Holder, int Count, ImmutableArray<string> WaitsFor)
+{
+    /// <summary>The holding ends with a running (or dispatchable) task, whatever the holder waits for.</summary>
+    public bool Releasing { get; init; }
+}
 
 /// <summary>
 /// Why a run (or external worker) waits for one resource: who holds it and whether those holders wait themselves. When

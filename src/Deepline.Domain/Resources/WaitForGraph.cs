@@ -29,6 +29,8 @@ public static class WaitForGraph
             {
                 foreach (var holder in book.Resource(resource).Holders.Keys.Order(StringComparer.Ordinal))
                 {
+                    // A holding that ends with a running task is no wait edge: it is released whatever its run waits for.
+                    if (Releases(book, holder, resource)) continue;
                     if (holder == runId)
                         return Path(parent, runId, current, resource);
                     if (book.Victims.ContainsKey(holder) || !visited.Add(holder)) continue;
@@ -39,6 +41,9 @@ public static class WaitForGraph
         }
         return null;
     }
+
+    private static bool Releases(ResourceBook book, string holder, string resource) =>
+        book.Runs.TryGetValue(holder, out var run) && run.Releasing.Contains(resource);
 
     /// <summary>The steps from <paramref name="start"/> round to it, where <paramref name="last"/> waits for <paramref name="closing"/>, held by start.</summary>
     private static ImmutableArray<CycleStep> Path(Dictionary<string, (string Run, string Resource)> parent, string start, string last, string closing)
@@ -79,9 +84,12 @@ public static class WaitForGraph
             foreach (var name in run.WaitsOn)
             {
                 var resource = book.Resource(name);
-                free.TryAdd(name, resource.Free(defaultCapacity));
+                if (free.ContainsKey(name)) continue;
+                // What holders release when their running tasks end counts as free: no wait stands behind it.
+                var releasing = resource.Holders.Where(kv => Releases(book, kv.Key, name)).Sum(kv => kv.Value);
+                free[name] = resource.Free(defaultCapacity) + releasing;
                 foreach (var holder in resource.Holders.Keys)
-                    if (seen.Add(holder) && book.Runs.TryGetValue(holder, out var h)) stack.Push(h);
+                    if (!Releases(book, holder, name) && seen.Add(holder) && book.Runs.TryGetValue(holder, out var h)) stack.Push(h);
             }
         }
 
@@ -98,7 +106,7 @@ public static class WaitForGraph
                 if (!canFinish) continue;
                 if (run.RunId == runId) return false;
                 foreach (var held in run.Holds)
-                    if (free.ContainsKey(held)) free[held] += book.Resource(held).Holders[run.RunId];
+                    if (free.ContainsKey(held) && !run.Releasing.Contains(held)) free[held] += book.Resource(held).Holders[run.RunId];
                 open.RemoveAt(i);
                 progress = true;
             }
@@ -147,13 +155,16 @@ public static class WaitForGraph
             var r = book.Resource(name);
             var needs = WaitCount(book, name, runId);
             var holders = r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal)
-                .Select(h => new HolderWait(h.Key, h.Value, book.Runs.TryGetValue(h.Key, out var hr) ? [.. hr.WaitsOn.Order(StringComparer.Ordinal)] : []))
+                .Select(h => new HolderWait(h.Key, h.Value, book.Runs.TryGetValue(h.Key, out var hr) ? [.. hr.WaitsOn.Order(StringComparer.Ordinal)] : [])
+                {
+                    Releasing = Releases(book, h.Key, name),
+                })
                 .ToList();
-            var allWait = holders.Count > 0 && holders.All(h => !h.WaitsFor.IsEmpty);
+            var allWait = holders.Count > 0 && holders.All(h => !h.WaitsFor.IsEmpty && !h.Releasing);
             var named = holders.Take(holdersNamed).ToImmutableArray();
             var parts = named.Select(h =>
                 $"{HolderName(h.Holder)}{(h.Count > 1 ? $" ({h.Count})" : "")}, which " +
-                (h.WaitsFor.IsEmpty ? "waits for nothing" : "waits for " + string.Join(", ", h.WaitsFor)));
+                (h.Releasing ? "releases it when its task ends" : h.WaitsFor.IsEmpty ? "waits for nothing" : "waits for " + string.Join(", ", h.WaitsFor)));
             var text = $"waits for {name} (capacity {r.Capacity(defaultCapacity)}, {r.Used} used{(needs > 1 ? $", needs {needs}" : "")}): " +
                        (holders.Count == 0 ? "held by nobody (queued behind earlier waiters)" : "held by " + string.Join("; ", parts)) +
                        (holders.Count > holdersNamed ? $"; and {holders.Count - holdersNamed} more holder(s)" : "") +

@@ -86,7 +86,7 @@ public sealed class ResourceApiTests(NodeFixture node) : IClassFixture<NodeFixtu
         Assert.False(resource["holders_all_wait"]!.GetValue<bool>());
         // The waiting run says who holds what it waits for.
         var wait = Assert.Single(waiting["resource_waits"]!.AsArray())!.AsObject();
-        Assert.Equal("waits for api-lock (capacity 1, 1 used): held by run api-holder, which waits for nothing", wait.Str("explanation"));
+        Assert.Equal("waits for api-lock (capacity 1, 1 used): held by run api-holder, which releases it when its task ends", wait.Str("explanation"));
         Assert.Equal("api-holder", wait["holders"]![0]!.AsObject().Str("run_id"));
 
         // An external worker may not start it before the grant.
