@@ -127,13 +127,16 @@ public static class ResourceDecider
     private static void Detect(Work work, string runId, int defaultCapacity, VictimPolicy policy)
     {
         // The cycle search first: it is the cheap test, and most new waits close no cycle. The reduction only rules out
-        // cycles that capacities above one can still dissolve.
-        if (WaitForGraph.FindCycle(work.Book, runId) is not { } cycle) return;
-        if (!WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity)) return;
-        var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
-        work.Emit(ExternalHolders.IsExternal(victim)
-            ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
-            : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
+        // cycles that capacities above one can still dissolve. Searched again after each victim: one wish can close
+        // several cycles at once (two new waits, or a grant that makes several waiters wait for the grantee), and a
+        // victim resolves only the cycles it is on; the search skips victims, so each round finds a new cycle or none.
+        while (WaitForGraph.FindCycle(work.Book, runId) is { } cycle && WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity))
+        {
+            var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
+            work.Emit(ExternalHolders.IsExternal(victim)
+                ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
+                : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
+        }
     }
 
     /// <summary>
