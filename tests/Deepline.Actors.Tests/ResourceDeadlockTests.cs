@@ -76,6 +76,28 @@ public sealed class ResourceDeadlockTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_stale_behind_a_resource_is_explained_by_who_holds_it_and_what_that_holder_waits_for()
+    {
+        var gate = new GateHandler();
+        await using var node = await TestNode.StartAsync(_dir.Path, handlers: [gate],
+            monitor: new MonitorSettings(new DetectorThresholds(1, 3600, 3600), TimeSpan.FromSeconds(1), false, false));
+        // C holds warehouse-db while its task runs; H keeps gpu and waits for warehouse-db; W waits for gpu.
+        await node.Ask<RunReply>(new SubmitRun(Run("C", Needs(Task("hold", "gate"), "warehouse-db"))));
+        await Await.Until(() => gate.Started.Contains("C/hold"), TimeSpan.FromSeconds(10), "C holds warehouse-db");
+        await node.Ask<RunReply>(new SubmitRun(Run("H", Needs(Task("first"), "gpu", holdUntil: "second"), Needs(Task("second", "noop", "first"), "warehouse-db"))));
+        await node.AwaitRun("H", s => s.Tasks["second"].WaitingFor.Length == 1, "H waits for warehouse-db, keeping gpu");
+        await node.Ask<RunReply>(new SubmitRun(Run("W", Needs(Task("t"), "gpu"))));
+
+        IncidentView? incident = null;
+        await Await.Until(async () => (incident = (await node.Supervisor!.Ask<IncidentList>(new GetIncidents(50), TimeSpan.FromSeconds(10)))
+            .Newest.FirstOrDefault(i => i.Detection.RunId == "W")) is not null, TimeSpan.FromSeconds(20), () => "W flagged stale_pending");
+        Assert.Equal(StuckReason.stale_pending, incident!.Detection.Reason);
+        Assert.Contains("run W waits for gpu (capacity 1, 1 used): held by run H, which waits for warehouse-db; every holder waits itself",
+            incident.Detection.Explanation);
+        gate.Open();
+    }
+
+    [Fact]
     public async Task Grants_survive_a_node_restart_without_a_double_grant_and_a_cancelled_holder_lets_the_waiter_proceed()
     {
         var gate = new GateHandler();

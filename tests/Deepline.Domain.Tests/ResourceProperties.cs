@@ -217,6 +217,80 @@ public class ResourceProperties
         }
     }
 
+    /// <summary>
+    /// Runs and external workers claim in one random order: after every decision no deadlock is left, a cycle with a run
+    /// on it is given a run as its victim (a worker cannot be cancelled), and a cycle of workers alone refuses the wait of
+    /// one of them and chooses no victim.
+    /// </summary>
+    [Property]
+    public void Runs_and_external_workers_share_the_graph_and_every_cycle_costs_a_run_if_it_has_one(int seed)
+    {
+        var rnd = new Random(seed);
+        var policy = (VictimPolicy)rnd.Next(3);
+        var book = ResourceBook.Empty;
+        string[] runs = ["run-0", "run-1", "run-2"];
+        string[] workers = ["w0", "w1", "w2"];
+        var wants = runs.ToDictionary(r => r, _ => new Dictionary<string, ImmutableArray<ResourceRequest>>());
+        var keep = runs.ToDictionary(r => r, _ => new SortedSet<string>(StringComparer.Ordinal));
+        var ended = new HashSet<string>();
+        var task = 0;
+
+        void Play(ResourceDecision decision)
+        {
+            foreach (var e in decision.Events)
+            {
+                if (e is ResourceVictimChosen v)
+                {
+                    Assert.False(ExternalHolders.IsExternal(v.RunId), $"worker {v.RunId} chosen as a victim");
+                    AssertRealCycle(book, v.Cycle, v.Cycle[0].RunId);
+                }
+                if (e is ResourceClaimRefused c)
+                {
+                    Assert.True(c.Cycle.All(x => ExternalHolders.IsExternal(x.RunId)), $"a worker refused on a cycle with a run: {c.Explanation}");
+                    AssertRealCycle(book, c.Cycle, c.RunId);
+                }
+                book = book.Apply(e);
+            }
+            var stuck = GloballyDeadlocked(book, 1);
+            Assert.True(stuck.Count == 0, $"deadlocked and not resolved: {string.Join(", ", stuck)}; {Show(book)}");
+            foreach (var (runId, tasks) in decision.Satisfied.Where(kv => !ExternalHolders.IsExternal(kv.Key)))
+                foreach (var t in tasks.Where(wants[runId].ContainsKey))
+                {
+                    foreach (var q in wants[runId][t]) keep[runId].Add(q.Name);
+                    wants[runId].Remove(t);
+                }
+        }
+
+        for (var step = 0; step < 40; step++)
+        {
+            // Victims leave at once: their run ends.
+            foreach (var victim in book.Victims.Keys.Where(v => !ended.Contains(v)).ToList())
+            {
+                ended.Add(victim);
+                Play(ResourceDecider.Sync(book, new ResourceSync(victim, new RunFacts(T0, 0, 0),
+                    ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true), 1, policy, T0));
+            }
+            var resource = Res(rnd.Next(4));
+            if (rnd.Next(2) == 0)
+            {
+                var w = workers[rnd.Next(workers.Length)];
+                var claimed = ExternalClaims.Status(book, w, resource, 1).State is ClaimState.granted or ClaimState.waiting;
+                var sync = claimed && rnd.Next(2) == 0
+                    ? ExternalClaims.Release(book, w, resource)
+                    : ExternalClaims.Claim(book, w, "key", resource, 1, T0.AddSeconds(step)).Sync;
+                if (sync is not null) Play(ResourceDecider.Sync(book, sync, 1, policy, T0));
+                continue;
+            }
+            var run = runs[rnd.Next(runs.Length)];
+            if (ended.Contains(run)) continue;
+            if (rnd.Next(4) == 0 && keep[run].Count > 0) keep[run].Remove(keep[run].First());
+            else wants[run][$"t{task++}"] = [new ResourceRequest(resource, 1)];
+            var i = int.Parse(run["run-".Length..]);
+            Play(ResourceDecider.Sync(book, new ResourceSync(run, new RunFacts(T0.AddSeconds(i), i, 0), wants[run].ToImmutableDictionary(), [.. keep[run]], false),
+                1, policy, T0));
+        }
+    }
+
     [Fact]
     public void Two_runs_crossing_two_resources_deadlock_at_the_closing_edge_and_the_youngest_is_the_victim()
     {

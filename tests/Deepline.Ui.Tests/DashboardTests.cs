@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using Deepline.Tests.Shared;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
@@ -133,6 +134,46 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         await page.GetByLabel("pending_stale_s").FillAsync("1");
         await page.GetByRole(AriaRole.Button, new() { Name = "Scan (dry run)" }).ClickAsync();
         await Expect(page.Locator("#scan-result")).ToContainTextAsync("Nothing was alerted or cancelled");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_stuck_page_draws_the_resource_wait_for_graph_and_says_who_waits_for_whom()
+    {
+        using var worker = node.Client(DashboardNode.Worker);
+        async Task<HttpStatusCode> Claim(string w, string r) => (await worker.PutAsync($"/resources/{r}/claims/{w}",
+            new StringContent("""{"count":1}""", Encoding.UTF8, "application/json"))).StatusCode;
+        var (w1, w2, db) = (Id("uiw1"), Id("uiw2"), Id("ui-db"));
+        Assert.Equal(HttpStatusCode.OK, await Claim(w1, db));
+        // A run waits for db behind the worker that holds it; a second worker waits behind the run.
+        var run = await node.SubmitAsync(DashboardNode.TeamA, "{\"run_id\":\"" + Id("wfg") + "\",\"tasks\":[{\"task_id\":\"t\",\"type\":\"x\",\"pool\":\"nobody\"," +
+            "\"resources\":[{\"name\":\"" + db + "\",\"count\":1}]}]}");
+        await Eventually.Until(async () => (await node.GetJsonAsync(DashboardNode.Operator, $"/resources/{db}"))["waiter_count"]!.GetValue<int>() == 1,
+            TimeSpan.FromSeconds(15), "the run waits for db");
+        Assert.Equal(HttpStatusCode.Accepted, await Claim(w2, db));
+
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+        await page.GotoAsync($"{node.Url}/ui#/stuck");
+        var graph = page.Locator("#wait-graph");
+        await Expect(graph.Locator($"g.node[data-id='{db}'][data-kind='resource']")).ToBeVisibleAsync();
+        await Expect(graph.Locator($"g.node[data-id='worker/{w1}']")).ToContainTextAsync($"worker {w1}");
+        await Expect(graph.Locator($"path[data-edge='hold'][data-party='worker/{w1}'][data-resource='{db}']")).ToHaveCountAsync(1);
+        await Expect(graph.Locator($"path[data-edge='wait'][data-party='{run}'][data-resource='{db}']")).ToHaveCountAsync(1);
+        await Expect(graph.Locator($"path[data-edge='wait'][data-party='worker/{w2}'][data-resource='{db}']")).ToHaveCountAsync(1);
+        // The same in words, for a screen reader or a copy into a ticket.
+        await Expect(page.Locator($"#wait-list li[data-waiter='{run}']"))
+            .ToHaveTextAsync($"run {run} waits for {db} (capacity 1, 1 used): held by worker {w1}, which waits for nothing");
+
+        // The worker releases: the run (first in line) holds db, and the second worker now waits for the run.
+        Assert.Equal(HttpStatusCode.NoContent, (await worker.DeleteAsync($"/resources/{db}/claims/{w1}")).StatusCode);
+        await Eventually.Until(async () => (await node.GetJsonAsync(DashboardNode.Operator, $"/resources/{db}"))["holders"]!.AsArray().FirstOrDefault()?["run_id"]?.GetValue<string>() == run,
+            TimeSpan.FromSeconds(15), "the run granted db");
+        await page.ReloadAsync();
+        await Expect(page.Locator($"#wait-graph path[data-edge='hold'][data-party='{run}'][data-resource='{db}']")).ToHaveCountAsync(1);
+        await Expect(page.Locator($"#wait-list li[data-waiter='worker/{w2}']"))
+            .ToHaveTextAsync($"worker {w2} waits for {db} (capacity 1, 1 used): held by run {run}, which releases it when its task ends");
+        Assert.Equal(HttpStatusCode.NoContent, (await worker.DeleteAsync($"/resources/{db}/claims/{w2}")).StatusCode);
+        using (var a = node.Client(DashboardNode.TeamA)) await a.PutAsync($"/runs/{run}/cancel", null);
         await page.Context.CloseAsync();
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Akka.Hosting;
 using Akka.Persistence;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Index;
@@ -21,6 +22,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     public const string AutoCancelReason = "auto-cancel: deadlock detected";
     private const string ScanTimer = "scan";
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ExplainTimeout = TimeSpan.FromSeconds(2);
 
     private readonly MonitorSettings _settings;
     private readonly IActorRef _runs;
@@ -107,6 +109,9 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             case Confirmation c:
                 OnConfirmation(c);
                 break;
+            case Explained x:
+                OnExplained(x);
+                break;
             case CancelAnswer a:
                 OnCancelAnswer(a);
                 break;
@@ -181,6 +186,36 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             return;
         }
 
+        // Starvation made explicit: a run stale while its tasks wait for resources names who holds them and what those
+        // holders wait for. Only the coordinator knows; a silent one leaves the run's own explanation as it is.
+        if (detection.Reason == StuckReason.stale_pending && run.Tasks.Values.Any(t => !t.WaitingFor.IsEmpty)
+            && ActorRegistry.For(Context.System).TryGet<ResourceCoordinator>(out var coordinator))
+        {
+            coordinator.Ask<IDeeplineMessage>(new ExplainRunWaits(c.RunId), ExplainTimeout)
+                .PipeTo(Self, success: reply => new Explained(c.Via, detection, reply), failure: _ => new Explained(c.Via, detection, null));
+            return;
+        }
+        Open(c.Via, detection);
+    }
+
+    private void OnExplained(Explained x)
+    {
+        // An incident may have been opened meanwhile (a resource deadlock of the same run): one incident per run.
+        if (_state.Knows(x.Detection.RunId))
+        {
+            _confirming.Remove(x.Detection.RunId);
+            return;
+        }
+        var detection = x.Reply is RunWaitsExplained { Waits.IsEmpty: false } e
+            ? x.Detection with { Explanation = $"{x.Detection.Explanation}; run {x.Detection.RunId} {string.Join("; and ", e.Waits.Select(w => w.Text))}" }
+            : x.Detection;
+        Open(x.Via, detection);
+    }
+
+    private void Open(string via, Detection detection)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var c = (RunId: detection.RunId, Via: via);
         // PersistAsync lets many incidents share journal round-trips; the run stays in _confirming until its
         // incident is applied, so no second suspicion of it can slip in between.
         PersistAsync(new IncidentOpened(detection, now, c.Via) { AutoCancel = _settings.CancelOnDeadlock }, e =>
@@ -335,6 +370,8 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private sealed record Confirmation(string RunId, string Via, IDeeplineMessage? Reply);
 
     private sealed record CancelAnswer(string RunId, IDeeplineMessage? Reply);
+
+    private sealed record Explained(string Via, Detection Detection, IDeeplineMessage? Reply);
 
     private sealed record RetryCancel(string RunId);
 

@@ -29,7 +29,16 @@ public sealed record ListResources(int Limit, int Offset) : IDeeplineMessage;
 /// <summary>Dry run: the deadlocks in the graph now, with the victim the policy would pick; nothing is cancelled.</summary>
 public sealed record ScanResourceCycles(int Limit) : IDeeplineMessage;
 
-public sealed record ResourceHolderView(string RunId, int Count);
+/// <summary>A holder and what it waits for itself (empty: it can proceed), so a reader sees whether the wait can end.</summary>
+public sealed record ResourceHolderView(string RunId, int Count)
+{
+    public ImmutableArray<string> WaitsFor { get; init; } = [];
+}
+
+/// <summary>Who holds what each resource the run waits for, and whether those holders wait themselves.</summary>
+public sealed record ExplainRunWaits(string RunId) : IDeeplineMessage;
+
+public sealed record RunWaitsExplained(string RunId, ImmutableArray<WaitExplanation> Waits) : IDeeplineMessage;
 
 public sealed record ResourceWaiterView(string RunId, int Count, DateTimeOffset Since);
 
@@ -60,3 +69,35 @@ public sealed record ResourceDeadlockFound(Detection Detection) : IDeeplineMessa
 
 /// <summary>The supervisor holds the incident (journalled): the coordinator need not hand it over again.</summary>
 public sealed record ResourceDeadlockTaken(string RunId) : IDeeplineMessage;
+
+/// <summary>
+/// An external worker claims <see cref="Count"/> of a resource; answered with <see cref="ClaimView"/> once the grant or
+/// the wait is journalled. <see cref="Owner"/> is the caller's key: another key's worker is not found, unless
+/// <see cref="Admin"/>.
+/// </summary>
+public sealed record ClaimResource(string WorkerId, string Owner, bool Admin, string Name, int Count) : IDeeplineMessage;
+
+/// <summary>Releases what the worker holds of the resource, or withdraws its wait; answered once journalled.</summary>
+public sealed record ReleaseClaim(string WorkerId, string Owner, bool Admin, string Name) : IDeeplineMessage;
+
+public sealed record GetClaim(string WorkerId, string Owner, bool Admin, string Name) : IDeeplineMessage;
+
+public sealed record ClaimView(ClaimStatus Status) : IDeeplineMessage;
+
+/// <summary>The worker already claims the resource with another count: nothing was changed.</summary>
+public sealed record ClaimConflict(string Detail) : IDeeplineMessage;
+
+/// <summary>No such worker for this caller (it has no claims, or they were made with another key).</summary>
+public sealed record ClaimNotFound(string WorkerId) : IDeeplineMessage;
+
+/// <summary>For the dashboard: the resources runs or workers wait for now, with holders, waiters and why each waits.</summary>
+public sealed record GetWaitForGraph(int Limit) : IDeeplineMessage;
+
+public sealed record WaitLine(string Waiter, string Resource, string Explanation);
+
+/// <summary>
+/// Part of the wait-for graph: up to the limit of resources with waiters (those on open deadlocks first), each waiter's
+/// explanation, and the open resource deadlocks (victims chosen and still leaving) with their cycles.
+/// </summary>
+public sealed record WaitForGraphView(
+    int WaitedResources, ImmutableArray<ResourceView> Resources, ImmutableArray<WaitLine> Waits, ImmutableArray<ResourceCycleView> OpenDeadlocks) : IDeeplineMessage;

@@ -25,7 +25,11 @@ public sealed record ResourceBook(
         {
             Facts = w.Facts,
             Wants = w.Wants.WithComparers(StringComparer.Ordinal),
+            Releasing = w.Releasing.IsDefaultOrEmpty ? ImmutableHashSet<string>.Empty : [.. w.Releasing],
+            // Wanting a refused resource again is a new claim.
+            Refused = run is null ? ImmutableDictionary<string, string>.Empty : run.Refused.RemoveRange(w.Wants.Keys),
         }),
+        ResourceClaimRefused c => Refuse(c),
         ResourceGranted g => Granted(g),
         ResourceWaiting w => Waiting(w),
         ResourceReleased r => Released(r),
@@ -71,6 +75,19 @@ public sealed record ResourceBook(
         var run = RunOf(e.RunId);
         return WithResource(r with { Holders = r.Holders.Remove(e.RunId), Used = r.Used - count })
             .WithRun(run with { Holds = run.Holds.Remove(e.Resource) });
+    }
+
+    private ResourceBook Refuse(ResourceClaimRefused c)
+    {
+        if (!Runs.TryGetValue(c.RunId, out var run)) return this;
+        var book = this;
+        foreach (var name in run.WaitsOn) book = book.Withdrawn(c.RunId, name);
+        var after = book.Runs[c.RunId];
+        return book.WithRun(after with
+        {
+            Wants = after.Wants.RemoveRange(run.WaitsOn),
+            Refused = after.Refused.SetItems(run.WaitsOn.Select(n => KeyValuePair.Create(n, c.Explanation))),
+        });
     }
 
     private ResourceBook Withdrawn(string runId, string resource)

@@ -11,7 +11,14 @@ public sealed record ResourceSync(
     RunFacts Facts,
     ImmutableDictionary<string, ImmutableArray<ResourceRequest>> Wants,
     ImmutableArray<string> Keep,
-    bool Terminal);
+    bool Terminal)
+{
+    /// <summary>
+    /// Of <see cref="Keep"/>, what the run holds only for tasks that are running or about to (granted, no hold_until past
+    /// themselves): released when those tasks end, whatever else the run waits for, so no wait of the run stands behind it.
+    /// </summary>
+    public ImmutableArray<string> Releasing { get; init; } = [];
+}
 
 /// <summary>What one command did: events to journal, and for each run the tasks it may now start.</summary>
 public sealed record ResourceDecision(ImmutableArray<IResourceEvent> Events, ImmutableDictionary<string, ImmutableArray<string>> Satisfied)
@@ -37,8 +44,9 @@ public static class ResourceDecider
         if (!known && wants.IsEmpty)
             return ResourceDecision.None with { Satisfied = ImmutableDictionary<string, ImmutableArray<string>>.Empty.Add(sync.RunId, []) };
 
-        if (!known || run!.Facts != sync.Facts || !SameWants(run.Wants, wants))
-            work.Emit(new ResourceWantsRecorded(sync.RunId, sync.Facts, wants, now));
+        var releasing = sync.Terminal || sync.Releasing.IsDefault ? [] : sync.Releasing;
+        if (!known || run!.Facts != sync.Facts || !SameWants(run.Wants, wants) || !run.Releasing.SetEquals(releasing))
+            work.Emit(new ResourceWantsRecorded(sync.RunId, sync.Facts, wants, now) { Releasing = releasing });
         run = work.Book.Runs[sync.RunId];
 
         // What the run needs after this sync, per resource (counts agree within a run: checked at submission).
@@ -119,11 +127,16 @@ public static class ResourceDecider
     private static void Detect(Work work, string runId, int defaultCapacity, VictimPolicy policy)
     {
         // The cycle search first: it is the cheap test, and most new waits close no cycle. The reduction only rules out
-        // cycles that capacities above one can still dissolve.
-        if (WaitForGraph.FindCycle(work.Book, runId) is not { } cycle) return;
-        if (!WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity)) return;
-        var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
-        work.Emit(new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
+        // cycles that capacities above one can still dissolve. Searched again after each victim: one wish can close
+        // several cycles at once (two new waits, or a grant that makes several waiters wait for the grantee), and a
+        // victim resolves only the cycles it is on; the search skips victims, so each round finds a new cycle or none.
+        while (WaitForGraph.FindCycle(work.Book, runId) is { } cycle && WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity))
+        {
+            var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
+            work.Emit(ExternalHolders.IsExternal(victim)
+                ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
+                : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));
+        }
     }
 
     /// <summary>

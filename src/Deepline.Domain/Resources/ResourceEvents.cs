@@ -12,7 +12,11 @@ public sealed record ResourceDeclared(string Name, int Capacity, DateTimeOffset 
 
 /// <summary>The run's wanting tasks (task -> requests) and its facts, replacing what was known before.</summary>
 public sealed record ResourceWantsRecorded(
-    string RunId, RunFacts Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>> Wants, DateTimeOffset At) : IResourceEvent;
+    string RunId, RunFacts Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>> Wants, DateTimeOffset At) : IResourceEvent
+{
+    /// <summary>See <see cref="ResourceSync.Releasing"/>; absent in events written before it existed (then nothing is).</summary>
+    public ImmutableArray<string> Releasing { get; init; } = [];
+}
 
 public sealed record ResourceGranted(string RunId, string Resource, int Count, DateTimeOffset At) : IResourceEvent;
 
@@ -30,3 +34,9 @@ public sealed record ResourceVictimReported(string RunId, DateTimeOffset At) : I
 
 /// <summary>The run ended and holds, wants and waits nothing: forgotten.</summary>
 public sealed record ResourceRunForgotten(string RunId, DateTimeOffset At) : IResourceEvent;
+
+/// <summary>
+/// A deadlock whose cycle holds only external workers: no run to cancel, so the chosen worker's waits are refused (it
+/// is told the cycle when it asks, and must release what it holds before it claims again).
+/// </summary>
+public sealed record ResourceClaimRefused(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset At) : IResourceEvent;

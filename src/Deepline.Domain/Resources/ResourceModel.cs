@@ -13,6 +13,9 @@ public sealed record RunFacts(DateTimeOffset CreatedAt, int Priority, int Work)
 {
     /// <summary>For the victim's incident and alert.</summary>
     public string WorkflowName { get; init; } = "";
+
+    /// <summary>For an external worker's claims: the key that made them; only it (or an admin) may read or release them.</summary>
+    public string? Owner { get; init; }
 }
 
 public static class ResourceLimits
@@ -77,6 +80,12 @@ public sealed record ResourceRun(
     ImmutableHashSet<string> Holds,
     ImmutableHashSet<string> WaitsOn)
 {
+    /// <summary>Held only for running (or dispatchable) tasks: released without the run's waits being met (see <see cref="ResourceSync.Releasing"/>).</summary>
+    public ImmutableHashSet<string> Releasing { get; init; } = ImmutableHashSet<string>.Empty;
+
+    /// <summary>An external worker's waits refused to break a deadlock: resource -> the cycle, until it claims again.</summary>
+    public ImmutableDictionary<string, string> Refused { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     public static ResourceRun New(string runId, RunFacts facts) => new(runId, facts,
         ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal),
@@ -88,3 +97,17 @@ public sealed record CycleStep(string RunId, string Holds, string WaitsFor);
 
 /// <summary>A victim chosen and not yet known to be gone: it is left out of every later cycle, so one cycle costs one run.</summary>
 public sealed record ResourceVictim(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset ChosenAt, bool Reported);
+
+/// <summary>A holder of a resource someone waits for, and what that holder waits for itself (empty: it can proceed).</summary>
+public sealed record HolderWait(string Holder, int Count, ImmutableArray<string> WaitsFor)
+{
+    /// <summary>The holding ends with a running (or dispatchable) task, whatever the holder waits for.</summary>
+    public bool Releasing { get; init; }
+}
+
+/// <summary>
+/// Why a run (or external worker) waits for one resource: who holds it and whether those holders wait themselves. When
+/// every holder waits, the wait lasts as long as theirs: starvation named, not guessed from a timeout.
+/// </summary>
+public sealed record WaitExplanation(
+    string Resource, int Capacity, int Used, int Needs, int HolderCount, ImmutableArray<HolderWait> Holders, bool HoldersAllWait, string Text);

@@ -29,6 +29,8 @@ public static class WaitForGraph
             {
                 foreach (var holder in book.Resource(resource).Holders.Keys.Order(StringComparer.Ordinal))
                 {
+                    // A holding that ends with a running task is no wait edge: it is released whatever its run waits for.
+                    if (Releases(book, holder, resource)) continue;
                     if (holder == runId)
                         return Path(parent, runId, current, resource);
                     if (book.Victims.ContainsKey(holder) || !visited.Add(holder)) continue;
@@ -39,6 +41,9 @@ public static class WaitForGraph
         }
         return null;
     }
+
+    private static bool Releases(ResourceBook book, string holder, string resource) =>
+        book.Runs.TryGetValue(holder, out var run) && run.Releasing.Contains(resource);
 
     /// <summary>The steps from <paramref name="start"/> round to it, where <paramref name="last"/> waits for <paramref name="closing"/>, held by start.</summary>
     private static ImmutableArray<CycleStep> Path(Dictionary<string, (string Run, string Resource)> parent, string start, string last, string closing)
@@ -79,9 +84,12 @@ public static class WaitForGraph
             foreach (var name in run.WaitsOn)
             {
                 var resource = book.Resource(name);
-                free.TryAdd(name, resource.Free(defaultCapacity));
+                if (free.ContainsKey(name)) continue;
+                // What holders release when their running tasks end counts as free: no wait stands behind it.
+                var releasing = resource.Holders.Where(kv => Releases(book, kv.Key, name)).Sum(kv => kv.Value);
+                free[name] = resource.Free(defaultCapacity) + releasing;
                 foreach (var holder in resource.Holders.Keys)
-                    if (seen.Add(holder) && book.Runs.TryGetValue(holder, out var h)) stack.Push(h);
+                    if (!Releases(book, holder, name) && seen.Add(holder) && book.Runs.TryGetValue(holder, out var h)) stack.Push(h);
             }
         }
 
@@ -98,7 +106,7 @@ public static class WaitForGraph
                 if (!canFinish) continue;
                 if (run.RunId == runId) return false;
                 foreach (var held in run.Holds)
-                    if (free.ContainsKey(held)) free[held] += book.Resource(held).Holders[run.RunId];
+                    if (free.ContainsKey(held) && !run.Releasing.Contains(held)) free[held] += book.Resource(held).Holders[run.RunId];
                 open.RemoveAt(i);
                 progress = true;
             }
@@ -112,7 +120,10 @@ public static class WaitForGraph
     /// <summary>The victim the policy picks among the runs of a cycle; ties go deterministically to the larger run id.</summary>
     public static string ChooseVictim(ResourceBook book, ImmutableArray<CycleStep> cycle, VictimPolicy policy)
     {
-        var runs = cycle.Select(s => book.Runs[s.RunId]).ToList();
+        // A run can be cancelled; an external worker can only be refused its wait and left holding. So a cycle with a run
+        // on it costs a run, and only a cycle of external workers alone costs one of them its wait.
+        var members = cycle.Select(s => book.Runs[s.RunId]).ToList();
+        var runs = members.Any(r => !ExternalHolders.IsExternal(r.RunId)) ? members.Where(r => !ExternalHolders.IsExternal(r.RunId)).ToList() : members;
         IOrderedEnumerable<ResourceRun> ranked = policy switch
         {
             VictimPolicy.least_work => runs.OrderBy(r => r.Facts.Work).ThenByDescending(r => r.Facts.CreatedAt),
@@ -125,8 +136,45 @@ public static class WaitForGraph
     /// <summary>The cancel reason and alert text: every run of the cycle, what it holds and what it waits for.</summary>
     public static string Describe(ImmutableArray<CycleStep> cycle)
     {
-        var named = cycle.Take(ResourceLimits.CycleRunsNamed).Select(s => $"run {s.RunId} holds {s.Holds}, waits for {s.WaitsFor}");
+        var named = cycle.Take(ResourceLimits.CycleRunsNamed).Select(s => $"{HolderName(s.RunId)} holds {s.Holds}, waits for {s.WaitsFor}");
         var text = string.Join("; ", named);
         return cycle.Length > ResourceLimits.CycleRunsNamed ? $"{text}; and {cycle.Length - ResourceLimits.CycleRunsNamed} more run(s)" : text;
     }
+
+    /// <summary>
+    /// For each resource the run waits for: its holders and what each of them waits for, as data and as one sentence
+    /// ("waits for gpu (capacity 1, 1 used): held by run B, which waits for warehouse-db; every holder waits itself").
+    /// Costs the run's waits times <paramref name="holdersNamed"/>, not the graph.
+    /// </summary>
+    public static ImmutableArray<WaitExplanation> ExplainWaits(ResourceBook book, string runId, int defaultCapacity, int holdersNamed = 5)
+    {
+        if (!book.Runs.TryGetValue(runId, out var run) || run.WaitsOn.IsEmpty) return [];
+        var result = ImmutableArray.CreateBuilder<WaitExplanation>();
+        foreach (var name in run.WaitsOn.Order(StringComparer.Ordinal))
+        {
+            var r = book.Resource(name);
+            var needs = WaitCount(book, name, runId);
+            var holders = r.Holders.OrderBy(h => h.Key, StringComparer.Ordinal)
+                .Select(h => new HolderWait(h.Key, h.Value, book.Runs.TryGetValue(h.Key, out var hr) ? [.. hr.WaitsOn.Order(StringComparer.Ordinal)] : [])
+                {
+                    Releasing = Releases(book, h.Key, name),
+                })
+                .ToList();
+            var allWait = holders.Count > 0 && holders.All(h => !h.WaitsFor.IsEmpty && !h.Releasing);
+            var named = holders.Take(holdersNamed).ToImmutableArray();
+            var parts = named.Select(h =>
+                $"{HolderName(h.Holder)}{(h.Count > 1 ? $" ({h.Count})" : "")}, which " +
+                (h.Releasing ? "releases it when its task ends" : h.WaitsFor.IsEmpty ? "waits for nothing" : "waits for " + string.Join(", ", h.WaitsFor)));
+            var text = $"waits for {name} (capacity {r.Capacity(defaultCapacity)}, {r.Used} used{(needs > 1 ? $", needs {needs}" : "")}): " +
+                       (holders.Count == 0 ? "held by nobody (queued behind earlier waiters)" : "held by " + string.Join("; ", parts)) +
+                       (holders.Count > holdersNamed ? $"; and {holders.Count - holdersNamed} more holder(s)" : "") +
+                       (allWait ? "; every holder waits itself" : "");
+            result.Add(new WaitExplanation(name, r.Capacity(defaultCapacity), r.Used, needs, holders.Count, named, allWait, text));
+        }
+        return result.ToImmutable();
+    }
+
+    /// <summary>How a holder is named to people: a run, or an external worker's claim (see <see cref="ExternalHolders"/>).</summary>
+    public static string HolderName(string holder) =>
+        ExternalHolders.WorkerOf(holder) is { } worker ? $"worker {worker}" : $"run {holder}";
 }

@@ -4,6 +4,7 @@ using Deepline.Actors.Resources;
 using Deepline.Domain;
 using Deepline.Domain.Resources;
 using Deepline.Node.Security;
+using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Deepline.Node.Http;
@@ -12,6 +13,7 @@ namespace Deepline.Node.Http;
 public static class ResourceEndpoints
 {
     public const int MaxListLimit = 500;
+    public const int MaxGraphLimit = 200;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
     public static IEndpointRouteBuilder MapResourceEndpoints(this IEndpointRouteBuilder app)
@@ -60,8 +62,88 @@ public static class ResourceEndpoints
         }).RequireAuthorization(Policies.Operate)
             .Documented("resources", "One resource with its holders and waiters", 400, 503)
             .WithDescription($"Query: limit (1..{MaxListLimit}, default {MaxListLimit}) on the holder and waiter lists.");
+
+        app.MapGet("/deadlock/wait-for-graph", async Task<Results<Ok<WaitForGraphResponse>, ProblemHttpResult>> (HttpRequest request,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!TryInt(request.Query["limit"], 50, out var limit) || limit is < 1 or > MaxGraphLimit)
+                return Problems.BadRequest($"limit must be an integer from 1 to {MaxGraphLimit}", "limit");
+            return await AskAsync(coordinator, new GetWaitForGraph(limit), ct) is WaitForGraphView g
+                ? TypedResults.Ok(new WaitForGraphResponse(g.WaitedResources, [.. g.Resources.Select(ToResponse)],
+                    [.. g.Waits.Select(w => new WaitLineResponse(w.Waiter, w.Resource, w.Explanation))],
+                    [.. g.OpenDeadlocks.Select(c => new ResourceCycleResponse([.. c.Cycle.Select(s => new CycleStepResponse(s.RunId, s.Holds, s.WaitsFor))], c.Explanation, c.Victim))]))
+                : Unavailable();
+        }).RequireAuthorization(Policies.Operate)
+            .Documented("resources", "The wait-for graph now: resources waited for with holders, waiters and why, and the open resource deadlocks", 400, 503)
+            .WithDescription($"Query: limit (1..{MaxGraphLimit}, default 50) on resources and on open deadlocks; at most 20 holders and waiters per resource.");
+
+        MapClaims(app);
         return app;
     }
+
+    /// <summary>
+    /// External workers' claims (role worker or admin): the same grants, waits and wait-for graph as runs' tasks. A 200 is a
+    /// journalled grant, a 202 a journalled wait (poll GET until granted); a claim whose wait closes a cycle of external
+    /// workers alone may be refused (409 naming the cycle); a cycle with a run on it cancels a run instead.
+    /// </summary>
+    private static void MapClaims(IEndpointRouteBuilder app)
+    {
+        const string Route = "/resources/{name}/claims/{workerId}";
+        app.MapPut(Route, async Task<IResult> (string name, string workerId, HttpRequest request, ClaimsPrincipal user,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (Invalid(name, workerId) is { } bad) return bad;
+            var (body, error) = await HttpJson.ReadAsync<ResourceClaimRequest>(request, ct);
+            if (error is not null) return error;
+            if (body!.Count is not (>= 1 and <= ResourceLimits.MaxCapacity))
+                return Problems.Of(422, "Invalid claim", $"count must be an integer from 1 to {ResourceLimits.MaxCapacity}", "count");
+            return ClaimAnswer(await AskAsync(coordinator, new ClaimResource(workerId, user.Name(), user.IsInRole(nameof(Role.admin)), name, body.Count.Value), ct), name, put: true);
+        }).RequireAuthorization(Policies.ReportTasks)
+            .Documented("resources", "An external worker claims a resource (200 granted, 202 waiting; answered once journalled)", 400, 404, 408, 409, 413, 415, 422, 500, 503)
+            .WithDescription($"Body: {{\"count\": 1..{ResourceLimits.MaxCapacity}}}. Repeating a claim changes nothing. At most {ExternalClaims.MaxPerWorker} claims per worker.");
+
+        app.MapGet(Route, async Task<IResult> (string name, string workerId, ClaimsPrincipal user,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (Invalid(name, workerId) is { } bad) return bad;
+            return ClaimAnswer(await AskAsync(coordinator, new GetClaim(workerId, user.Name(), user.IsInRole(nameof(Role.admin)), name), ct), name, put: false);
+        }).RequireAuthorization(Policies.ReportTasks)
+            .Documented("resources", "Where an external worker's claim stands: granted, waiting (with who holds it), refused (with the cycle) or none", 400, 404, 503);
+
+        app.MapDelete(Route, async Task<IResult> (string name, string workerId, ClaimsPrincipal user,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (Invalid(name, workerId) is { } bad) return bad;
+            return await AskAsync(coordinator, new ReleaseClaim(workerId, user.Name(), user.IsInRole(nameof(Role.admin)), name), ct) switch
+            {
+                ClaimView => TypedResults.NoContent(),
+                ClaimNotFound => Problems.Of(404, "Not found", $"worker '{workerId}' has no claims under this key"),
+                ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was released"),
+                _ => Unavailable(),
+            };
+        }).RequireAuthorization(Policies.ReportTasks)
+            .Documented("resources", "An external worker releases a resource or withdraws its wait (204 once journalled; repeating it is harmless)", 400, 404, 500, 503);
+    }
+
+    private static ProblemHttpResult? Invalid(string name, string workerId) =>
+        !Identifiers.IsValid(name) ? Problems.BadRequest(Identifiers.Describe("name"), "name")
+        : !Identifiers.IsValid(workerId) ? Problems.BadRequest(Identifiers.Describe("worker_id"), "worker_id")
+        : null;
+
+    private static IResult ClaimAnswer(IDeeplineMessage? reply, string name, bool put) => reply switch
+    {
+        ClaimView { Status: var st } when put && st.State == ClaimState.refused =>
+            Problems.Of(409, "Claim refused", $"resource deadlock among external workers: {st.Explanation}; release what the worker holds before claiming again"),
+        ClaimView { Status: var st } when put && st.State == ClaimState.waiting => TypedResults.Accepted((string?)null, ToResponse(st)),
+        ClaimView { Status: var st } => TypedResults.Ok(ToResponse(st)),
+        ClaimConflict c => Problems.Of(409, "Claim conflict", c.Detail, "count"),
+        ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key"),
+        ResourceRefused r => Problems.Of(422, "Invalid claim", r.Detail, "name"),
+        ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was claimed"),
+        _ => Unavailable(),
+    };
+
+    private static ResourceClaimResponse ToResponse(ClaimStatus s) => new(s.WorkerId, s.Resource, s.Count, s.State.ToString(), s.Explanation);
 
     /// <summary>The dry-run scan's resource part: current deadlocks and the victim the policy would pick; null if the coordinator is silent.</summary>
     public static async Task<ResourceDeadlocksResponse?> ScanAsync(IRequiredActor<ResourceCoordinator> coordinator, int limit, CancellationToken ct) =>
@@ -71,6 +153,18 @@ public static class ResourceEndpoints
                 cycles.VictimsLeaving)
             : null;
 
+    /// <summary>
+    /// Who holds what the run's waiting tasks wait for (for GET /runs/{id}); empty when nothing waits or the coordinator is
+    /// silent within a short time: the run's own answer is not held up by it.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResourceWaitResponse>> ExplainWaitsAsync(IRequiredActor<ResourceCoordinator> coordinator, string runId, CancellationToken ct) =>
+        await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, new ExplainRunWaits(runId), TimeSpan.FromSeconds(2), ct) is RunWaitsExplained x
+            ? [.. x.Waits.Select(ToResponse)]
+            : [];
+
+    public static ResourceWaitResponse ToResponse(WaitExplanation w) => new(w.Resource, w.Capacity, w.Used, w.Needs, w.HolderCount,
+        [.. w.Holders.Select(h => new ResourceHolderResponse(h.Holder, h.Count, h.WaitsFor))], w.HoldersAllWait, w.Text);
+
     private static async Task<IDeeplineMessage?> AskAsync(IRequiredActor<ResourceCoordinator> coordinator, IDeeplineMessage message, CancellationToken ct) =>
         await ActorQueries.AskOrNullAsync<ResourceCoordinator, IDeeplineMessage>(coordinator, message, AskTimeout, ct);
 
@@ -78,7 +172,7 @@ public static class ResourceEndpoints
         Problems.Unavailable("the resource coordinator did not answer; it may be starting or moving to another node");
 
     private static ResourceResponse ToResponse(ResourceView v) => new(v.Name, v.Capacity, v.Declared, v.Used, v.HolderCount, v.WaiterCount,
-        [.. v.Holders.Select(h => new ResourceHolderResponse(h.RunId, h.Count))],
+        [.. v.Holders.Select(h => new ResourceHolderResponse(h.RunId, h.Count, h.WaitsFor))],
         [.. v.Waiters.Select(w => new ResourceWaiterResponse(w.RunId, w.Count, w.Since))]);
 
     private static bool TryInt(Microsoft.Extensions.Primitives.StringValues raw, int fallback, out int value)

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Security.Claims;
 using System.Text.Json;
+using Akka.Hosting;
+using Deepline.Actors.Resources;
 using Deepline.Domain;
 using Deepline.Domain.Resources;
 using Deepline.Node.Configuration;
@@ -33,11 +35,16 @@ public static class RunEndpoints
 
         // Role submitter (own client), operator or admin; another client's run is 404.
         app.MapGet("/runs/{runId}", async Task<Results<Ok<RunResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,
-            CancellationToken ct) =>
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             var (reply, failure) = await gateway.AskAsync<RunReply>(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
-            return failure is not null ? failure : TypedResults.Ok(reply!.State.ToResponse());
+            if (failure is not null) return failure;
+            var response = reply!.State.ToResponse();
+            // Starvation made explicit: a waiting task's run says who holds what it waits for.
+            if (response.Tasks.Any(t => t.WaitingFor.Count > 0))
+                response = response with { ResourceWaits = await ResourceEndpoints.ExplainWaitsAsync(coordinator, runId, ct) };
+            return TypedResults.Ok(response);
         }).RequireAuthorization(Policies.ReadRuns)
             .Documented("runs", "A run with its tasks", 400, 404, 500, 503);
 

@@ -42,6 +42,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly string _dir;
     private readonly PostgresServer _postgres;
     private readonly List<WebApplication> _apps = [];
+    private readonly Dictionary<string, WebApplication> _byName = [];
 
     private PostgresCluster(string dir, PostgresServer postgres, StoreConfig store) => (_dir, _postgres, Store) = (dir, postgres, store);
 
@@ -62,7 +63,18 @@ public sealed class PostgresCluster : IAsyncDisposable
     {
         var (app, client, address) = await InProcessNode.StartAsync(name, _dir, Store, remoting, adjust);
         _apps.Add(app);
+        _byName[name] = app;
         return (client, address);
+    }
+
+    /// <summary>Stops one node gracefully (it leaves the cluster, handing its singletons and shards over to the others).</summary>
+    public async Task StopNodeAsync(string name)
+    {
+        var app = _byName[name];
+        _byName.Remove(name);
+        _apps.Remove(app);
+        await app.StopAsync();
+        await app.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

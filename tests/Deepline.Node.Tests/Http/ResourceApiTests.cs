@@ -82,6 +82,12 @@ public sealed class ResourceApiTests(NodeFixture node) : IClassFixture<NodeFixtu
         var resource = await (await Client.GetAsync("/resources/api-lock")).ReadObject();
         Assert.Equal(["api-holder"], resource["holders"]!.AsArray().Select(h => h!.AsObject().Str("run_id")));
         Assert.Equal(["api-waiter"], resource["waiters"]!.AsArray().Select(h => h!.AsObject().Str("run_id")));
+        Assert.Empty(resource["holders"]![0]!["waits_for"]!.AsArray());
+        Assert.False(resource["holders_all_wait"]!.GetValue<bool>());
+        // The waiting run says who holds what it waits for.
+        var wait = Assert.Single(waiting["resource_waits"]!.AsArray())!.AsObject();
+        Assert.Equal("waits for api-lock (capacity 1, 1 used): held by run api-holder, which releases it when its task ends", wait.Str("explanation"));
+        Assert.Equal("api-holder", wait["holders"]![0]!.AsObject().Str("run_id"));
 
         // An external worker may not start it before the grant.
         var early = await Client.PostJson("/runs/api-waiter/tasks/t/events", """{"event":"TASK_STARTED","worker_id":"w1"}""");

@@ -44,6 +44,11 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         { "POST", "/cluster/down", """{"address":"not-an-address"}""", "admin" },
         { "POST", "/cluster/join", """{"address":"not-an-address"}""", "admin" },
         { "POST", "/cluster/down-unreachable", null, "admin" },
+        { "GET", "/resources/matrix-res", null, "operator admin" },
+        { "GET", "/deadlock/wait-for-graph", null, "operator admin" },
+        { "PUT", "/resources/matrix-res/claims/matrix-worker", """{"count":1}""", "worker admin" },
+        { "GET", "/resources/matrix-res/claims/matrix-worker", null, "worker admin" },
+        { "DELETE", "/resources/matrix-res/claims/matrix-worker", null, "worker admin" },
         { "GET", "/health", null, "none submitter worker operator admin" },
     };
 

@@ -77,6 +77,9 @@ public sealed record RunResponse(
 {
     /// <summary>Resources the run has been granted and still keeps (running tasks, open hold_until); empty for runs without resources.</summary>
     public IReadOnlyList<string> ResourcesHeld { get; init; } = [];
+
+    /// <summary>For each resource a QUEUED task waits for: who holds it and what those holders wait for. Empty when nothing waits.</summary>
+    public IReadOnlyList<ResourceWaitResponse> ResourceWaits { get; init; } = [];
 }
 
 public sealed record CancelRequest(string? Reason, bool? Force, string? CancelledBy);

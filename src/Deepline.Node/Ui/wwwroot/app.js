@@ -592,14 +592,19 @@
         scanBtn.disabled = false;
       }
     } }, psl, wsl, hbl, liml, scanBtn);
+    const waitGraph = h('div', { id: 'wait-graph-section' });
     append(main, [h('h1', { text: 'Stuck runs and incidents' }), monitor,
       h('h2', { text: 'Open incidents' }), incidents,
+      h('h2', { id: 'wait-graph-h', text: 'Resource waits (wait-for graph)' }), waitGraph,
       h('h2', { text: 'Recent auto-cancels' }), autoCancels,
       h('h2', { text: 'What-if scan' }),
       h('p', { class: 'note', text: 'Which runs would be flagged now under other thresholds (per-run thresholds still win). A dry run: nothing is alerted or cancelled.' }),
       scanForm, scanOut]);
     async function load() {
-      const [stats, health, inc, cancelled] = await Promise.allSettled([api('/stats'), api('/health'), api('/deadlock/incidents?limit=100'), api('/runs/cancelled?limit=100')]);
+      const [stats, health, inc, cancelled, graph] = await Promise.allSettled([api('/stats'), api('/health'), api('/deadlock/incidents?limit=100'), api('/runs/cancelled?limit=100'), api('/deadlock/wait-for-graph?limit=50')]);
+      clear(waitGraph);
+      if (graph.status === 'fulfilled') append(waitGraph, waitGraphSection(graph.value));
+      else waitGraph.appendChild(errorBox(graph.reason));
       clear(monitor);
       if (stats.status === 'fulfilled') {
         const m = stats.value.deadlock_monitor;
@@ -637,6 +642,73 @@
     setView('stuck', { refresh: load, onMonitor: reload, onRun: (r) => { if (r.deadlock_reason) reload(); } });
     load();
   }
+  // ---------- wait-for graph (resources) ----------
+  // Holder ids are run ids, or worker/<id> for an external worker's claim (no run id contains '/').
+  function partyName(id) { return id.startsWith('worker/') ? 'worker ' + id.slice(7) : 'run ' + id; }
+  function waitGraphSection(g) {
+    const out = [];
+    if (g.resources.length === 0 && g.open_deadlocks.length === 0) {
+      out.push(h('p', { class: 'note', id: 'no-waits', text: 'No resource waits: every run and worker that asked for a resource holds it.' }));
+      return out;
+    }
+    const onCycle = new Set();
+    const victims = new Set(g.open_deadlocks.map((d) => d.victim));
+    g.open_deadlocks.forEach((d) => d.runs.forEach((r) => { onCycle.add(r.run_id); onCycle.add(r.holds); onCycle.add(r.waits_for); }));
+    // Parties (runs, workers) on the left, resources on the right; an edge per wait (party -> resource) and per holding (resource -> party).
+    const parties = [];
+    const seen = new Set();
+    const addParty = (id) => { if (!seen.has(id)) { seen.add(id); parties.push(id); } };
+    const edges = [];
+    g.resources.forEach((r) => {
+      r.holders.forEach((x) => { addParty(x.run_id); edges.push({ kind: 'hold', party: x.run_id, resource: r.name, count: x.count }); });
+      r.waiters.forEach((x) => { addParty(x.run_id); edges.push({ kind: 'wait', party: x.run_id, resource: r.name, count: x.count }); });
+    });
+    const W = 190, H = 40, GAP = 220, GY = 14, PAD = 14;
+    const rows = Math.max(parties.length, g.resources.length);
+    const width = PAD * 2 + W * 2 + GAP, height = PAD * 2 + rows * (H + GY) - GY;
+    const py = new Map(parties.map((p, i) => [p, PAD + i * (H + GY)]));
+    const ry = new Map(g.resources.map((r, i) => [r.name, PAD + i * (H + GY)]));
+    const xp = PAD, xr = PAD + W + GAP;
+    const svg = s('svg', { id: 'wait-graph', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
+      'aria-label': `Wait-for graph: ${parties.length} runs or workers, ${g.resources.length} resources, ${edges.filter((e) => e.kind === 'wait').length} waits, ${g.open_deadlocks.length} open deadlock(s). The list below says the same in words.` },
+      s('defs', {},
+        s('marker', { id: 'wf-arrow-wait', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#b91c1c' })),
+        s('marker', { id: 'wf-arrow-hold', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#1d4ed8' }))));
+    edges.forEach((e) => {
+      const yP = py.get(e.party) + H / 2, yR = ry.get(e.resource) + H / 2;
+      // Waits leave the party's upper half, holdings arrive at its lower half: the two directions never overlap.
+      const d = e.kind === 'wait'
+        ? `M${xp + W},${yP - 8} C${xp + W + GAP / 2},${yP - 8} ${xr - GAP / 2},${yR - 8} ${xr},${yR - 8}`
+        : `M${xr},${yR + 8} C${xr - GAP / 2},${yR + 8} ${xp + W + GAP / 2},${yP + 8} ${xp + W},${yP + 8}`;
+      svg.appendChild(s('path', { d, class: 'wf-edge', 'data-edge': e.kind, 'data-party': e.party, 'data-resource': e.resource, fill: 'none',
+        stroke: e.kind === 'wait' ? '#b91c1c' : '#1d4ed8', 'stroke-width': 2, 'stroke-dasharray': e.kind === 'wait' ? '6 4' : null,
+        'marker-end': `url(#wf-arrow-${e.kind})` },
+        s('title', { text: e.kind === 'wait' ? `${partyName(e.party)} waits for ${e.count} of ${e.resource}` : `${e.resource}: ${e.count} held by ${partyName(e.party)}` })));
+    });
+    const box = (x, y, id, label, sub, kind) => {
+      const hot = onCycle.has(id);
+      const cut = (t) => (t.length > 24 ? t.slice(0, 23) + '…' : t);
+      return s('g', { class: 'node' + (hot ? ' on-cycle' : ''), 'data-id': id, 'data-kind': kind, transform: `translate(${x},${y})` },
+        s('title', { text: `${label}${sub ? ': ' + sub : ''}${hot ? ' (on an open deadlock)' : ''}` }),
+        s('rect', { width: W, height: H, rx: kind === 'resource' ? 2 : 10, fill: kind === 'resource' ? '#f9fafb' : '#fff', stroke: hot ? '#b91c1c' : '#374151', 'stroke-width': hot ? 3 : 1.5 }),
+        s('text', { x: 8, y: 16, fill: '#111827', text: (hot ? '⚠ ' : '') + cut(label) }),
+        s('text', { x: 8, y: 32, fill: '#4b5563', 'font-size': 11, text: cut(sub) }));
+    };
+    parties.forEach((p) => svg.appendChild(box(xp, py.get(p), p, partyName(p), victims.has(p) ? 'victim, being cancelled' : (p.startsWith('worker/') ? 'external worker' : 'run'), 'party')));
+    g.resources.forEach((r) => svg.appendChild(box(xr, ry.get(r.name), r.name, r.name, `${r.used} of ${r.capacity} used, ${r.waiter_count} waiting`, 'resource')));
+    out.push(h('ul', { class: 'legend', 'aria-label': 'Wait-for graph legend' },
+      h('li', { text: 'dashed red arrow: waits for' }), h('li', { text: 'solid blue arrow: held by' }), h('li', { text: '⚠ red border: on an open resource deadlock' })));
+    out.push(h('div', { class: 'dag', tabindex: 0, 'aria-label': 'Wait-for graph drawing (scrollable)' }, svg));
+    if (g.waited_resources > g.resources.length)
+      out.push(h('p', { class: 'note', text: `${g.resources.length} of ${g.waited_resources} resources with waiters shown (those on open deadlocks first).` }));
+    if (g.open_deadlocks.length)
+      out.push(h('ul', { id: 'open-deadlocks', 'aria-label': 'Open resource deadlocks' },
+        g.open_deadlocks.map((d) => h('li', { 'data-victim': d.victim, text: `${d.explanation} — victim: ${partyName(d.victim)}` }))));
+    out.push(h('ul', { id: 'wait-list', 'aria-label': 'Who waits for what' },
+      g.waits.map((w) => h('li', { 'data-waiter': w.waiter, 'data-resource': w.resource, text: `${partyName(w.waiter)} ${w.explanation}` }))));
+    return out;
+  }
+
   function card(label, n, sub) {
     return h('div', { class: 'card' }, h('span', { class: 'n', text: String(n) }), h('span', { class: 'l', text: label }), sub ? h('div', { class: 'note', text: sub }) : null);
   }

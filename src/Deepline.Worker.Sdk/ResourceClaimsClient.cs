@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Deepline.Worker.Sdk;
+
+/// <summary>How the node answered a resource claim. Transport failures and 5xx are exceptions (retry them); these are not.</summary>
+public abstract record ClaimResult
+{
+    private ClaimResult()
+    {
+    }
+
+    /// <summary>The worker holds <see cref="Count"/> of the resource (journalled): use it, then release it.</summary>
+    public sealed record Granted(string Resource, int Count) : ClaimResult;
+
+    /// <summary>
+    /// The wait is journalled and takes part in the cluster's wait-for graph; <see cref="Explanation"/> says who holds the
+    /// resource and what they wait for. Ask again (or use <see cref="ResourceClaimsClient.AcquireAsync"/>) until granted.
+    /// </summary>
+    public sealed record Waiting(string Resource, int Count, string? Explanation) : ClaimResult;
+
+    /// <summary>
+    /// The wait closed a deadlock among external workers and this worker's wait was refused: release what it holds,
+    /// then claim again. <see cref="Explanation"/> names the cycle.
+    /// </summary>
+    public sealed record Refused(string Resource, string Explanation) : ClaimResult;
+
+    /// <summary>The worker has no claim on the resource (never made, released, or made under another key).</summary>
+    public sealed record None(string Resource) : ClaimResult;
+
+    /// <summary>400/401/403/404/409/422: the request itself is wrong (bad name, count, another count already claimed, a key without the worker role).</summary>
+    public sealed record Rejected(int Status, string Detail, string? Field) : ClaimResult;
+}
+
+/// <summary>
+/// Claims and releases named resources for one external worker (PUT/GET/DELETE /resources/{name}/claims/{worker_id}).
+/// Its waits enter the node's wait-for graph with the runs' tasks: a cycle between this worker's holdings and a run's
+/// wait is detected at once and a run is cancelled to break it.
+/// </summary>
+/// <param name="http">A client whose BaseAddress is the node, e.g. <c>http://127.0.0.1:8001</c>, with a key of role worker.</param>
+/// <param name="workerId">This worker's id: 1..128 characters of <c>[A-Za-z0-9._:-]</c>.</param>
+public sealed class ResourceClaimsClient(HttpClient http, string workerId)
+{
+    public string WorkerId { get; } = string.IsNullOrWhiteSpace(workerId) ? throw new ArgumentException("worker id is required", nameof(workerId)) : workerId;
+
+    /// <summary>Claims <paramref name="count"/> of the resource once; repeating the same claim changes nothing.</summary>
+    public async Task<ClaimResult> ClaimAsync(string resource, int count = 1, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(resource);
+        using var response = await http.PutAsJsonAsync(Path(resource), new ClaimBody(count), RedisContract.Json, ct);
+        return await ReadAsync(resource, response, ct);
+    }
+
+    /// <summary>Where the claim stands now.</summary>
+    public async Task<ClaimResult> StatusAsync(string resource, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(resource);
+        using var response = await http.GetAsync(Path(resource), ct);
+        return await ReadAsync(resource, response, ct);
+    }
+
+    /// <summary>
+    /// Claims and waits until granted (asking every <paramref name="poll"/>, default 200 ms), or until the claim is refused
+    /// or rejected, which are returned as they are. Cancelling <paramref name="ct"/> withdraws the wait.
+    /// </summary>
+    public async Task<ClaimResult> AcquireAsync(string resource, int count = 1, TimeSpan? poll = null, CancellationToken ct = default)
+    {
+        var result = await ClaimAsync(resource, count, ct);
+        try
+        {
+            while (result is ClaimResult.Waiting)
+            {
+                await Task.Delay(poll ?? TimeSpan.FromMilliseconds(200), ct);
+                result = await StatusAsync(resource, ct);
+            }
+            return result;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await ReleaseAsync(resource, CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>Releases what the worker holds of the resource, or withdraws its wait. True once journalled; releasing nothing is true too.</summary>
+    public async Task<bool> ReleaseAsync(string resource, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(resource);
+        using var response = await http.DeleteAsync(Path(resource), ct);
+        if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotFound) return true;
+        if ((int)response.StatusCode is 400 or 401 or 403) return false;
+        response.EnsureSuccessStatusCode();
+        throw new HttpRequestException($"unexpected answer {(int)response.StatusCode}", null, response.StatusCode);
+    }
+
+    private string Path(string resource) => $"resources/{Uri.EscapeDataString(resource)}/claims/{Uri.EscapeDataString(WorkerId)}";
+
+    private static async Task<ClaimResult> ReadAsync(string resource, HttpResponseMessage response, CancellationToken ct)
+    {
+        var status = (int)response.StatusCode;
+        if (response.IsSuccessStatusCode)
+        {
+            var c = await response.Content.ReadFromJsonAsync<ClaimAnswer>(RedisContract.Json, ct)
+                    ?? throw new HttpRequestException("empty answer to a claim");
+            return c.State switch
+            {
+                "granted" => new ClaimResult.Granted(c.Resource, c.Count),
+                "waiting" => new ClaimResult.Waiting(c.Resource, c.Count, c.Explanation),
+                "refused" => new ClaimResult.Refused(c.Resource, c.Explanation ?? "resource deadlock"),
+                _ => new ClaimResult.None(c.Resource),
+            };
+        }
+        if (status is 400 or 401 or 403 or 404 or 409 or 422)
+        {
+            var problem = await ReadProblem(response, ct);
+            if (status == 409 && problem.Title == "Claim refused") return new ClaimResult.Refused(resource, problem.Detail ?? "resource deadlock");
+            return new ClaimResult.Rejected(status, problem.Detail ?? response.ReasonPhrase ?? "rejected", problem.Field);
+        }
+        response.EnsureSuccessStatusCode();
+        throw new HttpRequestException($"unexpected answer {status}", null, response.StatusCode);
+    }
+
+    private static async Task<ProblemBody> ReadProblem(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<ProblemBody>(RedisContract.Json, ct) ?? new ProblemBody(null, null, null);
+        }
+        catch (JsonException)
+        {
+            return new ProblemBody(null, null, null);
+        }
+    }
+
+    private sealed record ClaimBody([property: JsonPropertyName("count")] int Count);
+
+    private sealed record ClaimAnswer(
+        [property: JsonPropertyName("resource")] string Resource,
+        [property: JsonPropertyName("count")] int Count,
+        [property: JsonPropertyName("state")] string State,
+        [property: JsonPropertyName("explanation")] string? Explanation);
+
+    private sealed record ProblemBody(
+        [property: JsonPropertyName("title")] string? Title,
+        [property: JsonPropertyName("detail")] string? Detail,
+        [property: JsonPropertyName("field")] string? Field);
+}
