@@ -11,12 +11,6 @@ public interface IRunEvent : IDeeplineMessage
     DateTimeOffset At { get; }
 }
 
-/// <summary>
-/// An event someone waits on to stop work (a cancel): the journal commits it ahead of routine writes already queued, so
-/// a cancel's answer and its broadcast never wait behind a backlog of task transitions.
-/// </summary>
-public interface IUrgentEvent : IRunEvent;
-
 public sealed record RunSubmitted(RunSpec Spec, DateTimeOffset At) : IRunEvent;
 
 public sealed record TaskStarted(string TaskId, string WorkerId, DateTimeOffset At) : IRunEvent;
@@ -29,14 +23,14 @@ public sealed record TaskFailed(string TaskId, string Error, DateTimeOffset At) 
 public sealed record TaskCancelled(string TaskId, string? Detail, DateTimeOffset At) : IRunEvent;
 
 /// <summary>The cancel record: the source of truth that Redis and pub/sub only copy.</summary>
-public sealed record RunCancelRequested(string Reason, string CancelledBy, bool Force, DateTimeOffset At) : IUrgentEvent
+public sealed record RunCancelRequested(string Reason, string CancelledBy, bool Force, DateTimeOffset At) : IRunEvent
 {
     /// <summary>The detector behind an auto-cancel. Not positional, so events journalled before it read back as null.</summary>
     public string? DeadlockReason { get; init; }
 }
 
 /// <summary>A CANCELLING run is closed without waiting for its remaining workers.</summary>
-public sealed record RunCancelFinalised(string By, DateTimeOffset At) : IUrgentEvent;
+public sealed record RunCancelFinalised(string By, DateTimeOffset At) : IRunEvent;
 
 /// <summary>An event that arrived for a task or run that was already terminal: kept for audit, never applied.</summary>
 public sealed record TaskEventIgnored(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At) : IRunEvent;

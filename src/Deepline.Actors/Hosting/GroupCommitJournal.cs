@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Data;
 using System.Data.Common;
@@ -61,7 +62,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         var rows = serialized.Where(t => t.IsSuccess).Select(t => t.Success.Value).ToArray();
         // Null marks a write that was stored, as Akka.Persistence expects.
         var rejections = serialized.Select(t => t.IsSuccess ? null! : t.Failure.Value).ToImmutableList();
-        var stored = rows.Length == 0 ? Task.CompletedTask : _writer.Enqueue(rows, urgent: writes.Any(IsUrgent));
+        var stored = rows.Length == 0 ? Task.CompletedTask : _writer.Enqueue(rows);
 
         var persistenceId = writes[0].PersistenceId;
         _inFlight[persistenceId] = stored;
@@ -74,11 +75,6 @@ public sealed class GroupCommitJournal : SqlWriteJournal
             return (IImmutableList<Exception>)rejections;
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
-
-    /// <summary>Whether a write holds a cancel (tagged or not): it then goes ahead of routine writes.</summary>
-    internal static bool IsUrgent(AtomicWrite write) =>
-        write.Payload is IEnumerable<IPersistentRepresentation> events &&
-        events.Any(e => e.Payload is Deepline.Domain.IUrgentEvent or Akka.Persistence.Journal.Tagged { Payload: Deepline.Domain.IUrgentEvent });
 
     public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
@@ -99,66 +95,6 @@ public sealed class GroupCommitJournal : SqlWriteJournal
 }
 
 /// <summary>
-/// The writer's queue, two lanes: urgent writes (cancels) are taken first and alone, so their commit is short and starts
-/// as soon as the one in flight ends; routine writes are taken in arrival order, as many as fit in one commit. Closing
-/// it lets the writer take what is left, then tells it to stop.
-/// </summary>
-internal sealed class CommitQueue<T>(int maxRows, Func<T, int> rowsOf)
-{
-    private readonly object _gate = new();
-    private readonly Queue<T> _urgent = new();
-    private readonly Queue<T> _routine = new();
-    private bool _closed;
-
-    /// <returns>False once closed: the item was not queued.</returns>
-    public bool Add(T item, bool urgent)
-    {
-        lock (_gate)
-        {
-            if (_closed) return false;
-            (urgent ? _urgent : _routine).Enqueue(item);
-            Monitor.Pulse(_gate);
-            return true;
-        }
-    }
-
-    public void Close()
-    {
-        lock (_gate)
-        {
-            _closed = true;
-            Monitor.PulseAll(_gate);
-        }
-    }
-
-    /// <summary>Blocks until there is work; null once closed and drained.</summary>
-    public List<T>? TakeBatch()
-    {
-        lock (_gate)
-        {
-            while (_urgent.Count == 0 && _routine.Count == 0)
-            {
-                if (_closed) return null;
-                Monitor.Wait(_gate);
-            }
-            return Take(_urgent.Count > 0 ? _urgent : _routine);
-        }
-    }
-
-    private List<T> Take(Queue<T> lane)
-    {
-        var batch = new List<T>();
-        var rows = 0;
-        while (rows < maxRows && lane.TryDequeue(out var item))
-        {
-            batch.Add(item);
-            rows += rowsOf(item);
-        }
-        return batch;
-    }
-}
-
-/// <summary>
 /// One connection on its own thread (the commit's fsync blocks it, not the thread pool), draining a queue: everything
 /// pending goes into one transaction (SQLite: BEGIN IMMEDIATE) with re-bound statements; each caller's task completes
 /// after that COMMIT.
@@ -167,7 +103,7 @@ internal sealed class GroupCommitWriter : IDisposable
 {
     private const int MaxRowsPerCommit = 1_000;
 
-    private readonly CommitQueue<Pending> _queue = new(MaxRowsPerCommit, p => p.RowCount);
+    private readonly BlockingCollection<Pending> _queue = new();
     private readonly Thread _thread;
     private readonly Func<DbConnection> _connect;
     private readonly string _falseLiteral;
@@ -195,18 +131,23 @@ internal sealed class GroupCommitWriter : IDisposable
     private long _commits;
     private long _rows;
 
-    /// <param name="urgent">A write someone waits on to stop work (a cancel): committed ahead of the routine ones queued.</param>
-    public Task Enqueue(JournalRow[][] writes, bool urgent = false)
+    public Task Enqueue(JournalRow[][] writes)
     {
         var pending = new Pending(writes, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Add(pending, urgent))
+        try
+        {
+            _queue.Add(pending);
+        }
+        catch (InvalidOperationException)
+        {
             pending.Done.SetException(new ObjectDisposedException(nameof(GroupCommitWriter), "the journal is stopping"));
+        }
         return pending.Done.Task;
     }
 
     public void Dispose()
     {
-        _queue.Close();
+        _queue.CompleteAdding();
         _thread.Join(TimeSpan.FromSeconds(30));
     }
 
@@ -214,9 +155,15 @@ internal sealed class GroupCommitWriter : IDisposable
     {
         using var connection = _connect();
         var statements = default(Statements);
-        while (_queue.TakeBatch() is { } batch)
+        foreach (var first in _queue.GetConsumingEnumerable())
         {
-            var first = batch[0];
+            var batch = new List<Pending> { first };
+            var rows = first.RowCount;
+            while (rows < MaxRowsPerCommit && _queue.TryTake(out var next))
+            {
+                batch.Add(next);
+                rows += next.RowCount;
+            }
             try
             {
                 // (Re)open first: a connection lost to a store restart must not fail every batch after it.
@@ -254,6 +201,8 @@ internal sealed class GroupCommitWriter : IDisposable
             }
         }
         statements?.Dispose();
+        while (_queue.TryTake(out var left))
+            left.Done.TrySetException(new ObjectDisposedException(nameof(GroupCommitWriter), "the journal stopped"));
     }
 
     private void Commit(DbConnection connection, Statements? s, List<Pending> batch)
