@@ -95,7 +95,8 @@ switch ($Command) {
             $c = $doc.TestRun.ResultSummary.Counters
             $passed += [int]$c.passed
             $failed += [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
-            $skipped += [int]$c.notExecuted
+            # VSTest's TRX leaves notExecuted at 0 for skipped tests; they are the ones counted but not executed.
+            $skipped += [int]$c.total - [int]$c.executed
         }
         if ($failedRun -and $failed -eq 0) { $failed = 1 }  # a test host crash leaves no count: never report it green
         Write-Host "$passed passed, $failed failed, $skipped skipped"

@@ -43,7 +43,7 @@ public static class HealthEndpoints
                     ("unreadable_runs", unreadable?.UnreadableRuns ?? 0),
                     // Anyone may ask /health (load balancers do); run ids only go to those who may read every run.
                     ("unreadable", MayReadAllRuns(user)
-                        ? unreadable?.Recent.Select(r => new { run_id = r.RunId, sequence_nr = r.SequenceNr, error = r.Error, at = r.At }).ToArray() ?? []
+                        ? unreadable?.Recent.Select(r => new UnreadableRunResponse(r.RunId, r.SequenceNr, r.Error, r.At)).ToArray() ?? []
                         : null)),
                 ["cluster"] = Dependency(
                     !up ? DependencyState.down : state.Unreachable.Count > 0 ? DependencyState.degraded : DependencyState.ok,

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Security.Claims;
@@ -75,7 +76,8 @@ public static class UiEndpoints
             .Documented("dashboard", "The caller's name, roles, client and what its key may do");
 
         // Role submitter (its own client's runs only, whatever client_id asks for), operator or admin.
-        app.MapGet("/runs", async (HttpRequest request, ClaimsPrincipal user, UiRunQueries queries, CancellationToken ct) =>
+        app.MapGet("/runs", async Task<Results<Ok<RunListResponse>, ProblemHttpResult>> (HttpRequest request, ClaimsPrincipal user, UiRunQueries queries,
+            CancellationToken ct) =>
         {
             var q = request.Query;
             if (!TryInt(q["limit"], 50, out var limit) || limit is < 1 or > MaxRunsPage)
@@ -91,45 +93,28 @@ public static class UiEndpoints
             if (workflow is not null && (workflow.Length > MaxWorkflowFilter || workflow.Any(char.IsControl)))
                 return Problems.BadRequest($"workflow must be at most {MaxWorkflowFilter} characters without control characters", "workflow");
             var rows = await queries.ListAsync(new RunListFilter(status, user.ClientScope() ?? client, workflow, limit, offset), ct);
-            return Results.Ok(new { runs = rows.Take(limit), limit, offset, has_more = rows.Count > limit });
+            return TypedResults.Ok(new RunListResponse([.. rows.Take(limit)], limit, offset, rows.Count > limit));
         }).RequireAuthorization(Policies.ReadRuns)
             .Documented("runs", "Runs, newest first, filtered by status, client and workflow (a submitter sees its own client's only)", 400)
             .WithDescription($"Query: status, client_id, workflow (substring, at most {MaxWorkflowFilter} characters), limit (1..{MaxRunsPage}, default 50), offset (0..{MaxOffset}).");
 
         // Role operator or admin: the monitor's open incidents, newest first.
-        app.MapGet("/deadlock/incidents", async (HttpRequest request, IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
+        app.MapGet("/deadlock/incidents", async Task<Results<Ok<IncidentListResponse>, ProblemHttpResult>> (HttpRequest request,
+            IRequiredActor<DeadlockSupervisor> supervisor, CancellationToken ct) =>
         {
             if (!TryInt(request.Query["limit"], 100, out var limit) || limit is < 1 or > MonitorEndpoints.MaxListLimit)
                 return Problems.BadRequest($"limit must be an integer from 1 to {MonitorEndpoints.MaxListLimit}", "limit");
             var list = await ActorQueries.AskOrNullAsync<DeadlockSupervisor, IncidentList>(supervisor, new GetIncidents(limit), TimeSpan.FromSeconds(5), ct);
             if (list is null) return Problems.Unavailable("the deadlock monitor did not answer; it may be starting or moving to another node");
-            return Results.Ok(new
-            {
-                open_incidents = list.Open,
-                incidents = list.Newest.Select(i => new
-                {
-                    run_id = i.Detection.RunId,
-                    workflow_name = i.Detection.WorkflowName,
-                    reason = i.Detection.Reason.ToString(),
-                    explanation = i.Detection.Explanation,
-                    stuck_since = i.Detection.StuckSince,
-                    last_update = i.Detection.LastUpdate,
-                    stuck_tasks = i.Detection.StuckTasks,
-                    detected_at = i.DetectedAt,
-                    alerted = i.Alerted,
-                    cancelled = i.Cancelled,
-                    auto_cancel = i.AutoCancel,
-                }),
-            });
+            return TypedResults.Ok(new IncidentListResponse(list.Open, [.. list.Newest.Select(i => new IncidentResponse(
+                i.Detection.RunId, i.Detection.WorkflowName, i.Detection.Reason.ToString(), i.Detection.Explanation,
+                i.Detection.StuckSince, i.Detection.LastUpdate, i.Detection.StuckTasks, i.DetectedAt, i.Alerted, i.Cancelled, i.AutoCancel))]));
         }).RequireAuthorization(Policies.Operate)
             .Documented("monitor", "The deadlock monitor's open incidents, newest first", 400, 503);
 
         // Role operator or admin: the samples behind the dashboard's charts (this node's, since it started).
-        app.MapGet("/ui/api/timeline", (UiFeed feed) => Results.Ok(new
-        {
-            interval_s = feed.SampleEvery.TotalSeconds,
-            points = feed.Timeline(),
-        })).RequireAuthorization(Policies.Operate)
+        app.MapGet("/ui/api/timeline", (UiFeed feed) => TypedResults.Ok(new TimelineResponse(feed.SampleEvery.TotalSeconds, feed.Timeline())))
+            .RequireAuthorization(Policies.Operate)
             .Documented("dashboard", "This node's samples behind the dashboard's charts (last hour)");
 
         // Role submitter (events of its own client's runs), operator or admin (every run, and the monitor's counters).

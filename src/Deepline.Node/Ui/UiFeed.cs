@@ -160,7 +160,7 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
             Publish(new FeedEvent("cancel", JsonSerializer.Serialize(new
             {
                 run_id = n.RunId, client_id = client, reason = n.Reason, cancelled_by = n.CancelledBy, cancelled_at = n.CancelledAt,
-            }, UiJson.Options), client, OperatorOnly: client is null));
+            }, HttpJson.Options), client, OperatorOnly: client is null));
         }
     }
 
@@ -247,7 +247,7 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
             if (r.Status == nameof(RunStatus.CANCELLED) && (!known || before.Status != nameof(RunStatus.CANCELLED))
                 && r.CancelledAt is { } at && r.UpdatedAt >= _started)
                 RecordCompletion((r.UpdatedAt - at).TotalMilliseconds);
-            Publish(new FeedEvent("run", JsonSerializer.Serialize(r, UiJson.Options), r.ClientId, OperatorOnly: false));
+            Publish(new FeedEvent("run", JsonSerializer.Serialize(r, HttpJson.Options), r.ClientId, OperatorOnly: false));
         }
         // A batch cut at the limit leaves the offset unread so the next poll continues from the watermark.
         if (rows.Count < ChangesPerPoll) _offset = offset;
@@ -273,7 +273,7 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
             workflows_cancelled = s.Stats.WorkflowsCancelled,
             open_incidents = s.OpenIncidents,
             by_reason = Enum.GetValues<StuckReason>().ToDictionary(r => r.ToString(), r => s.Stats.ByReason.GetValueOrDefault(r)),
-        }, UiJson.Options);
+        }, HttpJson.Options);
         if (data == _lastMonitor) return;
         _lastMonitor = data;
         Publish(new FeedEvent("monitor", data, null, OperatorOnly: true));
@@ -295,16 +295,4 @@ public sealed class UiFeed(UiRunQueries queries, IRequiredActor<DeadlockSupervis
     /// <summary>Nearest-rank percentile; null without data.</summary>
     public static double? Percentile(double[] sorted, double p) =>
         sorted.Length == 0 ? null : Math.Round(sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)], 1);
-}
-
-public static class UiJson
-{
-    public static JsonSerializerOptions Options { get; } = Create();
-
-    private static JsonSerializerOptions Create()
-    {
-        var o = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        HttpJson.Configure(o);
-        return o;
-    }
 }
