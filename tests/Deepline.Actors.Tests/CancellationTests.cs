@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Deepline.Domain;
 using static Deepline.Actors.Tests.Specs;
 
@@ -25,6 +26,29 @@ public sealed class CancellationTests : IDisposable
         var done = await node.AwaitRun("two-phase", s => s.Status == RunStatus.CANCELLED, "worker acknowledges");
         Assert.False(done.Cancel!.Forced);
         Assert.Equal("workers", done.Cancel.FinalisedBy);
+        Assert.Equal(TaskState.CANCELLED, done.Tasks["running"].State);
+        Assert.Contains("cancellation reached the worker", done.Tasks["running"].Error);
+    }
+
+    [Fact]
+    public async Task A_pool_that_missed_the_cancel_notice_stops_the_task_on_its_next_heartbeat()
+    {
+        // The pool no longer hears the cancel topic, as when a notice is lost: the heartbeat's answer still carries the
+        // run's cancel (the journal's record), so the task stops within a heartbeat interval, not at cancel_timeout_s.
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        await node.Ask<RunReply>(new SubmitRun(Run("deaf", Task("running", "hang"))));
+        await node.AwaitRun("deaf", s => s.Tasks["running"].State == TaskState.RUNNING, "task running");
+        var pool = await node.System.ActorSelection("/user/" + Deepline.Actors.Workers.Topics.PoolActorName("default"))
+            .ResolveOne(TimeSpan.FromSeconds(5));
+        var mediator = Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.Get(node.System).Mediator;
+        await mediator.Ask<Akka.Cluster.Tools.PublishSubscribe.UnsubscribeAck>(
+            new Akka.Cluster.Tools.PublishSubscribe.Unsubscribe(Deepline.Actors.Workers.Topics.Cancellations, pool), TimeSpan.FromSeconds(5));
+
+        await node.Ask<CancelReply>(new CancelRun("deaf", "user requested cancellation", "api", Force: false));
+
+        // TestNode's heartbeat interval is 300 ms and its cancel_timeout_s 30 s.
+        var done = await node.AwaitRun("deaf", s => s.Status == RunStatus.CANCELLED, "worker acknowledges", TimeSpan.FromSeconds(10));
+        Assert.False(done.Cancel!.Forced);
         Assert.Equal(TaskState.CANCELLED, done.Tasks["running"].State);
         Assert.Contains("cancellation reached the worker", done.Tasks["running"].Error);
     }
