@@ -75,6 +75,9 @@ public static class DeeplineBench
             catch (TimeoutException e)
             {
                 Console.WriteLine(e.Message);
+                // What became of them, as the node recorded it (a task cancelled before it started never had a token).
+                foreach (var runId in runs.Where(r => !probe.Fired.ContainsKey(r)).Take(10))
+                    Console.WriteLine($"  not fired: {runId} (handler calls: {probe.Runs.GetValueOrDefault(runId)}): {(await http.GetStringAsync($"/runs/{runId}"))[..120]}");
             }
             var fired = runs.Select(r => probe.Fired.TryGetValue(r, out var t) ? t : (long?)null).ToList();
             return Measurement.From(writeLoad > 0 ? $"deepline in-cluster, write load {loadRate:N0} rows/s" : "deepline in-cluster",
@@ -177,13 +180,27 @@ public static class DeeplineBench
 
         public ConcurrentDictionary<string, long> Fired { get; } = new();
 
+        public ConcurrentDictionary<string, int> Runs { get; } = new();
+
         public int Started => Volatile.Read(ref _started);
 
         public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
         {
             using var registration = cancellationToken.Register(() => Fired.TryAdd(context.RunId, Stopwatch.GetTimestamp()));
             Interlocked.Increment(ref _started);
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            Runs.AddOrUpdate(context.RunId, 1, (_, n) => n + 1);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Cancel() runs Task.Delay's callback before ours (last registered, first run); when this continuation
+                // runs inline on the cancelling thread, disposing our registration on the way out drops our callback
+                // before it ran. The token fired all the same: note it here (a few microseconds later).
+                Fired.TryAdd(context.RunId, Stopwatch.GetTimestamp());
+                throw;
+            }
             return null;
         }
     }
