@@ -145,25 +145,10 @@ static async Task LatencyBench(int runs, bool runTimers)
         var target = SqliteStore.Prepare(dir);
         var thresholds = new DetectorThresholds(2, 3600, 3600);
         var monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(1), CancelOnDeadlock: true, AlertWebhookConfigured: false);
-        var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns);
         var settings = new WorkflowSettings(new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty),
             TimeSpan.FromSeconds(30), 100, TimeSpan.FromMinutes(2), runTimers ? thresholds : null);
-        var index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddAkka("deepline", (akka, _) => akka
-            .ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.ErrorLevel)
-            .WithDeeplineCluster(new NodeClusterSettings("127.0.0.1", 0, [], []))
-            .WithDeeplinePersistence(target.ConnectionString, target.ProviderName)
-            .WithWorkflowRuns(settings, [])
-            .WithDeadlockMonitor(monitor, index)
-            .WithResourceCoordinator(Deepline.Actors.Resources.ResourceSettings.Default)
-            .WithIntegrityWatch());
-        using var host = builder.Build();
-        await host.StartAsync();
-        var system = host.Services.GetRequiredService<ActorSystem>();
-        while (Cluster.Get(system).SelfMember.Status != MemberStatus.Up) await Task.Delay(50);
-        var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
+        var (host, system, region) = await MonitorNode.StartAsync(target, settings, monitor);
+        using var _ = host;
 
         var ids = Enumerable.Range(0, runs).Select(i => $"lat-{i}").ToList();
         await Task.WhenAll(ids.Select(id => region.Ask<RunReply>(new SubmitRun(new RunSpec(id, "bench", "bench",

@@ -86,22 +86,8 @@ public static class ResourceBench
             var settings = new WorkflowSettings(new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty),
                 TimeSpan.FromSeconds(30), 100, TimeSpan.FromMinutes(2), thresholds);
             var monitorSettings = new MonitorSettings(thresholds, TimeSpan.FromSeconds(60), CancelOnDeadlock: true, AlertWebhookConfigured: false);
-            var index = new RunIndexStore(() => new SqliteConnection(target.ConnectionString), thresholds);
-            var builder = Host.CreateApplicationBuilder();
-            builder.Logging.ClearProviders();
-            builder.Services.AddAkka("deepline", (akka, _) => akka
-                .ConfigureLoggers(l => l.LogLevel = Akka.Event.LogLevel.ErrorLevel)
-                .WithDeeplineCluster(new NodeClusterSettings("127.0.0.1", 0, [], []))
-                .WithDeeplinePersistence(target.ConnectionString, target.ProviderName)
-                .WithWorkflowRuns(settings, [])
-                .WithDeadlockMonitor(monitorSettings, index)
-                .WithResourceCoordinator(Deepline.Actors.Resources.ResourceSettings.Default)
-                .WithIntegrityWatch());
-            using var host = builder.Build();
-            await host.StartAsync();
-            var system = host.Services.GetRequiredService<ActorSystem>();
-            while (Cluster.Get(system).SelfMember.Status != MemberStatus.Up) await Task.Delay(50);
-            var region = await ActorRegistry.For(system).GetAsync<WorkflowRegion>();
+            var (host, system, region) = await MonitorNode.StartAsync(target, settings, monitorSettings);
+            using var _ = host;
             var coordinator = await ActorRegistry.For(system).GetAsync<ResourceCoordinator>();
 
             var t0 = DateTimeOffset.UtcNow;

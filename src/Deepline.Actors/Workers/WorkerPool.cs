@@ -176,13 +176,13 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
                 _log.Info("Not starting {0}: {1}", report.Key, (answer as CommandRejected)?.Message);
                 Release(_state.ClaimDropped(report.Key));
                 break;
-            case (TaskEventKind.TASK_HEARTBEAT, TaskEventAccepted { RunStatus: RunStatus.CANCELLING or RunStatus.CANCELLED })
+            case (TaskEventKind.TASK_HEARTBEAT, TaskEventAccepted { RunStatus: RunStatus.CANCELLING or RunStatus.CANCELLED } cancelling)
                 when _executions.TryGetValue(report.Key, out var running) && running.StopRequestedAt is null:
                 // The run is being cancelled and its task still runs here: the cancel notice never reached this pool (a
                 // pub/sub message lost, a pool that started after it). The journal's cancel record is the truth; the
                 // heartbeat's answer carries it, so a lost notice costs one heartbeat interval, never the cancel.
                 _log.Warning("Run {run_id} is {status} but its task {task_id} was still running on worker {worker_id}: the cancel notice " +
-                    "did not reach this pool; cancelling the task now", report.Key.RunId, ((TaskEventAccepted)answer).RunStatus.ToString(),
+                    "did not reach this pool; cancelling the task now", report.Key.RunId, cancelling.RunStatus.ToString(),
                     report.Key.TaskId, _workerId);
                 OnRunCancelled(report.Key.RunId);
                 break;
