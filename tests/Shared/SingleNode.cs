@@ -35,21 +35,51 @@ public sealed class SingleNode : IAsyncDisposable
         };
     }
 
+    /// <summary>
+    /// Builds and starts a node on a free loopback port. A port is only free when chosen: a parallel test can bind it
+    /// before this node does, so a port found taken means another one (up to five), never a failed test.
+    /// </summary>
+    public static async Task<(WebApplication App, DeeplineConfig Config)> StartOnFreePortAsync(Func<int, DeeplineConfig> configFor,
+        Action<ILoggingBuilder> logging)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var config = configFor(Loopback.FreePort());
+            var app = DeeplineNode.Build(config, logging: logging);
+            try
+            {
+                await app.StartAsync();
+                return (app, config);
+            }
+            catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
+            {
+                await app.DisposeAsync();
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
     /// <summary>Starts a node on <see cref="LoopbackConfig"/> changed by <paramref name="adjust"/>; logs go nowhere unless <paramref name="logging"/> says.</summary>
     public static async Task<SingleNode> StartAsync(string prefix, Func<DeeplineConfig, DeeplineConfig>? adjust = null,
         Action<ILoggingBuilder>? logging = null, DeeplineConfig? from = null)
     {
         var dir = Directory.CreateTempSubdirectory(prefix).FullName;
-        var config = LoopbackConfig(dir, Loopback.FreePort(), from);
-        config = adjust?.Invoke(config) ?? config;
-        var app = DeeplineNode.Build(config, logging: logging ?? (l => l.ClearProviders()));
+        WebApplication app;
+        DeeplineConfig config;
         try
         {
-            await app.StartAsync();
+            (app, config) = await StartOnFreePortAsync(port =>
+            {
+                var c = LoopbackConfig(dir, port, from);
+                return adjust?.Invoke(c) ?? c;
+            }, logging ?? (l => l.ClearProviders()));
         }
         catch
         {
-            await app.DisposeAsync();
             Delete(dir);
             throw;
         }

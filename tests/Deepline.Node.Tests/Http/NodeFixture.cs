@@ -29,21 +29,21 @@ public sealed class NodeFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var port = Loopback.FreePort();
-        var d = SingleNode.LoopbackConfig(DataDir, port);
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
-        Config = d with
+        (_app, Config) = await SingleNode.StartOnFreePortAsync(port =>
         {
-            Store = _store.Config,
-            Deadlock = d.Deadlock with { MaxDependencyDepth = 5, CancelTimeoutS = 30 },
-            Workers = d.Workers with { Slots = 2 },
-            Admin = new AdminConfig(AdminKey),
-            // Per-run thresholds of a second are how tests see a run go stale quickly.
-            Limits = d.Limits with { RunThresholdMinS = 1 },
-        };
-        _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
-        await _app.StartAsync();
-        Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            var d = SingleNode.LoopbackConfig(DataDir, port);
+            return d with
+            {
+                Store = _store.Config,
+                Deadlock = d.Deadlock with { MaxDependencyDepth = 5, CancelTimeoutS = 30 },
+                Workers = d.Workers with { Slots = 2 },
+                Admin = new AdminConfig(AdminKey),
+                // Per-run thresholds of a second are how tests see a run go stale quickly.
+                Limits = d.Limits with { RunThresholdMinS = 1 },
+            };
+        }, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Config.Http.Port}"), Timeout = TimeSpan.FromSeconds(30) };
         // 200 alone no longer means the monitor is up (it is a dependency, reported, not a reason for 503).
         await Eventually.Until(async () => await Json.ServingWithMonitor(Client), TimeSpan.FromSeconds(30), "node healthy, monitor running");
     }

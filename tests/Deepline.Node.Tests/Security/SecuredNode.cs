@@ -52,20 +52,20 @@ public class SecuredNode : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await File.WriteAllTextAsync(KeysPath, KeysYaml());
-        var port = Loopback.FreePort();
-        var d = SingleNode.LoopbackConfig(Path.Combine(Dir, "data"), port);
         _store = await Deepline.Tests.Shared.TestStore.CreateAsync();
-        Config = d with
+        (_app, Config) = await SingleNode.StartOnFreePortAsync(port =>
         {
-            Store = _store.Config,
-            Workers = d.Workers with { Slots = 2 },
-            Admin = new AdminConfig(HeaderAdminKey),
-            Auth = new AuthConfig(KeysPath),
-            Limits = Limits(d.Limits),
-        };
-        _app = DeeplineNode.Build(Config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
-        await _app.StartAsync();
-        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+            var d = SingleNode.LoopbackConfig(Path.Combine(Dir, "data"), port);
+            return d with
+            {
+                Store = _store.Config,
+                Workers = d.Workers with { Slots = 2 },
+                Admin = new AdminConfig(HeaderAdminKey),
+                Auth = new AuthConfig(KeysPath),
+                Limits = Limits(d.Limits),
+            };
+        }, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        BaseAddress = new Uri($"http://127.0.0.1:{Config.Http.Port}");
         using var probe = Client(null);
         await Eventually.Until(async () => (await probe.GetAsync("/health")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), "node healthy");
     }
