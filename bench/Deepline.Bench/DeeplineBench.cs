@@ -18,7 +18,8 @@ namespace Deepline.Bench;
 public static class DeeplineBench
 {
     /// <param name="writeLoad">Runs of 5 noop tasks kept in flight while the cancels are measured (0: none).</param>
-    public static async Task<Measurement> RunAsync(int tasks, int warmup, TimeSpan pace, int writeLoad = 0)
+    /// <param name="breakdown">Also print where each cancel's time went (<see cref="CancelBreakdown"/>).</param>
+    public static async Task<Measurement> RunAsync(int tasks, int warmup, TimeSpan pace, int writeLoad = 0, bool breakdown = false)
     {
         Console.WriteLine($"deepline: starting a node with {tasks + warmup} slots" + (writeLoad > 0 ? $", {writeLoad} runs of write load in flight" : ""));
         var dataDir = Directory.CreateTempSubdirectory("deepline-bench-").FullName;
@@ -63,7 +64,9 @@ public static class DeeplineBench
                     "deepline: write load under way");
             var rows1 = Deepline.Actors.Hosting.GroupCommitJournal.Rows;
             var cancelClock = Stopwatch.StartNew();
-            var calls = await CancelEach(http, runs, pace);
+            using var spans = breakdown ? new CancelBreakdown() : null;
+            var gcAtSent = new List<(int, TimeSpan)>(runs.Count);
+            var calls = await CancelEach(http, runs, pace, breakdown ? gcAtSent : null);
             var loadRate = (Deepline.Actors.Hosting.GroupCommitJournal.Rows - rows1) / cancelClock.Elapsed.TotalSeconds;
             await load.CancelAsync();
             await background;
@@ -80,6 +83,12 @@ public static class DeeplineBench
                     Console.WriteLine($"  not fired: {runId} (handler calls: {probe.Runs.GetValueOrDefault(runId)}): {(await http.GetStringAsync($"/runs/{runId}"))[..120]}");
             }
             var fired = runs.Select(r => probe.Fired.TryGetValue(r, out var t) ? t : (long?)null).ToList();
+            if (spans is not null)
+            {
+                var gcs = runs.Select((r, i) => probe.FiredGc.TryGetValue(r, out var g)
+                    ? (g.Gcs - gcAtSent[i].Item1, g.Pause - gcAtSent[i].Item2) : (0, TimeSpan.Zero)).ToList();
+                Console.WriteLine(spans.Table(runs, calls, fired, gcs));
+            }
             return Measurement.From(writeLoad > 0 ? $"deepline in-cluster, write load {loadRate:N0} rows/s" : "deepline in-cluster",
                 "PUT /runs/{id}/cancel", calls, fired);
         }
@@ -145,7 +154,9 @@ public static class DeeplineBench
     }
 
     /// <summary>One cancel at a time: each measurement sees a quiet system, as one operator's cancel would.</summary>
-    internal static async Task<List<(long Sent, long Returned)>> CancelEach(HttpClient http, IReadOnlyList<string> runIds, TimeSpan pace)
+    /// <param name="gcAtSent">If given, the collections so far and their pauses when each call was sent.</param>
+    internal static async Task<List<(long Sent, long Returned)>> CancelEach(HttpClient http, IReadOnlyList<string> runIds, TimeSpan pace,
+        List<(int Gcs, TimeSpan Pause)>? gcAtSent = null)
     {
         var calls = new List<(long, long)>(runIds.Count);
         var pacer = new Pacer(pace);
@@ -153,6 +164,7 @@ public static class DeeplineBench
         {
             await pacer.NextAsync();
             using var content = new StringContent("{\"reason\": \"bench\"}", Encoding.UTF8, "application/json");
+            gcAtSent?.Add((GC.CollectionCount(0), GC.GetTotalPauseDuration()));
             var sent = Stopwatch.GetTimestamp();
             using var response = await http.PutAsync($"/runs/{runId}/cancel", content);
             var returned = Stopwatch.GetTimestamp();
@@ -182,11 +194,19 @@ public static class DeeplineBench
 
         public ConcurrentDictionary<string, int> Runs { get; } = new();
 
+        /// <summary>Collections so far and their pauses when each token fired (for <see cref="CancelBreakdown"/>).</summary>
+        public ConcurrentDictionary<string, (int Gcs, TimeSpan Pause)> FiredGc { get; } = new();
+
+        private void Fire(string runId)
+        {
+            if (Fired.TryAdd(runId, Stopwatch.GetTimestamp())) FiredGc.TryAdd(runId, (GC.CollectionCount(0), GC.GetTotalPauseDuration()));
+        }
+
         public int Started => Volatile.Read(ref _started);
 
         public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
         {
-            using var registration = cancellationToken.Register(() => Fired.TryAdd(context.RunId, Stopwatch.GetTimestamp()));
+            using var registration = cancellationToken.Register(() => Fire(context.RunId));
             Interlocked.Increment(ref _started);
             Runs.AddOrUpdate(context.RunId, 1, (_, n) => n + 1);
             try
@@ -198,7 +218,7 @@ public static class DeeplineBench
                 // Cancel() runs Task.Delay's callback before ours (last registered, first run); when this continuation
                 // runs inline on the cancelling thread, disposing our registration on the way out drops our callback
                 // before it ran. The token fired all the same: note it here (a few microseconds later).
-                Fired.TryAdd(context.RunId, Stopwatch.GetTimestamp());
+                Fire(context.RunId);
                 throw;
             }
             return null;

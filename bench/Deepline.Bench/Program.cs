@@ -15,7 +15,7 @@ Console.WriteLine($"tasks: {options.Tasks} running at once (+{options.Warmup} wa
 var results = new List<Measurement>();
 var total = Stopwatch.StartNew();
 var pace = TimeSpan.FromMilliseconds(options.PaceMs);
-if (options.Tasks > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace));
+if (options.Tasks > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace, breakdown: options.Breakdown));
 if (options.Tasks > 0 && options.WriteLoad > 0) results.Add(await DeeplineBench.RunAsync(options.Tasks, options.Warmup, pace, options.WriteLoad));
 string? redisNotMeasured = null;
 if (options.RedisTasks > 0)
@@ -48,10 +48,10 @@ return results.Where(r => r.System.StartsWith("deepline", StringComparison.Ordin
 
 namespace Deepline.Bench
 {
-    public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath, int WriteLoad = 0)
+    public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath, int WriteLoad = 0, bool Breakdown = false)
     {
         private const string Usage = """
-            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--write-load N] [--report PATH]
+            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--write-load N] [--breakdown] [--report PATH]
               --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 0..1024; 0 skips Deepline)
               --redis-tasks N        runs held by an external SDK worker, cancels through Redis (default: --tasks;
                                      0 skips it; needs redis-server on PATH, started on a free 127.0.0.1 port)
@@ -62,12 +62,15 @@ namespace Deepline.Bench
                                      span a whole Hangfire polling interval instead of landing in one poll)
               --write-load N         a second Deepline in-cluster row measured while N runs of 5 noop tasks are kept in flight
                                      (journal writes queued behind which a cancel must not wait; default 0: skipped)
+              --breakdown            after the in-cluster row, where each cancel's time went (HTTP in, mailbox, journal,
+                                     pub/sub to the pool, reply out) and whether a GC ran, from the node's own spans
               --report PATH          also write the results as markdown to PATH (e.g. docs/benchmarks.md)
             """;
 
         public static BenchOptions? Parse(string[] args)
         {
             int tasks = 1000, warmup = 50, tuned = 100, pace = 5, writeLoad = 0;
+            var breakdown = false;
             int? hangfire = null, redis = null;
             string? report = null;
             for (var i = 0; i < args.Length; i++)
@@ -92,6 +95,7 @@ namespace Deepline.Bench
                         case "--pace-ms": pace = Int("--pace-ms", 0, 1000); break;
                         case "--write-load": writeLoad = Int("--write-load", 0, 1024); break;
                         case "--report": report = Next(); break;
+                        case "--breakdown": breakdown = true; break;
                         case "-h" or "--help": Console.WriteLine(Usage); return null;
                         default: throw new ArgumentException($"unknown argument \"{args[i]}\"");
                     }
@@ -103,7 +107,7 @@ namespace Deepline.Bench
                     return null;
                 }
             }
-            return new BenchOptions(tasks, redis ?? tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report, writeLoad);
+            return new BenchOptions(tasks, redis ?? tasks, hangfire ?? (tasks > 0 ? tasks : 1000), warmup, tuned, pace, report, writeLoad, breakdown);
         }
     }
 }

@@ -13,10 +13,13 @@ public sealed class CancellationTests : IDisposable
     [Fact]
     public async Task Cancel_is_two_phase_until_the_running_worker_acknowledges()
     {
-        await using var node = await TestNode.StartAsync(_dir.Path);
+        var gate = new GateHandler();
+        await using var node = await TestNode.StartAsync(_dir.Path, [gate]);
         await node.Ask<RunReply>(new SubmitRun(Run("two-phase",
-            Task("running", "hang"), Task("waiting", "noop", "running"), Task("later", "noop", "waiting"))));
-        await node.AwaitRun("two-phase", s => s.Tasks["running"].State == TaskState.RUNNING, "task running");
+            Task("running", "gate"), Task("waiting", "noop", "running"), Task("later", "noop", "waiting"))));
+        // In the handler, not only RUNNING in the journal: a cancel that reaches the pool between its claim and the
+        // handler's start stops the task before it starts ("not started"), which is another test.
+        await Await.Until(() => gate.Started.Contains("two-phase/running"), TimeSpan.FromSeconds(10), "handler running");
 
         var reply = await node.Ask<CancelReply>(new CancelRun("two-phase", "user requested cancellation", "api", Force: false));
 
@@ -28,6 +31,39 @@ public sealed class CancellationTests : IDisposable
         Assert.Equal("workers", done.Cancel.FinalisedBy);
         Assert.Equal(TaskState.CANCELLED, done.Tasks["running"].State);
         Assert.Contains("cancellation reached the worker", done.Tasks["running"].Error);
+    }
+
+    [Fact]
+    public async Task A_cancel_reaches_the_running_handler_while_its_journal_write_waits_and_the_answer_waits_for_the_write()
+    {
+        var gate = new GateHandler();
+        await using var node = await TestNode.StartAsync(_dir.Path, [gate]);
+        await node.Ask<RunReply>(new SubmitRun(Run("early", Task("g", "gate"))));
+        await Await.Until(() => gate.Started.Contains("early/g"), TimeSpan.FromSeconds(10), "handler running");
+
+        // Another connection holds SQLite's write lock: the journal's commit of the cancel waits for it (busy timeout).
+        await using var blocker = new Microsoft.Data.Sqlite.SqliteConnection(Deepline.Actors.Hosting.SqliteStore.Prepare(_dir.Path).ConnectionString);
+        await blocker.OpenAsync();
+        await using (var begin = blocker.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE;";
+            await begin.ExecuteNonQueryAsync();
+        }
+        var answer = node.Ask<CancelReply>(new CancelRun("early", "stop", "api", Force: false));
+
+        await Await.Until(() => gate.Cancelled.Contains("early/g"), TimeSpan.FromSeconds(5), "the handler's token fired while the write waits");
+        Assert.False(answer.IsCompleted, "the cancel was answered before its journal write was durable");
+
+        await using (var rollback = blocker.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK;";
+            await rollback.ExecuteNonQueryAsync();
+        }
+        var reply = await answer;
+        Assert.Equal(RunStatus.CANCELLING, reply.State.Status);
+        var done = await node.AwaitRun("early", s => s.Status == RunStatus.CANCELLED, "the worker's acknowledgement is journalled after the cancel");
+        Assert.False(done.Cancel!.Forced);
+        Assert.Equal(TaskState.CANCELLED, done.Tasks["g"].State);
     }
 
     [Fact]
@@ -75,7 +111,7 @@ public sealed class CancellationTests : IDisposable
         var stubborn = new StubbornHandler();
         await using var node = await TestNode.StartAsync(_dir.Path, [stubborn], cancelTimeout: TimeSpan.FromSeconds(1));
         await node.Ask<RunReply>(new SubmitRun(Run("stuck", Task("s", "stubborn"))));
-        await node.AwaitRun("stuck", s => s.Counts.Running == 1, "task running");
+        await Await.Until(() => stubborn.Started.Contains("s"), TimeSpan.FromSeconds(10), "handler running");
 
         var reply = await node.Ask<CancelReply>(new CancelRun("stuck", "deadline", "api", Force: false));
         Assert.Equal(RunStatus.CANCELLING, reply.State.Status);

@@ -35,12 +35,23 @@ public sealed class GateHandler : ITaskHandler
 
     public ConcurrentBag<string> Started { get; } = [];
 
+    /// <summary>Tasks whose cancellation token fired (run/task).</summary>
+    public ConcurrentBag<string> Cancelled { get; } = [];
+
     public void Open() => _open.TrySetResult();
 
     public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
     {
         Started.Add($"{context.RunId}/{context.TaskId}");
-        await _open.Task.WaitAsync(cancellationToken);
+        try
+        {
+            await _open.Task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Cancelled.Add($"{context.RunId}/{context.TaskId}");
+            throw;
+        }
         return null;
     }
 }

@@ -48,6 +48,44 @@ public sealed class RedisMirrorTests(RedisNodeFixture node) : IClassFixture<Redi
     }
 
     [Fact]
+    public async Task A_cancel_is_announced_on_the_channel_while_its_journal_write_waits_and_enters_the_set_once_journalled()
+    {
+        var messages = new ConcurrentQueue<string>();
+        var channel = RedisChannel.Literal(RedisContract.Channel);
+        await node.Client.GetSubscriber().SubscribeAsync(channel, (_, m) => messages.Enqueue(m!));
+        var offsetBefore = (long)await node.Db.StringGetAsync(RedisContract.MirrorOffset);
+        await node.SubmitAsync("early-1", HangTask);
+        await node.AwaitRunAsync("early-1", r => RedisNodeFixture.Task(r, "train")["state"]!.GetValue<string>() == "RUNNING", "train running");
+
+        // Another connection holds SQLite's write lock: the journal's commit of the cancel waits for it (busy timeout).
+        await using var blocker = new Microsoft.Data.Sqlite.SqliteConnection(Deepline.Actors.Hosting.SqliteStore.Prepare(node.DataDir).ConnectionString);
+        await blocker.OpenAsync();
+        await using (var begin = blocker.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE;";
+            await begin.ExecuteNonQueryAsync();
+        }
+        var answer = node.CancelAsync("early-1", "stop early");
+
+        await Eventually.Until(() => messages.Any(m => m.Contains("\"early-1\"")), Within, "channel message while the write waits");
+        // Redis's set is a copy of the journal: nothing durable is written before the journal holds the cancel.
+        Assert.False(await node.Db.SetContainsAsync(RedisContract.CancelledRuns, "early-1"));
+        Assert.False(answer.IsCompleted, "the cancel was answered before its journal write was durable");
+
+        await using (var rollback = blocker.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK;";
+            await rollback.ExecuteNonQueryAsync();
+        }
+        await answer;
+        await Eventually.Until(() => node.Db.SetContainsAsync(RedisContract.CancelledRuns, "early-1"), Within, "run in cancelled_runs once journalled");
+        await Eventually.Until(async () => (long)await node.Db.StringGetAsync(RedisContract.MirrorOffset) > offsetBefore, Within, "journal offset mirrored");
+        // Announced early, written by the fast path and again by the journal path: still exactly one message.
+        Assert.Single(messages, m => m.Contains("\"early-1\""));
+        await node.Client.GetSubscriber().UnsubscribeAsync(channel);
+    }
+
+    [Fact]
     public async Task A_traced_cancel_puts_its_traceparent_in_the_channel_message()
     {
         var trace = ActivityTraceId.CreateRandom();

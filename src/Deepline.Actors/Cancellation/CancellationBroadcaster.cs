@@ -17,8 +17,9 @@ namespace Deepline.Actors.Cancellation;
 /// and does not depend on it.
 /// <list type="bullet">
 /// <item>Fast path: the <see cref="RunCancelledNotice"/> that this node's WorkflowActors publish on the local event
-/// stream once the cancel is journalled, written at once. Best effort: a failure is dropped, the journal path
-/// catches it.</item>
+/// stream when they decide a cancel is announced on the channel at once (PUBLISH only: workers stop while the journal
+/// write is under way); the <see cref="RunCancelJournalled"/> that follows once it is durable writes the set, hash and
+/// time index, without a second message. Best effort: a failure is dropped, the journal path catches it.</item>
 /// <item>Journal path, the guarantee: events-by-tag <see cref="RunEventTagger.Cancels"/> from the offset stored in
 /// Redis, written in batches, the offset raised in the same script, restarted with backoff on any failure. A cancel
 /// accepted while Redis was down is written when it is back; when Redis lost its data the offset is gone with it
@@ -44,7 +45,8 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         _now = now ?? (() => DateTimeOffset.UtcNow);
         _health = new MirrorHealth(_log);
 
-        Receive<RunCancelledNotice>(n => _fastPath?.Tell(n));
+        Receive<RunCancelledNotice>(n => _fastPath?.Tell(new FastItem(n, Journalled: false)));
+        Receive<RunCancelJournalled>(j => _fastPath?.Tell(new FastItem(j.Notice, Journalled: true)));
         Receive<Prune>(_ => _store.PruneAsync(_now() - _store.Settings.Retention)
             .PipeTo(Self, success: n => new Pruned(n, null), failure: e => new Pruned(0, e)));
         Receive<Pruned>(p =>
@@ -63,6 +65,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         var materializer = Context.Materializer();
         _fastPath = FastPath().Run(materializer);
         Context.System.EventStream.Subscribe(Self, typeof(RunCancelledNotice));
+        Context.System.EventStream.Subscribe(Self, typeof(RunCancelJournalled));
         _journalStream = JournalPath().Run(materializer);
         Timers.StartPeriodicTimer(PruneTimer, Prune.Instance, TimeSpan.Zero, _store.Settings.PruneInterval);
     }
@@ -77,14 +80,25 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     {
         var max = _store.Settings.MaxBatch;
         // Batch only forms while a write is in flight: no added latency when Redis keeps up.
-        return Source.ActorRef<RunCancelledNotice>(10_000, OverflowStrategy.DropHead)
-            .Batch(max, n => new List<MirroredCancel> { ToCancel(n) }, (list, n) => { list.Add(ToCancel(n)); return list; })
+        return Source.ActorRef<FastItem>(10_000, OverflowStrategy.DropHead)
+            .Batch(max, n => new List<FastItem> { n }, (list, n) => { list.Add(n); return list; })
             .SelectAsync(1, async batch =>
             {
                 try
                 {
-                    await _store.WriteAsync(batch, offset: 0);
-                    RememberFastPath(batch);
+                    // Announcements first: a cancel decided and journalled within one batch is still announced once.
+                    var announce = batch.Where(i => !i.Journalled).Select(i => ToCancel(i.Notice)).ToList();
+                    if (announce.Count > 0)
+                    {
+                        await _store.AnnounceAsync(announce);
+                        RememberFastPath(announce);
+                    }
+                    var durable = batch.Where(i => i.Journalled).Select(i => ToCancel(i.Notice)).ToList();
+                    if (durable.Count > 0)
+                    {
+                        await _store.WriteAsync(durable, offset: 0, c => _fastPathWritten.ContainsKey(c.RunId));
+                        RememberFastPath(durable);
+                    }
                 }
                 catch (Exception e)
                 {
@@ -138,7 +152,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     /// <summary>Highest journal offset written to Redis by this node; the journal stream writes it, hence Interlocked.</summary>
     private long _mirrored;
 
-    /// <summary>Runs the fast path wrote (bounded: the oldest are forgotten; a forgotten one may be announced twice after a flush).</summary>
+    /// <summary>Runs the fast path announced or wrote (bounded: the oldest are forgotten; a forgotten one may be announced twice after a flush).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _fastPathWritten = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _fastPathOrder = new();
     private const int FastPathMemory = 100_000;
@@ -157,6 +171,9 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         long current;
         while ((current = Interlocked.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
     }
+
+    /// <summary>A cancel for the fast path: decided (announce it) or <paramref name="Journalled"/> (write it).</summary>
+    private sealed record FastItem(RunCancelledNotice Notice, bool Journalled);
 
     private static MirroredCancel ToCancel(RunCancelledNotice n) => new(0, n.RunId, n.Reason, n.CancelledBy, n.CancelledAt) { TraceParent = n.TraceParent };
 

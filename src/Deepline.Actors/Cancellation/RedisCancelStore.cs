@@ -104,6 +104,18 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     }
 
     /// <summary>
+    /// Announces cancels on the channel only, before they are journalled: nothing durable is written (the set, hash and
+    /// time index follow through <see cref="WriteAsync"/> once the journal holds them, passing these as announced).
+    /// </summary>
+    public async Task AnnounceAsync(IReadOnlyList<MirroredCancel> cancels)
+    {
+        var db = await Db();
+        var sends = cancels.Select(c => db.PublishAsync(RedisChannel.Literal(RedisContract.Channel),
+            new CancelMessage(c.RunId, c.Reason, c.CancelledBy, c.CancelledAt) { TraceParent = c.TraceParent }.ToJson())).ToArray();
+        await Task.WhenAll(sends);
+    }
+
+    /// <summary>
     /// Writes the cancels (set, hash, time index, one channel message per newly added run) and raises the stored
     /// offset to <paramref name="offset"/> (0: leave it). An empty batch only checks the marker.
     /// Returns how many runs were new to Redis.

@@ -10,7 +10,11 @@ public sealed record ExecuteTask(string RunId, string TaskId, string Type, strin
     public string? TraceParent { get; init; }
 }
 
-/// <summary>Published on <see cref="Topics.Cancellations"/> once a run's cancel record is journalled.</summary>
+/// <summary>
+/// Published on <see cref="Topics.Cancellations"/> (and this node's event stream) when a run decides to cancel, while
+/// the cancel record is being journalled: a pool stops the run's tasks at once. The journal stays the source of truth
+/// (<see cref="RunCancelJournalled"/> follows once the record is durable).
+/// </summary>
 public sealed record RunCancelledNotice(string RunId, string Reason, string CancelledBy, DateTimeOffset CancelledAt) : IDeeplineMessage
 {
     /// <summary>The run's client, so a listener can scope the notice (the dashboard's per-client streams); null from older nodes.</summary>
@@ -19,6 +23,12 @@ public sealed record RunCancelledNotice(string RunId, string Reason, string Canc
     /// <summary>W3C trace context of the run's cancel span (copied into the Redis message); null when nothing traces.</summary>
     public string? TraceParent { get; init; }
 }
+
+/// <summary>
+/// On this node's event stream only (never sent between nodes): the cancel <see cref="Notice"/> announced earlier is
+/// now journalled, so durable copies of it (Redis's <c>cancelled_runs</c> set) may be written.
+/// </summary>
+public sealed record RunCancelJournalled(RunCancelledNotice Notice);
 
 public static class Topics
 {

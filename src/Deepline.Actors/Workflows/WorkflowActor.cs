@@ -42,7 +42,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private long _resourceSyncId;
     private bool _resourceSyncAcked = true;
 
-    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null);
+    /// <param name="Notice">The cancel announced while this write is under way, to be confirmed once it is durable.</param>
+    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null, RunCancelledNotice? Notice = null);
 
     /// <summary>The trace the run was submitted in (tracing only): parent of later spans that bring no context of their own.</summary>
     private ActivityContext _trace;
@@ -165,9 +166,24 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             return;
         }
 
+        // A cancel reaches the pools while its write is under way, not after it: the write's fsync (p99 several ms on
+        // a virtual disk) is then off the path from the request to the workers' tokens. Stopping work early is safe:
+        // the caller's answer still waits for the journal, the pools' reports of the stopped tasks queue behind this
+        // write in the mailbox, and if the write fails the tasks were stopped as asked and are journalled as cancelled
+        // by their workers. The durable copies (Redis's set, the log line) still follow the journal.
+        var notice = decision.Persist.OfType<RunCancelRequested>().FirstOrDefault() is { } requested && _state?.Cancel is null
+            ? new RunCancelledNotice(_runId, requested.Reason, requested.CancelledBy, requested.At) { ClientId = _state?.ClientId, TraceParent = span?.Id }
+            : null;
+        if (notice is not null)
+        {
+            _mediator.Tell(new Publish(Topics.Cancellations, notice));
+            // This node's Redis mirror: announced on the channel now, written to the set once journalled.
+            Context.System.EventStream.Publish(notice);
+        }
+
         // The reply is sent from the persist handler of the last event and nowhere else: a rejected or failed write
         // never runs it (a deferred handler would), so nothing is ever acknowledged that the journal does not hold.
-        _writing = new PendingWrite(Sender, decision.Reply, span);
+        _writing = new PendingWrite(Sender, decision.Reply, span, notice);
         var remaining = decision.Persist.Length;
         PersistAll(decision.Persist, e =>
         {
@@ -176,8 +192,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             if (--remaining > 0) return;
             if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, RunTracing.Stamp(reply, _writing.Span)!);
             using var traced = RunTracing.Enter(_writing?.Span);
+            var announced = _writing?.Notice;
             _writing = null;
-            AfterChange(before, _state!, decision.Persist);
+            AfterChange(before, _state!, decision.Persist, announced);
         });
     }
 
@@ -209,7 +226,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         RunTracing.End(w.Span, "not stored");
     }
 
-    private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events)
+    private void AfterChange(WorkflowState? before, WorkflowState after, ImmutableArray<IRunEvent> events, RunCancelledNotice? announced)
     {
         if (before?.Status != after.Status) _meter.RunEntered(after.Status);
         var (cancelled, cause) = CancellationOutcomes.TasksCancelled(before, after);
@@ -243,14 +260,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 Log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
             else
                 Log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
-            var notice = new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt)
+            // Announced to the pools when it was decided (Handle); the Redis mirror's fast path writes the set now.
+            Context.System.EventStream.Publish(new RunCancelJournalled(announced ?? new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt)
             {
                 ClientId = after.ClientId,
                 TraceParent = Activity.Current?.Source == RunTracing.Source ? Activity.Current.Id : null,
-            };
-            _mediator.Tell(new Publish(Topics.Cancellations, notice));
-            // Also on this node's event stream: the CancellationBroadcaster's fast path to Redis (no-op without Redis).
-            Context.System.EventStream.Publish(notice);
+            }));
         }
 
         if (after.Status != before?.Status) OnStatus(after);
