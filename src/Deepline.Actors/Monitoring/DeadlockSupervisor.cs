@@ -241,13 +241,18 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             return;
         }
         var now = DateTimeOffset.UtcNow;
+        // The victim is cancelled while the incident is being written, not after: the coordinator's choice is already
+        // journalled, the victim's own cancel record names the whole cycle, and a repeated cancel changes nothing, so
+        // a crash before this write costs one more (idempotent) cancel when the coordinator reports the victim again,
+        // never a lost one. The cancel's answer is journalled after the incident (PersistAsync keeps their order).
+        // The alert still waits for the incident: it is sent once per journalled incident.
+        if (_settings.CancelOnDeadlock) Cancel(detection);
         PersistAsync(new IncidentOpened(detection, now, "resource_graph") { AutoCancel = _settings.CancelOnDeadlock }, e =>
         {
             Apply(e);
             _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
                 detection.RunId, detection.StuckTasks.Length, detection.Reason.ToString(), "resource_graph", detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));
-            if (_settings.CancelOnDeadlock) Cancel(detection);
             coordinator.Tell(new ResourceDeadlockTaken(detection.RunId));
         });
     }
