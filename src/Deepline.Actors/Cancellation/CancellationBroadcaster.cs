@@ -19,7 +19,8 @@ namespace Deepline.Actors.Cancellation;
 /// <item>Fast path: the <see cref="RunCancelledNotice"/> that this node's WorkflowActors publish on the local event
 /// stream when they decide a cancel is announced on the channel at once (PUBLISH only: workers stop while the journal
 /// write is under way); the <see cref="RunCancelJournalled"/> that follows once it is durable writes the set, hash and
-/// time index, without a second message. Best effort: a failure is dropped, the journal path catches it.</item>
+/// time index and announces the run again (the set's message, as before). Best effort: a failure is dropped, the
+/// journal path catches it.</item>
 /// <item>Journal path, the guarantee: events-by-tag <see cref="RunEventTagger.Cancels"/> from the offset stored in
 /// Redis, written in batches, the offset raised in the same script, restarted with backoff on any failure. A cancel
 /// accepted while Redis was down is written when it is back; when Redis lost its data the offset is gone with it
@@ -86,17 +87,15 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
             {
                 try
                 {
-                    // Announcements first: a cancel decided and journalled within one batch is still announced once.
+                    // The early message is a hint, not the record: the set's write below announces the run again, as
+                    // it always did, because a worker that resubscribed between the two reloaded a set without it and
+                    // would otherwise never hear of this cancel.
                     var announce = batch.Where(i => !i.Journalled).Select(i => ToCancel(i.Notice)).ToList();
-                    if (announce.Count > 0)
-                    {
-                        await _store.AnnounceAsync(announce);
-                        RememberFastPath(announce);
-                    }
+                    if (announce.Count > 0) await _store.AnnounceAsync(announce);
                     var durable = batch.Where(i => i.Journalled).Select(i => ToCancel(i.Notice)).ToList();
                     if (durable.Count > 0)
                     {
-                        await _store.WriteAsync(durable, offset: 0, c => _fastPathWritten.ContainsKey(c.RunId));
+                        await _store.WriteAsync(durable, offset: 0);
                         RememberFastPath(durable);
                     }
                 }
@@ -152,7 +151,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     /// <summary>Highest journal offset written to Redis by this node; the journal stream writes it, hence Interlocked.</summary>
     private long _mirrored;
 
-    /// <summary>Runs the fast path announced or wrote (bounded: the oldest are forgotten; a forgotten one may be announced twice after a flush).</summary>
+    /// <summary>Runs the fast path wrote (bounded: the oldest are forgotten; a forgotten one may be announced twice after a flush).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _fastPathWritten = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _fastPathOrder = new();
     private const int FastPathMemory = 100_000;

@@ -42,7 +42,7 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
 {
     // Everything a cancel changes, in one script so that the offset never runs ahead of the entries it covers.
     // Refuses to write when the offset marker is missing: Redis lost its data and the mirror must start over from 0,
-    // and a write now would put a marker over a hole. PUBLISH only when SADD added the run: one message per cancel,
+    // and a write now would put a marker over a hole. PUBLISH only when SADD added the run: one set message per cancel (after the early one of AnnounceAsync),
     // however many nodes or paths mirror it, and only for entries the caller marks as not yet announced: a rebuild after
     // Redis lost its data restores the set and hashes, it does not re-announce old cancels as new.
     private const string WriteScript = """
@@ -105,7 +105,7 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
 
     /// <summary>
     /// Announces cancels on the channel only, before they are journalled: nothing durable is written (the set, hash and
-    /// time index follow through <see cref="WriteAsync"/> once the journal holds them, passing these as announced).
+    /// time index follow through <see cref="WriteAsync"/> once the journal holds them, with the set's own message).
     /// </summary>
     public async Task AnnounceAsync(IReadOnlyList<MirroredCancel> cancels)
     {
