@@ -114,11 +114,12 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             claimer.Tell(new ResourceRefused(error!));
             return;
         }
+        // A claim, new or repeated, is the worker saying it is alive: all its claims get a full lease (before the commit,
+        // whose answer to a repeated claim may be told at once and shows the renewed deadline).
+        RenewLease(sync.RunId, now);
         // Answered once the grant or the wait is journalled (a repeated claim changes nothing and is answered at once).
         Commit(ResourceDecider.Sync(_book, sync, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
             () => claimer.Tell(ViewOf(c.WorkerId, c.Name)));
-        // A claim, new or repeated, is the worker saying it is alive: all its claims get a full lease.
-        if (_book.Runs.ContainsKey(sync.RunId)) RenewLease(sync.RunId, now);
     }
 
     private ClaimView ViewOf(string workerId, string name) =>

@@ -179,6 +179,8 @@ public sealed class ClaimLeaseApiTests(ShortLeaseNode node) : IClassFixture<Shor
 
         var repeated = await Client.PutJson("/resources/lease-renewed/claims/lease-renewer", """{"count":1}""");
         Assert.Equal(HttpStatusCode.OK, repeated.StatusCode);
+        Assert.True(DateTimeOffset.Parse((await repeated.ReadObject()).Str("lease_expires_at"), CultureInfo.InvariantCulture) > lease.ExpiresAt,
+            "the repeated claim answers the lease it renewed");
         var shown = await (await Client.GetAsync("/resources/lease-renewed/claims/lease-renewer")).ReadObject();
         Assert.Equal("granted", shown.Str("state"));
         Assert.True(DateTimeOffset.Parse(shown.Str("lease_expires_at"), CultureInfo.InvariantCulture) >= lease.ExpiresAt);
