@@ -22,6 +22,9 @@ public sealed class ShortLeaseNode : IAsyncLifetime
 
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>The node's warnings, as its log providers get them.</summary>
+    public CapturingLoggerProvider Logs { get; } = new();
+
     public async Task InitializeAsync()
     {
         _store = await TestStore.CreateAsync();
@@ -30,7 +33,7 @@ public sealed class ShortLeaseNode : IAsyncLifetime
         {
             var d = SingleNode.LoopbackConfig(DataDir, port);
             return d with { Store = _store.Config, Resources = d.Resources with { ClaimLeaseS = 2 } };
-        }, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        }, l => l.ClearProviders().AddProvider(Logs).SetMinimumLevel(LogLevel.Warning));
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{config.Http.Port}"), Timeout = TimeSpan.FromSeconds(30) };
         await Eventually.Until(async () => await Json.ServingWithMonitor(Client), TimeSpan.FromSeconds(30), "node healthy, monitor running");
     }
@@ -41,6 +44,27 @@ public sealed class ShortLeaseNode : IAsyncLifetime
         if (_app is not null) await _app.DisposeAsync();
         if (_store is not null) await _store.DisposeAsync();
         try { Directory.Delete(DataDir, true); } catch (IOException) { }
+    }
+}
+
+public sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    public System.Collections.Concurrent.ConcurrentQueue<string> Messages { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(CapturingLoggerProvider provider) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            provider.Messages.Enqueue(formatter(state, exception));
     }
 }
 
@@ -86,6 +110,10 @@ public sealed class ClaimLeaseApiTests(ShortLeaseNode node) : IClassFixture<Shor
             "the run ran before the worker's lease was over");
         Assert.IsType<ClaimResult.None>(await Worker("lease-dead").StatusAsync("lease-db"));
         Assert.Equal(expiredBefore + 1, await Sample("resource_claims_expired_total{state=\"granted\"}"));
+        const string Warning = "Resource claim expired: worker lease-dead did not renew its lease within 2 s; its grant of lease-db is released";
+        // Akka's log goes through its logger actor: it may reach the provider a moment after the run is done.
+        await Eventually.Until(() => node.Logs.Messages.Any(m => m.Contains(Warning, StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the expiry's warning logged");
+        Assert.Single(node.Logs.Messages, m => m.Contains(Warning, StringComparison.Ordinal));
     }
 
     [Fact]
