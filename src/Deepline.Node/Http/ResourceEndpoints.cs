@@ -140,6 +140,7 @@ public static class ResourceEndpoints
             };
         }).RequireAuthorization(Policies.ReportTasks)
             .Documented("resources", "An external worker renews the lease of all its claims (grants and waits) at once", 400, 404, 503)
+            .Produces<ClaimLeaseResponse>(200)
             .WithDescription("No body. Answers the lease (lease_s) and when the claims are released unless renewed again (lease_expires_at); renew every lease_s/3. 404 when the worker has no claims under this key.");
     }
 
