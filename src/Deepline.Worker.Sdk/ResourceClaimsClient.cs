@@ -122,11 +122,13 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
 
     /// <summary>
     /// Keeps the worker's claims alive: renews the lease every lease/3 until <paramref name="ct"/> is cancelled (then it
-    /// returns) or the worker has no claims left. A failed renewal (node restarting, network) is retried after a second,
-    /// within the lease that is still running. Run it beside the work a grant is for, and cancel it after releasing.
+    /// returns) or the worker has no claims left. A failed renewal (node restarting, network, a request timing out) is
+    /// retried after a second (or a third of the lease, if shorter), within the lease that is still running. Run it beside
+    /// the work a grant is for; it ends by itself once the worker has released everything.
     /// </summary>
     public async Task KeepAliveAsync(CancellationToken ct)
     {
+        var retry = TimeSpan.FromSeconds(1);
         try
         {
             while (true)
@@ -136,10 +138,11 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
                 {
                     if (await RenewAsync(ct) is not { } lease) return;
                     wait = lease.RenewEvery;
+                    retry = lease.RenewEvery < TimeSpan.FromSeconds(1) ? lease.RenewEvery : TimeSpan.FromSeconds(1);
                 }
-                catch (HttpRequestException)
+                catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !ct.IsCancellationRequested))
                 {
-                    wait = TimeSpan.FromSeconds(1);
+                    wait = retry;
                 }
                 await Task.Delay(wait, ct);
             }
