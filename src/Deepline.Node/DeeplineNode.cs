@@ -83,7 +83,10 @@ public static class DeeplineNode
             CancelGrace: TimeSpan.FromSeconds(config.Workers.CancelGraceS))).ToList();
         var monitor = new MonitorSettings(thresholds, TimeSpan.FromSeconds(config.Deadlock.CheckIntervalS), config.Deadlock.CancelOnDeadlock,
             !string.IsNullOrEmpty(config.Deadlock.AlertWebhook));
-        var resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim));
+        var resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim))
+        {
+            ClaimLease = TimeSpan.FromSeconds(config.Resources.ClaimLeaseS),
+        };
 
         builder.Services.AddWebhookAlerting(string.IsNullOrEmpty(config.Deadlock.AlertWebhook)
             ? null

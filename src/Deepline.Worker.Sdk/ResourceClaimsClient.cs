@@ -35,9 +35,27 @@ public abstract record ClaimResult
 }
 
 /// <summary>
+/// The lease over all of a worker's claims as the node renewed it: <see cref="Claims"/> resources held or waited for,
+/// released at <see cref="ExpiresAt"/> (the node's clock) unless renewed again.
+/// </summary>
+public sealed record ClaimLease(int Claims, TimeSpan Lease, DateTimeOffset ExpiresAt)
+{
+    /// <summary>A third of the lease: renewing this often, two renewals can be lost before the claims are.</summary>
+    public TimeSpan RenewEvery => Lease / 3;
+}
+
+/// <summary>
 /// Claims and releases named resources for one external worker (PUT/GET/DELETE /resources/{name}/claims/{worker_id}).
 /// Its waits enter the node's wait-for graph with the runs' tasks: a cycle between this worker's holdings and a run's
 /// wait is detected at once and a run is cancelled to break it.
+/// <para>
+/// All of a worker's claims, grants and waits alike, live under one lease (the node's
+/// <c>orchestrator.resources.claim_lease_s</c>, 30 s by default): a worker that stops renewing it (it crashed, hung, lost
+/// the network) loses them all when it runs out, so it cannot starve the runs and workers behind it. A worker holding a
+/// grant must renew every lease/3: run <see cref="KeepAliveAsync"/> beside its work, or call <see cref="RenewAsync"/> or
+/// repeat <see cref="ClaimAsync"/>. <see cref="AcquireAsync"/> renews by itself while it waits. After a failover of the
+/// node's resource coordinator every claim starts a fresh lease.
+/// </para>
 /// </summary>
 /// <param name="http">A client whose BaseAddress is the node, e.g. <c>http://127.0.0.1:8001</c>, with a key of role worker.</param>
 /// <param name="workerId">This worker's id: 1..128 characters of <c>[A-Za-z0-9._:-]</c>.</param>
@@ -45,7 +63,7 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
 {
     public string WorkerId { get; } = string.IsNullOrWhiteSpace(workerId) ? throw new ArgumentException("worker id is required", nameof(workerId)) : workerId;
 
-    /// <summary>Claims <paramref name="count"/> of the resource once; repeating the same claim changes nothing.</summary>
+    /// <summary>Claims <paramref name="count"/> of the resource once; repeating the same claim changes nothing but renews the lease of all the worker's claims.</summary>
     public async Task<ClaimResult> ClaimAsync(string resource, int count = 1, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(resource);
@@ -63,16 +81,20 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
 
     /// <summary>
     /// Claims and waits until granted (asking every <paramref name="poll"/>, default 200 ms), or until the claim is refused
-    /// or rejected, which are returned as they are. Cancelling <paramref name="ct"/> withdraws the wait.
+    /// or rejected, which are returned as they are. While it waits it renews the worker's lease every lease/3; once
+    /// granted, renewing is the caller's (see <see cref="KeepAliveAsync"/>). Cancelling <paramref name="ct"/> withdraws the wait.
     /// </summary>
     public async Task<ClaimResult> AcquireAsync(string resource, int count = 1, TimeSpan? poll = null, CancellationToken ct = default)
     {
         var result = await ClaimAsync(resource, count, ct);
         try
         {
+            // The claim itself renewed the lease; its length is learnt from the first renewal, at the first poll.
+            var renewAt = DateTimeOffset.UtcNow;
             while (result is ClaimResult.Waiting)
             {
                 await Task.Delay(poll ?? TimeSpan.FromMilliseconds(200), ct);
+                if (DateTimeOffset.UtcNow >= renewAt && await RenewAsync(ct) is { } lease) renewAt = DateTimeOffset.UtcNow + lease.RenewEvery;
                 result = await StatusAsync(resource, ct);
             }
             return result;
@@ -81,6 +103,52 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
         {
             await ReleaseAsync(resource, CancellationToken.None);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Renews the lease of all the worker's claims (PUT /claims/{worker_id}/lease, one request however many claims): the
+    /// lease as renewed, or null when the worker has no claims left (released, expired, or made under another key).
+    /// Transport failures and 5xx are exceptions (retry them soon: the lease is still running).
+    /// </summary>
+    public async Task<ClaimLease?> RenewAsync(CancellationToken ct = default)
+    {
+        using var response = await http.PutAsync($"claims/{Uri.EscapeDataString(WorkerId)}/lease", content: null, ct);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        response.EnsureSuccessStatusCode();
+        var l = await response.Content.ReadFromJsonAsync<LeaseAnswer>(RedisContract.Json, ct) ?? throw new HttpRequestException("empty answer to a lease renewal");
+        return new ClaimLease(l.Claims, TimeSpan.FromSeconds(l.LeaseS), l.LeaseExpiresAt);
+    }
+
+    /// <summary>
+    /// Keeps the worker's claims alive: renews the lease every lease/3 until <paramref name="ct"/> is cancelled (then it
+    /// returns) or the worker has no claims left. A failed renewal (node restarting, network, a request timing out) is
+    /// retried after a second (or a third of the lease, if shorter), within the lease that is still running. Run it beside
+    /// the work a grant is for; it ends by itself once the worker has released everything.
+    /// </summary>
+    public async Task KeepAliveAsync(CancellationToken ct)
+    {
+        var retry = TimeSpan.FromSeconds(1);
+        try
+        {
+            while (true)
+            {
+                TimeSpan wait;
+                try
+                {
+                    if (await RenewAsync(ct) is not { } lease) return;
+                    wait = lease.RenewEvery;
+                    retry = lease.RenewEvery < TimeSpan.FromSeconds(1) ? lease.RenewEvery : TimeSpan.FromSeconds(1);
+                }
+                catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                {
+                    wait = retry;
+                }
+                await Task.Delay(wait, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
         }
     }
 
@@ -141,6 +209,11 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
         [property: JsonPropertyName("count")] int Count,
         [property: JsonPropertyName("state")] string State,
         [property: JsonPropertyName("explanation")] string? Explanation);
+
+    private sealed record LeaseAnswer(
+        [property: JsonPropertyName("claims")] int Claims,
+        [property: JsonPropertyName("lease_s")] double LeaseS,
+        [property: JsonPropertyName("lease_expires_at")] DateTimeOffset LeaseExpiresAt);
 
     private sealed record ProblemBody(
         [property: JsonPropertyName("title")] string? Title,

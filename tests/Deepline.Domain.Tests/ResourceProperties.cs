@@ -223,7 +223,7 @@ public class ResourceProperties
     /// one of them and chooses no victim.
     /// </summary>
     [Property]
-    public void Runs_and_external_workers_share_the_graph_and_every_cycle_costs_a_run_if_it_has_one(int seed)
+    public void Runs_and_external_workers_share_the_graph_and_every_cycle_costs_a_run_if_it_has_one_also_when_leases_expire(int seed)
     {
         var rnd = new Random(seed);
         var policy = (VictimPolicy)rnd.Next(3);
@@ -274,6 +274,16 @@ public class ResourceProperties
             if (rnd.Next(2) == 0)
             {
                 var w = workers[rnd.Next(workers.Length)];
+                if (rnd.Next(5) == 0)
+                {
+                    // The worker's lease runs out: it is gone from every resource, and whoever it blocked moves on.
+                    var key = ExternalHolders.KeyOf(w);
+                    Play(ResourceDecider.Expire(book, key, 1, policy, T0.AddSeconds(step)));
+                    Assert.False(book.Runs.ContainsKey(key), $"{key} still in the book after its expiry; {Show(book)}");
+                    Assert.DoesNotContain(book.Resources.Values, r => r.Holders.ContainsKey(key) || r.Waiters.Any(x => x.RunId == key));
+                    Assert.All(book.Resources.Values, r => Assert.True(r.Used == r.Holders.Values.Sum() && r.Used <= 1, $"{r.Name}: used {r.Used}"));
+                    continue;
+                }
                 var claimed = ExternalClaims.Status(book, w, resource, 1).State is ClaimState.granted or ClaimState.waiting;
                 var sync = claimed && rnd.Next(2) == 0
                     ? ExternalClaims.Release(book, w, resource)

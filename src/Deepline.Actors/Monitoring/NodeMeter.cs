@@ -23,6 +23,8 @@ public sealed class NodeMeter : IExtension
 
     private readonly Histogram<double> _propagation;
     private readonly long[] _runStatus = new long[Enum.GetValues<RunStatus>().Length];
+    private long _claimsExpiredGranted;
+    private long _claimsExpiredWaiting;
 
     private NodeMeter(ActorSystem system)
     {
@@ -40,6 +42,13 @@ public sealed class NodeMeter : IExtension
         Meter.CreateObservableCounter("run_status_transitions",
             () => Enum.GetValues<RunStatus>().Select(s => new Measurement<long>(Interlocked.Read(ref _runStatus[(int)s]), new KeyValuePair<string, object?>("status", s.ToString()))),
             description: "Runs of this node that entered a status (RUNNING at submission, then SUCCEEDED, FAILED, CANCELLING, CANCELLED).");
+        Meter.CreateObservableCounter("resource_claims_expired",
+            () => new[]
+            {
+                new Measurement<long>(Interlocked.Read(ref _claimsExpiredGranted), new KeyValuePair<string, object?>("state", "granted")),
+                new Measurement<long>(Interlocked.Read(ref _claimsExpiredWaiting), new KeyValuePair<string, object?>("state", "waiting")),
+            },
+            description: "External workers' resource claims released because the worker's lease ran out, by what the claim was (granted: a grant released, waiting: a wait withdrawn).");
         _propagation = Meter.CreateHistogram("run_cancel_propagation", unit: "s",
             description: "Time from a run's cancel record to the run being CANCELLED (every running task acknowledged, or the cancel forced or timed out), by outcome.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = PropagationBuckets });
@@ -52,6 +61,13 @@ public sealed class NodeMeter : IExtension
 
     /// <summary>A run of this node entered <paramref name="status"/> (journalled: counted once, where it happened).</summary>
     public void RunEntered(RunStatus status) => Interlocked.Increment(ref _runStatus[(int)status]);
+
+    /// <summary>An external worker's claim was released (granted) or withdrawn (waiting) because its lease ran out (journalled).</summary>
+    public void ResourceClaimExpired(Deepline.Domain.Resources.ClaimState state)
+    {
+        if (state == Deepline.Domain.Resources.ClaimState.granted) Interlocked.Increment(ref _claimsExpiredGranted);
+        else Interlocked.Increment(ref _claimsExpiredWaiting);
+    }
 
     /// <summary>A run of this node reached CANCELLED: <paramref name="propagation"/> is from its cancel record to now.</summary>
     public void RunCancelPropagated(CancelOutcome outcome, TimeSpan propagation) =>

@@ -14,12 +14,18 @@ namespace Deepline.Actors.Resources;
 /// <see cref="ResourceDecider"/>; this actor journals them, applies them, and only then answers or tells runs that their
 /// tasks may start, so a grant that was announced is always in the journal. A cycle found by a new wait edge gets one
 /// victim, handed to the deadlock supervisor (alert once, cancel once) or, without a monitor, cancelled from here.
+/// <para>
+/// External workers' claims live under a lease (<see cref="ClaimLeases"/>, in memory only: a renewal is a heartbeat and
+/// is not journalled); one timer is armed at the earliest deadline, and a worker whose lease ran out loses its grants
+/// and waits with a journalled <see cref="ResourceClaimExpired"/>, so a dead worker cannot starve the runs behind it.
+/// </para>
 /// </summary>
 public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
 {
     public const string ResourceDeadlockReason = "resource_deadlock";
     private const string SweepTimer = "sweep";
     private const string ReportTimer = "report-victims";
+    private const string LeaseTimer = "claim-leases";
     private const int SnapshotEvery = 1000;
     private const int ViewListed = 500;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
@@ -35,6 +41,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private long _deletableUpTo;
     private int _inFlight;
     private readonly HashSet<string> _victimsInFlight = [];
+    private readonly NodeMeter _meter = NodeMeter.For(Context.System);
+    private ClaimLeases _leases = ClaimLeases.Empty;
+    private DateTimeOffset? _leaseTimerAt;
 
     public ResourceCoordinator(ResourceSettings settings, IActorRef runs)
     {
@@ -63,6 +72,11 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             case RecoveryCompleted:
                 Timers.StartPeriodicTimer(SweepTimer, SweepTick.Instance, _settings.SweepInterval);
                 Timers.StartPeriodicTimer(ReportTimer, ReportTick.Instance, TimeSpan.FromSeconds(2));
+                // Deadlines were never journalled: every worker in the book gets a full lease from now, so one that died
+                // before the crash or hand-over loses its claims at most one lease later.
+                var recoveredAt = DateTimeOffset.UtcNow;
+                _leases = ClaimLeases.Recovered(_book, recoveredAt, _settings.ClaimLease);
+                if (_leases.Next is { } first) ArmLeaseTimer(first, recoveredAt);
                 // Victims chosen before a crash or failover whose hand-over was not acknowledged: handed over again.
                 foreach (var victim in _book.Victims.Values.Where(v => !v.Reported)) Report(victim);
                 // Grants journalled but perhaps never told (the tell follows the write): told again; a run that already
@@ -100,9 +114,62 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             claimer.Tell(new ResourceRefused(error!));
             return;
         }
+        // A claim, new or repeated, is the worker saying it is alive: all its claims get a full lease (before the commit,
+        // whose answer to a repeated claim may be told at once and shows the renewed deadline).
+        RenewLease(sync.RunId, now);
         // Answered once the grant or the wait is journalled (a repeated claim changes nothing and is answered at once).
         Commit(ResourceDecider.Sync(_book, sync, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
-            () => claimer.Tell(new ClaimView(ExternalClaims.Status(_book, c.WorkerId, c.Name, _settings.DefaultCapacity))));
+            () => claimer.Tell(ViewOf(c.WorkerId, c.Name)));
+    }
+
+    private ClaimView ViewOf(string workerId, string name) =>
+        new(ExternalClaims.Status(_book, workerId, name, _settings.DefaultCapacity)) { LeaseExpiresAt = _leases.DeadlineOf(ExternalHolders.KeyOf(workerId)) };
+
+    private void RenewLease(string holder, DateTimeOffset now)
+    {
+        _leases = _leases.Renew(holder, now, _settings.ClaimLease);
+        // Every lease is as long, so a renewed deadline is never earlier than the one the armed timer waits for.
+        if (_leaseTimerAt is null) ArmLeaseTimer(now + _settings.ClaimLease, now);
+    }
+
+    private void ArmLeaseTimer(DateTimeOffset at, DateTimeOffset now)
+    {
+        _leaseTimerAt = at;
+        Timers.StartSingleTimer(LeaseTimer, LeaseTick.Instance, at > now ? at - now : TimeSpan.Zero);
+    }
+
+    /// <summary>Releases the claims of every worker whose lease ran out, then arms the timer at the next deadline.</summary>
+    private void ExpireLeases(DateTimeOffset now)
+    {
+        _leaseTimerAt = null;
+        foreach (var holder in _leases.Due(_book, now))
+        {
+            var decision = ResourceDecider.Expire(_book, holder, _settings.DefaultCapacity, _settings.Victim, now);
+            _leases = _leases.Forget(holder);
+            if (decision.Events.FirstOrDefault() is not ResourceClaimExpired expired) continue;
+            Commit(decision, null, 0, ActorRefs.Nobody, () => Expired(expired));
+        }
+        _leases = _leases.Pruned(_book);
+        if (_leases.Next is { } next) ArmLeaseTimer(next, now);
+    }
+
+    /// <summary>Logged and counted once the expiry is journalled. Worker ids and resource names were checked at the endpoint ([A-Za-z0-9._:-]).</summary>
+    private void Expired(ResourceClaimExpired expired)
+    {
+        var workerId = ExternalHolders.WorkerOf(expired.RunId);
+        var leaseS = (int)Math.Round(_settings.ClaimLease.TotalSeconds);
+        foreach (var resource in expired.Held)
+        {
+            _log.Warning("Resource claim expired: worker {worker_id} did not renew its lease within {claim_lease_s} s; its grant of {resource} is released",
+                workerId, leaseS, resource);
+            _meter.ResourceClaimExpired(ClaimState.granted);
+        }
+        foreach (var resource in expired.WaitedFor)
+        {
+            _log.Warning("Resource claim expired: worker {worker_id} did not renew its lease within {claim_lease_s} s; its wait for {resource} is withdrawn",
+                workerId, leaseS, resource);
+            _meter.ResourceClaimExpired(ClaimState.waiting);
+        }
     }
 
     private void PushSatisfied(string runId)
@@ -139,18 +206,32 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             case GetClaim g when !MayUse(g.WorkerId, g.Owner, g.Admin):
                 Sender.Tell(new ClaimNotFound(message is ReleaseClaim rc ? rc.WorkerId : ((GetClaim)message).WorkerId));
                 break;
+            case RenewClaimLease l when !MayUse(l.WorkerId, l.Owner, l.Admin) || !_book.Runs.TryGetValue(ExternalHolders.KeyOf(l.WorkerId), out _):
+                Sender.Tell(new ClaimNotFound(l.WorkerId));
+                break;
+            case RenewClaimLease l:
+                var leased = ExternalHolders.KeyOf(l.WorkerId);
+                RenewLease(leased, now);
+                var worker = _book.Runs[leased];
+                Sender.Tell(new ClaimLeaseView(l.WorkerId, worker.Holds.Count + worker.WaitsOn.Count, _settings.ClaimLease, _leases.DeadlineOf(leased)!.Value));
+                break;
+            case LeaseTick:
+                ExpireLeases(now);
+                break;
             case ReleaseClaim r:
                 var releaser = Sender;
                 if (ExternalClaims.Release(_book, r.WorkerId, r.Name) is not { } release)
                 {
-                    releaser.Tell(new ClaimView(ExternalClaims.Status(_book, r.WorkerId, r.Name, _settings.DefaultCapacity)));
+                    releaser.Tell(ViewOf(r.WorkerId, r.Name));
                     break;
                 }
                 Commit(ResourceDecider.Sync(_book, release, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
-                    () => releaser.Tell(new ClaimView(ExternalClaims.Status(_book, r.WorkerId, r.Name, _settings.DefaultCapacity))));
+                    () => releaser.Tell(ViewOf(r.WorkerId, r.Name)));
+                // The last release forgets the worker, and its lease with it.
+                if (!_book.Runs.ContainsKey(release.RunId)) _leases = _leases.Forget(release.RunId);
                 break;
             case GetClaim g:
-                Sender.Tell(new ClaimView(ExternalClaims.Status(_book, g.WorkerId, g.Name, _settings.DefaultCapacity)));
+                Sender.Tell(ViewOf(g.WorkerId, g.Name));
                 break;
             case GetWaitForGraph w:
                 Sender.Tell(WaitGraph(w.Limit));
@@ -329,7 +410,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     /// <summary>Asks a page of the runs in the book whether they still exist and are open, resuming where the last sweep ended.</summary>
     private void Sweep()
     {
-        // External workers are no runs to ask: their claims last until they release them.
+        // External workers are no runs to ask: their claims last until they release them or their lease runs out.
         var page = _book.Runs.Keys.Where(id => string.CompareOrdinal(id, _sweepAfter) > 0 && !_sweeping.Contains(id) && !ExternalHolders.IsExternal(id))
             .Order(StringComparer.Ordinal).Take(_settings.SweepLimit).ToList();
         _sweepAfter = page.Count < _settings.SweepLimit ? "" : page[^1];
@@ -384,6 +465,11 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private sealed record ReportTick
     {
         public static ReportTick Instance { get; } = new();
+    }
+
+    private sealed record LeaseTick
+    {
+        public static LeaseTick Instance { get; } = new();
     }
 
     private sealed record SweepAnswer(string RunId, IDeeplineMessage? Reply);

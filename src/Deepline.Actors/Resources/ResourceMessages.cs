@@ -14,6 +14,12 @@ public sealed record ResourceSettings(int DefaultCapacity, VictimPolicy Victim)
 
     /// <summary>Runs asked per sweep.</summary>
     public int SweepLimit { get; init; } = 200;
+
+    /// <summary>
+    /// How long an external worker's claims (grants and waits) live after its last renewal (a repeated claim or
+    /// <see cref="RenewClaimLease"/>); then they are released as if the worker had released them.
+    /// </summary>
+    public TimeSpan ClaimLease { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>A run's whole wish (see <see cref="ResourceSync"/>); the coordinator answers with <see cref="ResourcesGranted"/> carrying <see cref="SyncId"/>.</summary>
@@ -82,7 +88,20 @@ public sealed record ReleaseClaim(string WorkerId, string Owner, bool Admin, str
 
 public sealed record GetClaim(string WorkerId, string Owner, bool Admin, string Name) : IDeeplineMessage;
 
-public sealed record ClaimView(ClaimStatus Status) : IDeeplineMessage;
+public sealed record ClaimView(ClaimStatus Status) : IDeeplineMessage
+{
+    /// <summary>When the worker's claims are released unless it renews them; null when it has none.</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+}
+
+/// <summary>
+/// Renews the lease of every claim (grant and wait) the worker has: answered with <see cref="ClaimLeaseView"/>, or
+/// <see cref="ClaimNotFound"/> when it has none under this key. Not journalled: leases live in the coordinator's memory.
+/// </summary>
+public sealed record RenewClaimLease(string WorkerId, string Owner, bool Admin) : IDeeplineMessage;
+
+/// <summary>The worker's renewed lease: <see cref="Claims"/> resources held or waited for, all released at <see cref="ExpiresAt"/> unless renewed.</summary>
+public sealed record ClaimLeaseView(string WorkerId, int Claims, TimeSpan Lease, DateTimeOffset ExpiresAt) : IDeeplineMessage;
 
 /// <summary>The worker already claims the resource with another count: nothing was changed.</summary>
 public sealed record ClaimConflict(string Detail) : IDeeplineMessage;

@@ -95,6 +95,20 @@ public static class ResourceDecider
         return work.Decision();
     }
 
+    /// <summary>
+    /// An external worker's lease ran out: <see cref="ResourceClaimExpired"/> records what it held and waited for, then
+    /// everything is released and withdrawn and the worker forgotten exactly as if it had released its last claim, and
+    /// waiters are granted as after any release. Nothing for a run or a holder the book does not know.
+    /// </summary>
+    public static ResourceDecision Expire(ResourceBook book, string holder, int defaultCapacity, VictimPolicy policy, DateTimeOffset now)
+    {
+        if (!ExternalHolders.IsExternal(holder) || !book.Runs.TryGetValue(holder, out var run)) return ResourceDecision.None;
+        var expired = new ResourceClaimExpired(holder, [.. run.Holds.Order(StringComparer.Ordinal)], [.. run.WaitsOn.Order(StringComparer.Ordinal)], now);
+        var release = Sync(book, new ResourceSync(holder, run.Facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true),
+            defaultCapacity, policy, now);
+        return release with { Events = release.Events.Insert(0, expired) };
+    }
+
     /// <summary>Sets a resource's capacity; a larger one grants to the waiters that now fit. A smaller one revokes nothing.</summary>
     public static ResourceDecision Declare(ResourceBook book, string name, int capacity, int defaultCapacity, VictimPolicy policy, DateTimeOffset now)
     {

@@ -40,3 +40,10 @@ public sealed record ResourceRunForgotten(string RunId, DateTimeOffset At) : IRe
 /// is told the cycle when it asks, and must release what it holds before it claims again).
 /// </summary>
 public sealed record ResourceClaimRefused(string RunId, ImmutableArray<CycleStep> Cycle, string Explanation, DateTimeOffset At) : IResourceEvent;
+
+/// <summary>
+/// An external worker's lease ran out (it stopped renewing its claims): what it held and waited for, for the record. It
+/// changes nothing itself: the releases, withdrawals and grants that follow are journalled as their own events, as for a
+/// release by the worker.
+/// </summary>
+public sealed record ResourceClaimExpired(string RunId, ImmutableArray<string> Held, ImmutableArray<string> WaitedFor, DateTimeOffset At) : IResourceEvent;

@@ -257,6 +257,11 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 1, Max = Deepline.Domain.Resources.ResourceLimits.MaxCapacity, Read = c => c.Resources.DefaultCapacity,
         },
+        new("orchestrator.resources.claim_lease_s", "DEEPLINE_RESOURCES_CLAIM_LEASE", "30",
+            "An external worker's claims (grants and waits) are released this long (seconds) after its last renewal (1..86400); renew every third of it.")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = 86400, Read = c => c.Resources.ClaimLeaseS,
+        },
         new("orchestrator.store.provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
             "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes).")
         {

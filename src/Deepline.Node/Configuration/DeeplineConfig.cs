@@ -121,10 +121,13 @@ public sealed record DeadlockConfig(
     public string Victim { get; init; } = "youngest";
 }
 
-/// <summary><see cref="DefaultCapacity"/>: the capacity of a resource nobody declared.</summary>
-public sealed record ResourcesConfig(int DefaultCapacity)
+/// <summary>
+/// <see cref="DefaultCapacity"/>: the capacity of a resource nobody declared. <see cref="ClaimLeaseS"/>: seconds an
+/// external worker's claims live after its last renewal.
+/// </summary>
+public sealed record ResourcesConfig(int DefaultCapacity, int ClaimLeaseS)
 {
-    public static ResourcesConfig Defaults { get; } = new(1);
+    public static ResourcesConfig Defaults { get; } = new(1, 30);
 }
 
 public sealed record HttpConfig(string Host, int Port);

@@ -165,6 +165,7 @@ public sealed class ResourcesOptions
 {
     public const string Section = "orchestrator:resources";
     [ConfigurationKeyName("default_capacity")] public int DefaultCapacity { get; set; }
+    [ConfigurationKeyName("claim_lease_s")] public int ClaimLeaseS { get; set; }
 }
 
 public sealed class StoreOptions
@@ -238,7 +239,7 @@ public sealed record DeeplineSections(
             Auth = new AuthConfig(Auth.KeysFile),
             Limits = Limits.ToConfig(),
             Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
-            Resources = new ResourcesConfig(Resources.DefaultCapacity),
+            Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS),
             Store = new StoreConfig(Store.Provider, Store.Connection),
         };
 }

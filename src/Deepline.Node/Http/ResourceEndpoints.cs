@@ -84,7 +84,9 @@ public static class ResourceEndpoints
     /// <summary>
     /// External workers' claims (role worker or admin): the same grants, waits and wait-for graph as runs' tasks. A 200 is a
     /// journalled grant, a 202 a journalled wait (poll GET until granted); a claim whose wait closes a cycle of external
-    /// workers alone may be refused (409 naming the cycle); a cycle with a run on it cancels a run instead.
+    /// workers alone may be refused (409 naming the cycle); a cycle with a run on it cancels a run instead. All of a
+    /// worker's claims live under one lease (orchestrator.resources.claim_lease_s), renewed by repeating a claim or by
+    /// PUT /claims/{worker_id}/lease; a worker that stops renewing loses its grants and waits.
     /// </summary>
     private static void MapClaims(IEndpointRouteBuilder app)
     {
@@ -100,7 +102,7 @@ public static class ResourceEndpoints
             return ClaimAnswer(await AskAsync(coordinator, new ClaimResource(workerId, user.Name(), user.IsInRole(nameof(Role.admin)), name, body.Count.Value), ct), name, put: true);
         }).RequireAuthorization(Policies.ReportTasks)
             .Documented("resources", "An external worker claims a resource (200 granted, 202 waiting; answered once journalled)", 400, 404, 408, 409, 413, 415, 422, 500, 503)
-            .WithDescription($"Body: {{\"count\": 1..{ResourceLimits.MaxCapacity}}}. Repeating a claim changes nothing. At most {ExternalClaims.MaxPerWorker} claims per worker.");
+            .WithDescription($"Body: {{\"count\": 1..{ResourceLimits.MaxCapacity}}}. Repeating a claim changes nothing but renews the lease of all the worker's claims (lease_expires_at). At most {ExternalClaims.MaxPerWorker} claims per worker.");
 
         app.MapGet(Route, async Task<IResult> (string name, string workerId, ClaimsPrincipal user,
             IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
@@ -123,6 +125,23 @@ public static class ResourceEndpoints
             };
         }).RequireAuthorization(Policies.ReportTasks)
             .Documented("resources", "An external worker releases a resource or withdraws its wait (204 once journalled; repeating it is harmless)", 400, 404, 500, 503);
+
+        // A heartbeat, not a change: answered from the coordinator's memory, never journalled (one write per heartbeat
+        // of every worker would cost more than all the claims). No body is read.
+        app.MapPut("/claims/{workerId}/lease", async Task<IResult> (string workerId, ClaimsPrincipal user,
+            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(workerId)) return Problems.BadRequest(Identifiers.Describe("worker_id"), "worker_id");
+            return await AskAsync(coordinator, new RenewClaimLease(workerId, user.Name(), user.IsInRole(nameof(Role.admin))), ct) switch
+            {
+                ClaimLeaseView l => TypedResults.Ok(new ClaimLeaseResponse(l.WorkerId, l.Claims, l.Lease.TotalSeconds, l.ExpiresAt)),
+                ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key (released, expired, or made with another key)"),
+                _ => Unavailable(),
+            };
+        }).RequireAuthorization(Policies.ReportTasks)
+            .Documented("resources", "An external worker renews the lease of all its claims (grants and waits) at once", 400, 404, 503)
+            .Produces<ClaimLeaseResponse>(200)
+            .WithDescription("No body. Answers the lease (lease_s) and when the claims are released unless renewed again (lease_expires_at); renew every lease_s/3. 404 when the worker has no claims under this key.");
     }
 
     private static ProblemHttpResult? Invalid(string name, string workerId) =>
@@ -134,8 +153,8 @@ public static class ResourceEndpoints
     {
         ClaimView { Status: var st } when put && st.State == ClaimState.refused =>
             Problems.Of(409, "Claim refused", $"resource deadlock among external workers: {st.Explanation}; release what the worker holds before claiming again"),
-        ClaimView { Status: var st } when put && st.State == ClaimState.waiting => TypedResults.Accepted((string?)null, ToResponse(st)),
-        ClaimView { Status: var st } => TypedResults.Ok(ToResponse(st)),
+        ClaimView { Status.State: ClaimState.waiting } v when put => TypedResults.Accepted((string?)null, ToResponse(v)),
+        ClaimView v => TypedResults.Ok(ToResponse(v)),
         ClaimConflict c => Problems.Of(409, "Claim conflict", c.Detail, "count"),
         ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key"),
         ResourceRefused r => Problems.Of(422, "Invalid claim", r.Detail, "name"),
@@ -143,7 +162,8 @@ public static class ResourceEndpoints
         _ => Unavailable(),
     };
 
-    private static ResourceClaimResponse ToResponse(ClaimStatus s) => new(s.WorkerId, s.Resource, s.Count, s.State.ToString(), s.Explanation);
+    private static ResourceClaimResponse ToResponse(ClaimView v) =>
+        new(v.Status.WorkerId, v.Status.Resource, v.Status.Count, v.Status.State.ToString(), v.Status.Explanation, v.LeaseExpiresAt);
 
     /// <summary>The dry-run scan's resource part: current deadlocks and the victim the policy would pick; null if the coordinator is silent.</summary>
     public static async Task<ResourceDeadlocksResponse?> ScanAsync(IRequiredActor<ResourceCoordinator> coordinator, int limit, CancellationToken ct) =>

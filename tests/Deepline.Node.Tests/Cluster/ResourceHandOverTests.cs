@@ -81,4 +81,54 @@ public sealed class ResourceHandOverTests : IAsyncLifetime
         Assert.Equal(1, db["used"]!.GetValue<int>());
         Assert.Equal(["worker/ho-w2"], Ids(db["holders"]));
     }
+
+    [Fact]
+    public async Task A_dead_workers_claim_is_released_within_a_lease_of_the_hand_over_while_a_live_worker_keeps_its_own()
+    {
+        var lease = TimeSpan.FromSeconds(3);
+        static DeeplineConfig Short(DeeplineConfig c) => c with { Resources = c.Resources with { ClaimLeaseS = 3 } };
+        var (first, firstAddress) = await _cluster.StartNodeAsync("first", new RemotingConfig("127.0.0.1", 0, []), Short);
+        var (second, _) = await _cluster.StartNodeAsync("second", new RemotingConfig("127.0.0.1", 0, [firstAddress]), Short);
+        await Eventually.Until(async () => (await (await first.GetAsync("/cluster/members")).ReadObject())["count"]!.GetValue<int>() == 2,
+            TimeSpan.FromSeconds(30), "both members up");
+
+        // The dead worker claims and is never heard of again; the live one renews through the node that stays.
+        Assert.IsType<ClaimResult.Granted>(await new ResourceClaimsClient(first, "ho-dead").ClaimAsync("ho-lease-a"));
+        var live = new ResourceClaimsClient(second, "ho-live");
+        Assert.IsType<ClaimResult.Granted>(await live.ClaimAsync("ho-lease-b"));
+        using var keepAlive = new CancellationTokenSource();
+        var renewing = live.KeepAliveAsync(keepAlive.Token);
+
+        await _cluster.StopNodeAsync("first");
+        // The node's ask of the coordinator and the client's request time out alike (10 s) while the singleton moves.
+        await Eventually.Until(async () =>
+        {
+            try
+            {
+                return (await second.GetAsync("/resources/ho-lease-a")).StatusCode == HttpStatusCode.OK;
+            }
+            catch (TaskCanceledException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), "the coordinator answering on the other node");
+        var answeringAt = DateTimeOffset.UtcNow;
+
+        // Recovered with a fresh lease (not lost in the hand-over), then released once it runs out.
+        var dead = new ResourceClaimsClient(second, "ho-dead");
+        await Eventually.Until(async () => await dead.StatusAsync("ho-lease-a") is ClaimResult.None, lease + TimeSpan.FromSeconds(10),
+            "the dead worker's claim released within a lease of the hand-over");
+        Assert.True(DateTimeOffset.UtcNow - answeringAt < lease + TimeSpan.FromSeconds(10));
+        Assert.Empty(Ids((await Resource(second, "ho-lease-a"))["holders"]));
+
+        // The live worker still holds its own a lease later.
+        var until = DateTimeOffset.UtcNow + lease;
+        await Eventually.Until(async () =>
+        {
+            Assert.IsType<ClaimResult.Granted>(await live.StatusAsync("ho-lease-b"));
+            return DateTimeOffset.UtcNow > until;
+        }, TimeSpan.FromSeconds(30), "a lease passes with the live worker renewing");
+        Assert.True(await live.ReleaseAsync("ho-lease-b"));
+        await renewing.WaitAsync(TimeSpan.FromSeconds(10));
+    }
 }

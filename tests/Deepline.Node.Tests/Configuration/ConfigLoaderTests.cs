@@ -335,7 +335,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_LIMITS_MAX_TASKS_PER_RUN", "DEEPLINE_LIMITS_MAX_EDGES_PER_RUN", "DEEPLINE_LIMITS_MAX_VALUE_BYTES",
             "DEEPLINE_LIMITS_MAX_BODY_BYTES", "DEEPLINE_LIMITS_BODY_TIMEOUT", "DEEPLINE_LIMITS_RATE_PER_SECOND", "DEEPLINE_LIMITS_RATE_BURST",
             "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
-            "DEEPLINE_RESOURCES_DEFAULT_CAPACITY",
+            "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "DEEPLINE_RESOURCES_CLAIM_LEASE",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -371,6 +371,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_MONITOR_ROLE", "monitor", "monitor" },
         { "DEEPLINE_DEADLOCK_VICTIM", "lowest_priority", "lowest_priority" },
         { "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "4", "4" },
+        { "DEEPLINE_RESOURCES_CLAIM_LEASE", "5", "5" },
         { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
         { "DEEPLINE_HTTP_HOST", "localhost", "localhost" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
@@ -452,6 +453,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.deadlock.monitor_role" => c.Deadlock.MonitorRole,
         "orchestrator.deadlock.victim" => c.Deadlock.Victim,
         "orchestrator.resources.default_capacity" => c.Resources.DefaultCapacity.ToString(),
+        "orchestrator.resources.claim_lease_s" => c.Resources.ClaimLeaseS.ToString(),
         "orchestrator.remoting.roles" => string.Join("|", c.Remoting.Roles),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),

@@ -46,6 +46,7 @@ public sealed class RangeAuditTests : IDisposable
         ["orchestrator.limits.run_threshold_min_s"] = (1, Max),
         ["orchestrator.limits.run_threshold_max_s"] = (1, Max),
         ["orchestrator.resources.default_capacity"] = (1, 1_000_000),
+        ["orchestrator.resources.claim_lease_s"] = (1, 86_400),
     };
 
     private readonly string _dir = Directory.CreateTempSubdirectory("deepline-ranges-").FullName;
@@ -182,6 +183,7 @@ public sealed class RangeAuditTests : IDisposable
         "orchestrator.limits.run_threshold_min_s" => S(c.Limits.RunThresholdMinS),
         "orchestrator.limits.run_threshold_max_s" => S(c.Limits.RunThresholdMaxS),
         "orchestrator.resources.default_capacity" => S(c.Resources.DefaultCapacity),
+        "orchestrator.resources.claim_lease_s" => S(c.Resources.ClaimLeaseS),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the key to Field()"),
     };
 }

@@ -17,7 +17,7 @@ public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<
         "deadlock_open_incidents", "deadlock_incidents_closed_total", "deadlock_alerts_dead_letter", "deadlock_alerts_expired_total",
         "run_index_projection_lag", "run_index_quarantined_events_total", "task_cancelled_total", "run_cancellations_total",
         "journal_commits_total", "journal_rows_total", "run_cancel_propagation_seconds_bucket", "run_cancel_propagation_seconds_sum",
-        "run_cancel_propagation_seconds_count", "run_status_transitions_total",
+        "run_cancel_propagation_seconds_count", "run_status_transitions_total", "resource_claims_expired_total",
     ];
 
     [Fact]

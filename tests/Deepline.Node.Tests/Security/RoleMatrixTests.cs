@@ -49,6 +49,7 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         { "PUT", "/resources/matrix-res/claims/matrix-worker", """{"count":1}""", "worker admin" },
         { "GET", "/resources/matrix-res/claims/matrix-worker", null, "worker admin" },
         { "DELETE", "/resources/matrix-res/claims/matrix-worker", null, "worker admin" },
+        { "PUT", "/claims/matrix-worker/lease", null, "worker admin" },
         { "GET", "/health", null, "none submitter worker operator admin" },
     };
 

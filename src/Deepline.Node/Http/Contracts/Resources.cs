@@ -33,8 +33,15 @@ public sealed record ResourceWaitResponse(
 
 public sealed record ResourceClaimRequest(int? Count);
 
-/// <summary>An external worker's claim on a resource: state granted | waiting | refused | none; explanation says who holds it (waiting) or the cycle (refused).</summary>
-public sealed record ResourceClaimResponse(string WorkerId, string Resource, int Count, string State, string? Explanation);
+/// <summary>
+/// An external worker's claim on a resource: state granted | waiting | refused | none; explanation says who holds it
+/// (waiting) or the cycle (refused); lease_expires_at is when all the worker's claims are released unless it renews
+/// them (null when it has none).
+/// </summary>
+public sealed record ResourceClaimResponse(string WorkerId, string Resource, int Count, string State, string? Explanation, DateTimeOffset? LeaseExpiresAt);
+
+/// <summary>PUT /claims/{worker_id}/lease: the worker's renewed lease, over <c>claims</c> resources held or waited for.</summary>
+public sealed record ClaimLeaseResponse(string WorkerId, int Claims, double LeaseS, DateTimeOffset LeaseExpiresAt);
 
 /// <summary>One waiter of a resource and why it waits (who holds it, what they wait for).</summary>
 public sealed record WaitLineResponse(string Waiter, string Resource, string Explanation);
