@@ -186,7 +186,8 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         {
             case SyncRunResources s:
                 var replyTo = Sender;
-                Commit(ResourceDecider.Sync(_book, s.Sync, _settings.DefaultCapacity, _settings.Victim, now), s.Sync.RunId, s.SyncId, replyTo, null);
+                Commit(ResourceDecider.Sync(_book, s.Sync, _settings.DefaultCapacity, _settings.Victim, now), s.Sync.RunId, s.SyncId, replyTo, null,
+                    waitDurable: true);
                 break;
             case DeclareResource d when !_book.Resources.ContainsKey(d.Name) && _book.Resources.Count >= ResourceLimits.MaxKnownResources:
                 Sender.Tell(new ResourceRefused($"the node already knows {ResourceLimits.MaxKnownResources} resources; declare no new one before some are released"));
@@ -303,9 +304,17 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     /// before its write is done, and an answer that changes nothing waits behind the writes still in flight. A refused
     /// write restarts the coordinator from its journal (see <see cref="OnPersistRejected"/>), so the book never keeps
     /// what the journal does not hold.
+    /// <para>
+    /// One exception: a victim is reported (cancelled) while its choice is still being written when every fact of its
+    /// cycle is already durable (<see cref="ResourceDecision.MayCancelBeforeWritten"/>; <paramref name="waitDurable"/>:
+    /// the closing wait comes from a run's sync), so that the journal's fsync is not on the path from the closing edge
+    /// to the cancel. If this write then fails, the coordinator restarts from its journal, and the cycle it cancelled was
+    /// real all the same.
+    /// </para>
     /// </summary>
-    private void Commit(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo, Action? done)
+    private void Commit(ResourceDecision decision, string? origin, long syncId, IActorRef replyTo, Action? done, bool waitDurable = false)
     {
+        var early = decision.MayCancelBeforeWritten(_inFlight, waitDurable);
         void Tell()
         {
             foreach (var chosen in decision.Victims) _victimsInFlight.Remove(chosen.RunId);
@@ -317,7 +326,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             {
                 _log.Warning("Resource deadlock: {cycle}; victim by policy {policy}: run {run_id} (deadlock_reason: {deadlock_reason})",
                     chosen.Explanation, _settings.Victim.ToString(), chosen.RunId, ResourceDeadlockReason);
-                if (_book.Victims.TryGetValue(chosen.RunId, out var victim) && !victim.Reported) Report(victim);
+                if (!early && _book.Victims.TryGetValue(chosen.RunId, out var victim) && !victim.Reported) Report(victim);
             }
             done?.Invoke();
         }
@@ -330,6 +339,11 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         }
         foreach (var e in decision.Events) _book = _book.Apply(e);
         foreach (var chosen in decision.Victims) _victimsInFlight.Add(chosen.RunId);
+        if (early)
+        {
+            foreach (var chosen in decision.Victims)
+                if (_book.Victims.TryGetValue(chosen.RunId, out var found) && !found.Reported) Report(found);
+        }
         _inFlight += decision.Events.Length;
         var remaining = decision.Events.Length;
         PersistAllAsync(decision.Events, _ =>

@@ -26,6 +26,16 @@ public sealed record ResourceDecision(ImmutableArray<IResourceEvent> Events, Imm
     public static ResourceDecision None { get; } = new([], ImmutableDictionary<string, ImmutableArray<string>>.Empty);
 
     public IEnumerable<ResourceVictimChosen> Victims => Events.OfType<ResourceVictimChosen>();
+
+    /// <summary>
+    /// Whether this decision's victims may be cancelled while the decision is still being written: only when every fact
+    /// of their cycles is durable already. That is so when none of the coordinator's earlier events is still in flight
+    /// (every holding and older wait is journalled), this decision grants nothing (no holding of the cycle is new), and
+    /// the wait that closed the cycle is held in a journal of its own (<paramref name="closingWaitDurable"/>: a run's
+    /// sync states what its journal holds; an external worker's claim is held only in the coordinator's).
+    /// </summary>
+    public bool MayCancelBeforeWritten(int eventsInFlight, bool closingWaitDurable) =>
+        closingWaitDurable && eventsInFlight == 0 && Victims.Any() && !Events.Any(e => e is ResourceGranted);
 }
 
 /// <summary>
