@@ -15,7 +15,7 @@ public static class Machine
             ? $"{kb / 1024.0 / 1024.0:0.0} GiB RAM"
             : "unknown RAM";
         return $"{Environment.ProcessorCount} cores (nproc), {cpu}, {ram}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, " +
-               $".NET {Environment.Version}";
+               $".NET {Environment.Version}, {(System.Runtime.GCSettings.IsServerGC ? "Server" : "workstation")} GC";
     }
 
     public static string? RepoRoot()
