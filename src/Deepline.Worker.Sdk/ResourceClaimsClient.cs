@@ -122,8 +122,9 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
 
     /// <summary>
     /// Keeps the worker's claims alive: renews the lease every lease/3 until <paramref name="ct"/> is cancelled (then it
-    /// returns) or the worker has no claims left. A failed renewal (node restarting, network, a request timing out) is
-    /// retried after a second (or a third of the lease, if shorter), within the lease that is still running. Run it beside
+    /// returns) or the worker has no claims left. A failed renewal (node restarting, network, a request timing out, 5xx) is
+    /// retried after a second (or a third of the lease, if shorter), within the lease that is still running; a refusal
+    /// that retrying cannot change (401, 403) ends it with its <see cref="HttpRequestException"/>. Run it beside
     /// the work a grant is for; it ends by itself once the worker has released everything.
     /// </summary>
     public async Task KeepAliveAsync(CancellationToken ct)
@@ -140,7 +141,7 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
                     wait = lease.RenewEvery;
                     retry = lease.RenewEvery < TimeSpan.FromSeconds(1) ? lease.RenewEvery : TimeSpan.FromSeconds(1);
                 }
-                catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+                catch (Exception e) when (e is HttpRequestException h ? Transient(h) : e is OperationCanceledException && !ct.IsCancellationRequested)
                 {
                     wait = retry;
                 }
@@ -151,6 +152,13 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
         {
         }
     }
+
+    /// <summary>
+    /// A failure that waiting may cure (no answer, 408, 429, 5xx). Any other answer (401, 403: a key that may not renew)
+    /// would come back on every retry while the lease runs out unseen: it ends <see cref="KeepAliveAsync"/> instead.
+    /// </summary>
+    private static bool Transient(HttpRequestException e) =>
+        e.StatusCode is null or HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)e.StatusCode >= 500;
 
     /// <summary>Releases what the worker holds of the resource, or withdraws its wait. True once journalled; releasing nothing is true too.</summary>
     public async Task<bool> ReleaseAsync(string resource, CancellationToken ct = default)

@@ -1,3 +1,4 @@
+using Deepline.Actors.Alerting;
 using Akka.Actor;
 using Deepline.Actors.Monitoring;
 using Deepline.Actors.Resources;
@@ -53,6 +54,33 @@ public sealed class ResourceDeadlockTests : IDisposable
         // Both ended: nothing is held any more.
         await Await.Until(async () => (await Resource(node, "warehouse-db")).Used == 0 && (await Resource(node, "gpu")).Used == 0,
             TimeSpan.FromSeconds(10), () => "everything released");
+    }
+
+    [Fact]
+    public async Task A_victim_reported_again_while_its_incident_is_being_written_is_alerted_once()
+    {
+        // The coordinator reports a victim again (its 2 s tick, a recovery, an early report racing its own write) until
+        // the supervisor says it took it, which it says once the incident is journalled: a report in that window must
+        // not alert (nor cancel, nor log) the same incident a second time.
+        using var receiver = new AlertReceiver();
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.slack, null, TimeSpan.FromSeconds(2), 2, TimeSpan.FromMilliseconds(100));
+        await using var node = await TestNode.StartAsync(_dir.Path, webhook: webhook,
+            // Checks an hour apart: no follow-up closes the incidents of these runs (unknown to the node) meanwhile.
+            monitor: new MonitorSettings(new DetectorThresholds(3600, 3600, 3600), TimeSpan.FromHours(1), false, true));
+        var at = DateTimeOffset.UtcNow;
+        Detection Found(string runId) => new(runId, "wf", StuckReason.resource_deadlock, at, at, [], $"resource deadlock: run {runId} holds a, waits for b");
+        int AlertsFor(string runId) => receiver.Received.Count(a => a["text"]!.GetValue<string>().EndsWith("Workflow " + runId, StringComparison.Ordinal));
+
+        node.Supervisor!.Tell(new ResourceDeadlockFound(Found("twice")));
+        node.Supervisor.Tell(new ResourceDeadlockFound(Found("twice")));
+        // Alerts are asked for in the order incidents are written: once later's and then last's arrived, a second alert of
+        // "twice" would have been asked for (and sent) long before.
+        node.Supervisor.Tell(new ResourceDeadlockFound(Found("later")));
+        await Await.Until(() => AlertsFor("later") == 1, TimeSpan.FromSeconds(10), "later alerted");
+        node.Supervisor.Tell(new ResourceDeadlockFound(Found("last")));
+        await Await.Until(() => AlertsFor("last") == 1, TimeSpan.FromSeconds(10), "last alerted");
+
+        Assert.Equal(1, AlertsFor("twice"));
     }
 
     [Fact]

@@ -30,6 +30,9 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private readonly WebhookSender? _webhook;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HashSet<string> _confirming = [];
+    // Resource-deadlock incidents being written: the coordinator reports a victim again until it hears it was taken,
+    // which it hears only once the incident is journalled, so a report in between must open (alert, cancel) nothing.
+    private readonly HashSet<string> _opening = [];
     private readonly HashSet<string> _settling = [];
     private readonly HashSet<string> _resending = [];
     private IActorRef? _alerter;
@@ -171,7 +174,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     /// <summary>Asks the run for its current state: a suspicion is only acted on if that state confirms it.</summary>
     private void Consider(string runId, string via)
     {
-        if (_state.Knows(runId) || !_confirming.Add(runId)) return;
+        if (Known(runId) || !_confirming.Add(runId)) return;
         _runs.Ask<IDeeplineMessage>(new GetRun(runId), AskTimeout)
             .PipeTo(Self, success: reply => new Confirmation(runId, via, reply), failure: _ => new Confirmation(runId, via, null));
     }
@@ -179,7 +182,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private void OnConfirmation(Confirmation c)
     {
         var now = DateTimeOffset.UtcNow;
-        if (c.Reply is not RunReply { State: var run } || _state.Knows(c.RunId)
+        if (c.Reply is not RunReply { State: var run } || Known(c.RunId)
             || StuckDetector.Evaluate(run, _settings.Thresholds, now) is not { } detection)
         {
             _confirming.Remove(c.RunId);
@@ -201,7 +204,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private void OnExplained(Explained x)
     {
         // An incident may have been opened meanwhile (a resource deadlock of the same run): one incident per run.
-        if (_state.Knows(x.Detection.RunId))
+        if (Known(x.Detection.RunId))
         {
             _confirming.Remove(x.Detection.RunId);
             return;
@@ -229,6 +232,16 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         });
     }
 
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // A refused incident is not being written any more: the coordinator's next report of its victim opens it anew.
+        if (@event is IncidentOpened { Via: "resource_graph" } o) _opening.Remove(o.Detection.RunId);
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
+
+    /// <summary>An incident of the run is journalled or being written.</summary>
+    private bool Known(string runId) => _state.Knows(runId) || _opening.Contains(runId);
+
     /// <summary>
     /// A resource deadlock needs no confirmation against the run's state: the coordinator found it in its own journalled
     /// graph and already chose this run as the one victim of its cycle. It becomes an incident like any other.
@@ -240,6 +253,8 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             coordinator.Tell(new ResourceDeadlockTaken(detection.RunId));
             return;
         }
+        // Its own write's handler tells the coordinator it was taken.
+        if (!_opening.Add(detection.RunId)) return;
         var now = DateTimeOffset.UtcNow;
         // The victim is cancelled while the incident is being written, not after: the coordinator's choice is already
         // journalled, the victim's own cancel record names the whole cycle, and a repeated cancel changes nothing, so
@@ -250,6 +265,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         PersistAsync(new IncidentOpened(detection, now, "resource_graph") { AutoCancel = _settings.CancelOnDeadlock }, e =>
         {
             Apply(e);
+            _opening.Remove(detection.RunId);
             _log.Info("Deadlock detected for workflow {run_id} with {stuck_tasks} stuck tasks (deadlock_reason: {deadlock_reason}, via {via}): {explanation}",
                 detection.RunId, detection.StuckTasks.Length, detection.Reason.ToString(), "resource_graph", detection.Explanation);
             _alerter?.Tell(new AlertRequest(detection, now, _settings.CancelOnDeadlock));

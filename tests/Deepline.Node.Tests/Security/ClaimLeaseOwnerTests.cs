@@ -34,4 +34,21 @@ public sealed class ClaimLeaseOwnerTests(SecuredNode node) : IClassFixture<Secur
         Assert.True(await claims.ReleaseAsync("lease-owned-db"));
         Assert.Null(await claims.RenewAsync());
     }
+
+    [Fact]
+    public async Task KeepAliveAsync_with_a_key_that_may_not_renew_fails_instead_of_retrying_forever()
+    {
+        // A 403 is no outage to wait out: retried every second, the loop never ended and the worker never learnt that
+        // its claims would expire.
+        using var owner = node.Client(SecuredNode.Worker);
+        using var op = node.Client(SecuredNode.Operator);
+        Assert.IsType<ClaimResult.Granted>(await new ResourceClaimsClient(owner, "lease-forbidden").ClaimAsync("lease-forbidden-db"));
+
+        using var stop = new CancellationTokenSource();
+        var keepAlive = new ResourceClaimsClient(op, "lease-forbidden").KeepAliveAsync(stop.Token);
+        var failed = await Assert.ThrowsAsync<HttpRequestException>(() => keepAlive.WaitAsync(TimeSpan.FromSeconds(10)));
+        stop.Cancel();
+        Assert.Equal(HttpStatusCode.Forbidden, failed.StatusCode);
+        Assert.True(await new ResourceClaimsClient(owner, "lease-forbidden").ReleaseAsync("lease-forbidden-db"));
+    }
 }
