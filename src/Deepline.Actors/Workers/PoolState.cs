@@ -97,6 +97,13 @@ public sealed record PoolState(
     public (PoolState State, bool Abandon) GraceExpired(TaskKey key) =>
         Running.ContainsKey(key) && Stopping.Contains(key) ? (Finished(key), true) : (this, false);
 
+    /// <summary>
+    /// The run's cancel was announced but its journal write failed: its later tasks are offered again like any other
+    /// run's (what was stopped stays stopped). The forgotten id stays in the order queue until it is evicted as usual.
+    /// </summary>
+    public PoolState CancelWithdrawn(string runId) =>
+        CancelledRuns.Contains(runId) ? this with { CancelledRuns = CancelledRuns.Remove(runId) } : this;
+
     /// <summary>Remembers the cancelled run, drops its waiting tasks and names its running ones (to be aborted).</summary>
     public (PoolState State, IReadOnlyList<TaskKey> Abort) RunCancelled(string runId)
     {

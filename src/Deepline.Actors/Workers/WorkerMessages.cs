@@ -25,6 +25,14 @@ public sealed record RunCancelledNotice(string RunId, string Reason, string Canc
 }
 
 /// <summary>
+/// Published on <see cref="Topics.Cancellations"/> when the journal write of an announced cancel failed or was refused:
+/// a pool forgets the run's cancel, so that the run's later tasks are not dropped (the tasks the notice stopped stay
+/// stopped; their workers report them cancelled). Harmless when the write was stored after all: a cancelled run
+/// dispatches nothing more, and a straggler learns of the cancel from a heartbeat's answer.
+/// </summary>
+public sealed record RunCancelWithdrawn(string RunId) : IDeeplineMessage;
+
+/// <summary>
 /// On this node's event stream only (never sent between nodes): the cancel <see cref="Notice"/> announced earlier is
 /// now journalled, so durable copies of it (Redis's <c>cancelled_runs</c> set) may be written.
 /// </summary>

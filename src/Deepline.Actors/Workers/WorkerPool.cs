@@ -87,6 +87,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             Pump();
         });
         Receive<RunCancelledNotice>(n => OnRunCancelled(n.RunId));
+        Receive<RunCancelWithdrawn>(w => _state = _state.CancelWithdrawn(w.RunId));
         Receive<SubscribeAck>(_ => { });
         Receive<Report>(Send);
         Receive<ReportAnswer>(OnAnswer);

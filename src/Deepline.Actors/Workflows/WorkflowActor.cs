@@ -223,6 +223,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (_writing is not { } w) return;
         _writing = null;
         if (w.Reply is not null) Answer(w.ReplyTo, new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"));
+        // The pools heard of a cancel the journal may not hold: they forget it, or they would drop the run's later tasks.
+        if (w.Notice is not null) _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelWithdrawn(_runId)));
         RunTracing.End(w.Span, "not stored");
     }
 
