@@ -108,13 +108,17 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
 
     /// <summary>
     /// Renews the lease of all the worker's claims (PUT /claims/{worker_id}/lease, one request however many claims): the
-    /// lease as renewed, or null when the worker has no claims left (released, expired, or made under another key).
+    /// lease as renewed, or null when the worker has no claims left (released, or made under another key; an expired
+    /// lease is an exception, below, unless the node restarted since and forgot it).
     /// Transport failures and 5xx are exceptions (retry them soon: the lease is still running).
     /// </summary>
+    /// <exception cref="ClaimLeaseExpiredException">The lease ran out before this renewal (410): the worker's claims were
+    /// released and its waits withdrawn; it must stop using what it held and claim again.</exception>
     public async Task<ClaimLease?> RenewAsync(CancellationToken ct = default)
     {
         using var response = await http.PutAsync($"claims/{Uri.EscapeDataString(WorkerId)}/lease", content: null, ct);
         if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        if (response.StatusCode == HttpStatusCode.Gone) throw new ClaimLeaseExpiredException(WorkerId);
         response.EnsureSuccessStatusCode();
         var l = await response.Content.ReadFromJsonAsync<LeaseAnswer>(RedisContract.Json, ct) ?? throw new HttpRequestException("empty answer to a lease renewal");
         return new ClaimLease(l.Claims, TimeSpan.FromSeconds(l.LeaseS), l.LeaseExpiresAt);
@@ -124,8 +128,9 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
     /// Keeps the worker's claims alive: renews the lease every lease/3 until <paramref name="ct"/> is cancelled (then it
     /// returns) or the worker has no claims left. A failed renewal (node restarting, network, a request timing out, 5xx) is
     /// retried after a second (or a third of the lease, if shorter), within the lease that is still running; a refusal
-    /// that retrying cannot change (401, 403) ends it with its <see cref="HttpRequestException"/>. Run it beside
-    /// the work a grant is for; it ends by itself once the worker has released everything.
+    /// that retrying cannot change (401, 403) ends it with its <see cref="HttpRequestException"/>, and a lease that ran
+    /// out before a renewal got through ends it with <see cref="ClaimLeaseExpiredException"/> (stop the work: the grants
+    /// are gone). Run it beside the work a grant is for; it ends by itself once the worker has released everything.
     /// </summary>
     public async Task KeepAliveAsync(CancellationToken ct)
     {
@@ -227,4 +232,14 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
         [property: JsonPropertyName("title")] string? Title,
         [property: JsonPropertyName("detail")] string? Detail,
         [property: JsonPropertyName("field")] string? Field);
+}
+
+/// <summary>
+/// The worker's lease ran out before it was renewed (the node answered 410): everything it held was released and every
+/// wait withdrawn, so another holder may have the resources now. Stop the work the grants were for, then claim again.
+/// </summary>
+public sealed class ClaimLeaseExpiredException(string workerId)
+    : Exception($"the lease of worker '{workerId}' ran out before it was renewed: its claims were released; stop using them and claim again")
+{
+    public string WorkerId { get; } = workerId;
 }

@@ -117,6 +117,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         // A claim, new or repeated, is the worker saying it is alive: all its claims get a full lease (before the commit,
         // whose answer to a repeated claim may be told at once and shows the renewed deadline).
         RenewLease(sync.RunId, now);
+        _expired.Remove(sync.RunId);
         // Answered once the grant or the wait is journalled (a repeated claim changes nothing and is answered at once).
         Commit(ResourceDecider.Sync(_book, sync, _settings.DefaultCapacity, _settings.Victim, now), null, 0, ActorRefs.Nobody,
             () => claimer.Tell(ViewOf(c.WorkerId, c.Name)));
@@ -144,13 +145,30 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         _leaseTimerAt = null;
         foreach (var holder in _leases.Due(_book, now))
         {
+            var owner = ExternalClaims.OwnerOf(_book, ExternalHolders.WorkerOf(holder)!);
             var decision = ResourceDecider.Expire(_book, holder, _settings.DefaultCapacity, _settings.Victim, now);
             _leases = _leases.Forget(holder);
             if (decision.Events.FirstOrDefault() is not ResourceClaimExpired expired) continue;
-            Commit(decision, null, 0, ActorRefs.Nobody, () => Expired(expired));
+            Commit(decision, null, 0, ActorRefs.Nobody, () =>
+            {
+                Expired(expired);
+                RememberExpired(holder, expired.At, owner);
+            });
         }
         _leases = _leases.Pruned(_book);
         if (_leases.Next is { } next) ArmLeaseTimer(next, now);
+    }
+
+    /// <summary>Workers whose lease ran out, with when and under whose key, until they claim again (bounded, oldest forgotten first).</summary>
+    private readonly Dictionary<string, (DateTimeOffset At, string? Owner)> _expired = new(StringComparer.Ordinal);
+    private readonly Queue<string> _expiredOrder = new();
+    private const int ExpiredKept = 10_000;
+
+    private void RememberExpired(string holder, DateTimeOffset at, string? owner)
+    {
+        if (_expired.TryAdd(holder, (at, owner))) _expiredOrder.Enqueue(holder);
+        else _expired[holder] = (at, owner);
+        while (_expired.Count > ExpiredKept && _expiredOrder.TryDequeue(out var oldest)) _expired.Remove(oldest);
     }
 
     /// <summary>Logged and counted once the expiry is journalled. Worker ids and resource names were checked at the endpoint ([A-Za-z0-9._:-]).</summary>
@@ -208,7 +226,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 Sender.Tell(new ClaimNotFound(message is ReleaseClaim rc ? rc.WorkerId : ((GetClaim)message).WorkerId));
                 break;
             case RenewClaimLease l when !MayUse(l.WorkerId, l.Owner, l.Admin) || !_book.Runs.TryGetValue(ExternalHolders.KeyOf(l.WorkerId), out _):
-                Sender.Tell(new ClaimNotFound(l.WorkerId));
+                Sender.Tell(_expired.TryGetValue(ExternalHolders.KeyOf(l.WorkerId), out var gone) && (l.Admin || gone.Owner is null || gone.Owner == l.Owner)
+                    ? new ClaimLeaseExpired(l.WorkerId, gone.At)
+                    : new ClaimNotFound(l.WorkerId));
                 break;
             case RenewClaimLease l:
                 var leased = ExternalHolders.KeyOf(l.WorkerId);

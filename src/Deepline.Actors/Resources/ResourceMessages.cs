@@ -100,6 +100,13 @@ public sealed record ClaimView(ClaimStatus Status) : IDeeplineMessage
 /// </summary>
 public sealed record RenewClaimLease(string WorkerId, string Owner, bool Admin) : IDeeplineMessage;
 
+/// <summary>
+/// The worker's lease ran out at <see cref="ExpiredAt"/> (it did not renew in time): its claims were released and its
+/// waits withdrawn. Answered to a renewal instead of <see cref="ClaimNotFound"/>, so that a worker that paused longer
+/// than a lease learns it holds nothing any more, until it claims again (remembered in the coordinator's memory only).
+/// </summary>
+public sealed record ClaimLeaseExpired(string WorkerId, DateTimeOffset ExpiredAt) : IDeeplineMessage;
+
 /// <summary>The worker's renewed lease: <see cref="Claims"/> resources held or waited for, all released at <see cref="ExpiresAt"/> unless renewed.</summary>
 public sealed record ClaimLeaseView(string WorkerId, int Claims, TimeSpan Lease, DateTimeOffset ExpiresAt) : IDeeplineMessage;
 

@@ -135,13 +135,15 @@ public static class ResourceEndpoints
             return await AskAsync(coordinator, new RenewClaimLease(workerId, user.Name(), user.IsInRole(nameof(Role.admin))), ct) switch
             {
                 ClaimLeaseView l => TypedResults.Ok(new ClaimLeaseResponse(l.WorkerId, l.Claims, l.Lease.TotalSeconds, l.ExpiresAt)),
-                ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key (released, expired, or made with another key)"),
+                ClaimLeaseExpired x => Problems.Of(410, "Lease expired",
+                    $"worker '{x.WorkerId}' did not renew its lease in time: at {x.ExpiredAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture)} its claims were released and its waits withdrawn; it holds nothing now, claim again"),
+                ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key (released, or made with another key)"),
                 _ => Unavailable(),
             };
         }).RequireAuthorization(Policies.ReportTasks)
-            .Documented("resources", "An external worker renews the lease of all its claims (grants and waits) at once", 400, 404, 503)
+            .Documented("resources", "An external worker renews the lease of all its claims (grants and waits) at once", 400, 404, 410, 503)
             .Produces<ClaimLeaseResponse>(200)
-            .WithDescription("No body. Answers the lease (lease_s) and when the claims are released unless renewed again (lease_expires_at); renew every lease_s/3. 404 when the worker has no claims under this key.");
+            .WithDescription("No body. Answers the lease (lease_s) and when the claims are released unless renewed again (lease_expires_at); renew every lease_s/3. 404 when the worker has no claims under this key; 410 when its lease ran out (its claims were released: it holds nothing now).");
     }
 
     private static ProblemHttpResult? Invalid(string name, string workerId) =>

@@ -215,4 +215,27 @@ public sealed class ClaimLeaseApiTests(ShortLeaseNode node) : IClassFixture<Shor
         Assert.True(await Worker("lease-renewer").ReleaseAsync("lease-renewed"));
         Assert.Null((await (await Client.GetAsync("/resources/lease-renewed/claims/lease-renewer")).ReadObject())["lease_expires_at"]);
     }
+
+    [Fact]
+    public async Task A_worker_whose_lease_ran_out_is_told_so_until_it_claims_again()
+    {
+        var worker = Worker("lease-paused");
+        Assert.Equal(new ClaimResult.Granted("lease-paused-db", 1), await worker.ClaimAsync("lease-paused-db"));
+        // The worker pauses longer than its lease: its grant is released meanwhile.
+        await Eventually.Until(async () => await worker.StatusAsync("lease-paused-db") is ClaimResult.None, TimeSpan.FromSeconds(15), "the grant released");
+
+        var gone = await Client.PutAsync("/claims/lease-paused/lease", null);
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+        Assert.Contains("did not renew its lease in time", (await gone.ReadObject()).Str("detail"));
+        await Assert.ThrowsAsync<ClaimLeaseExpiredException>(() => worker.RenewAsync());
+        // The keep-alive loop does not end quietly as it does after a release: the worker must stop using the grant.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<ClaimLeaseExpiredException>(() => worker.KeepAliveAsync(deadline.Token));
+
+        // Claiming again starts over: a renewal answers the new lease.
+        Assert.Equal(new ClaimResult.Granted("lease-paused-db", 1), await worker.ClaimAsync("lease-paused-db"));
+        Assert.NotNull(await worker.RenewAsync());
+        Assert.True(await worker.ReleaseAsync("lease-paused-db"));
+        Assert.Null(await worker.RenewAsync());
+    }
 }
