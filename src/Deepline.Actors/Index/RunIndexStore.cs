@@ -189,8 +189,31 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 
         await using (var tx = await db.BeginTransactionAsync(ct))
         {
-            await using (var upsert = UpsertCommand(db, tx))
+            if (db.CanCreateBatch)
             {
+                // Over the network each statement is a round trip (PostgreSQL): the batch's upserts travel in one.
+                await using var upserts = db.CreateBatch();
+                upserts.Transaction = tx;
+                foreach (var (state, seq) in folded)
+                {
+                    var upsert = upserts.CreateBatchCommand();
+                    upsert.CommandText = UpsertSql;
+                    var values = RowValues(state, seq);
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        var p = upsert.CreateParameter();
+                        p.ParameterName = "@" + RowColumns[i];
+                        p.Value = values[i] ?? DBNull.Value;
+                        upsert.Parameters.Add(p);
+                    }
+                    upserts.BatchCommands.Add(upsert);
+                }
+                if (upserts.BatchCommands.Count > 0) await upserts.ExecuteNonQueryAsync(ct);
+            }
+            else
+            {
+                // In-process (SQLite): one prepared statement re-bound per run costs microseconds.
+                await using var upsert = UpsertCommand(db, tx);
                 foreach (var (state, seq) in folded)
                 {
                     var values = RowValues(state, seq);
