@@ -53,8 +53,7 @@ public sealed class ResourceHandOverTests : IAsyncLifetime
         await _cluster.StopNodeAsync("first");
         var w1After = new ResourceClaimsClient(second, "ho-w1");
         var w2After = new ResourceClaimsClient(second, "ho-w2");
-        await Eventually.Until(async () => (await second.GetAsync("/resources/ho-db")).StatusCode == HttpStatusCode.OK,
-            TimeSpan.FromSeconds(60), "the coordinator answering on the other node");
+        await CoordinatorAnswers(second, "ho-db");
 
         var db = await Resource(second, "ho-db");
         Assert.Equal(1, db["used"]!.GetValue<int>());
@@ -100,18 +99,7 @@ public sealed class ResourceHandOverTests : IAsyncLifetime
         var renewing = live.KeepAliveAsync(keepAlive.Token);
 
         await _cluster.StopNodeAsync("first");
-        // The node's ask of the coordinator and the client's request time out alike (10 s) while the singleton moves.
-        await Eventually.Until(async () =>
-        {
-            try
-            {
-                return (await second.GetAsync("/resources/ho-lease-a")).StatusCode == HttpStatusCode.OK;
-            }
-            catch (TaskCanceledException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(60), "the coordinator answering on the other node");
+        await CoordinatorAnswers(second, "ho-lease-a");
         var answeringAt = DateTimeOffset.UtcNow;
 
         // Recovered with a fresh lease (not lost in the hand-over), then released once it runs out.
@@ -131,4 +119,21 @@ public sealed class ResourceHandOverTests : IAsyncLifetime
         Assert.True(await live.ReleaseAsync("ho-lease-b"));
         await renewing.WaitAsync(TimeSpan.FromSeconds(10));
     }
+
+    /// <summary>
+    /// Until the coordinator answers on <paramref name="node"/> after the hand-over. The node's ask of the coordinator
+    /// and the client's request time out alike (10 s) while the singleton moves: a timed-out request is one more try.
+    /// </summary>
+    private static Task CoordinatorAnswers(HttpClient node, string resource) =>
+        Eventually.Until(async () =>
+        {
+            try
+            {
+                return (await node.GetAsync($"/resources/{resource}")).StatusCode == HttpStatusCode.OK;
+            }
+            catch (TaskCanceledException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), "the coordinator answering on the other node");
 }
