@@ -171,9 +171,13 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         // the caller's answer still waits for the journal, the pools' reports of the stopped tasks queue behind this
         // write in the mailbox, and if the write fails the tasks were stopped as asked and are journalled as cancelled
         // by their workers. The durable copies (Redis's set, the log line) still follow the journal.
-        var notice = decision.Persist.OfType<RunCancelRequested>().FirstOrDefault() is { } requested && _state?.Cancel is null
-            ? new RunCancelledNotice(_runId, requested.Reason, requested.CancelledBy, requested.At) { ClientId = _state?.ClientId, TraceParent = span?.Id }
-            : null;
+        RunCancelledNotice? notice = null;
+        if (_state is { Cancel: null })
+        {
+            foreach (var e in decision.Persist)
+                if (e is RunCancelRequested requested)
+                    notice = new RunCancelledNotice(_runId, requested.Reason, requested.CancelledBy, requested.At) { ClientId = _state.ClientId, TraceParent = span?.Id };
+        }
         if (notice is not null)
         {
             _mediator.Tell(new Publish(Topics.Cancellations, notice));
@@ -262,12 +266,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 Log.Warning("Workflow {run_id} cancelled: {reason} (deadlock_reason: {deadlock_reason})", after.RunId, cancel.Reason, detector);
             else
                 Log.Warning("Workflow {run_id} cancelled: {reason}", after.RunId, cancel.Reason);
-            // Announced to the pools when it was decided (Handle); the Redis mirror's fast path writes the set now.
-            Context.System.EventStream.Publish(new RunCancelJournalled(announced ?? new RunCancelledNotice(after.RunId, cancel.Reason, cancel.CancelledBy, cancel.CancelledAt)
-            {
-                ClientId = after.ClientId,
-                TraceParent = Activity.Current?.Source == RunTracing.Source ? Activity.Current.Id : null,
-            }));
+            // Announced to the pools when it was decided (Handle, which announces every cancel it persists); the Redis
+            // mirror's fast path writes the set now.
+            if (announced is not null) Context.System.EventStream.Publish(new RunCancelJournalled(announced));
         }
 
         if (after.Status != before?.Status) OnStatus(after);
