@@ -3,6 +3,7 @@ using Deepline.Actors.Alerting;
 using Deepline.Domain;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Deepline.Tests.Shared;
 
 namespace Deepline.Actors.Tests;
 
@@ -44,25 +45,6 @@ public sealed class AlertDeliveryTests
 
         Assert.Equal(2, receiver.Received.Count);
         Assert.DoesNotContain(logs.Messages, m => m.Contains("SECRET-TOKEN", StringComparison.Ordinal));
-    }
-
-    private sealed class CapturingLoggerProvider : ILoggerProvider
-    {
-        public System.Collections.Concurrent.ConcurrentQueue<string> Messages { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose() { }
-
-        private sealed class Logger(CapturingLoggerProvider provider) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                provider.Messages.Enqueue(formatter(state, exception) + exception);
-        }
     }
 
     [Fact]

@@ -52,7 +52,8 @@ public class EarlyVictimTests
         Assert.Contains(grant.Events, e => e is ResourceGranted);
         Assert.False(grant.MayCancelBeforeWritten(eventsInFlight: 0, closingWaitDurable: true));
 
-        var withGrant = ClosingEdge() with { Events = ClosingEdge().Events.Add(new ResourceGranted("C", "gpu", 1, T0)) };
+        var closing = ClosingEdge();
+        var withGrant = closing with { Events = closing.Events.Add(new ResourceGranted("C", "gpu", 1, T0)) };
         Assert.False(withGrant.MayCancelBeforeWritten(eventsInFlight: 0, closingWaitDurable: true));
     }
 }

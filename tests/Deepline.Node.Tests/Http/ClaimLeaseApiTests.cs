@@ -47,27 +47,6 @@ public sealed class ShortLeaseNode : IAsyncLifetime
     }
 }
 
-public sealed class CapturingLoggerProvider : ILoggerProvider
-{
-    public System.Collections.Concurrent.ConcurrentQueue<string> Messages { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(CapturingLoggerProvider provider) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            provider.Messages.Enqueue(formatter(state, exception));
-    }
-}
-
 /// <summary>
 /// A worker that dies holding or waiting for a claim no longer starves everyone behind it: its claims go when its
 /// lease runs out, unless it renews (by repeating the claim, PUT /claims/{worker_id}/lease, or the SDK's keep-alive).
