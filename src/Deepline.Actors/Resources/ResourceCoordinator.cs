@@ -149,11 +149,9 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             var decision = ResourceDecider.Expire(_book, holder, _settings.DefaultCapacity, _settings.Victim, now);
             _leases = _leases.Forget(holder);
             if (decision.Events.FirstOrDefault() is not ResourceClaimExpired expired) continue;
-            Commit(decision, null, 0, ActorRefs.Nobody, () =>
-            {
-                Expired(expired);
-                RememberExpired(holder, expired.At, owner);
-            });
+            // Remembered with the decision, as the book forgets the worker with it: a renewal in between answers 410, not 404.
+            RememberExpired(holder, expired.At, owner);
+            Commit(decision, null, 0, ActorRefs.Nobody, () => Expired(expired));
         }
         _leases = _leases.Pruned(_book);
         if (_leases.Next is { } next) ArmLeaseTimer(next, now);
