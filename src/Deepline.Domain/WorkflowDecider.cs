@@ -8,6 +8,12 @@ namespace Deepline.Domain;
 /// </summary>
 public sealed record Decision(ImmutableArray<IRunEvent> Persist, ImmutableArray<IRunEvent> Transient, IDeeplineMessage? Reply)
 {
+    /// <summary>
+    /// The state once <see cref="Persist"/> is applied, where the decider computed it anyway (for its reply): the actor
+    /// takes it instead of applying the same events a second time. Null: the actor applies them.
+    /// </summary>
+    public WorkflowState? After { get; init; }
+
     public static Decision Answer(IDeeplineMessage reply) => new([], [], reply);
     public static Decision Nothing { get; } = new([], [], null);
 }
@@ -52,7 +58,8 @@ public static class WorkflowDecider
         if (DagValidator.Validate(submit.Spec, policy) is { } error)
             return Decision.Answer(new CommandRejected(error.Kind, error.Message, error.Field, error.Cycle));
         var e = new RunSubmitted(submit.Spec, now);
-        return new Decision([e], [], new RunReply(WorkflowState.Create(e)));
+        var created = WorkflowState.Create(e);
+        return new Decision([e], [], new RunReply(created)) { After = created };
     }
 
     private static Decision Cancel(WorkflowState state, CancelRun c, DateTimeOffset now) => state.Status switch
@@ -121,8 +128,11 @@ public static class WorkflowDecider
     private static TaskEventAccepted Accepted(WorkflowState s, string taskId) =>
         new(s.RunId, taskId, s.Tasks[taskId].State, s.Status);
 
-    private static Decision Emit(WorkflowState state, IRunEvent e, Func<WorkflowState, IDeeplineMessage> reply) =>
-        new([e], [], reply(state.Apply(e)));
+    private static Decision Emit(WorkflowState state, IRunEvent e, Func<WorkflowState, IDeeplineMessage> reply)
+    {
+        var after = state.Apply(e);
+        return new([e], [], reply(after)) { After = after };
+    }
 
     private static CommandRejected Conflict(string message) => new(RejectionKind.Conflict, message);
 }

@@ -58,8 +58,17 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         _mediator = DistributedPubSub.Get(Context.System).Mediator;
     }
 
-    public static Props Props(string runId, WorkflowSettings settings) =>
-        Akka.Actor.Props.Create(() => new WorkflowActor(runId, settings));
+    /// <summary>Built by a producer, not from an expression: Akka creates expression props by reflection, once per run.</summary>
+    public static Props Props(string runId, WorkflowSettings settings) => Akka.Actor.Props.CreateBy(new Producer(runId, settings));
+
+    private sealed class Producer(string runId, WorkflowSettings settings) : IIndirectActorProducer
+    {
+        public Type ActorType => typeof(WorkflowActor);
+
+        public ActorBase Produce() => new WorkflowActor(runId, settings);
+
+        public void Release(ActorBase actor) { }
+    }
 
     /// <summary>Persistence ids are this prefix and the run id; read sides take the run id back from it.</summary>
     public const string PersistenceIdPrefix = "run-";
@@ -189,11 +198,14 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         // never runs it (a deferred handler would), so nothing is ever acknowledged that the journal does not hold.
         _writing = new PendingWrite(Sender, decision.Reply, span, notice);
         var remaining = decision.Persist.Length;
+        // The decider applied the events already to build its reply; its state is taken rather than computed twice.
+        var after = decision.Transient.IsEmpty ? decision.After : null;
         PersistAll(decision.Persist, e =>
         {
-            _state = e is RunSubmitted s ? WorkflowState.Create(s) : _state!.Apply(e);
             _eventsSinceSnapshot++;
-            if (--remaining > 0) return;
+            if (--remaining == 0 && after is not null) _state = after;
+            else _state = e is RunSubmitted s ? WorkflowState.Create(s) : _state!.Apply(e);
+            if (remaining > 0) return;
             if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, RunTracing.Stamp(reply, _writing.Span)!);
             using var traced = RunTracing.Enter(_writing?.Span);
             var announced = _writing?.Notice;
