@@ -57,7 +57,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
                 .ConcatMany(offset => journal.AllEvents(Offset.Sequence(offset)))
-                .GroupedWithin(500, TimeSpan.FromMilliseconds(50))
+                .GroupedWithin(Hosting.StoreHosting.QueryPageSize, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async envelopes =>
                 {
                     // Other entities' events (sharding, the monitor) only move the offset, so the lag can reach zero.
