@@ -8,6 +8,7 @@ using Akka.Cluster;
 using Akka.Hosting;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
+using Deepline.Actors.Monitoring;
 using Deepline.Bench;
 using Deepline.Domain;
 using Deepline.Node;
@@ -27,7 +28,7 @@ if (args.Contains("--help"))
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
         "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
-        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
+        "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-passivate-s N (the node's passivate_after_s), --tp-alloc-types N (the types most allocated while measuring transitions), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
 var runs = int.Parse(Arg("--tp-runs", "1000"));
@@ -58,6 +59,10 @@ async Task<StoreConfig?> UseStore(string store) => store == "sqlite"
     : new StoreConfig(StoreConfig.PostgreSql, postgres is null ? Arg("--tp-connection", "") : await postgres.CreateDatabaseAsync($"bench_{Guid.NewGuid():N}"));
 // --tp-http: runs are submitted and polled over the node's HTTP API (as a user would), not sent to the shard region.
 BenchNode.OverHttp = args.Contains("--tp-http");
+// --tp-alloc-types N: the N types that took most of the measured window's allocated bytes (sampled by the runtime).
+AllocationSampler.Top = int.Parse(Arg("--tp-alloc-types", "0"), System.Globalization.CultureInfo.InvariantCulture);
+// --tp-passivate-s N: orchestrator.runs.passivate_after_s of the node (how long a finished run stays in memory).
+if (Arg("--tp-passivate-s", "") is { Length: > 0 } passivate) BenchNode.PassivateAfterS = int.Parse(passivate, System.Globalization.CultureInfo.InvariantCulture);
 
 var started = DateTime.UtcNow;
 var machine = Machine.Describe();
@@ -155,10 +160,13 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     Console.Error.WriteLine($"transitions: submitting {runs:N0} runs of {tasksPerRun} noop tasks ({concurrency} in flight)");
     var cpu0 = CpuMs();
     var (commits0, rows0) = (GroupCommitJournal.Commits, GroupCommitJournal.Rows);
+    var finished0 = node.Finished();
+    using var sampler = AllocationSampler.Top > 0 ? new AllocationSampler() : null;
+    sampler?.Start();
     var clock = Stopwatch.StartNew();
     await node.SubmitAllAsync(ids, shape, concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
-    await node.WaitAllAsync(ids, RunStatus.SUCCEEDED, TimeSpan.FromMinutes(10));
+    await node.WaitFinishedAsync(ids, finished0, TimeSpan.FromMinutes(10));
     var wallS = clock.Elapsed.TotalSeconds;
     await node.WaitIndexAsync(TimeSpan.FromMinutes(5));
     var indexS = clock.Elapsed.TotalSeconds;
@@ -166,6 +174,8 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     var rowsPerCommit = (double)(GroupCommitJournal.Rows - rows0) / Math.Max(1, GroupCommitJournal.Commits - commits0);
     var events = node.JournalRows() - baseline;
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
+    if (sampler is not null)
+        foreach (var (type, share) in sampler.Stop(AllocationSampler.Top)) Console.WriteLine($"  allocated {share,6:P1} {type}");
     return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit, rawCommits);
 }
 
@@ -258,6 +268,9 @@ internal sealed class BenchNode : IAsyncDisposable
     /// <summary>Submit and poll over HTTP (POST /runs, GET /runs/{id}) instead of asking the shard region.</summary>
     public static bool OverHttp { get; set; }
 
+    /// <summary>The node's <c>orchestrator.runs.passivate_after_s</c>; null: its default.</summary>
+    public static int? PassivateAfterS { get; set; }
+
     private HttpClient? _http;
 
     /// <summary>The store every bench node uses; null: the embedded SQLite default in a temp directory.</summary>
@@ -279,6 +292,7 @@ internal sealed class BenchNode : IAsyncDisposable
             Data = new DataConfig(dir),
             Store = Store ?? d.Store,
             Workers = d.Workers with { Slots = slots },
+            Runs = PassivateAfterS is { } passivate ? d.Runs with { PassivateAfterS = passivate } : d.Runs,
             // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
             Limits = d.Limits with { RatePerSecond = 0 },
         };
@@ -351,6 +365,36 @@ internal sealed class BenchNode : IAsyncDisposable
         if (response.StatusCode != HttpStatusCode.OK) return null;
         using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStreamAsync());
         return Enum.Parse<RunStatus>(doc.RootElement.GetProperty("status").GetString()!);
+    }
+
+    /// <summary>Runs of this node that finished so far, by outcome (the node's run_status_transitions counter).</summary>
+    public (long Succeeded, long Failed, long Cancelled) Finished()
+    {
+        var meter = NodeMeter.For(_app.Services.GetRequiredService<ActorSystem>());
+        return (meter.RunsEntered(RunStatus.SUCCEEDED), meter.RunsEntered(RunStatus.FAILED), meter.RunsEntered(RunStatus.CANCELLED));
+    }
+
+    /// <summary>
+    /// In-process, the node's own counter says when every run succeeded, so finished runs are not asked for (asking
+    /// wakes a run that passivated, a recovery the node would not otherwise make); over HTTP each run is polled.
+    /// </summary>
+    public async Task WaitFinishedAsync(IReadOnlyList<string> ids, (long Succeeded, long Failed, long Cancelled) before, TimeSpan timeout)
+    {
+        if (_http is not null)
+        {
+            await WaitAllAsync(ids, RunStatus.SUCCEEDED, timeout);
+            return;
+        }
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var now = Finished();
+            if (now.Failed > before.Failed || now.Cancelled > before.Cancelled)
+                throw new InvalidOperationException($"{now.Failed - before.Failed} runs failed and {now.Cancelled - before.Cancelled} were cancelled; expected every run to succeed");
+            if (now.Succeeded - before.Succeeded >= ids.Count) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{now.Succeeded - before.Succeeded:N0} of {ids.Count:N0} runs succeeded after {timeout}");
+            await Task.Delay(5);
+        }
     }
 
     /// <summary>Runs finish roughly in submission order, so each run is polled only until it is done.</summary>

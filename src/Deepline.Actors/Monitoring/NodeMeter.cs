@@ -59,6 +59,9 @@ public sealed class NodeMeter : IExtension
 
     public static NodeMeter For(ActorSystem system) => system.WithExtension<NodeMeter, Provider>();
 
+    /// <summary>Runs of this node that entered <paramref name="status"/> since it started (run_status_transitions).</summary>
+    public long RunsEntered(RunStatus status) => Interlocked.Read(ref _runStatus[(int)status]);
+
     /// <summary>A run of this node entered <paramref name="status"/> (journalled: counted once, where it happened).</summary>
     public void RunEntered(RunStatus status) => Interlocked.Increment(ref _runStatus[(int)status]);
 
