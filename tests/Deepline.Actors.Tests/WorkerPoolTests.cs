@@ -28,20 +28,38 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         Cluster.Get(Sys).Join(Cluster.Get(Sys).SelfAddress);
     }
 
-    private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots, TimeSpan? cancelGrace = null, ITaskHandler? extra = null)
+    private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots, TimeSpan? cancelGrace = null, ITaskHandler? extra = null,
+        TimeSpan? reportTimeout = null)
     {
         var runs = CreateTestProbe();
         var registry = new TaskHandlerRegistry([.. TaskHandlerRegistry.BuiltIns, _counting, .. (extra is null ? Array.Empty<ITaskHandler>() : [extra])]);
         var pool = Sys.ActorOf(WorkerPool.Props(
-            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(3), CancelGrace: cancelGrace),
+            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), reportTimeout ?? TimeSpan.FromSeconds(3), CancelGrace: cancelGrace),
             runs, registry, "w-test"));
         return (pool, runs);
     }
 
     private static ExecuteTask Exec(string run, string task, string type) => new(run, task, type, "default", null);
 
+    /// <summary>The id of the last report taken from the probe: the pool matches answers to reports by it.</summary>
+    private long _lastReport;
+
+    private ReportTaskEvent Taken(PoolReport report)
+    {
+        _lastReport = report.Id;
+        return report.Report;
+    }
+
     private ReportTaskEvent ExpectReport(Akka.TestKit.TestProbe runs, TaskEventKind kind) =>
-        runs.FishForMessage<ReportTaskEvent>(r => r.Event == kind, TimeSpan.FromSeconds(5));
+        Taken(runs.FishForMessage<PoolReport>(r => r.Report.Event == kind, TimeSpan.FromSeconds(5)));
+
+    private ReportTaskEvent NextReport(Akka.TestKit.TestProbe runs, TimeSpan? within = null) => Taken(runs.ExpectMsg<PoolReport>(within));
+
+    private IReadOnlyList<ReportTaskEvent> ReportsWithin(Akka.TestKit.TestProbe runs, TimeSpan window) =>
+        runs.ReceiveWhile(window, o => ((PoolReport)o).Report);
+
+    /// <summary>The run's answer to the last report taken, sent as a run sends it.</summary>
+    private void Answer(Akka.TestKit.TestProbe runs, IDeeplineMessage answer) => runs.Reply(PoolReportAnswer.For(_lastReport, answer));
 
     [Fact]
     public void A_pool_claims_no_more_tasks_than_it_has_slots()
@@ -50,14 +68,14 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         pool.Tell(Exec("r1", "a", "hang"));
         pool.Tell(Exec("r1", "b", "hang"));
 
-        var claim = runs.ExpectMsg<ReportTaskEvent>();
+        var claim = NextReport(runs);
         Assert.Equal((TaskEventKind.TASK_STARTED, "a", "w-test"), (claim.Event, claim.TaskId, claim.WorkerId));
-        runs.Reply(new TaskEventAccepted("r1", "a", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r1", "a", TaskState.RUNNING, RunStatus.RUNNING));
 
         // While "a" holds the only slot, "b" is never claimed: only heartbeats for "a" arrive. The first heartbeat is
         // awaited with a deadline (a loaded machine may take a while), then a window is watched for a claim of "b".
-        var first = runs.ExpectMsg<ReportTaskEvent>(TimeSpan.FromSeconds(10));
-        var seen = runs.ReceiveWhile(TimeSpan.FromMilliseconds(700), o => (ReportTaskEvent)o).Prepend(first).ToList();
+        var first = NextReport(runs, TimeSpan.FromSeconds(10));
+        var seen = ReportsWithin(runs, TimeSpan.FromMilliseconds(700)).Prepend(first).ToList();
         Assert.All(seen, r => Assert.Equal((TaskEventKind.TASK_HEARTBEAT, "a"), (r.Event, r.TaskId)));
     }
 
@@ -68,13 +86,13 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         pool.Tell(Exec("cancelled-run", "a", "count"));
         pool.Tell(Exec("r2", "b", "count"));
 
-        var first = runs.ExpectMsg<ReportTaskEvent>();
+        var first = NextReport(runs);
         Assert.Equal("a", first.TaskId);
-        runs.Reply(new CommandRejected(RejectionKind.Conflict, "TASK_STARTED ignored: task 'a' is already CANCELLED"));
+        Answer(runs, new CommandRejected(RejectionKind.Conflict, "TASK_STARTED ignored: task 'a' is already CANCELLED"));
 
         var second = ExpectReport(runs, TaskEventKind.TASK_STARTED);
         Assert.Equal("b", second.TaskId);
-        runs.Reply(new TaskEventAccepted("r2", "b", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r2", "b", TaskState.RUNNING, RunStatus.RUNNING));
         var done = ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED);
 
         Assert.Equal("b", done.TaskId);
@@ -87,7 +105,7 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         var (pool, runs) = StartPool(slots: 2);
         pool.Tell(Exec("r3", "h", "hang"));
         ExpectReport(runs, TaskEventKind.TASK_STARTED);
-        runs.Reply(new TaskEventAccepted("r3", "h", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r3", "h", TaskState.RUNNING, RunStatus.RUNNING));
         ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
 
         pool.Tell(new RunCancelledNotice("r3", "stop", "api", DateTimeOffset.UtcNow));
@@ -96,7 +114,7 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("h", cancelled.TaskId);
         // Tasks of a cancelled run that arrive later are never claimed.
         pool.Tell(Exec("r3", "late", "noop"));
-        Assert.All(runs.ReceiveWhile(TimeSpan.FromMilliseconds(500), o => (ReportTaskEvent)o),
+        Assert.All(ReportsWithin(runs, TimeSpan.FromMilliseconds(500)),
             r => Assert.NotEqual(TaskEventKind.TASK_STARTED, r.Event));
     }
 
@@ -109,7 +127,7 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         pool.Tell(Exec("r4", "s", "stubborn"));
         pool.Tell(Exec("r5", "next", "count"));
         Assert.Equal("s", ExpectReport(runs, TaskEventKind.TASK_STARTED).TaskId);
-        runs.Reply(new TaskEventAccepted("r4", "s", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r4", "s", TaskState.RUNNING, RunStatus.RUNNING));
         AwaitCondition(() => stubborn.Started.Contains("s"), TimeSpan.FromSeconds(5));
 
         var cancelledAt = Stopwatch.StartNew();
@@ -124,12 +142,12 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         // The abandoned handler no longer holds the only slot: the next task is claimed and runs.
         var next = ExpectReport(runs, TaskEventKind.TASK_STARTED);
         Assert.Equal("next", next.TaskId);
-        runs.Reply(new TaskEventAccepted("r5", "next", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r5", "next", TaskState.RUNNING, RunStatus.RUNNING));
         Assert.Equal("next", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
 
         // When the abandoned handler finally returns, its success is not reported: the task was already settled.
         stubborn.Release();
-        Assert.All(runs.ReceiveWhile(TimeSpan.FromMilliseconds(600), o => (ReportTaskEvent)o),
+        Assert.All(ReportsWithin(runs, TimeSpan.FromMilliseconds(600)),
             r => Assert.False(r.TaskId == "s" && r.Event == TaskEventKind.TASK_SUCCEEDED, "abandoned task reported a success"));
     }
 
@@ -140,10 +158,10 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         var (pool, runs) = StartPool(slots: 1, TimeSpan.FromMilliseconds(300), stubborn);
         pool.Tell(Exec("r6", "s", "stubborn"));
         ExpectReport(runs, TaskEventKind.TASK_STARTED);
-        runs.Reply(new TaskEventAccepted("r6", "s", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r6", "s", TaskState.RUNNING, RunStatus.RUNNING));
 
         ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
-        runs.Reply(new CommandRejected(RejectionKind.Conflict, "TASK_HEARTBEAT ignored: task 's' is already CANCELLED"));
+        Answer(runs, new CommandRejected(RejectionKind.Conflict, "TASK_HEARTBEAT ignored: task 's' is already CANCELLED"));
 
         var forced = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
         Assert.Contains("forced", forced.Error);
@@ -156,12 +174,12 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         var (pool, runs) = StartPool(slots: 1, TimeSpan.FromSeconds(5));
         pool.Tell(Exec("r7", "h", "hang"));
         ExpectReport(runs, TaskEventKind.TASK_STARTED);
-        runs.Reply(new TaskEventAccepted("r7", "h", TaskState.RUNNING, RunStatus.RUNNING));
+        Answer(runs, new TaskEventAccepted("r7", "h", TaskState.RUNNING, RunStatus.RUNNING));
         ExpectReport(runs, TaskEventKind.TASK_HEARTBEAT);
 
         pool.Tell(new RunCancelledNotice("r7", "stop", "api", DateTimeOffset.UtcNow));
 
-        var cancelled = runs.FishForMessage<ReportTaskEvent>(r => r.Event == TaskEventKind.TASK_CANCELLED, TimeSpan.FromSeconds(2));
+        var cancelled = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
         Assert.DoesNotContain("forced", cancelled.Error);
         Assert.Contains("cancellation reached the worker", cancelled.Error);
     }
@@ -172,14 +190,47 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         var (pool, runs) = StartPool(slots: 1);
         pool.Tell(Exec("r8", "c", "count"));
         ExpectReport(runs, TaskEventKind.TASK_STARTED);
-        var claimSender = runs.LastSender;
+        var (claimSender, claim) = (runs.LastSender, _lastReport);
 
         pool.Tell(new RunCancelledNotice("r8", "stop", "api", DateTimeOffset.UtcNow));
-        claimSender.Tell(new TaskEventAccepted("r8", "c", TaskState.RUNNING, RunStatus.CANCELLING));
+        claimSender.Tell(PoolReportAnswer.For(claim, new TaskEventAccepted("r8", "c", TaskState.RUNNING, RunStatus.CANCELLING)));
 
         var cancelled = ExpectReport(runs, TaskEventKind.TASK_CANCELLED);
         Assert.Equal("c", cancelled.TaskId);
         Assert.Empty(_counting.Ran);
+    }
+
+    [Fact]
+    public void A_report_without_an_answer_is_sent_again_and_the_late_answer_to_the_first_starts_nothing()
+    {
+        var (pool, runs) = StartPool(slots: 1, reportTimeout: TimeSpan.FromMilliseconds(300));
+        pool.Tell(Exec("r9", "a", "count"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        var first = _lastReport;
+
+        var again = ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        Assert.Equal("a", again.TaskId);
+        Assert.NotEqual(first, _lastReport);
+        runs.Reply(PoolReportAnswer.For(first, new TaskEventAccepted("r9", "a", TaskState.RUNNING, RunStatus.RUNNING)));
+        Answer(runs, new TaskEventAccepted("r9", "a", TaskState.RUNNING, RunStatus.RUNNING));
+
+        Assert.Equal("a", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
+        Assert.Equal(["r9/a"], _counting.Ran);
+    }
+
+    [Fact]
+    public void Later_reports_go_straight_to_the_run_that_answered_and_a_retry_goes_through_the_region_again()
+    {
+        var (pool, region) = StartPool(slots: 1, reportTimeout: TimeSpan.FromMilliseconds(300));
+        var run = CreateTestProbe();
+        pool.Tell(Exec("r10", "a", "count"));
+        ExpectReport(region, TaskEventKind.TASK_STARTED);
+        run.Send(pool, PoolReportAnswer.For(_lastReport, new TaskEventAccepted("r10", "a", TaskState.RUNNING, RunStatus.RUNNING)));
+
+        // The run entity answered: the task's success goes to it, past the shard region.
+        Assert.Equal("a", Taken(run.FishForMessage<PoolReport>(r => r.Report.Event == TaskEventKind.TASK_SUCCEEDED, TimeSpan.FromSeconds(5))).TaskId);
+        // Unanswered (the entity may have stopped or moved): the retry goes through the region, which finds the run.
+        Assert.Equal("a", ExpectReport(region, TaskEventKind.TASK_SUCCEEDED).TaskId);
     }
 
     private sealed class CountingHandler : ITaskHandler

@@ -38,6 +38,28 @@ public sealed record RunCancelWithdrawn(string RunId) : IDeeplineMessage;
 /// </summary>
 public sealed record RunCancelJournalled(RunCancelledNotice Notice);
 
+/// <summary>
+/// An in-cluster pool's report about one task, told to the run rather than asked: the run answers the pool itself with a
+/// <see cref="PoolReportAnswer"/> carrying the same <see cref="Id"/>. A pool sends two reports per task and one per
+/// heartbeat; an ask would cost each a temporary actor, a timeout on the scheduler and a continuation (the pool times
+/// its reports out itself).
+/// </summary>
+public sealed record PoolReport(ReportTaskEvent Report, long Id) : IDeeplineMessage;
+
+/// <summary>The run's answer to a <see cref="PoolReport"/>: exactly one of <see cref="Accepted"/> and <see cref="Rejected"/>.</summary>
+public sealed record PoolReportAnswer(long Id, TaskEventAccepted? Accepted, CommandRejected? Rejected) : IDeeplineMessage
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IDeeplineMessage? Answer => (IDeeplineMessage?)Accepted ?? Rejected;
+
+    public static PoolReportAnswer For(long id, IDeeplineMessage answer) => answer switch
+    {
+        TaskEventAccepted accepted => new PoolReportAnswer(id, accepted, null),
+        CommandRejected rejected => new PoolReportAnswer(id, null, rejected),
+        _ => new PoolReportAnswer(id, null, new CommandRejected(RejectionKind.BadRequest, $"unexpected answer {answer.GetType().Name} to a task event")),
+    };
+}
+
 public static class Topics
 {
     public const string Cancellations = "deepline.cancellations";

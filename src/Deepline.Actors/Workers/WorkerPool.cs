@@ -61,6 +61,7 @@ public sealed record WorkerPoolSettings(
 public sealed class WorkerPool : ReceiveActor, IWithTimers
 {
     private const string HeartbeatTimer = "heartbeat";
+    private const string ReportSweepTimer = "report-sweep";
 
     private readonly WorkerPoolSettings _settings;
     private readonly IActorRef _runs;
@@ -70,6 +71,14 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<TaskKey, Execution> _executions = new();
     private long _nextExecution;
+    /// <summary>Reports told to runs and not answered yet, by id; swept for time-outs.</summary>
+    private readonly Dictionary<long, Outstanding> _outstanding = new();
+    /// <summary>
+    /// The run entity that answered a task's first report: later reports of the task go to it straight, not through the
+    /// shard region (two hops fewer). A retry goes through the region again, in case the entity moved or stopped.
+    /// </summary>
+    private readonly Dictionary<TaskKey, IActorRef> _runOf = new();
+    private long _nextReport;
     private PoolState _state;
 
     public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId, ICancelledRunsLookup? cancelledElsewhere)
@@ -90,7 +99,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Receive<RunCancelWithdrawn>(w => _state = _state.CancelWithdrawn(w.RunId));
         Receive<SubscribeAck>(_ => { });
         Receive<Report>(Send);
-        Receive<ReportAnswer>(OnAnswer);
+        Receive<PoolReportAnswer>(OnReportAnswer);
+        Receive<ReportSweep>(_ => SweepReports());
         Receive<HandlerFinished>(OnFinished);
         Receive<GraceExpired>(g => OnGraceExpired(g.Key));
         Receive<PreStartChecked>(OnChecked);
@@ -132,25 +142,63 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void Send(Report r)
     {
-        var command = new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error);
-        _runs.Ask<IDeeplineMessage>(command, _settings.ReportTimeout)
-            .PipeTo(Self, success: answer => new ReportAnswer(r, answer), failure: ex => new ReportAnswer(r, null, ex));
+        var id = ++_nextReport;
+        _outstanding[id] = new Outstanding(r, System.Diagnostics.Stopwatch.GetTimestamp());
+        var to = r.Attempt == 1 && _runOf.TryGetValue(r.Key, out var run) ? run : _runs;
+        to.Tell(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error), id));
+        if (!Timers.IsTimerActive(ReportSweepTimer))
+            Timers.StartPeriodicTimer(ReportSweepTimer, ReportSweep.Instance, SweepInterval(_settings.ReportTimeout));
     }
 
-    private void OnAnswer(ReportAnswer a)
+    /// <summary>A report is timed out between one and one and a quarter of the report timeout after it was sent.</summary>
+    private static TimeSpan SweepInterval(TimeSpan timeout) => timeout / 4 > TimeSpan.FromMilliseconds(10) ? timeout / 4 : TimeSpan.FromMilliseconds(10);
+
+    private void OnReportAnswer(PoolReportAnswer a)
     {
-        var (report, answer) = (a.Report, a.Answer);
+        // An answer after its report timed out (and was retried) is dropped, as an ask's late answer would be.
+        if (!_outstanding.Remove(a.Id, out var sent)) return;
+        var answer = a.Answer;
+        if (answer is TaskEventAccepted && !Sender.IsNobody()) _runOf[sent.Report.Key] = Sender;
+        if (sent.Report.Event is not (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT) || answer is not TaskEventAccepted)
+            _runOf.Remove(sent.Report.Key);
+        OnAnswer(sent.Report, answer, null);
+    }
+
+    private void SweepReports()
+    {
+        if (_outstanding.Count == 0)
+        {
+            Timers.Cancel(ReportSweepTimer);
+            return;
+        }
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var timeout = _settings.ReportTimeout;
+        List<long>? expired = null;
+        foreach (var (id, sent) in _outstanding)
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(sent.SentAt, now) >= timeout)
+                (expired ??= []).Add(id);
+        if (expired is null) return;
+        foreach (var id in expired)
+        {
+            if (!_outstanding.Remove(id, out var sent)) continue;
+            OnAnswer(sent.Report, null, $"no answer within {timeout.TotalSeconds:0.###} s");
+        }
+    }
+
+    private void OnAnswer(Report report, IDeeplineMessage? answer, string? error)
+    {
         if (answer is null)
         {
             if (report.Event == TaskEventKind.TASK_HEARTBEAT) return;
             if (report.Attempt < _settings.ReportAttempts)
             {
-                _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, a.Error?.Message);
+                _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, error);
                 Timers.StartSingleTimer(("retry", report.Key, report.Event), report with { Attempt = report.Attempt + 1 },
                     TimeSpan.FromMilliseconds(200 * report.Attempt));
                 return;
             }
             _log.Error("Giving up reporting {0} for {1} after {2} attempts", report.Event, report.Key, report.Attempt);
+            _runOf.Remove(report.Key);
             if (report.Event == TaskEventKind.TASK_STARTED) Release(_state.ClaimDropped(report.Key));
             return;
         }
@@ -356,7 +404,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private sealed record Report(TaskKey Key, TaskEventKind Event, JsonElement? Result, string? Error, int Attempt);
 
-    private sealed record ReportAnswer(Report Report, IDeeplineMessage? Answer, Exception? Error = null);
+    private sealed record Outstanding(Report Report, long SentAt);
+
+    private sealed record ReportSweep
+    {
+        public static ReportSweep Instance { get; } = new();
+    }
 
     private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error);
 

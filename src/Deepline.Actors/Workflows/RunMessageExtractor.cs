@@ -9,6 +9,7 @@ public sealed class RunMessageExtractor(int maxShards) : HashCodeMessageExtracto
     public override string? EntityId(object message) => message switch
     {
         IRunCommand c => c.RunId,
+        Workers.PoolReport r => r.Report.RunId,
         _ => null,
     };
 }

@@ -43,7 +43,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private bool _resourceSyncAcked = true;
 
     /// <param name="Notice">The cancel announced while this write is under way, to be confirmed once it is durable.</param>
-    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null, RunCancelledNotice? Notice = null);
+    /// <param name="Correlation">The id of the pool's report being answered (<see cref="PoolReport"/>); null for any other sender.</param>
+    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null, RunCancelledNotice? Notice = null, long? Correlation = null);
 
     /// <summary>The trace the run was submitted in (tracing only): parent of later spans that bring no context of their own.</summary>
     private ActivityContext _trace;
@@ -118,12 +119,15 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         switch (message)
         {
+            case PoolReport report when _unreadable is { } u:
+                Answer(Sender, PoolReportAnswer.For(report.Id, Unreadable(u)));
+                break;
+            case PoolReport report:
+                Handle(report.Report, report.Id);
+                break;
             case IRunCommand command when _unreadable is { } u:
-                // Again on every request: /health's watch may have started after this run recovered.
-                Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
-                if (command is not (CancelTimeoutElapsed or ResourcesGranted))
-                    Answer(Sender, new CommandRejected(RejectionKind.HistoryUnreadable,
-                        $"the history of run '{_runId}' cannot be read (event {u.SequenceNr}: {u.Error}); retrying will not help, the store must be repaired"));
+                var rejected = Unreadable(u);
+                if (command is not (CancelTimeoutElapsed or ResourcesGranted)) Answer(Sender, rejected);
                 break;
             case ResourcesGranted granted:
                 if (granted.SyncId != 0 && granted.SyncId == _resourceSyncId) _resourceSyncAcked = true;
@@ -160,7 +164,16 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         }
     }
 
-    private void Handle(IRunCommand command)
+    private CommandRejected Unreadable(UnreadableHistory u)
+    {
+        // Again on every request: /health's watch may have started after this run recovered.
+        Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, u.SequenceNr, u.Error, DateTimeOffset.UtcNow));
+        return new CommandRejected(RejectionKind.HistoryUnreadable,
+            $"the history of run '{_runId}' cannot be read (event {u.SequenceNr}: {u.Error}); retrying will not help, the store must be repaired");
+    }
+
+    /// <param name="correlation">Set when a pool told the command (<see cref="PoolReport"/>): the answer carries it back.</param>
+    private void Handle(IRunCommand command, long? correlation = null)
     {
         var before = _state;
         var span = RunTracing.StartDecide(command, ref _trace);
@@ -169,7 +182,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         if (decision.Persist.IsEmpty)
         {
-            if (decision.Reply is { } reply) Answer(Sender, RunTracing.Stamp(reply, span)!);
+            if (decision.Reply is { } reply) Answer(Sender, Correlate(RunTracing.Stamp(reply, span)!, correlation));
             RunTracing.End(span);
             if (_state is null) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
             return;
@@ -196,7 +209,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
         // The reply is sent from the persist handler of the last event and nowhere else: a rejected or failed write
         // never runs it (a deferred handler would), so nothing is ever acknowledged that the journal does not hold.
-        _writing = new PendingWrite(Sender, decision.Reply, span, notice);
+        _writing = new PendingWrite(Sender, decision.Reply, span, notice, correlation);
         var remaining = decision.Persist.Length;
         // The decider applied the events already to build its reply; its state is taken rather than computed twice.
         var after = decision.Transient.IsEmpty ? decision.After : null;
@@ -206,7 +219,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             if (--remaining == 0 && after is not null) _state = after;
             else _state = e is RunSubmitted s ? WorkflowState.Create(s) : _state!.Apply(e);
             if (remaining > 0) return;
-            if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, RunTracing.Stamp(reply, _writing.Span)!);
+            if (_writing?.Reply is { } reply) Answer(_writing.ReplyTo, Correlate(RunTracing.Stamp(reply, _writing.Span)!, _writing.Correlation));
             using var traced = RunTracing.Enter(_writing?.Span);
             var announced = _writing?.Notice;
             _writing = null;
@@ -238,7 +251,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         if (_writing is not { } w) return;
         _writing = null;
-        if (w.Reply is not null) Answer(w.ReplyTo, new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"));
+        if (w.Reply is not null) Answer(w.ReplyTo, Correlate(new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"), w.Correlation));
         // The pools heard of a cancel the journal may not hold: they forget it, or they would drop the run's later tasks.
         if (w.Notice is not null) _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelWithdrawn(_runId)));
         RunTracing.End(w.Span, "not stored");
@@ -402,6 +415,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         to.Tell(reply);
         if (to is not ActorRefWithCell && !to.IsNobody()) Self.Tell(ForgetSender.Instance, ActorRefs.NoSender);
     }
+
+    private static IDeeplineMessage Correlate(IDeeplineMessage reply, long? correlation) =>
+        correlation is { } id ? PoolReportAnswer.For(id, reply) : reply;
 
     private sealed record ForgetSender : INotInfluenceReceiveTimeout
     {
