@@ -46,17 +46,23 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
 
     private UniqueKillSwitch Run()
     {
-        var journal = PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var tail = JournalTail.For(_store.Connect, Context.System.Serialization);
+        // Created only where used: the query journal starts an actor that reads every ordering of the journal.
+        var journal = tail is null ? PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier) : null;
         var store = _store;
         var log = _log;
         var materializer = Context.System.Materializer();
         RunHistory history = async (runId, toSeq, ct) =>
-            (await journal.CurrentEventsByPersistenceId(RunPersistenceIdPrefix + runId, 0, toSeq).RunWith(Sink.Seq<EventEnvelope>(), materializer))
+            (tail is not null
+                ? await tail.HistoryAsync(RunPersistenceIdPrefix + runId, toSeq, ct)
+                : await journal!.CurrentEventsByPersistenceId(RunPersistenceIdPrefix + runId, 0, toSeq).RunWith(Sink.Seq<EventEnvelope>(), materializer))
             .Select(e => new IndexedEvent(runId, e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
             .ToList();
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
-                .ConcatMany(offset => journal.AllEvents(Offset.Sequence(offset)))
+                .ConcatMany(offset => tail is not null
+                    ? tail.After(offset, Hosting.StoreHosting.QueryPageSize, RunPersistenceIdPrefix)
+                    : journal!.AllEvents(Offset.Sequence(offset)))
                 .GroupedWithin(Hosting.StoreHosting.QueryPageSize, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async envelopes =>
                 {

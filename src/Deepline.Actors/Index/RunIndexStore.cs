@@ -25,6 +25,9 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 {
     public const string ProjectionName = "run-index";
 
+    /// <summary>A new connection to the store the index lives in (the journal's).</summary>
+    public Func<DbConnection> Connect => connect;
+
     /// <summary>Open runs whose state the projection keeps between batches (a few KiB each); the rest are rebuilt on demand.</summary>
     public const int MaxCachedStates = 5_000;
 
