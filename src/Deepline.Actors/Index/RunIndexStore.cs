@@ -185,7 +185,12 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var folded = new List<(WorkflowState State, long Seq)>();
         foreach (var (runId, events) in byRun)
         {
-            var start = _states.TryGetValue(runId, out var cached) ? cached : await RecoverAsync(db, runId, history, ct);
+            // A run whose batch starts at its submission is new to the index (a row is written with the offset that
+            // covers its events, so a replay from the stored offset never finds one): no lookup, a round trip per new
+            // run on PostgreSQL.
+            var start = _states.TryGetValue(runId, out var cached) ? cached
+                : events[0] is { SequenceNr: 1, Event: RunSubmitted } ? (null, 0)
+                : await RecoverAsync(db, runId, history, ct);
             var (state, seq) = Fold(start, events, quarantined);
             if (state is not null) folded.Add((state, seq));
         }
