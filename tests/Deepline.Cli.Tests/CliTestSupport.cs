@@ -100,10 +100,12 @@ public sealed class TestNode : IAsyncDisposable
         {
             await app.StartAsync();
         }
-        catch (OperationCanceledException) when (!joined)
+        catch (Exception e) when (!joined && (e is OperationCanceledException ||
+                                              e is InvalidOperationException && e.Message.Contains("terminat", StringComparison.Ordinal)))
         {
             // A node refused by the cluster it joins (its store is not the cluster's) stops itself, which can cancel
-            // its own host start; the caller looks at how it ended.
+            // its own host start, or end its actor system while the host still creates its singletons ("Cannot create
+            // child while terminating or terminated"); the caller looks at how it ended.
             return new TestNode(app, config) { LeftForeignCluster = foreign.Task };
         }
         var node = new TestNode(app, config) { LeftForeignCluster = foreign.Task };
