@@ -12,8 +12,9 @@ using Deepline.Domain;
 namespace Deepline.Actors.Index;
 
 /// <summary>
-/// Keeps the run index up to date: a live all-events stream from the journal (run events are not tagged, see
-/// <see cref="RunEventTagger"/>), in batches, each batch's run events and its offset written in one transaction,
+/// Keeps the run index up to date: a live stream of every journal event (run events are not tagged, see
+/// <see cref="RunEventTagger"/>; on SQLite read from the journal table by <see cref="JournalTail"/>, elsewhere the query
+/// journal's all-events stream), in batches, each batch's run events and its offset written in one transaction,
 /// restarted with backoff on failure from the stored offset. Runs as a cluster singleton so exactly one writer
 /// follows the journal.
 /// </summary>
