@@ -98,6 +98,12 @@ public sealed class PostgresServer : IAsyncDisposable
             {
                 return ConnectionString(name); // created by the attempt whose answer was lost
             }
+            catch (Npgsql.PostgresException e) when (e.SqlState == "23505" && attempt < 6)
+            {
+                // The attempt whose answer was lost is still creating it on the server (CI, loaded machine): the next
+                // attempt finds it created (42P04).
+                await Task.Delay(200 * attempt);
+            }
             catch (Npgsql.NpgsqlException e) when (e is not Npgsql.PostgresException && attempt < 4)
             {
                 Npgsql.NpgsqlConnection.ClearAllPools();
