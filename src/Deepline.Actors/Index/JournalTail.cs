@@ -4,6 +4,7 @@ using Akka.Persistence.Query;
 using Akka.Streams.Dsl;
 using Akka.Util;
 using Deepline.Actors.Serialization;
+using Deepline.Actors.Workflows;
 using Microsoft.Data.Sqlite;
 
 namespace Deepline.Actors.Index;
@@ -29,23 +30,20 @@ public sealed class JournalTail(Func<DbConnection> connect, Akka.Serialization.S
     }
 
     /// <summary>Every row after <paramref name="offset"/>, now and as they are written, in pages of at most <paramref name="pageSize"/>.</summary>
-    public Source<EventEnvelope, NotUsed> After(long offset, int pageSize, string runPrefix) =>
+    public Source<EventEnvelope, NotUsed> After(long offset, int pageSize) =>
         Source.UnfoldAsync<(long Offset, bool Wait), IReadOnlyList<EventEnvelope>>((offset, false), async s =>
         {
             if (s.Wait) await Task.Delay(PollInterval);
-            var page = await ReadAsync(s.Offset, pageSize, runPrefix);
+            var page = await QueryAsync("WHERE ordering > @a AND deleted = 0 ORDER BY ordering LIMIT @b", s.Offset, pageSize, default);
             var next = page.Count == 0 ? s.Offset : ((Sequence)page[^1].Offset).Value;
             return Option<((long, bool), IReadOnlyList<EventEnvelope>)>.Create(((next, page.Count < pageSize), page));
         }).SelectMany(page => page);
 
-    public Task<IReadOnlyList<EventEnvelope>> ReadAsync(long offset, int pageSize, string runPrefix, CancellationToken ct = default) =>
-        QueryAsync("WHERE ordering > @a AND deleted = 0 ORDER BY ordering LIMIT @b", offset, pageSize, runPrefix, ct);
-
     /// <summary>One entity's events up to <paramref name="toSequenceNr"/>, in order (the index rebuilding a run it does not hold).</summary>
     public Task<IReadOnlyList<EventEnvelope>> HistoryAsync(string persistenceId, long toSequenceNr, CancellationToken ct = default) =>
-        QueryAsync("WHERE persistence_id = @a AND sequence_number <= @b AND deleted = 0 ORDER BY sequence_number", persistenceId, toSequenceNr, persistenceId, ct);
+        QueryAsync("WHERE persistence_id = @a AND sequence_number <= @b AND deleted = 0 ORDER BY sequence_number", persistenceId, toSequenceNr, ct);
 
-    private async Task<IReadOnlyList<EventEnvelope>> QueryAsync(string where, object a, object b, string runPrefix, CancellationToken ct)
+    private async Task<IReadOnlyList<EventEnvelope>> QueryAsync(string where, object a, object b, CancellationToken ct)
     {
         await using var db = connect();
         await db.OpenAsync(ct);
@@ -60,7 +58,7 @@ public sealed class JournalTail(Func<DbConnection> connect, Akka.Serialization.S
         {
             var persistenceId = r.GetString(1);
             var manifest = r.IsDBNull(4) ? "" : r.GetString(4);
-            var payload = persistenceId.StartsWith(runPrefix, StringComparison.Ordinal)
+            var payload = persistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
                 ? Read((byte[])r.GetValue(3), r.IsDBNull(5) ? null : r.GetInt32(5), manifest)
                 : (object)NotRead.Instance;
             page.Add(new EventEnvelope(Offset.Sequence(r.GetInt64(0)), persistenceId, r.GetInt64(2), payload, r.GetInt64(6), []));

@@ -22,7 +22,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
 {
     private readonly RunIndexStore _store;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private const string RunPersistenceIdPrefix = "run-";
+    private const string RunPersistenceIdPrefix = WorkflowActor.PersistenceIdPrefix;
     private UniqueKillSwitch? _kill;
 
     public RunIndexProjection(RunIndexStore store)
@@ -62,7 +62,7 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
                 .ConcatMany(offset => tail is not null
-                    ? tail.After(offset, Hosting.StoreHosting.QueryPageSize, RunPersistenceIdPrefix)
+                    ? tail.After(offset, Hosting.StoreHosting.QueryPageSize)
                     : journal!.AllEvents(Offset.Sequence(offset)))
                 .GroupedWithin(Hosting.StoreHosting.QueryPageSize, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async envelopes =>

@@ -131,6 +131,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             DeadlockReason = r.IsDBNull(17) ? null : r.GetString(17),
         };
 
+    private static readonly string[] RowParameters = [.. RowColumns.Select(c => "@" + c)];
+
     private static readonly string UpdateAll = string.Join(", ", RowColumns.Skip(1).Select(col => $"{col} = excluded.{col}"));
 
     private string ThresholdsKey => $"{thresholds.PendingStaleS}/{thresholds.WorkflowStaleS}/{thresholds.HeartbeatTimeoutS}";
@@ -210,7 +212,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
                     for (var i = 0; i < values.Length; i++)
                     {
                         var p = upsert.CreateParameter();
-                        p.ParameterName = "@" + RowColumns[i];
+                        p.ParameterName = RowParameters[i];
                         p.Value = values[i] ?? DBNull.Value;
                         upsert.Parameters.Add(p);
                     }
