@@ -157,11 +157,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         // An answer after its report timed out (and was retried) is dropped, as an ask's late answer would be.
         if (!_outstanding.Remove(a.Id, out var sent)) return;
-        var answer = a.Answer;
-        if (answer is TaskEventAccepted && !Sender.IsNobody()) _runOf[sent.Report.Key] = Sender;
-        if (sent.Report.Event is not (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT) || answer is not TaskEventAccepted)
+        // The task goes on (a claim or a heartbeat accepted): its next reports go to the entity that answered.
+        if (a.Answer is TaskEventAccepted && sent.Report.Event is (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT) && !Sender.IsNobody())
+            _runOf[sent.Report.Key] = Sender;
+        else
             _runOf.Remove(sent.Report.Key);
-        OnAnswer(sent.Report, answer, null);
+        OnAnswer(sent.Report, a.Answer, null);
     }
 
     private void SweepReports()
@@ -215,6 +216,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
                     // run does not wait for its cancel deadline on a task that never started.
                     if (wasClaiming)
                         Send(new Report(report.Key, TaskEventKind.TASK_CANCELLED, null, NotStarted(false), 1));
+                    else
+                        _runOf.Remove(report.Key); // no report of this task follows
                     Pump();
                 }
                 else if (_cancelledElsewhere is null) Start(start);
