@@ -157,7 +157,11 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
         if (_leases.Next is { } next) ArmLeaseTimer(next, now);
     }
 
-    /// <summary>Workers whose lease ran out, with when and under whose key, until they claim again (bounded, oldest forgotten first).</summary>
+    /// <summary>
+    /// Workers whose lease ran out, with when and under whose key, until they claim again. Bounded by the order queue,
+    /// which also keeps ids of workers that claimed again (removed from the map only): oldest forgotten first, so a worker
+    /// that expires over and over cannot grow it, at worst an expiry is forgotten early (a 404 instead of a 410).
+    /// </summary>
     private readonly Dictionary<string, (DateTimeOffset At, string? Owner)> _expired = new(StringComparer.Ordinal);
     private readonly Queue<string> _expiredOrder = new();
     private const int ExpiredKept = 10_000;
@@ -166,7 +170,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     {
         if (_expired.TryAdd(holder, (at, owner))) _expiredOrder.Enqueue(holder);
         else _expired[holder] = (at, owner);
-        while (_expired.Count > ExpiredKept && _expiredOrder.TryDequeue(out var oldest)) _expired.Remove(oldest);
+        while (_expiredOrder.Count > ExpiredKept && _expiredOrder.TryDequeue(out var oldest)) _expired.Remove(oldest);
     }
 
     /// <summary>Logged and counted once the expiry is journalled. Worker ids and resource names were checked at the endpoint ([A-Za-z0-9._:-]).</summary>
