@@ -44,7 +44,8 @@ var active = int.Parse(Arg("--tp-active", "10000"));
 var sample = int.Parse(Arg("--tp-sample", "200"));
 var reportPath = Arg("--tp-report", "");
 // --tp-store sqlite | postgresql | both. PostgreSQL: --tp-connection "Host=...;Database=..." (an empty database), or
-// without it a throwaway PostgreSQL 15 server started here on loopback (fsync and synchronous_commit on).
+// without it a throwaway PostgreSQL 15 server started here on loopback with a production server's durability (fsync,
+// synchronous_commit and full_page_writes on: a commit returns after its WAL flush). The table names what the server had.
 var storeArg = Arg("--tp-store", "sqlite");
 var stores = storeArg switch
 {
@@ -53,7 +54,7 @@ var stores = storeArg switch
     "both" => ["sqlite", "postgresql"],
     _ => throw new ArgumentException($"--tp-store: expected sqlite, postgresql or both, got '{storeArg}'"),
 };
-await using var postgres = stores.Contains("postgresql") && Arg("--tp-connection", "").Length == 0 ? await PostgresServer.StartAsync() : null;
+await using var postgres = stores.Contains("postgresql") && Arg("--tp-connection", "").Length == 0 ? await PostgresServer.StartAsync(durable: true) : null;
 async Task<StoreConfig?> UseStore(string store) => store == "sqlite"
     ? null
     : new StoreConfig(StoreConfig.PostgreSql, postgres is null ? Arg("--tp-connection", "") : await postgres.CreateDatabaseAsync($"bench_{Guid.NewGuid():N}"));
@@ -83,7 +84,7 @@ if (!args.Contains("--tp-skip-transitions"))
     {
         BenchNode.Store = await UseStore(store);
         var r = await TransitionsBench(runs, tasksPerRun, slots, concurrency, warmupRuns);
-        lines.Add($"| {store} | {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} | {r.RawCommits:N0} | {r.Events / r.WallS / r.RawCommits:0.00} |");
+        lines.Add($"| {r.Store} | {r.Runs:N0} | {r.Runs * tasksPerRun:N0} | {slots} | {r.Events:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.WallS:0.0} | {r.Events / r.WallS:N0} | {r.IndexS:0.0} | {r.CpuMs / r.Events * 1000:N0} | {r.RowsPerCommit:0.0} | {r.RawCommits:N0} | {r.Events / r.WallS / r.RawCommits:0.00} |");
     }
     lines.Add("");
 }
@@ -147,13 +148,14 @@ string Arg(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-static async Task<(int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs, double RowsPerCommit, double RawCommits)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency, int warmupRuns)
+static async Task<(string Store, int Runs, long Events, double SubmitS, double WallS, double IndexS, double CpuMs, double RowsPerCommit, double RawCommits)> TransitionsBench(int runs, int tasksPerRun, int slots, int concurrency, int warmupRuns)
 {
     await using var node = await BenchNode.StartAsync(slots);
     Func<string, ImmutableArray<TaskSpec>> shape = tasksPerRun == 5 ? Diamond : _ => Layers(tasksPerRun);
     await node.WarmUpAsync(concurrency, warmupRuns, shape);
     var rawCommits = node.RawCommitsPerSecond(TimeSpan.FromSeconds(3));
-    Console.Error.WriteLine($"store: {rawCommits:N0} single-row commits/s on its own");
+    var storeLabel = node.Describe();
+    Console.Error.WriteLine($"store: {storeLabel}, {rawCommits:N0} single-row commits/s on its own");
     var baseline = node.JournalRows();
 
     var ids = Enumerable.Range(0, runs).Select(i => $"tx-{i:D7}").ToList();
@@ -176,7 +178,7 @@ static async Task<(int Runs, long Events, double SubmitS, double WallS, double I
     Console.Error.WriteLine($"transitions: {events:N0} events in {wallS:0.0} s");
     if (sampler is not null)
         foreach (var (type, share) in sampler.Stop(AllocationSampler.Top)) Console.WriteLine($"  allocated {share,6:P1} {type}");
-    return (runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit, rawCommits);
+    return (storeLabel, runs, events, submitS, wallS, indexS, cpuMs, rowsPerCommit, rawCommits);
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
@@ -459,6 +461,24 @@ internal sealed class BenchNode : IAsyncDisposable
         var rate = n / clock.Elapsed.TotalSeconds;
         Exec("DROP TABLE bench_raw_commit");
         return rate;
+    }
+
+    /// <summary>
+    /// The store and, for PostgreSQL, the settings that decide when a commit returns (a server without fsync or
+    /// synchronous_commit answers before its WAL is on disk, and its numbers are not durable ones).
+    /// </summary>
+    public string Describe()
+    {
+        if (!_store.IsPostgreSql) return "sqlite (synchronous=FULL)";
+        using var db = _store.CreateConnection();
+        db.Open();
+        string Show(string setting)
+        {
+            using var c = db.CreateCommand();
+            c.CommandText = "SHOW " + setting;
+            return $"{setting}={c.ExecuteScalar()}";
+        }
+        return $"postgresql ({Show("fsync")}, {Show("synchronous_commit")}, {Show("full_page_writes")})";
     }
 
     public long JournalRows()

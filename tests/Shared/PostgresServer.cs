@@ -6,8 +6,9 @@ namespace Deepline.Tests.Shared;
 
 /// <summary>
 /// A throwaway PostgreSQL server: Debian's binaries (<c>initdb</c>, <c>postgres</c> under /usr/lib/postgresql/N/bin),
-/// a fresh cluster in a temporary directory, trust authentication, 127.0.0.1 on a free port, fsync off (a test server
-/// is thrown away, durability is not what it proves). Runs as the <c>postgres</c> user when the tests run as root,
+/// a fresh cluster in a temporary directory, trust authentication, 127.0.0.1 on a free port. For tests fsync,
+/// synchronous_commit and full-page writes are off (a test server is thrown away, durability is not what it proves); a
+/// benchmark asks for <c>durable</c>, the server's own defaults, since a commit's WAL flush is what it measures. Runs as the <c>postgres</c> user when the tests run as root,
 /// since PostgreSQL refuses to run as root. Dispose stops it and deletes the directory.
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
@@ -48,7 +49,8 @@ public sealed class PostgresServer : IAsyncDisposable
                 .Where(d => File.Exists(Path.Combine(d, "initdb"))).OrderDescending().FirstOrDefault()
             : null;
 
-    public static async Task<PostgresServer> StartAsync()
+    /// <param name="durable">fsync, synchronous_commit and full_page_writes as a production server has them (on).</param>
+    public static async Task<PostgresServer> StartAsync(bool durable = false)
     {
         var bin = BinDirectory() ?? throw new InvalidOperationException(
             "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install them with `apt-get install -y postgresql` (./build.sh test does this)");
@@ -59,9 +61,10 @@ public sealed class PostgresServer : IAsyncDisposable
         await Run(Path.Combine(bin, "initdb"), ["-D", data, "-A", "trust", "-U", User, "--no-sync", "-E", "UTF8", "--locale", "C"], asRoot);
 
         var port = Loopback.FreePort();
+        var durability = durable ? "on" : "off";
         var info = Start(Path.Combine(bin, "postgres"),
-            ["-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=200"], asRoot);
+            ["-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", $"fsync={durability}",
+             "-c", $"synchronous_commit={durability}", "-c", $"full_page_writes={durability}", "-c", "max_connections=200"], asRoot);
         var process = Process.Start(info) ?? throw new InvalidOperationException("postgres did not start");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
