@@ -18,13 +18,7 @@ public static class StoreHosting
                 journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
             .AddSetup(SqliteStore.DataOptionsSetup(providerName, connectionString))
             .AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"\n" +
-                      $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"\n" +
-                      // The run index follows every event through the query journal, a page per query (default 500): at
-                      // thousands of events per second larger pages mean fewer round trips and transactions per event.
-                      $"akka.persistence.query.journal.sql.max-buffer-size = {QueryPageSize}", HoconAddMode.Prepend);
-
-    /// <summary>Events per page of the query journal, and so the most the run index applies in one transaction.</summary>
-    public const int QueryPageSize = 2_000;
+                      $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"", HoconAddMode.Prepend);
 
     /// <summary>
     /// The store guard (the node leaves a cluster whose store is not its own, then calls <paramref name="onForeignStore"/>)

@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using Akka;
 using Akka.Persistence.Query;
@@ -10,60 +11,124 @@ using Microsoft.Data.Sqlite;
 namespace Deepline.Actors.Index;
 
 /// <summary>
-/// The journal's rows in ordering order, read straight from its table, for the run index on SQLite. There a single
-/// writer commits orderings in increasing order (SQLite serialises write transactions and the ordering is assigned
-/// inside them), so a row can never appear below one already read and no gap needs waiting for: the query journal's
-/// sequence actor, which reads every ordering a second time to find gaps (PostgreSQL's concurrent writers leave them),
-/// and its per-page tag lookup are pure cost here. Only run events are deserialized; other entities' rows (sharding's
-/// remember-entities) only move the offset. PostgreSQL keeps the query journal.
+/// The journal's rows in ordering order, read straight from its table, for the run index. Only run events are
+/// deserialized; other entities' rows (sharding's remember-entities, the monitor) only move the offset.
+/// <para>
+/// SQLite has a single writer that commits orderings in increasing order (write transactions are serialised and the
+/// ordering is assigned inside them), so a row can never appear below one already read. PostgreSQL's orderings come from
+/// an identity sequence taken at INSERT and become visible at COMMIT: each node's journal writer commits in order, but
+/// with several nodes a row can become visible after rows above it, and a transaction that rolled back leaves a hole
+/// forever. There the tail hands on rows only up to the first hole, reads again (backing off to a second) until the
+/// hole fills, and after <see cref="HoleTimeout"/> takes it as rolled back, as Akka.Persistence.Sql's query journal
+/// does (its sequence actor: 10 tries a second apart). The query journal is not used for this: per page it ran a
+/// linq2db statement whose tag column aggregates the whole tag table for every row (20 ms a page, in parallel workers
+/// the server started for it), and its sequence actor read every ordering a second time.
+/// </para>
 /// </summary>
-public sealed class JournalTail(Func<DbConnection> connect, Akka.Serialization.Serialization serialization)
+public sealed class JournalTail
 {
     /// <summary>How long the tail waits before reading again after a page that was not full (the plugin waits 1 s).</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>A tail on SQLite; null for any other store.</summary>
-    public static JournalTail? For(Func<DbConnection> connect, Akka.Serialization.Serialization serialization)
+    /// <summary>The longest wait on a hole in the orderings before it is taken as a transaction that rolled back.</summary>
+    public static readonly TimeSpan HoleTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan MaxHoleWait = TimeSpan.FromSeconds(1);
+
+    private readonly Func<DbConnection> _connect;
+    private readonly Akka.Serialization.Serialization _serialization;
+    private readonly bool _holesPossible;
+    private readonly Func<DateTime> _clock;
+
+    public JournalTail(Func<DbConnection> connect, Akka.Serialization.Serialization serialization, bool holesPossible, Func<DateTime>? clock = null) =>
+        (_connect, _serialization, _holesPossible, _clock) = (connect, serialization, holesPossible, clock ?? (() => DateTime.UtcNow));
+
+    /// <summary>A tail on the store <paramref name="connect"/> opens: SQLite (no holes) or PostgreSQL (holes waited for).</summary>
+    public static JournalTail For(Func<DbConnection> connect, Akka.Serialization.Serialization serialization)
     {
         using var probe = connect();
-        return probe is SqliteConnection ? new JournalTail(connect, serialization) : null;
+        return new JournalTail(connect, serialization, holesPossible: probe is not SqliteConnection);
     }
 
     /// <summary>Every row after <paramref name="offset"/>, now and as they are written, in pages of at most <paramref name="pageSize"/>.</summary>
     public Source<EventEnvelope, NotUsed> After(long offset, int pageSize) =>
-        Source.UnfoldAsync<(long Offset, bool Wait), IReadOnlyList<EventEnvelope>>((offset, false), async s =>
+        Source.UnfoldAsync<TailState, IReadOnlyList<EventEnvelope>>(new TailState(offset, TimeSpan.Zero, null), async s =>
         {
-            if (s.Wait) await Task.Delay(PollInterval);
-            var page = await QueryAsync("WHERE ordering > @a AND deleted = 0 ORDER BY ordering LIMIT @b", s.Offset, pageSize, default);
-            var next = page.Count == 0 ? s.Offset : ((Sequence)page[^1].Offset).Value;
-            return Option<((long, bool), IReadOnlyList<EventEnvelope>)>.Create(((next, page.Count < pageSize), page));
+            if (s.Wait > TimeSpan.Zero) await Task.Delay(s.Wait);
+            var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", s.Offset, pageSize, default);
+            var (take, hole) = _holesPossible ? Contiguous(s.Offset, rows.Select(r => r.Ordering).ToList(), s.Hole, _clock(), HoleTimeout) : (rows.Count, null);
+            var next = take == 0 ? s.Offset : rows[take - 1].Ordering;
+            var wait = hole is not null
+                ? (s.Hole?.At == hole.Value.At ? Min(s.Wait * 2, MaxHoleWait) : PollInterval)
+                : rows.Count < pageSize ? PollInterval : TimeSpan.Zero;
+            IReadOnlyList<EventEnvelope> page = rows.Take(take).Where(r => !r.Deleted).Select(r => r.Envelope).ToList();
+            return Option<(TailState, IReadOnlyList<EventEnvelope>)>.Create((new TailState(next, wait, hole), page));
         }).SelectMany(page => page);
 
-    /// <summary>One entity's events up to <paramref name="toSequenceNr"/>, in order (the index rebuilding a run it does not hold).</summary>
-    public Task<IReadOnlyList<EventEnvelope>> HistoryAsync(string persistenceId, long toSequenceNr, CancellationToken ct = default) =>
-        QueryAsync("WHERE persistence_id = @a AND sequence_number <= @b AND deleted = 0 ORDER BY sequence_number", persistenceId, toSequenceNr, ct);
-
-    private async Task<IReadOnlyList<EventEnvelope>> QueryAsync(string where, object a, object b, CancellationToken ct)
+    /// <summary>
+    /// How many rows of a page (orderings ascending, all above <paramref name="offset"/>) can be handed on: those before
+    /// the first hole in the orderings; a hole first seen <paramref name="timeout"/> ago or longer is stepped over (its
+    /// rows rolled back). Returns the hole the tail now waits on, with when it was first seen, or null.
+    /// </summary>
+    public static (int Take, Hole? Hole) Contiguous(long offset, IReadOnlyList<long> orderings, Hole? known, DateTime now, TimeSpan timeout)
     {
-        await using var db = connect();
+        var expected = offset + 1;
+        for (var i = 0; i < orderings.Count; i++)
+        {
+            if (orderings[i] == expected)
+            {
+                expected++;
+                continue;
+            }
+            if (known is { } k && k.At == expected && now - k.Since >= timeout)
+            {
+                expected = orderings[i] + 1;
+                known = null;
+                continue;
+            }
+            return (i, known is { } same && same.At == expected ? same : new Hole(expected, now));
+        }
+        return (orderings.Count, null);
+    }
+
+    /// <summary>A missing ordering the tail waits on, and when it first saw it missing.</summary>
+    public readonly record struct Hole(long At, DateTime Since);
+
+    private sealed record TailState(long Offset, TimeSpan Wait, Hole? Hole);
+
+    private readonly record struct Row(long Ordering, bool Deleted, EventEnvelope Envelope);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>One entity's events up to <paramref name="toSequenceNr"/>, in order (the index rebuilding a run it does not hold).</summary>
+    public async Task<IReadOnlyList<EventEnvelope>> HistoryAsync(string persistenceId, long toSequenceNr, CancellationToken ct = default) =>
+        (await QueryAsync("WHERE persistence_id = @a AND sequence_number <= @b ORDER BY sequence_number", persistenceId, toSequenceNr, ct))
+        .Where(r => !r.Deleted).Select(r => r.Envelope).ToList();
+
+    private async Task<List<Row>> QueryAsync(string where, object a, object b, CancellationToken ct)
+    {
+        await using var db = _connect();
         await db.OpenAsync(ct);
         Hosting.SqliteStore.OnOpened(db);
         await using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT ordering, persistence_id, sequence_number, message, manifest, identifier, created FROM journal " + where;
+        // Deleted rows are read too: on PostgreSQL they are not holes.
+        cmd.CommandText = "SELECT ordering, persistence_id, sequence_number, message, manifest, identifier, created, deleted FROM journal " + where;
         Add(cmd, "@a", a);
         Add(cmd, "@b", b);
-        var page = new List<EventEnvelope>();
+        var rows = new List<Row>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             var persistenceId = r.GetString(1);
+            var deleted = r.GetBoolean(7);
             var manifest = r.IsDBNull(4) ? "" : r.GetString(4);
-            var payload = persistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
+            var payload = !deleted && persistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
                 ? Read((byte[])r.GetValue(3), r.IsDBNull(5) ? null : r.GetInt32(5), manifest)
                 : (object)NotRead.Instance;
-            page.Add(new EventEnvelope(Offset.Sequence(r.GetInt64(0)), persistenceId, r.GetInt64(2), payload, r.GetInt64(6), []));
+            var ordering = r.GetInt64(0);
+            rows.Add(new Row(ordering, deleted, new EventEnvelope(Offset.Sequence(ordering), persistenceId, r.GetInt64(2), payload, r.GetInt64(6), [])));
         }
-        return page;
+        return rows;
     }
 
     /// <summary>As the query journal would, except that a payload nothing can read becomes a value the index quarantines.</summary>
@@ -72,7 +137,7 @@ public sealed class JournalTail(Func<DbConnection> connect, Akka.Serialization.S
         if (serializerId is not { } id) return new UnreadablePayload(manifest, "journal row without a serializer id");
         try
         {
-            return serialization.Deserialize(bytes, id, manifest);
+            return _serialization.Deserialize(bytes, id, manifest);
         }
         catch (Exception ex)
         {
@@ -85,6 +150,8 @@ public sealed class JournalTail(Func<DbConnection> connect, Akka.Serialization.S
         var p = cmd.CreateParameter();
         p.ParameterName = name;
         p.Value = value;
+        // PostgreSQL compares a LIMIT with an integer and the journal's columns with bigints; SQLite takes either.
+        p.DbType = value switch { string => DbType.String, int => DbType.Int32, _ => DbType.Int64 };
         cmd.Parameters.Add(p);
     }
 

@@ -1,0 +1,99 @@
+using Akka.Persistence.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Deepline.Actors.Index;
+using Deepline.Tests.Shared;
+using Npgsql;
+
+namespace Deepline.Actors.Tests;
+
+/// <summary>
+/// The run index's journal tail on a real PostgreSQL server, where a row's ordering is taken at INSERT and becomes
+/// visible at COMMIT: a row committed above a transaction still open is not handed on before it (the index would
+/// store an offset past an event it never saw), and a rolled-back transaction's hole is stepped over after the timeout.
+/// </summary>
+public sealed class JournalTailPostgresTests : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
+{
+    private PostgresServer _server = null!;
+    private string _connection = null!;
+    private DateTime _now = new(2026, 12, 6, 9, 0, 0, DateTimeKind.Utc);
+
+    public async Task InitializeAsync()
+    {
+        _server = await PostgresServer.StartAsync();
+        _connection = await _server.CreateDatabaseAsync("tail");
+        // The plugin's PostgreSQL journal table, as it creates it on first start.
+        await Exec(null, """
+            CREATE TABLE journal (ordering BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created BIGINT NOT NULL, deleted BOOLEAN NOT NULL,
+              persistence_id TEXT NOT NULL, sequence_number BIGINT NOT NULL, message BYTEA NOT NULL, manifest TEXT NULL,
+              identifier INTEGER NULL, writer_uuid TEXT NULL, CONSTRAINT journal_uq UNIQUE (persistence_id, sequence_number))
+            """);
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private JournalTail Tail() => new(() => new NpgsqlConnection(_connection), Sys.Serialization, holesPossible: true, () => _now);
+
+    private async Task Exec(NpgsqlConnection? on, string sql)
+    {
+        await using var own = on is null ? new NpgsqlConnection(_connection) : null;
+        if (own is not null) await own.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, on ?? own);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static string Insert(string pid, long seq, bool deleted = false) =>
+        $"INSERT INTO journal (created, deleted, persistence_id, sequence_number, message) VALUES (0, {deleted}, '{pid}', {seq}, '\\x01')";
+
+    /// <summary>The tail's rows arrive at the test actor.</summary>
+    private UniqueKillSwitch Follow(long offset) =>
+        Tail().After(offset, 100).ViaMaterialized(KillSwitches.Single<EventEnvelope>(), Keep.Right)
+            .To(Sink.ActorRef<EventEnvelope>(TestActor, "completed", e => e)).Run(Sys.Materializer());
+
+    private EventEnvelope Next() => ExpectMsg<EventEnvelope>(TimeSpan.FromSeconds(10));
+
+    [Fact]
+    public async Task A_row_committed_above_an_open_transaction_waits_for_it_and_both_arrive_in_order()
+    {
+        await Exec(null, Insert("shard-a", 1));
+        await using var slow = new NpgsqlConnection(_connection);
+        await slow.OpenAsync();
+        await using var open = await slow.BeginTransactionAsync();
+        await Exec(slow, Insert("shard-b", 1)); // ordering 2, not committed yet
+        await Exec(null, Insert("shard-c", 1)); // ordering 3, committed
+
+        var tail = Follow(0);
+        Assert.Equal("shard-a", Next().PersistenceId);
+        // Several of the tail's reads happen in this window; none may hand on the row above the open transaction.
+        ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+
+        await open.CommitAsync();
+        Assert.Equal(["shard-b", "shard-c"], [Next().PersistenceId, Next().PersistenceId]);
+        tail.Shutdown();
+    }
+
+    [Fact]
+    public async Task A_rolled_back_transaction_holds_the_tail_until_the_timeout_then_the_rows_after_it_arrive()
+    {
+        await using (var failed = new NpgsqlConnection(_connection))
+        {
+            await failed.OpenAsync();
+            await using var tx = await failed.BeginTransactionAsync();
+            await Exec(failed, Insert("shard-lost", 1)); // takes ordering 1
+            await tx.RollbackAsync();
+        }
+        await Exec(null, Insert("shard-d", 1));
+        await Exec(null, Insert("shard-e", 1, deleted: true));
+        await Exec(null, Insert("shard-f", 1));
+
+        var tail = Follow(0);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+
+        _now += JournalTail.HoleTimeout;
+        // A deleted row is no hole, and is not handed on.
+        var arrived = new[] { Next(), Next() };
+        Assert.Equal(["shard-d", "shard-f"], arrived.Select(e => e.PersistenceId));
+        Assert.Equal([2L, 4L], arrived.Select(e => ((Sequence)e.Offset).Value));
+        tail.Shutdown();
+    }
+}
