@@ -55,7 +55,7 @@ public sealed class JournalTail
         Source.UnfoldAsync<TailState, IReadOnlyList<EventEnvelope>>(new TailState(offset, TimeSpan.Zero, null), async s =>
         {
             if (s.Wait > TimeSpan.Zero) await Task.Delay(s.Wait);
-            var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", s.Offset, pageSize, default);
+            var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", [("@a", s.Offset), ("@b", pageSize)], default);
             var (take, hole) = _holesPossible ? Contiguous(s.Offset, rows.Select(r => r.Ordering).ToList(), s.Hole, _clock(), HoleTimeout) : (rows.Count, null);
             var next = take == 0 ? s.Offset : rows[take - 1].Ordering;
             var wait = hole is not null
@@ -100,12 +100,17 @@ public sealed class JournalTail
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    /// <summary>One entity's events up to <paramref name="toSequenceNr"/>, in order (the index rebuilding a run it does not hold).</summary>
-    public async Task<IReadOnlyList<EventEnvelope>> HistoryAsync(string persistenceId, long toSequenceNr, CancellationToken ct = default) =>
-        (await QueryAsync("WHERE persistence_id = @a AND sequence_number <= @b ORDER BY sequence_number", persistenceId, toSequenceNr, ct))
-        .Where(r => !r.Deleted).Select(r => r.Envelope).ToList();
+    /// <summary>The events of several entities, in one read a few hundred at a time (the index rebuilding runs it does not hold).</summary>
+    public async Task<IReadOnlyList<EventEnvelope>> HistoriesAsync(IReadOnlyList<string> persistenceIds, CancellationToken ct = default)
+    {
+        var events = new List<EventEnvelope>();
+        foreach (var chunk in persistenceIds.Chunk(RunIndexStore.MaxIdsPerStatement))
+            events.AddRange((await QueryAsync($"WHERE persistence_id IN ({string.Join(", ", chunk.Select((_, i) => "@p" + i))})",
+                chunk.Select((id, i) => ("@p" + i, (object)id)).ToArray(), ct)).Where(r => !r.Deleted).Select(r => r.Envelope));
+        return events;
+    }
 
-    private async Task<List<Row>> QueryAsync(string where, object a, object b, CancellationToken ct)
+    private async Task<List<Row>> QueryAsync(string where, (string Name, object Value)[] parameters, CancellationToken ct)
     {
         await using var db = _connect();
         await db.OpenAsync(ct);
@@ -113,8 +118,7 @@ public sealed class JournalTail
         await using var cmd = db.CreateCommand();
         // Deleted rows are read too: on PostgreSQL they are not holes.
         cmd.CommandText = "SELECT ordering, persistence_id, sequence_number, message, manifest, identifier, created, deleted FROM journal " + where;
-        Add(cmd, "@a", a);
-        Add(cmd, "@b", b);
+        foreach (var (name, value) in parameters) Add(cmd, name, value);
         var rows = new List<Row>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))

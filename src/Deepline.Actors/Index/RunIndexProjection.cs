@@ -52,9 +52,9 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
         var store = _store;
         var log = _log;
         var materializer = Context.System.Materializer();
-        RunHistory history = async (runId, toSeq, ct) =>
-            (await tail.HistoryAsync(RunPersistenceIdPrefix + runId, toSeq, ct))
-            .Select(e => new IndexedEvent(runId, e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
+        RunHistory history = async (runIds, ct) =>
+            (await tail.HistoriesAsync(runIds.Select(id => RunPersistenceIdPrefix + id).ToList(), ct))
+            .Select(e => new IndexedEvent(e.PersistenceId[RunPersistenceIdPrefix.Length..], e.SequenceNr, ((Sequence)e.Offset).Value, e.Event))
             .ToList();
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())

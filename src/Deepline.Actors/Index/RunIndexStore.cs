@@ -10,8 +10,11 @@ namespace Deepline.Actors.Index;
 /// </summary>
 public sealed record IndexedEvent(string RunId, long SequenceNr, long Offset, object Event);
 
-/// <summary>A run's journal events from the first up to <c>toSeq</c>, as the projection reads them.</summary>
-public delegate Task<IReadOnlyList<IndexedEvent>> RunHistory(string runId, long toSeq, CancellationToken ct);
+/// <summary>
+/// The journal events of several runs from the first, as the projection reads them, in one read (the index rebuilding
+/// runs it does not hold); events above a run's row are dropped by the caller.
+/// </summary>
+public delegate Task<IReadOnlyList<IndexedEvent>> RunHistory(IReadOnlyCollection<string> runIds, CancellationToken ct);
 
 /// <summary>An event the index could not read or apply: set aside so that the events after it still flow.</summary>
 public sealed record QuarantinedEvent(string RunId, long SequenceNr, long Offset, string Error, DateTimeOffset At);
@@ -31,8 +34,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     /// <summary>Open runs whose state the projection keeps between batches (a few KiB each); the rest are rebuilt on demand.</summary>
     public const int MaxCachedStates = 5_000;
 
-    // Touched only by the projection (a cluster singleton, one batch at a time).
-    private readonly Dictionary<string, (WorkflowState State, long Seq)> _states = new(StringComparer.Ordinal);
+    // Touched only by the projection (a cluster singleton, one batch at a time). Batch is the number of the batch that
+    // last touched the run: the least recently touched make room first.
+    private readonly Dictionary<string, (WorkflowState State, long Seq, long Batch)> _states = new(StringComparer.Ordinal);
+    private long _batches;
 
     /// <summary>
     /// The index schema as numbered steps, each applied once and in order (recorded in <c>run_index_schema</c>) in one
@@ -183,16 +188,19 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         }
 
         // All reads and CPU work happen before the write transaction, which then holds the store's lock only to write.
+        // A run whose batch starts at its submission is new to the index (a row is written with the offset that covers
+        // its events, so a replay from the stored offset never finds one); the others not in memory are rebuilt from
+        // their history, all of the batch's in one read (one round trip per run made a PostgreSQL index fall minutes
+        // behind once more runs were open than it keeps in memory).
+        var missed = byRun.Where(r => !_states.ContainsKey(r.Key) && r.Value[0] is not { SequenceNr: 1, Event: RunSubmitted }).Select(r => r.Key).ToList();
+        var recovered = missed.Count == 0 ? [] : await RecoverAsync(db, missed, history, ct);
         var quarantined = new List<QuarantinedEvent>();
         var folded = new List<(WorkflowState State, long Seq)>();
         foreach (var (runId, events) in byRun)
         {
-            // A run whose batch starts at its submission is new to the index (a row is written with the offset that
-            // covers its events, so a replay from the stored offset never finds one): no lookup, a round trip per new
-            // run on PostgreSQL.
-            var start = _states.TryGetValue(runId, out var cached) ? cached
-                : events[0] is { SequenceNr: 1, Event: RunSubmitted } ? (null, 0)
-                : await RecoverAsync(db, runId, history, ct);
+            var start = _states.TryGetValue(runId, out var cached) ? (cached.State, cached.Seq)
+                : recovered.TryGetValue(runId, out var rebuilt) ? rebuilt
+                : (null, 0);
             var (state, seq) = Fold(start, events, quarantined);
             if (state is not null) folded.Add((state, seq));
         }
@@ -245,29 +253,45 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             await tx.CommitAsync(ct);
         }
 
-        // Only what is committed is remembered; finished runs rarely see another event, so they make room.
+        // Only what is committed is remembered; finished runs rarely see another event, so they make room, then the
+        // runs touched longest ago.
+        var batchNo = ++_batches;
         foreach (var (state, seq) in folded)
         {
             if (state.Status.IsTerminal()) _states.Remove(state.RunId);
-            else _states[state.RunId] = (state, seq);
+            else _states[state.RunId] = (state, seq, batchNo);
         }
         if (_states.Count > MaxCachedStates)
-        {
-            var touched = folded.Select(f => f.State.RunId).ToHashSet(StringComparer.Ordinal);
-            foreach (var runId in _states.Keys.Where(k => !touched.Contains(k)).Take(_states.Count - MaxCachedStates * 3 / 4).ToList())
+            foreach (var runId in _states.OrderBy(e => e.Value.Batch).Take(_states.Count - MaxCachedStates * 3 / 4).Select(e => e.Key).ToList())
                 _states.Remove(runId);
-        }
         return quarantined;
     }
 
-    /// <summary>The state a run's row was written from: its journal history up to the row's last_seq (none when there is no row).</summary>
-    private static async Task<(WorkflowState? State, long Seq)> RecoverAsync(DbConnection db, string runId, RunHistory history, CancellationToken ct)
+    /// <summary>
+    /// The states the runs' rows were written from: each run's history up to its row's last_seq, for all of them in one
+    /// read of the rows and one of the journal (runs without a row are left out).
+    /// </summary>
+    private static async Task<Dictionary<string, (WorkflowState? State, long Seq)>> RecoverAsync(DbConnection db, List<string> runIds,
+        RunHistory history, CancellationToken ct)
     {
-        await using var cmd = Command(db, null, "SELECT last_seq FROM run_index WHERE run_id = @id", ("id", runId));
-        if (await cmd.ExecuteScalarAsync(ct) is not long lastSeq) return (null, 0);
+        var lastSeq = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var chunk in runIds.Chunk(MaxIdsPerStatement))
+        {
+            await using var cmd = Command(db, null, $"SELECT run_id, last_seq FROM run_index WHERE run_id IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})",
+                chunk.Select((id, i) => ("r" + i, (object?)id)).ToArray());
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) lastSeq[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        var recovered = new Dictionary<string, (WorkflowState? State, long Seq)>(StringComparer.Ordinal);
+        if (lastSeq.Count == 0) return recovered;
         // Events quarantined when they first came are quarantined again here, in a list nobody reads: skipped either way.
-        return Fold((null, 0), [.. await history(runId, lastSeq, ct)], []);
+        foreach (var run in (await history(lastSeq.Keys, ct)).Where(e => e.SequenceNr <= lastSeq[e.RunId]).GroupBy(e => e.RunId))
+            recovered[run.Key] = Fold((null, 0), [.. run.OrderBy(e => e.SequenceNr)], []);
+        return recovered;
     }
+
+    /// <summary>Ids bound in one IN list (SQLite allows 32,766 parameters a statement, PostgreSQL 65,535).</summary>
+    internal const int MaxIdsPerStatement = 500;
 
     private static (WorkflowState? State, long Seq) Fold((WorkflowState? State, long Seq) start, List<IndexedEvent> events, List<QuarantinedEvent> quarantined)
     {
