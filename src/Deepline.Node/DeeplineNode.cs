@@ -130,7 +130,7 @@ public static class DeeplineNode
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
-                .WithCancellationMirror(dependencies)
+                .WithCancellationMirror(persistence.CreateConnection, dependencies)
                 .WithWorkerPools(poolSettings, handlers)
                 .WithDeeplineHealthChecks()
                 .AddStartup((system, _) => monitorMetrics.Register(system));

@@ -42,12 +42,12 @@ public sealed class JournalTailPostgresTests : Akka.TestKit.Xunit2.TestKit, IAsy
         await cmd.ExecuteNonQueryAsync();
     }
 
-    private static string Insert(string pid, long seq, bool deleted = false) =>
-        $"INSERT INTO journal (created, deleted, persistence_id, sequence_number, message) VALUES (0, {deleted}, '{pid}', {seq}, '\\x01')";
+    private static string Insert(string pid, long seq, bool deleted = false, string manifest = "TaskStarted") =>
+        $"INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, manifest) VALUES (0, {deleted}, '{pid}', {seq}, '\\x01', '{manifest}')";
 
     /// <summary>The tail's rows arrive at the test actor.</summary>
-    private UniqueKillSwitch Follow(long offset) =>
-        Tail().After(offset, 100).ViaMaterialized(KillSwitches.Single<EventEnvelope>(), Keep.Right)
+    private UniqueKillSwitch Follow(long offset, string? onlyManifest = null) =>
+        Tail().After(offset, 100, onlyManifest).ViaMaterialized(KillSwitches.Single<EventEnvelope>(), Keep.Right)
             .To(Sink.ActorRef<EventEnvelope>(TestActor, "completed", e => e)).Run(Sys.Materializer());
 
     private EventEnvelope Next() => ExpectMsg<EventEnvelope>(TimeSpan.FromSeconds(10));
@@ -55,20 +55,20 @@ public sealed class JournalTailPostgresTests : Akka.TestKit.Xunit2.TestKit, IAsy
     [Fact]
     public async Task A_row_committed_above_an_open_transaction_waits_for_it_and_both_arrive_in_order()
     {
-        await Exec(null, Insert("shard-a", 1));
+        await Exec(null, Insert("run-a", 1));
         await using var slow = new NpgsqlConnection(_connection);
         await slow.OpenAsync();
         await using var open = await slow.BeginTransactionAsync();
-        await Exec(slow, Insert("shard-b", 1)); // ordering 2, not committed yet
-        await Exec(null, Insert("shard-c", 1)); // ordering 3, committed
+        await Exec(slow, Insert("run-b", 1)); // ordering 2, not committed yet
+        await Exec(null, Insert("run-c", 1)); // ordering 3, committed
 
         var tail = Follow(0);
-        Assert.Equal("shard-a", Next().PersistenceId);
+        Assert.Equal("run-a", Next().PersistenceId);
         // Several of the tail's reads happen in this window; none may hand on the row above the open transaction.
         ExpectNoMsg(TimeSpan.FromMilliseconds(500));
 
         await open.CommitAsync();
-        Assert.Equal(["shard-b", "shard-c"], [Next().PersistenceId, Next().PersistenceId]);
+        Assert.Equal(["run-b", "run-c"], [Next().PersistenceId, Next().PersistenceId]);
         tail.Shutdown();
     }
 
@@ -79,12 +79,12 @@ public sealed class JournalTailPostgresTests : Akka.TestKit.Xunit2.TestKit, IAsy
         {
             await failed.OpenAsync();
             await using var tx = await failed.BeginTransactionAsync();
-            await Exec(failed, Insert("shard-lost", 1)); // takes ordering 1
+            await Exec(failed, Insert("run-lost", 1)); // takes ordering 1
             await tx.RollbackAsync();
         }
-        await Exec(null, Insert("shard-d", 1));
-        await Exec(null, Insert("shard-e", 1, deleted: true));
-        await Exec(null, Insert("shard-f", 1));
+        await Exec(null, Insert("run-d", 1));
+        await Exec(null, Insert("run-e", 1, deleted: true));
+        await Exec(null, Insert("run-f", 1));
 
         var tail = Follow(0);
         ExpectNoMsg(TimeSpan.FromMilliseconds(500));
@@ -92,8 +92,26 @@ public sealed class JournalTailPostgresTests : Akka.TestKit.Xunit2.TestKit, IAsy
         _now += JournalTail.HoleTimeout;
         // A deleted row is no hole, and is not handed on.
         var arrived = new[] { Next(), Next() };
-        Assert.Equal(["shard-d", "shard-f"], arrived.Select(e => e.PersistenceId));
+        Assert.Equal(["run-d", "run-f"], arrived.Select(e => e.PersistenceId));
         Assert.Equal([2L, 4L], arrived.Select(e => ((Sequence)e.Offset).Value));
+        tail.Shutdown();
+    }
+
+    [Fact]
+    public async Task Following_one_manifest_hands_on_only_its_rows_and_a_page_ending_in_others_moves_the_offset()
+    {
+        await Exec(null, Insert("run-g", 1, manifest: "RunSubmitted"));
+        await Exec(null, Insert("run-g", 2, manifest: "RunCancelRequested"));
+        await Exec(null, Insert("shard-h", 1, manifest: "RunCancelRequested")); // not a run
+        await Exec(null, Insert("run-i", 1, manifest: "RunSubmitted"));
+
+        var tail = Follow(0, "RunCancelRequested");
+        var cancel = Next();
+        Assert.Equal(("run-g", 2L), (cancel.PersistenceId, ((Sequence)cancel.Offset).Value));
+        Assert.IsType<Deepline.Actors.Serialization.UnreadablePayload>(cancel.Event); // read: its bytes are no real payload
+        var progress = Next();
+        Assert.Equal(4L, ((Sequence)progress.Offset).Value);
+        Assert.IsType<JournalTail.NotRead>(progress.Event);
         tail.Shutdown();
     }
 }

@@ -84,7 +84,7 @@ public sealed class TestNode : IAsyncDisposable
                 .WithWorkflowRuns(settings, roles)
                 .WithResourceCoordinator(resources ?? Deepline.Actors.Resources.ResourceSettings.Default)
                 .WithIntegrityWatch()
-                .WithCancellationMirror()
+                .WithCancellationMirror(() => new SqliteConnection(store.ConnectionString))
                 .WithWorkerPools(pools, registry);
             if (monitor is not null)
                 akka.WithDeadlockMonitor(monitor, new RunIndexStore(() => new SqliteConnection(store.ConnectionString), monitor.Thresholds));

@@ -2,9 +2,9 @@ using Akka;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence.Query;
-using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Deepline.Actors.Index;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
@@ -21,7 +21,8 @@ namespace Deepline.Actors.Cancellation;
 /// write is under way); the <see cref="RunCancelJournalled"/> that follows once it is durable writes the set, hash and
 /// time index and announces the run again (the set's message, as before). Best effort: a failure is dropped, the
 /// journal path catches it.</item>
-/// <item>Journal path, the guarantee: events-by-tag <see cref="RunEventTagger.Cancels"/> from the offset stored in
+/// <item>Journal path, the guarantee: the journal's cancel records (<see cref="RunCancelRequested"/>, read by a
+/// <see cref="JournalTail"/>, which never hands on a row above one that may still commit) from the offset stored in
 /// Redis, written in batches, the offset raised in the same script, restarted with backoff on any failure. A cancel
 /// accepted while Redis was down is written when it is back; when Redis lost its data the offset is gone with it
 /// and the mirror starts over from 0 (skipping entries past retention).</item>
@@ -34,15 +35,18 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     private const string PruneTimer = "prune";
 
     private readonly RedisCancelStore _store;
+    private readonly Func<System.Data.Common.DbConnection> _journal;
     private readonly Func<DateTimeOffset> _now;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly MirrorHealth _health;
     private UniqueKillSwitch? _journalStream;
     private IActorRef? _fastPath;
 
-    public CancellationBroadcaster(RedisCancelStore store, Func<DateTimeOffset>? now = null)
+    /// <param name="journal">Opens a connection to the journal's database.</param>
+    public CancellationBroadcaster(RedisCancelStore store, Func<System.Data.Common.DbConnection> journal, Func<DateTimeOffset>? now = null)
     {
         _store = store;
+        _journal = journal;
         _now = now ?? (() => DateTimeOffset.UtcNow);
         _health = new MirrorHealth(_log);
 
@@ -57,7 +61,8 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(RedisCancelStore store) => Akka.Actor.Props.Create(() => new CancellationBroadcaster(store, null));
+    public static Props Props(RedisCancelStore store, Func<System.Data.Common.DbConnection> journal) =>
+        Akka.Actor.Props.Create(() => new CancellationBroadcaster(store, journal, null));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -109,9 +114,12 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
             .To(Sink.Ignore<NotUsed>());
     }
 
+    /// <summary>Journal rows read per query; a page's rows that are not cancels only move the offset.</summary>
+    private const int JournalPage = 2_000;
+
     private IRunnableGraph<UniqueKillSwitch> JournalPath()
     {
-        var journal = PersistenceQuery.Get(Context.System).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var journal = JournalTail.For(_journal, Context.System.Serialization);
         var settings = _store.Settings;
         var restart = RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2);
 
@@ -121,7 +129,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
                     {
                         _health.Resuming(offset);
                         // Ticks while idle probe the marker (an empty write), so a flush is noticed without new cancels.
-                        return journal.EventsByTag(RunEventTagger.Cancels, Offset.Sequence(offset))
+                        return journal.After(offset, JournalPage, nameof(RunCancelRequested))
                             .Select(e => Item.From(e))
                             .Merge(Source.Tick(settings.CheckInterval, settings.CheckInterval, Item.Probe).MapMaterializedValue(_ => NotUsed.Instance));
                     })

@@ -16,14 +16,16 @@ public static class CancellationMirrorHosting
 
     /// <summary>
     /// The broadcaster mirroring cancels to Redis for workers outside the cluster, when the node has a Redis connection;
-    /// the connection is published in <paramref name="dependencies"/> for /health.
+    /// the connection is published in <paramref name="dependencies"/> for /health. <paramref name="journal"/> opens a
+    /// connection to the journal's database, which the mirror follows.
     /// </summary>
-    public static AkkaConfigurationBuilder WithCancellationMirror(this AkkaConfigurationBuilder builder, NodeDependencies? dependencies = null) =>
+    public static AkkaConfigurationBuilder WithCancellationMirror(this AkkaConfigurationBuilder builder, Func<System.Data.Common.DbConnection> journal,
+        NodeDependencies? dependencies = null) =>
         builder.WithActors((system, registry, resolver) =>
         {
             var redis = resolver.GetService<RedisCancelStore>();
             if (dependencies is not null) dependencies.Redis = redis;
             if (redis is not null)
-                registry.Register<CancellationBroadcaster>(system.ActorOf(CancellationBroadcaster.Props(redis), "cancellation-broadcaster"));
+                registry.Register<CancellationBroadcaster>(system.ActorOf(CancellationBroadcaster.Props(redis, journal), "cancellation-broadcaster"));
         });
 }

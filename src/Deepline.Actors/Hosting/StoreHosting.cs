@@ -8,14 +8,14 @@ namespace Deepline.Actors.Hosting;
 public static class StoreHosting
 {
     /// <summary>
-    /// Journal and snapshots in the SQL store (SQLite or PostgreSQL), run events tagged for the run index; writes through
+    /// Journal and snapshots in the SQL store (SQLite or PostgreSQL), no tags (the run index and the cancellation mirror
+    /// read the journal table itself, see <see cref="Index.JournalTail"/>); writes through
     /// one group-committing writer per node (<see cref="GroupCommitJournal"/>), recovery's point reads through prepared
     /// statements (<see cref="RecoveringSnapshotStore"/>).
     /// </summary>
     public static AkkaConfigurationBuilder WithDeeplinePersistence(this AkkaConfigurationBuilder builder, string connectionString, string providerName) =>
         builder
-            .WithSqlPersistence(connectionString, providerName,
-                journalBuilder: j => j.AddWriteEventAdapter<RunEventTagger>("run-tagger", [typeof(IRunEvent)]))
+            .WithSqlPersistence(connectionString, providerName)
             .AddSetup(SqliteStore.DataOptionsSetup(providerName, connectionString))
             .AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"\n" +
                       $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"", HoconAddMode.Prepend);

@@ -11,8 +11,9 @@ using Microsoft.Data.Sqlite;
 namespace Deepline.Actors.Index;
 
 /// <summary>
-/// The journal's rows in ordering order, read straight from its table, for the run index. Only run events are
-/// deserialized; other entities' rows (sharding's remember-entities, the monitor) only move the offset.
+/// The journal's run events in ordering order, read straight from its table, for the run index and the cancellation
+/// mirror. Only run events (or only those of one manifest) are deserialized and handed on; other rows (sharding's
+/// remember-entities, the monitor) only move the offset: a page that ends with one hands it on as <see cref="NotRead"/>.
 /// <para>
 /// SQLite has a single writer that commits orderings in increasing order (write transactions are serialised and the
 /// ordering is assigned inside them), so a row can never appear below one already read. PostgreSQL's orderings come from
@@ -50,19 +51,24 @@ public sealed class JournalTail
         return new JournalTail(connect, serialization, holesPossible: probe is not SqliteConnection);
     }
 
-    /// <summary>Every row after <paramref name="offset"/>, now and as they are written, in pages of at most <paramref name="pageSize"/>.</summary>
-    public Source<EventEnvelope, NotUsed> After(long offset, int pageSize) =>
+    /// <summary>
+    /// Every run event after <paramref name="offset"/>, now and as they are written, read in pages of at most
+    /// <paramref name="pageSize"/> rows; with <paramref name="onlyManifest"/> only run events of that manifest (the
+    /// others' payloads are not even read).
+    /// </summary>
+    public Source<EventEnvelope, NotUsed> After(long offset, int pageSize, string? onlyManifest = null) =>
         Source.UnfoldAsync<TailState, IReadOnlyList<EventEnvelope>>(new TailState(offset, TimeSpan.Zero, null), async s =>
         {
             if (s.Wait > TimeSpan.Zero) await Task.Delay(s.Wait);
-            var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", [("@a", s.Offset), ("@b", pageSize)], default);
+            var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", [("@a", s.Offset), ("@b", pageSize)], onlyManifest, default);
             var (take, hole) = _holesPossible ? Contiguous(s.Offset, rows.Select(r => r.Ordering).ToList(), s.Hole, _clock(), HoleTimeout) : (rows.Count, null);
             var next = take == 0 ? s.Offset : rows[take - 1].Ordering;
             var wait = hole is not null
                 ? (s.Hole?.At == hole.Value.At ? Min(s.Wait * 2, MaxHoleWait) : PollInterval)
                 : rows.Count < pageSize ? PollInterval : TimeSpan.Zero;
-            IReadOnlyList<EventEnvelope> page = rows.Take(take).Where(r => !r.Deleted).Select(r => r.Envelope).ToList();
-            return Option<(TailState, IReadOnlyList<EventEnvelope>)>.Create((new TailState(next, wait, hole), page));
+            var page = rows.Take(take).Where(r => r.Read).Select(r => r.Envelope).ToList();
+            if (take > 0 && !rows[take - 1].Read) page.Add(rows[take - 1].Envelope);
+            return Option<(TailState, IReadOnlyList<EventEnvelope>)>.Create((new TailState(next, wait, hole), (IReadOnlyList<EventEnvelope>)page));
         }).SelectMany(page => page);
 
     /// <summary>
@@ -96,7 +102,8 @@ public sealed class JournalTail
 
     private sealed record TailState(long Offset, TimeSpan Wait, Hole? Hole);
 
-    private readonly record struct Row(long Ordering, bool Deleted, EventEnvelope Envelope);
+    /// <summary>A journal row; <paramref name="Read"/>: a live run event whose payload was deserialized.</summary>
+    private readonly record struct Row(long Ordering, bool Read, EventEnvelope Envelope);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
@@ -106,19 +113,21 @@ public sealed class JournalTail
         var events = new List<EventEnvelope>();
         foreach (var chunk in persistenceIds.Chunk(RunIndexStore.MaxIdsPerStatement))
             events.AddRange((await QueryAsync($"WHERE persistence_id IN ({string.Join(", ", chunk.Select((_, i) => "@p" + i))})",
-                chunk.Select((id, i) => ("@p" + i, (object)id)).ToArray(), ct)).Where(r => !r.Deleted).Select(r => r.Envelope));
+                chunk.Select((id, i) => ("@p" + i, (object)id)).ToArray(), null, ct)).Where(r => r.Read).Select(r => r.Envelope));
         return events;
     }
 
-    private async Task<List<Row>> QueryAsync(string where, (string Name, object Value)[] parameters, CancellationToken ct)
+    private async Task<List<Row>> QueryAsync(string where, (string Name, object Value)[] parameters, string? onlyManifest, CancellationToken ct)
     {
         await using var db = _connect();
         await db.OpenAsync(ct);
         Hosting.SqliteStore.OnOpened(db);
         await using var cmd = db.CreateCommand();
         // Deleted rows are read too: on PostgreSQL they are not holes.
-        cmd.CommandText = "SELECT ordering, persistence_id, sequence_number, message, manifest, identifier, created, deleted FROM journal " + where;
+        var message = onlyManifest is null ? "message" : "CASE WHEN manifest = @m THEN message END";
+        cmd.CommandText = $"SELECT ordering, persistence_id, sequence_number, {message}, manifest, identifier, created, deleted FROM journal " + where;
         foreach (var (name, value) in parameters) Add(cmd, name, value);
+        if (onlyManifest is not null) Add(cmd, "@m", onlyManifest);
         var rows = new List<Row>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
@@ -126,11 +135,11 @@ public sealed class JournalTail
             var persistenceId = r.GetString(1);
             var deleted = r.GetBoolean(7);
             var manifest = r.IsDBNull(4) ? "" : r.GetString(4);
-            var payload = !deleted && persistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
-                ? Read((byte[])r.GetValue(3), r.IsDBNull(5) ? null : r.GetInt32(5), manifest)
-                : (object)NotRead.Instance;
+            var read = !deleted && persistenceId.StartsWith(WorkflowActor.PersistenceIdPrefix, StringComparison.Ordinal)
+                       && (onlyManifest is null || manifest == onlyManifest);
+            var payload = read ? Read((byte[])r.GetValue(3), r.IsDBNull(5) ? null : r.GetInt32(5), manifest) : NotRead.Instance;
             var ordering = r.GetInt64(0);
-            rows.Add(new Row(ordering, deleted, new EventEnvelope(Offset.Sequence(ordering), persistenceId, r.GetInt64(2), payload, r.GetInt64(6), [])));
+            rows.Add(new Row(ordering, read, new EventEnvelope(Offset.Sequence(ordering), persistenceId, r.GetInt64(2), payload, r.GetInt64(6), [])));
         }
         return rows;
     }
@@ -159,7 +168,7 @@ public sealed class JournalTail
         cmd.Parameters.Add(p);
     }
 
-    /// <summary>Another entity's event: only its offset matters to the index.</summary>
+    /// <summary>A row that was not read (another entity's event, another manifest, a deleted row): only its offset matters.</summary>
     public sealed record NotRead
     {
         public static NotRead Instance { get; } = new();

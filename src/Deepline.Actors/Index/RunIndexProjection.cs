@@ -12,7 +12,7 @@ namespace Deepline.Actors.Index;
 
 /// <summary>
 /// Keeps the run index up to date: a live stream of every journal event, read from the journal table by
-/// <see cref="JournalTail"/> (run events are not tagged, see <see cref="RunEventTagger"/>), in batches, each batch's run events and its offset written in one transaction,
+/// <see cref="JournalTail"/>, in batches, each batch's run events and its offset written in one transaction,
 /// restarted with backoff on failure from the stored offset. Runs as a cluster singleton so exactly one writer
 /// follows the journal.
 /// </summary>
