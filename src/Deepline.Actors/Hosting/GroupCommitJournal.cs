@@ -28,6 +28,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     private readonly ByteArrayJournalSerializer _serializer;
     private readonly GroupCommitWriter _writer;
     private readonly RecoveryReads _reads;
+    private readonly Func<DbConnection> _connect;
     private readonly Dictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
 
     public GroupCommitJournal(Akka.Configuration.Config journalConfig) : base(journalConfig)
@@ -35,9 +36,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         var config = new JournalConfig(journalConfig.WithFallback(SqlPersistence.DefaultJournalConfiguration));
         _serializer = new ByteArrayJournalSerializer(config, Context.System.Serialization, config.PluginConfig.TagSeparator,
             config.TableConfig.EventJournalTable.UseWriterUuidColumn ? Guid.NewGuid().ToString("N") : null);
-        _writer = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase)
-            ? new GroupCommitWriter(() => new NpgsqlConnection(config.ConnectionString), falseLiteral: "false")
-            : new GroupCommitWriter(() => new SqliteConnection(config.ConnectionString), falseLiteral: "0");
+        var postgres = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase);
+        _connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
+        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0");
         _reads = RecoveryReads.Journal(config.ProviderName, config.ConnectionString);
     }
 
@@ -82,6 +83,18 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         if (_inFlight.TryGetValue(persistenceId, out var pending))
             await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return await _reads.HighestSequenceNrAsync(persistenceId, fromSequenceNr, cancellationToken);
+    }
+
+    /// <summary>Rows marked deleted at once, removed only once the journal's readers are surely past them (<see cref="JournalDeletes"/>).</summary>
+    protected override async Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
+    {
+        // A write of ours still in flight must land first, or its rows would escape the delete.
+        if (_inFlight.TryGetValue(persistenceId, out var pending))
+            await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await using var db = _connect();
+        await db.OpenAsync(cancellationToken);
+        SqliteStore.OnOpened(db);
+        await JournalDeletes.DeleteAsync(db, persistenceId, toSequenceNr, DateTime.UtcNow - JournalDeletes.Grace, cancellationToken);
     }
 
     protected override bool ReceivePluginInternal(object message)

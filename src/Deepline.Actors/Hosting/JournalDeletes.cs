@@ -1,0 +1,49 @@
+using System.Data.Common;
+
+namespace Deepline.Actors.Hosting;
+
+/// <summary>
+/// Deleting an entity's events up to a sequence number (the monitor, the resource coordinator and sharding's
+/// remember-entities do after a snapshot). The plugin removes the rows at once, but the run index and the cancellation
+/// mirror read the journal table behind its head (<see cref="Index.JournalTail"/>), and on PostgreSQL an ordering
+/// they have not reached yet that vanishes looks exactly like a transaction still open: each such delete held both of
+/// them for the tail's whole hole timeout. Here every row is marked deleted at once (the tails pass marked rows), and
+/// only rows written more than <see cref="Grace"/> ago are removed; the later ones go with a later delete. The highest
+/// row stays, as the plugin keeps it, so the entity's highest sequence number survives.
+/// </summary>
+public static class JournalDeletes
+{
+    /// <summary>How old a deleted row must be before it is removed: far longer than the tails trail the journal's head.</summary>
+    public static readonly TimeSpan Grace = TimeSpan.FromMinutes(5);
+
+    /// <summary>Marks the rows up to <paramref name="toSequenceNr"/> deleted and removes those written before <paramref name="removeWrittenBefore"/>.</summary>
+    public static async Task DeleteAsync(DbConnection db, string persistenceId, long toSequenceNr, DateTime removeWrittenBefore, CancellationToken ct = default)
+    {
+        await using var tx = await db.BeginTransactionAsync(ct);
+        await Exec(db, tx, "UPDATE journal SET deleted = @yes WHERE persistence_id = @pid AND sequence_number <= @to", persistenceId, toSequenceNr, removeWrittenBefore, ct);
+        await Exec(db, tx, """
+            DELETE FROM journal WHERE persistence_id = @pid AND sequence_number <= @to AND created < @before
+              AND sequence_number < (SELECT MAX(sequence_number) FROM journal WHERE persistence_id = @pid AND deleted = @yes)
+            """, persistenceId, toSequenceNr, removeWrittenBefore, ct);
+        // Tags of rows written before events stopped being tagged: nothing reads them any more.
+        await Exec(db, tx, "DELETE FROM tags WHERE persistence_id = @pid AND sequence_nr <= @to AND NOT EXISTS " +
+                           "(SELECT 1 FROM journal j WHERE j.ordering = tags.ordering_id)", persistenceId, toSequenceNr, removeWrittenBefore, ct);
+        await tx.CommitAsync(ct);
+    }
+
+    private static async Task Exec(DbConnection db, DbTransaction tx, string sql, string persistenceId, long to, DateTime before, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach (var (name, value) in new (string, object)[] { ("@pid", persistenceId), ("@to", to), ("@before", before.Ticks), ("@yes", true) })
+        {
+            if (!sql.Contains(name, StringComparison.Ordinal)) continue;
+            var p = cmd.CreateParameter();
+            p.ParameterName = name;
+            p.Value = value;
+            cmd.Parameters.Add(p);
+        }
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}
