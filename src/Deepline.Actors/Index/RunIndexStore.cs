@@ -36,7 +36,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
 
     // Touched only by the projection (a cluster singleton, one batch at a time). Batch is the number of the batch that
     // last touched the run: the least recently touched make room first.
-    private readonly Dictionary<string, (WorkflowState State, long Seq, long Batch)> _states = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (WorkflowState State, long Seq, long Batch, RunningSigns? Signs)> _states = new(StringComparer.Ordinal);
     private long _batches;
 
     /// <summary>
@@ -193,14 +193,17 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var missed = byRun.Where(r => !_states.ContainsKey(r.Key) && r.Value[0] is not { SequenceNr: 1, Event: RunSubmitted }).Select(r => r.Key).ToList();
         var recovered = missed.Count == 0 ? [] : await RecoverAsync(db, missed, history, ct);
         var quarantined = new List<QuarantinedEvent>();
-        var folded = new List<(WorkflowState State, long Seq)>();
+        var folded = new List<Folded>();
         foreach (var (runId, events) in byRun)
         {
-            var start = _states.TryGetValue(runId, out var cached) ? (cached.State, cached.Seq)
+            _states.TryGetValue(runId, out var cached);
+            var start = cached.State is not null ? (cached.State, cached.Seq)
                 : recovered.TryGetValue(runId, out var rebuilt) ? rebuilt
                 : (null, 0);
             var (state, seq) = Fold(start, events, quarantined);
-            if (state is not null) folded.Add((state, seq));
+            if (state is null) continue;
+            var (heartbeat, signs, touched) = Heartbeat(state, cached.Signs, events);
+            folded.Add(new Folded(state, seq, heartbeat, signs, touched));
         }
 
         await using (var tx = await db.BeginTransactionAsync(ct))
@@ -215,8 +218,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
                     await using var upsert = db.CreateCommand();
                     upsert.Transaction = tx;
                     upsert.CommandText = MultiRowUpsertSql(chunk.Length);
-                    foreach (var (state, seq) in chunk)
-                        foreach (var value in RowValues(state, seq))
+                    foreach (var f in chunk)
+                        foreach (var value in RowValues(f))
                         {
                             var p = upsert.CreateParameter();
                             p.Value = value ?? DBNull.Value;
@@ -229,9 +232,9 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             {
                 // In-process (SQLite): one prepared statement re-bound per run costs microseconds.
                 await using var upsert = UpsertCommand(db, tx);
-                foreach (var (state, seq) in folded)
+                foreach (var f in folded)
                 {
-                    var values = RowValues(state, seq);
+                    var values = RowValues(f);
                     for (var i = 0; i < values.Length; i++) upsert.Parameters[i].Value = values[i] ?? DBNull.Value;
                     await upsert.ExecuteNonQueryAsync(ct);
                 }
@@ -253,16 +256,56 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         // Only what is committed is remembered; finished runs rarely see another event, so they make room, then the
         // runs touched longest ago.
         var batchNo = ++_batches;
-        foreach (var (state, seq) in folded)
+        foreach (var f in folded)
         {
-            if (state.Status.IsTerminal()) _states.Remove(state.RunId);
-            else _states[state.RunId] = (state, seq, batchNo);
+            if (f.State.Status.IsTerminal())
+            {
+                _states.Remove(f.State.RunId);
+                continue;
+            }
+            if (f.Touched is not null) f.Signs!.Apply(f.State, f.Touched);
+            _states[f.State.RunId] = (f.State, f.Seq, batchNo, f.Signs);
         }
         if (_states.Count > MaxCachedStates)
             foreach (var runId in _states.OrderBy(e => e.Value.Batch).Take(_states.Count - MaxCachedStates * 3 / 4).Select(e => e.Key).ToList())
                 _states.Remove(runId);
         return quarantined;
     }
+
+    /// <summary>A run's state after a batch and the heartbeat column computed for it (its signs change after the commit).</summary>
+    private sealed record Folded(WorkflowState State, long Seq, long? HeartbeatBase, RunningSigns? Signs, IReadOnlySet<string>? Touched);
+
+    private static readonly IReadOnlySet<string> NoTasks = new HashSet<string>();
+
+    /// <summary>
+    /// The run's heartbeat base (its running tasks' oldest sign of life). A large run's comes from the signs the index
+    /// keeps and the tasks the batch touched; a small run, an event on no one task (a cancel, the submission) or a run
+    /// not tracked yet take one walk over the tasks.
+    /// </summary>
+    private static (long? Base, RunningSigns? Signs, IReadOnlySet<string>? Touched) Heartbeat(WorkflowState state, RunningSigns? known, List<IndexedEvent> events)
+    {
+        if (state.Tasks.Count <= RunningSigns.FromTasks) return (IndexColumns.HeartbeatBase(state), null, null);
+        var running = state.Status == RunStatus.RUNNING && state.Counts.Running > 0;
+        var touched = events.Select(e => TaskIdOf(e.Event)).ToList();
+        if (known is not null && !touched.Contains(null))
+        {
+            var ids = touched.Select(id => id!).ToHashSet(StringComparer.Ordinal);
+            return (running ? known.OldestAfter(state, ids) : null, known, ids);
+        }
+        var signs = RunningSigns.Of(state);
+        return (running ? signs.OldestAfter(state, NoTasks) : null, signs, null);
+    }
+
+    private static string? TaskIdOf(object e) => e switch
+    {
+        TaskStarted x => x.TaskId,
+        TaskSucceeded x => x.TaskId,
+        TaskFailed x => x.TaskId,
+        TaskCancelled x => x.TaskId,
+        TaskEventIgnored x => x.TaskId,
+        TaskResourcesGranted x => x.TaskId,
+        _ => null,
+    };
 
     /// <summary>
     /// The states the runs' rows were written from: each run's history up to its row's last_seq, for all of them in one
@@ -444,11 +487,11 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         Command(db, tx, UpsertSql, [.. RowColumns.Select(c => (c, (object?)null))]);
 
     /// <summary>The run's row, in <see cref="RowColumns"/> order.</summary>
-    private object?[] RowValues(WorkflowState s, long seq)
+    private object?[] RowValues(Folded f)
     {
+        var (s, seq, heartbeat) = (f.State, f.Seq, f.HeartbeatBase);
         var t = thresholds.For(s.Deadlock);
         var stale = IndexColumns.StaleBase(s);
-        var heartbeat = IndexColumns.HeartbeatBase(s);
         var timeout = IndexColumns.TimeoutBase(s);
         var c = s.Counts;
         return
