@@ -21,7 +21,8 @@ namespace Deepline.Actors.Index;
 /// with several nodes a row can become visible after rows above it, and a transaction that rolled back leaves a hole
 /// forever. There the tail hands on rows only up to the first hole, reads again (backing off to a second) until the
 /// hole fills, and after <see cref="HoleTimeout"/> takes it as rolled back, as Akka.Persistence.Sql's query journal
-/// does (its sequence actor: 10 tries a second apart). The query journal is not used for this: per page it ran a
+/// does (its sequence actor: 10 tries a second apart); a hole below a row written longer ago than that is passed at
+/// once (old history). The query journal is not used for this: per page it ran a
 /// linq2db statement whose tag column aggregates the whole tag table for every row (20 ms a page, in parallel workers
 /// the server started for it), and its sequence actor read every ordering a second time.
 /// </para>
@@ -61,7 +62,9 @@ public sealed class JournalTail
         {
             if (s.Wait > TimeSpan.Zero) await Task.Delay(s.Wait);
             var rows = await QueryAsync("WHERE ordering > @a ORDER BY ordering LIMIT @b", [("@a", s.Offset), ("@b", pageSize)], onlyManifest, default);
-            var (take, hole) = _holesPossible ? Contiguous(s.Offset, rows.Select(r => r.Ordering).ToList(), s.Hole, _clock(), HoleTimeout) : (rows.Count, null);
+            var (take, hole) = _holesPossible
+                ? Contiguous(s.Offset, rows.Select(r => (r.Ordering, new DateTime(r.Envelope.Timestamp, DateTimeKind.Utc))).ToList(), s.Hole, _clock(), HoleTimeout)
+                : (rows.Count, null);
             var next = take == 0 ? s.Offset : rows[take - 1].Ordering;
             var wait = hole is not null
                 ? (s.Hole?.At == hole.Value.At ? Min(s.Wait * 2, MaxHoleWait) : PollInterval)
@@ -72,29 +75,32 @@ public sealed class JournalTail
         }).SelectMany(page => page);
 
     /// <summary>
-    /// How many rows of a page (orderings ascending, all above <paramref name="offset"/>) can be handed on: those before
-    /// the first hole in the orderings; a hole first seen <paramref name="timeout"/> ago or longer is stepped over (its
-    /// rows rolled back). Returns the hole the tail now waits on, with when it was first seen, or null.
+    /// How many rows of a page (orderings ascending, all above <paramref name="offset"/>, each with when it was written)
+    /// can be handed on: those before the first hole in the orderings. A hole is stepped over (its rows rolled back or
+    /// removed) once it was first seen <paramref name="timeout"/> ago, or at once when the row after it was written
+    /// that long ago: the hole's ordering was taken before that row's, so whatever holds it has been open at least as
+    /// long (a tail reading old history, e.g. the mirror rebuilding from 0, must not wait on each hole of the past).
+    /// Returns the hole the tail now waits on, with when it was first seen, or null.
     /// </summary>
-    public static (int Take, Hole? Hole) Contiguous(long offset, IReadOnlyList<long> orderings, Hole? known, DateTime now, TimeSpan timeout)
+    public static (int Take, Hole? Hole) Contiguous(long offset, IReadOnlyList<(long Ordering, DateTime Written)> rows, Hole? known, DateTime now, TimeSpan timeout)
     {
         var expected = offset + 1;
-        for (var i = 0; i < orderings.Count; i++)
+        for (var i = 0; i < rows.Count; i++)
         {
-            if (orderings[i] == expected)
+            if (rows[i].Ordering == expected)
             {
                 expected++;
                 continue;
             }
-            if (known is { } k && k.At == expected && now - k.Since >= timeout)
+            if (now - rows[i].Written >= timeout || known is { } k && k.At == expected && now - k.Since >= timeout)
             {
-                expected = orderings[i] + 1;
+                expected = rows[i].Ordering + 1;
                 known = null;
                 continue;
             }
             return (i, known is { } same && same.At == expected ? same : new Hole(expected, now));
         }
-        return (orderings.Count, null);
+        return (rows.Count, null);
     }
 
     /// <summary>A missing ordering the tail waits on, and when it first saw it missing.</summary>
