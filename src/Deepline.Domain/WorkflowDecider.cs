@@ -18,9 +18,37 @@ public sealed record Decision(ImmutableArray<IRunEvent> Persist, ImmutableArray<
     public static Decision Nothing { get; } = new([], [], null);
 }
 
+/// <summary>
+/// Several commands decided in order, each on the state the ones before it left: their events, to be journalled in one
+/// write, each command's reply (sent once that write is durable) and the state after all of them.
+/// </summary>
+public sealed record Decisions(ImmutableArray<IRunEvent> Persist, ImmutableArray<IDeeplineMessage?> Replies, WorkflowState? After);
+
 /// <summary>All of a run's decisions, as pure functions of its state, the command and the time.</summary>
 public static class WorkflowDecider
 {
+    /// <summary>
+    /// <see cref="Decide"/> for each command in turn, the next one deciding on the state the last one's events (transient
+    /// ones included) leave: what deciding them one write at a time would give, in one write.
+    /// </summary>
+    public static Decisions DecideAll(WorkflowState? state, IReadOnlyList<IRunCommand> commands, DateTimeOffset now, SubmissionPolicy policy)
+    {
+        var persist = ImmutableArray.CreateBuilder<IRunEvent>();
+        var replies = ImmutableArray.CreateBuilder<IDeeplineMessage?>(commands.Count);
+        foreach (var command in commands)
+        {
+            var d = Decide(state, command, now, policy);
+            foreach (var t in d.Transient) state = state?.Apply(t);
+            if (!d.Persist.IsEmpty)
+                state = d.Transient.IsEmpty && d.After is not null
+                    ? d.After
+                    : d.Persist.Aggregate(state, (s, e) => e is RunSubmitted r ? WorkflowState.Create(r) : s!.Apply(e));
+            persist.AddRange(d.Persist);
+            replies.Add(d.Reply);
+        }
+        return new Decisions(persist.ToImmutable(), replies.MoveToImmutable(), state);
+    }
+
     public static Decision Decide(WorkflowState? state, IRunCommand command, DateTimeOffset now, SubmissionPolicy policy)
     {
         if (command is SubmitRun submit) return Submit(state, submit, now, policy);

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
@@ -245,6 +246,41 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
         {
             _ran.Enqueue($"{context.RunId}/{context.TaskId}");
             return Task.FromResult<JsonElement?>(null);
+        }
+    }
+
+    [Fact]
+    public void Reports_to_a_run_wait_while_one_is_unanswered_then_go_together_in_order()
+    {
+        var (pool, runs) = StartPool(slots: 3);
+        pool.Tell(Exec("rb", "x", "count"));
+        pool.Tell(Exec("rb", "y", "count"));
+        pool.Tell(Exec("rb", "z", "count"));
+
+        // The first claim goes alone; the others wait for its answer.
+        var first = runs.ExpectMsg<PoolReport>(TimeSpan.FromSeconds(5));
+        runs.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        pool.Tell(PoolReportAnswer.For(first.Id, new TaskEventAccepted("rb", first.Report.TaskId, TaskState.RUNNING, RunStatus.RUNNING)), runs.Ref);
+
+        // Answered: the two waiting claims come in one message, in the order they were made.
+        var together = runs.FishForMessage<PoolReports>(_ => true, TimeSpan.FromSeconds(5));
+        Assert.Equal("rb", together.RunId);
+        Assert.All(together.Reports, r => Assert.Equal(TaskEventKind.TASK_STARTED, r.Report.Event));
+        Assert.Equal(new[] { "x", "y", "z" }.Except([first.Report.TaskId]), together.Reports.Select(r => r.Report.TaskId));
+
+        // Every task then succeeds, its report answered whether it came alone or with others.
+        foreach (var r in together.Reports)
+            pool.Tell(PoolReportAnswer.For(r.Id, new TaskEventAccepted("rb", r.Report.TaskId, TaskState.RUNNING, RunStatus.RUNNING)), runs.Ref);
+        var successes = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (successes.Count < 3)
+        {
+            var m = runs.ReceiveOne(deadline - DateTime.UtcNow) ?? throw new TimeoutException($"successes seen: {string.Join(", ", successes)}");
+            foreach (var r in m switch { PoolReport one => [one], PoolReports many => many.Reports, _ => ImmutableArray<PoolReport>.Empty })
+            {
+                if (r.Report.Event == TaskEventKind.TASK_SUCCEEDED) successes.Add(r.Report.TaskId);
+                pool.Tell(PoolReportAnswer.For(r.Id, new TaskEventAccepted("rb", r.Report.TaskId, TaskState.RUNNING, RunStatus.RUNNING)), runs.Ref);
+            }
         }
     }
 }

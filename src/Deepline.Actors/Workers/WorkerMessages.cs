@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json;
 using Deepline.Domain;
 
@@ -45,6 +46,13 @@ public sealed record RunCancelJournalled(RunCancelledNotice Notice);
 /// its reports out itself).
 /// </summary>
 public sealed record PoolReport(ReportTaskEvent Report, long Id) : IDeeplineMessage;
+
+/// <summary>
+/// Reports about several tasks of one run that waited in the pool while its previous report to that run was being
+/// journalled: the run decides them in order and journals all their events in one write, then answers each (a run of
+/// thousands of parallel tasks otherwise wrote one report at a time).
+/// </summary>
+public sealed record PoolReports(string RunId, ImmutableArray<PoolReport> Reports) : IDeeplineMessage;
 
 /// <summary>The run's answer to a <see cref="PoolReport"/>: exactly one of <see cref="Accepted"/> and <see cref="Rejected"/>.</summary>
 public sealed record PoolReportAnswer(long Id, TaskEventAccepted? Accepted, CommandRejected? Rejected) : IDeeplineMessage

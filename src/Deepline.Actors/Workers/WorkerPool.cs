@@ -78,6 +78,11 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     /// shard region (two hops fewer). A retry goes through the region again, in case the entity moved or stopped.
     /// </summary>
     private readonly Dictionary<TaskKey, IActorRef> _runOf = new();
+    /// <summary>
+    /// Runs with first reports on their way, and the reports that wait for them: they go together once every report
+    /// in flight to the run is answered or timed out, so that a run journals them in one write.
+    /// </summary>
+    private readonly Dictionary<string, Gate> _gates = new(StringComparer.Ordinal);
     private long _nextReport;
     private PoolState _state;
 
@@ -142,12 +147,59 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void Send(Report r)
     {
-        var id = ++_nextReport;
-        _outstanding[id] = new Outstanding(r, System.Diagnostics.Stopwatch.GetTimestamp());
-        var to = r.Attempt == 1 && _runOf.TryGetValue(r.Key, out var run) ? run : _runs;
-        to.Tell(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error), id));
+        // A retry goes at once, through the region, and so does a heartbeat (the run answers it without a write, and
+        // nothing should wait behind one the run may never answer); other reports wait behind the run's in flight.
+        if (r.Attempt > 1 || r.Event == TaskEventKind.TASK_HEARTBEAT)
+        {
+            Tell([r], gated: false);
+            return;
+        }
+        if (_gates.TryGetValue(r.Key.RunId, out var gate))
+        {
+            gate.Waiting.Add(r);
+            return;
+        }
+        _gates[r.Key.RunId] = new Gate();
+        Tell([r], gated: true);
+    }
+
+    private void Tell(List<Report> reports, bool gated)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var told = new List<PoolReport>(reports.Count);
+        IActorRef? entity = null;
+        foreach (var r in reports)
+        {
+            var id = ++_nextReport;
+            _outstanding[id] = new Outstanding(r, now, gated);
+            told.Add(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error), id));
+            if (r.Attempt == 1 && entity is null && _runOf.TryGetValue(r.Key, out var run)) entity = run;
+        }
+        if (gated) _gates[reports[0].Key.RunId].InFlight += reports.Count;
+        var to = entity ?? _runs;
+        to.Tell(told.Count == 1 ? told[0] : new PoolReports(reports[0].Key.RunId, [.. told]));
         if (!Timers.IsTimerActive(ReportSweepTimer))
             Timers.StartPeriodicTimer(ReportSweepTimer, ReportSweep.Instance, SweepInterval(_settings.ReportTimeout));
+    }
+
+    /// <summary>A gated report was answered or timed out: once none of the run's is in flight, the waiting ones go together.</summary>
+    private void Ungate(Report r)
+    {
+        if (!_gates.TryGetValue(r.Key.RunId, out var gate) || --gate.InFlight > 0) return;
+        if (gate.Waiting.Count == 0)
+        {
+            _gates.Remove(r.Key.RunId);
+            return;
+        }
+        var waiting = gate.Waiting;
+        gate.Waiting = [];
+        Tell(waiting, gated: true);
+    }
+
+    private sealed class Gate
+    {
+        public int InFlight;
+        public List<Report> Waiting = [];
     }
 
     /// <summary>A report is timed out between one and one and a quarter of the report timeout after it was sent.</summary>
@@ -157,6 +209,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         // An answer after its report timed out (and was retried) is dropped, as an ask's late answer would be.
         if (!_outstanding.Remove(a.Id, out var sent)) return;
+        if (sent.Gated) Ungate(sent.Report);
         // The task goes on (a claim or a heartbeat accepted): its next reports go to the entity that answered.
         if (a.Answer is TaskEventAccepted && sent.Report.Event is (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT) && !Sender.IsNobody())
             _runOf[sent.Report.Key] = Sender;
@@ -182,6 +235,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         foreach (var id in expired)
         {
             if (!_outstanding.Remove(id, out var sent)) continue;
+            if (sent.Gated) Ungate(sent.Report);
             OnAnswer(sent.Report, null, $"no answer within {timeout.TotalSeconds:0.###} s");
         }
     }
@@ -407,7 +461,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private sealed record Report(TaskKey Key, TaskEventKind Event, JsonElement? Result, string? Error, int Attempt);
 
-    private sealed record Outstanding(Report Report, long SentAt);
+    /// <param name="Gated">A first report, counted in its run's <see cref="Gate"/>.</param>
+    private sealed record Outstanding(Report Report, long SentAt, bool Gated);
 
     private sealed record ReportSweep
     {

@@ -10,6 +10,7 @@ public sealed class RunMessageExtractor(int maxShards) : HashCodeMessageExtracto
     {
         IRunCommand c => c.RunId,
         Workers.PoolReport r => r.Report.RunId,
+        Workers.PoolReports r => r.RunId,
         _ => null,
     };
 }

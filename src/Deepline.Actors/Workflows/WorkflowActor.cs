@@ -44,7 +44,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     /// <param name="Notice">The cancel announced while this write is under way, to be confirmed once it is durable.</param>
     /// <param name="Correlation">The id of the pool's report being answered (<see cref="PoolReport"/>); null for any other sender.</param>
-    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null, RunCancelledNotice? Notice = null, long? Correlation = null);
+    /// <param name="Batch">A pool's reports decided together (<see cref="PoolReports"/>): each one's id and reply.</param>
+    private sealed record PendingWrite(IActorRef ReplyTo, IDeeplineMessage? Reply, Activity? Span = null, RunCancelledNotice? Notice = null, long? Correlation = null,
+        IReadOnlyList<(long Id, IDeeplineMessage? Reply)>? Batch = null);
 
     /// <summary>The trace the run was submitted in (tracing only): parent of later spans that bring no context of their own.</summary>
     private ActivityContext _trace;
@@ -124,6 +126,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 break;
             case PoolReport report:
                 Handle(report.Report, report.Id);
+                break;
+            case PoolReports batch when _unreadable is { } u:
+                foreach (var r in batch.Reports) Answer(Sender, PoolReportAnswer.For(r.Id, Unreadable(u)));
+                break;
+            case PoolReports batch:
+                HandleReports(batch.Reports);
                 break;
             case IRunCommand command when _unreadable is { } u:
                 var rejected = Unreadable(u);
@@ -227,6 +235,43 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         });
     }
 
+    /// <summary>
+    /// A pool's reports that waited for its previous one to this run: decided in order, each on the state the ones before
+    /// it leave, journalled in one write and answered once that write is durable (a rejection too: it may rest on the
+    /// events before it). Nothing else runs in between, as when they came one at a time.
+    /// </summary>
+    private void HandleReports(ImmutableArray<PoolReport> reports)
+    {
+        var before = _state;
+        var replyTo = Sender;
+        var decided = WorkflowDecider.DecideAll(_state, [.. reports.Select(r => (IRunCommand)r.Report)], DateTimeOffset.UtcNow, _settings.Policy);
+        var answers = reports.Select((r, i) => (r.Id, decided.Replies[i])).ToList();
+        if (decided.Persist.IsEmpty)
+        {
+            _state = decided.After;
+            AnswerAll(replyTo, answers);
+            if (_state is null) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            return;
+        }
+        _writing = new PendingWrite(replyTo, null, Batch: answers);
+        var remaining = decided.Persist.Length;
+        PersistAll(decided.Persist, _ =>
+        {
+            _eventsSinceSnapshot++;
+            if (--remaining > 0) return;
+            _state = decided.After;
+            _writing = null;
+            AnswerAll(replyTo, answers);
+            AfterChange(before, _state!, decided.Persist, null);
+        });
+    }
+
+    private void AnswerAll(IActorRef to, IEnumerable<(long Id, IDeeplineMessage? Reply)> answers)
+    {
+        foreach (var (id, reply) in answers)
+            if (reply is not null) Answer(to, PoolReportAnswer.For(id, reply));
+    }
+
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         Log.Error(cause, "Run {0}: the journal refused event {1} ({2}); nothing was applied or acknowledged", _runId, sequenceNr, @event.GetType().Name);
@@ -252,6 +297,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (_writing is not { } w) return;
         _writing = null;
         if (w.Reply is not null) Answer(w.ReplyTo, Correlate(new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"), w.Correlation));
+        if (w.Batch is not null)
+            AnswerAll(w.ReplyTo, w.Batch.Select(b => (b.Id, (IDeeplineMessage?)new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"))));
         // The pools heard of a cancel the journal may not hold: they forget it, or they would drop the run's later tasks.
         if (w.Notice is not null) _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelWithdrawn(_runId)));
         RunTracing.End(w.Span, "not stored");
