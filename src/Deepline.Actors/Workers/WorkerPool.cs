@@ -182,13 +182,22 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer(ReportSweepTimer, ReportSweep.Instance, SweepInterval(_settings.ReportTimeout));
     }
 
-    /// <summary>A gated report was answered or timed out: once none of the run's is in flight, the waiting ones go together.</summary>
-    private void Ungate(Report r)
+    /// <summary>Something the run must receive before this pool's next reports to it is on its way (counted like a report).</summary>
+    private void HoldReports(string runId)
     {
-        if (!_gates.TryGetValue(r.Key.RunId, out var gate) || --gate.InFlight > 0) return;
+        if (!_gates.TryGetValue(runId, out var gate)) _gates[runId] = gate = new Gate();
+        gate.InFlight++;
+    }
+
+    /// <summary>A gated report was answered or timed out: once none of the run's is in flight, the waiting ones go together.</summary>
+    private void Ungate(Report r) => Ungate(r.Key.RunId);
+
+    private void Ungate(string runId)
+    {
+        if (!_gates.TryGetValue(runId, out var gate) || --gate.InFlight > 0) return;
         if (gate.Waiting.Count == 0)
         {
-            _gates.Remove(r.Key.RunId);
+            _gates.Remove(runId);
             return;
         }
         var waiting = gate.Waiting;
@@ -330,6 +339,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             // task reports TASK_CANCELLED; a task cancelled under a RUNNING run would fail the run instead.
             _log.Info("Not starting {run_id}/{task_id}: its run is in Redis cancelled_runs; cancelling it here (by {cancelled_by})",
                 key.RunId, key.TaskId, elsewhere.CancelledBy);
+            // The pool now counts the run as cancelled, so a task of it whose claim is answered next reports
+            // TASK_CANCELLED at once: that report waits for this cancel's answer, or it could reach the run first.
+            HoldReports(key.RunId);
             _runs.Ask<IDeeplineMessage>(new CancelRun(key.RunId, elsewhere.Reason, elsewhere.CancelledBy, Force: false), _settings.ReportTimeout)
                 .PipeTo(Self, success: answer => new ElsewhereCancelRecorded(key, answer, null),
                     failure: ex => new ElsewhereCancelRecorded(key, null, ex));
@@ -344,6 +356,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void OnElsewhereCancelRecorded(ElsewhereCancelRecorded r)
     {
+        Ungate(r.Key.RunId);
         if (r.Answer is not CancelReply)
             _log.Warning("Run {0} is in Redis cancelled_runs but could not be cancelled here ({1}); its task {2} is reported cancelled anyway",
                 r.Key.RunId, r.Error?.Message ?? (r.Answer as CommandRejected)?.Message ?? "no answer", r.Key.TaskId);
