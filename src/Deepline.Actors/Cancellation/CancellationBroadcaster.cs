@@ -114,9 +114,6 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
             .To(Sink.Ignore<NotUsed>());
     }
 
-    /// <summary>Journal rows read per query; a page's rows that are not cancels only move the offset.</summary>
-    private const int JournalPage = 2_000;
-
     private IRunnableGraph<UniqueKillSwitch> JournalPath()
     {
         var journal = JournalTail.For(_journal, Context.System.Serialization);
@@ -129,7 +126,7 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
                     {
                         _health.Resuming(offset);
                         // Ticks while idle probe the marker (an empty write), so a flush is noticed without new cancels.
-                        return journal.After(offset, JournalPage, nameof(RunCancelRequested))
+                        return journal.After(offset, JournalTail.PageSize, nameof(RunCancelRequested))
                             .Select(e => Item.From(e))
                             .Merge(Source.Tick(settings.CheckInterval, settings.CheckInterval, Item.Probe).MapMaterializedValue(_ => NotUsed.Instance));
                     })

@@ -19,31 +19,16 @@ public static class JournalDeletes
     /// <summary>Marks the rows up to <paramref name="toSequenceNr"/> deleted and removes those written before <paramref name="removeWrittenBefore"/>.</summary>
     public static async Task DeleteAsync(DbConnection db, string persistenceId, long toSequenceNr, DateTime removeWrittenBefore, CancellationToken ct = default)
     {
+        (string, object?) pid = ("pid", persistenceId), to = ("to", toSequenceNr), yes = ("yes", true);
         await using var tx = await db.BeginTransactionAsync(ct);
-        await Exec(db, tx, "UPDATE journal SET deleted = @yes WHERE persistence_id = @pid AND sequence_number <= @to", persistenceId, toSequenceNr, removeWrittenBefore, ct);
-        await Exec(db, tx, """
+        await Sql.ExecAsync(db, tx, "UPDATE journal SET deleted = @yes WHERE persistence_id = @pid AND sequence_number <= @to", ct, pid, to, yes);
+        await Sql.ExecAsync(db, tx, """
             DELETE FROM journal WHERE persistence_id = @pid AND sequence_number <= @to AND created < @before
               AND sequence_number < (SELECT MAX(sequence_number) FROM journal WHERE persistence_id = @pid AND deleted = @yes)
-            """, persistenceId, toSequenceNr, removeWrittenBefore, ct);
+            """, ct, pid, to, yes, ("before", removeWrittenBefore.Ticks));
         // Tags of rows written before events stopped being tagged: nothing reads them any more.
-        await Exec(db, tx, "DELETE FROM tags WHERE persistence_id = @pid AND sequence_nr <= @to AND NOT EXISTS " +
-                           "(SELECT 1 FROM journal j WHERE j.ordering = tags.ordering_id)", persistenceId, toSequenceNr, removeWrittenBefore, ct);
+        await Sql.ExecAsync(db, tx, "DELETE FROM tags WHERE persistence_id = @pid AND sequence_nr <= @to AND NOT EXISTS " +
+                                    "(SELECT 1 FROM journal j WHERE j.ordering = tags.ordering_id)", ct, pid, to);
         await tx.CommitAsync(ct);
-    }
-
-    private static async Task Exec(DbConnection db, DbTransaction tx, string sql, string persistenceId, long to, DateTime before, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        foreach (var (name, value) in new (string, object)[] { ("@pid", persistenceId), ("@to", to), ("@before", before.Ticks), ("@yes", true) })
-        {
-            if (!sql.Contains(name, StringComparison.Ordinal)) continue;
-            var p = cmd.CreateParameter();
-            p.ParameterName = name;
-            p.Value = value;
-            cmd.Parameters.Add(p);
-        }
-        await cmd.ExecuteNonQueryAsync(ct);
     }
 }

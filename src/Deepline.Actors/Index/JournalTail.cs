@@ -32,6 +32,9 @@ public sealed class JournalTail
     /// <summary>How long the tail waits before reading again after a page that was not full (the plugin waits 1 s).</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>Rows per read (the run index and the cancellation mirror): at thousands of events a second, fewer round trips per event.</summary>
+    public const int PageSize = 2_000;
+
     /// <summary>The longest wait on a hole in the orderings before it is taken as a transaction that rolled back.</summary>
     public static readonly TimeSpan HoleTimeout = TimeSpan.FromSeconds(10);
 
@@ -117,9 +120,12 @@ public sealed class JournalTail
     public async Task<IReadOnlyList<EventEnvelope>> HistoriesAsync(IReadOnlyList<string> persistenceIds, CancellationToken ct = default)
     {
         var events = new List<EventEnvelope>();
-        foreach (var chunk in persistenceIds.Chunk(RunIndexStore.MaxIdsPerStatement))
-            events.AddRange((await QueryAsync($"WHERE persistence_id IN ({string.Join(", ", chunk.Select((_, i) => "@p" + i))})",
-                chunk.Select((id, i) => ("@p" + i, (object)id)).ToArray(), null, ct)).Where(r => r.Read).Select(r => r.Envelope));
+        foreach (var chunk in persistenceIds.Chunk(Hosting.Sql.MaxIdsPerStatement))
+        {
+            var (list, ids) = Hosting.Sql.In("p", chunk);
+            events.AddRange((await QueryAsync("WHERE persistence_id IN " + list, [.. ids.Select(i => ("@" + i.Name, i.Value!))], null, ct))
+                .Where(r => r.Read).Select(r => r.Envelope));
+        }
         return events;
     }
 

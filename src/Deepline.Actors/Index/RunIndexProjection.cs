@@ -23,9 +23,6 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
     private const string RunPersistenceIdPrefix = WorkflowActor.PersistenceIdPrefix;
     private UniqueKillSwitch? _kill;
 
-    /// <summary>Journal rows per read, and so the most the index applies in one transaction: at thousands of events a second, fewer round trips and transactions per event.</summary>
-    public const int PageSize = 2_000;
-
     public RunIndexProjection(RunIndexStore store)
     {
         _store = store;
@@ -58,8 +55,9 @@ public sealed class RunIndexProjection : ReceiveActor, IWithTimers
             .ToList();
         var source = RestartSource.OnFailuresWithBackoff(() =>
             Source.FromTask(store.OffsetAsync())
-                .ConcatMany(offset => tail.After(offset, PageSize))
-                .GroupedWithin(PageSize, TimeSpan.FromMilliseconds(50))
+                .ConcatMany(offset => tail.After(offset, JournalTail.PageSize))
+                // A page per transaction at most: fewer transactions per event.
+                .GroupedWithin(JournalTail.PageSize, TimeSpan.FromMilliseconds(50))
                 .SelectAsync(1, async envelopes =>
                 {
                     // Other entities' events (sharding, the monitor) only move the offset, so the lag can reach zero.

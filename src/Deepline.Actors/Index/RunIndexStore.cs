@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Deepline.Actors.Serialization;
+using static Deepline.Actors.Hosting.Sql;
 using Deepline.Domain;
 
 namespace Deepline.Actors.Index;
@@ -317,8 +318,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         var lastSeq = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var chunk in runIds.Chunk(MaxIdsPerStatement))
         {
-            await using var cmd = Command(db, null, $"SELECT run_id, last_seq FROM run_index WHERE run_id IN ({string.Join(", ", chunk.Select((_, i) => "@r" + i))})",
-                chunk.Select((id, i) => ("r" + i, (object?)id)).ToArray());
+            var (list, ids) = In("r", chunk);
+            await using var cmd = Command(db, null, "SELECT run_id, last_seq FROM run_index WHERE run_id IN " + list, ids);
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) lastSeq[reader.GetString(0)] = reader.GetInt64(1);
         }
@@ -329,9 +330,6 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             recovered[run.Key] = Fold((null, 0), [.. run.OrderBy(e => e.SequenceNr)], []);
         return recovered;
     }
-
-    /// <summary>Ids bound in one IN list (SQLite allows 32,766 parameters a statement, PostgreSQL 65,535).</summary>
-    internal const int MaxIdsPerStatement = 500;
 
     private static (WorkflowState? State, long Seq) Fold((WorkflowState? State, long Seq) start, List<IndexedEvent> events, List<QuarantinedEvent> quarantined)
     {
@@ -512,26 +510,5 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         await db.OpenAsync(ct);
         Hosting.SqliteStore.OnOpened(db);
         return db;
-    }
-
-    private static DbCommand Command(DbConnection db, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.Transaction = tx;
-        foreach (var (name, value) in parameters)
-        {
-            var p = cmd.CreateParameter();
-            p.ParameterName = "@" + name;
-            p.Value = value ?? DBNull.Value;
-            cmd.Parameters.Add(p);
-        }
-        return cmd;
-    }
-
-    private static async Task ExecAsync(DbConnection db, DbTransaction? tx, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
-    {
-        await using var cmd = Command(db, tx, sql, parameters);
-        await cmd.ExecuteNonQueryAsync(ct);
     }
 }
