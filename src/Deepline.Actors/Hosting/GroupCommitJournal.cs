@@ -80,8 +80,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
         // Recovery asks for the highest sequence number; a write of ours still in flight must land first.
-        if (_inFlight.TryGetValue(persistenceId, out var pending))
-            await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await WrittenAsync(persistenceId);
         return await _reads.HighestSequenceNrAsync(persistenceId, fromSequenceNr, cancellationToken);
     }
 
@@ -89,13 +88,18 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     protected override async Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
     {
         // A write of ours still in flight must land first, or its rows would escape the delete.
-        if (_inFlight.TryGetValue(persistenceId, out var pending))
-            await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await WrittenAsync(persistenceId);
         await using var db = _connect();
         await db.OpenAsync(cancellationToken);
         SqliteStore.OnOpened(db);
         await JournalDeletes.DeleteAsync(db, persistenceId, toSequenceNr, DateTime.UtcNow - JournalDeletes.Grace, cancellationToken);
     }
+
+    /// <summary>Completes when this journal's write in flight for the entity (if any) has ended, whatever its outcome.</summary>
+    private Task WrittenAsync(string persistenceId) =>
+        _inFlight.TryGetValue(persistenceId, out var pending)
+            ? pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+            : Task.CompletedTask;
 
     protected override bool ReceivePluginInternal(object message)
     {
