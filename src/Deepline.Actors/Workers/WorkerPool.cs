@@ -159,7 +159,6 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             gate.Waiting.Add(r);
             return;
         }
-        _gates[r.Key.RunId] = new Gate();
         Tell([r], gated: true);
     }
 
@@ -175,23 +174,24 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             told.Add(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error), id));
             if (r.Attempt == 1 && entity is null && _runOf.TryGetValue(r.Key, out var run)) entity = run;
         }
-        if (gated) _gates[reports[0].Key.RunId].InFlight += reports.Count;
+        if (gated) HoldReports(reports[0].Key.RunId, reports.Count);
         var to = entity ?? _runs;
         to.Tell(told.Count == 1 ? told[0] : new PoolReports(reports[0].Key.RunId, [.. told]));
         if (!Timers.IsTimerActive(ReportSweepTimer))
             Timers.StartPeriodicTimer(ReportSweepTimer, ReportSweep.Instance, SweepInterval(_settings.ReportTimeout));
     }
 
-    /// <summary>Something the run must receive before this pool's next reports to it is on its way (counted like a report).</summary>
-    private void HoldReports(string runId)
+    /// <summary>
+    /// <paramref name="count"/> things the run must receive before this pool's next reports to it are on their way (its
+    /// reports, or the cancel the pool asked for): the next reports wait until each is answered or timed out.
+    /// </summary>
+    private void HoldReports(string runId, int count = 1)
     {
         if (!_gates.TryGetValue(runId, out var gate)) _gates[runId] = gate = new Gate();
-        gate.InFlight++;
+        gate.InFlight += count;
     }
 
     /// <summary>A gated report was answered or timed out: once none of the run's is in flight, the waiting ones go together.</summary>
-    private void Ungate(Report r) => Ungate(r.Key.RunId);
-
     private void Ungate(string runId)
     {
         if (!_gates.TryGetValue(runId, out var gate) || --gate.InFlight > 0) return;
@@ -218,7 +218,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         // An answer after its report timed out (and was retried) is dropped, as an ask's late answer would be.
         if (!_outstanding.Remove(a.Id, out var sent)) return;
-        if (sent.Gated) Ungate(sent.Report);
+        if (sent.Gated) Ungate(sent.Report.Key.RunId);
         // The task goes on (a claim or a heartbeat accepted): its next reports go to the entity that answered.
         if (a.Answer is TaskEventAccepted && sent.Report.Event is (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT) && !Sender.IsNobody())
             _runOf[sent.Report.Key] = Sender;
@@ -244,7 +244,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         foreach (var id in expired)
         {
             if (!_outstanding.Remove(id, out var sent)) continue;
-            if (sent.Gated) Ungate(sent.Report);
+            if (sent.Gated) Ungate(sent.Report.Key.RunId);
             OnAnswer(sent.Report, null, $"no answer within {timeout.TotalSeconds:0.###} s");
         }
     }
