@@ -9,6 +9,9 @@ public interface IRunCommand : IDeeplineMessage
     string RunId { get; }
 }
 
+/// <summary>A command nobody waits on (timers, pushes): a run that does not exist or cannot be read ignores it.</summary>
+public interface IUnansweredRunCommand : IRunCommand;
+
 public sealed record SubmitRun(RunSpec Spec) : IRunCommand
 {
     public string RunId => Spec.RunId;
@@ -65,17 +68,68 @@ public sealed record ReportTaskEvent(
 
     /// <summary>W3C trace context of the request that reported the event; null when nothing traces.</summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// The attempt the worker holds (from its lease or its claim): a report naming any other than the task's current one
+    /// is refused and journalled as ignored. Null: the current attempt (workers written before attempts existed).
+    /// </summary>
+    public int? Attempt { get; init; }
+
+    /// <summary>With TASK_FAILED: the error's type, matched against the retry policy's non_retryable_errors.</summary>
+    public string? ErrorType { get; init; }
+
+    /// <summary>With an in-cluster pool's TASK_STARTED: the cluster member (address#uid) the attempt runs on.</summary>
+    public string? Incarnation { get; init; }
 }
 
+/// <summary>
+/// An external worker's poll took this task: start its next attempt on <paramref name="WorkerId"/> (a lease kept by
+/// heartbeats) and answer with everything the worker needs to run it (<see cref="TaskLeased"/>).
+/// </summary>
+public sealed record LeaseTask(string RunId, string TaskId, string WorkerId) : IRunCommand
+{
+    /// <summary>The pools the polling key may serve; null: any.</summary>
+    public ImmutableArray<string>? Pools { get; init; }
+}
+
+/// <summary>A leased attempt, as a polling worker receives it.</summary>
+/// <param name="Inputs">The results of the tasks it depends on, by task id.</param>
+/// <param name="HeartbeatTimeoutS">The run's own heartbeat timeout, or null for the node's: the lease is that long after each heartbeat.</param>
+public sealed record TaskLeased(
+    string RunId,
+    string TaskId,
+    string Type,
+    string Pool,
+    int Attempt,
+    JsonElement? Params,
+    ImmutableDictionary<string, JsonElement?> Inputs,
+    ImmutableArray<Resources.ResourceRequest> Resources,
+    DateTimeOffset StartedAt,
+    int? HeartbeatTimeoutS) : IDeeplineMessage
+{
+    public string? TraceParent { get; init; }
+}
+
+/// <summary>Internal: the run's timer found RUNNING tasks past their lease; those with an attempt left are queued again.</summary>
+public sealed record ExpireLeases(string RunId, DetectorThresholds Thresholds) : IUnansweredRunCommand;
+
+/// <summary>
+/// Internal: these cluster members (address#uid) are gone (this node's earlier incarnation, a removed member), so the
+/// attempts their pools ran are over: each is retried at once, or failed when it has no attempt left.
+/// </summary>
+public sealed record RequeueInterrupted(string RunId, ImmutableArray<string> GoneIncarnations) : IUnansweredRunCommand;
+
+/// <summary>Internal: the backoff timer of the run's next retry fired.</summary>
+public sealed record ReleaseRetries(string RunId) : IUnansweredRunCommand;
 /// <summary>
 /// From the resource coordinator: these tasks' resources are all held by the run. Repeated on every re-sync, so a lost
 /// one costs a retry interval, never a grant.
 /// </summary>
 /// <param name="SyncId">The run's sync this answers (0: a grant pushed when another run released).</param>
-public sealed record ResourcesGranted(string RunId, ImmutableArray<string> TaskIds, long SyncId) : IRunCommand;
+public sealed record ResourcesGranted(string RunId, ImmutableArray<string> TaskIds, long SyncId) : IUnansweredRunCommand;
 
 /// <summary>Internal: the cancel_timeout_s deadline of a CANCELLING run has passed.</summary>
-public sealed record CancelTimeoutElapsed(string RunId) : IRunCommand;
+public sealed record CancelTimeoutElapsed(string RunId) : IUnansweredRunCommand;
 
 public enum RejectionKind
 {
@@ -91,7 +145,11 @@ public enum RejectionKind
     HistoryUnreadable,
 }
 
-public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage;
+public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage
+{
+    /// <summary>Set when a report named an attempt that is not the task's current one: the attempt that is.</summary>
+    public int? CurrentAttempt { get; init; }
+}
 
 /// <summary>The reply to a submission, a query, a task event or a cancel: the run as it now stands.</summary>
 public sealed record RunReply(WorkflowState State) : IDeeplineMessage;
@@ -102,6 +160,13 @@ public sealed record CancelReply(WorkflowState State, bool AlreadyRequested) : I
 /// <summary>Reply to a task event: the task's and the run's state after it (small, since workers send many).</summary>
 public sealed record TaskEventAccepted(string RunId, string TaskId, TaskState State, RunStatus RunStatus) : IDeeplineMessage
 {
+    /// <summary>The task's current attempt after the event (0 before its first start).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
+
+    /// <summary>Set when the event queued the task's next attempt behind a backoff.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
     /// <summary>W3C trace context of the run's span for this event, for the worker to continue; null when nothing traces.</summary>
     public string? TraceParent { get; init; }
 }

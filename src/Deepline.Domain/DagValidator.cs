@@ -56,6 +56,8 @@ public static class DagValidator
                 return new(RejectionKind.Invalid, field + ".params", tooDeep);
             if (!index.TryAdd(t.TaskId, i))
                 return new(RejectionKind.Invalid, field + ".task_id", $"duplicate task_id '{t.TaskId}'");
+            if (t.Retry?.Problem() is { } badRetry)
+                return new(RejectionKind.Invalid, field + ".retry", badRetry);
             if (t.Type == ProcessAllowlist.TaskType && policy.InClusterPools.ContainsKey(t.Pool) && policy.Processes.Refusal(t.Params) is { } refused)
                 return new(RejectionKind.Invalid, $"{field}.{refused.Field}", refused.Message);
             if (policy.InClusterPools.TryGetValue(t.Pool, out var types) && !types.Contains(t.Type))

@@ -8,10 +8,21 @@ public enum StuckReason { no_runnable_task, no_heartbeat, stale_pending, run_tim
 /// <summary>The node's detector thresholds (config orchestrator.deadlock), in seconds.</summary>
 public sealed record DetectorThresholds(int PendingStaleS, int WorkflowStaleS, int HeartbeatTimeoutS)
 {
+    /// <summary>
+    /// The node's retry rules: a RUNNING task whose worker went silent is not stuck while it has an attempt left (its run
+    /// queues it again at the lease's end); only one that cannot be retried is no_heartbeat.
+    /// </summary>
+    public RetrySettings Retry { get; init; } = RetrySettings.Off;
+
     /// <summary>The thresholds in force for one run: its own overrides win.</summary>
     public DetectorThresholds For(DeadlockOverrides? o) => o is null
         ? this
-        : new(o.PendingStaleS ?? PendingStaleS, o.WorkflowStaleS ?? WorkflowStaleS, o.HeartbeatTimeoutS ?? HeartbeatTimeoutS);
+        : this with
+        {
+            PendingStaleS = o.PendingStaleS ?? PendingStaleS,
+            WorkflowStaleS = o.WorkflowStaleS ?? WorkflowStaleS,
+            HeartbeatTimeoutS = o.HeartbeatTimeoutS ?? HeartbeatTimeoutS,
+        };
 }
 
 /// <summary>
@@ -47,7 +58,7 @@ public static class StuckDetector
         }
 
         var silent = s.OrderedTasks
-            .Where(x => x.State == TaskState.RUNNING && now - LastSign(x) >= TimeSpan.FromSeconds(t.HeartbeatTimeoutS))
+            .Where(x => x.State == TaskState.RUNNING && now - LastSign(x) >= TimeSpan.FromSeconds(t.HeartbeatTimeoutS) && !t.Retry.HasAttemptLeft(x))
             .ToList();
         if (silent.Count > 0)
         {
@@ -58,7 +69,8 @@ public static class StuckDetector
                 string.Join("; ", silent.Take(5).Select(x => $"{x.TaskId} on {x.WorkerId ?? "?"} (last sign {LastSign(x):O})")));
         }
 
-        if (s.Counts.Running == 0 && s.Counts.Open > 0 && now - s.UpdatedAt >= TimeSpan.FromSeconds(t.PendingStaleS))
+        // A task waiting for its next attempt's backoff is not stale: the clock starts when the backoff is over.
+        if (s.Counts.Running == 0 && s.Counts.Open > 0 && now - StaleBase(s) >= TimeSpan.FromSeconds(t.PendingStaleS))
         {
             var waiting = s.OrderedTasks.Where(x => x.State is TaskState.PENDING or TaskState.QUEUED).ToList();
             var queued = waiting.Where(x => x.State == TaskState.QUEUED && x.WaitingFor.IsEmpty).ToList();
@@ -91,7 +103,7 @@ public static class StuckDetector
         var next = s.CreatedAt + TimeSpan.FromSeconds(t.WorkflowStaleS);
         if (s.Counts.Running == 0)
         {
-            var stale = s.UpdatedAt + TimeSpan.FromSeconds(t.PendingStaleS);
+            var stale = StaleBase(s) + TimeSpan.FromSeconds(t.PendingStaleS);
             if (stale < next) next = stale;
         }
         else
@@ -123,6 +135,19 @@ public static class StuckDetector
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary>When the run's stale_pending clock started: its last transition, or the end of the latest retry backoff.</summary>
+    private static DateTimeOffset StaleBase(WorkflowState s)
+    {
+        var at = s.UpdatedAt;
+        if (s.Counts.Queued == 0) return at;
+        foreach (var task in s.Tasks.Values)
+            if (task.RetryAt is { } due && due > at) at = due;
+        return at;
+    }
+
+    /// <summary>When a RUNNING task's lease runs out: its last sign of life plus the run's heartbeat timeout.</summary>
+    public static DateTimeOffset LeaseEnd(TaskRecord task, DetectorThresholds forRun) => LastSign(task) + TimeSpan.FromSeconds(forRun.HeartbeatTimeoutS);
 
     private static DateTimeOffset LastSign(TaskRecord t) => t.LastHeartbeatAt ?? t.UpdatedAt;
 }

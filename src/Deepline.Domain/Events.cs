@@ -11,16 +11,61 @@ public interface IRunEvent : IDeeplineMessage
     DateTimeOffset At { get; }
 }
 
+/// <summary>An event about one task of the run.</summary>
+public interface ITaskEvent : IRunEvent
+{
+    string TaskId { get; }
+}
+
 public sealed record RunSubmitted(RunSpec Spec, DateTimeOffset At) : IRunEvent;
 
-public sealed record TaskStarted(string TaskId, string WorkerId, DateTimeOffset At) : IRunEvent;
+/// <summary>An attempt of the task began on <see cref="WorkerId"/>.</summary>
+public sealed record TaskStarted(string TaskId, string WorkerId, DateTimeOffset At) : ITaskEvent
+{
+    /// <summary>The attempt this start opened (1 for the first); 0 in events journalled before attempts were numbered.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
 
-public sealed record TaskSucceeded(string TaskId, JsonElement? Result, DateTimeOffset At) : IRunEvent;
+    /// <summary>
+    /// The cluster member (address#uid) of an in-cluster pool that started it: once that member is gone, the attempt is
+    /// known to be interrupted without waiting for its lease. Null for external workers.
+    /// </summary>
+    public string? Incarnation { get; init; }
+}
 
-public sealed record TaskFailed(string TaskId, string Error, DateTimeOffset At) : IRunEvent;
+public sealed record TaskSucceeded(string TaskId, JsonElement? Result, DateTimeOffset At) : ITaskEvent
+{
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
+}
+
+/// <summary>The task failed for good: its last attempt failed, its error is not retryable, or it was poison.</summary>
+public sealed record TaskFailed(string TaskId, string Error, DateTimeOffset At) : ITaskEvent
+{
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
+
+    /// <summary>The error type the worker reported (matched against non_retryable_errors).</summary>
+    public string? ErrorType { get; init; }
+}
+
+/// <summary>
+/// An attempt ended without succeeding and the task has attempts left: it is QUEUED again, dispatched at once or, with
+/// <see cref="RetryAt"/>, once that time has come (<see cref="TaskRetryReleased"/>). <see cref="Cause"/> is one of
+/// <see cref="AttemptCauses"/>.
+/// </summary>
+public sealed record TaskAttemptFailed(string TaskId, int Attempt, string Cause, string Error, DateTimeOffset At) : ITaskEvent
+{
+    public string? ErrorType { get; init; }
+
+    public DateTimeOffset? RetryAt { get; init; }
+}
+
+/// <summary>The backoff of a task's next attempt is over: it may be dispatched.</summary>
+public sealed record TaskRetryReleased(string TaskId, DateTimeOffset At) : ITaskEvent;
 
 /// <summary>A running task stopped because of its run's cancellation (acknowledged by the worker).</summary>
-public sealed record TaskCancelled(string TaskId, string? Detail, DateTimeOffset At) : IRunEvent;
+public sealed record TaskCancelled(string TaskId, string? Detail, DateTimeOffset At) : ITaskEvent;
 
 /// <summary>The cancel record: the source of truth that Redis and pub/sub only copy.</summary>
 public sealed record RunCancelRequested(string Reason, string CancelledBy, bool Force, DateTimeOffset At) : IRunEvent
@@ -33,7 +78,12 @@ public sealed record RunCancelRequested(string Reason, string CancelledBy, bool 
 public sealed record RunCancelFinalised(string By, DateTimeOffset At) : IRunEvent;
 
 /// <summary>An event that arrived for a task or run that was already terminal: kept for audit, never applied.</summary>
-public sealed record TaskEventIgnored(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At) : IRunEvent;
+public sealed record TaskEventIgnored(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At) : ITaskEvent
+{
+    /// <summary>The attempt the ignored report named; 0 when it named none.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
+}
 
 /// <summary>The resource coordinator granted every resource a QUEUED task needs: it may now be dispatched.</summary>
-public sealed record TaskResourcesGranted(string TaskId, DateTimeOffset At) : IRunEvent;
+public sealed record TaskResourcesGranted(string TaskId, DateTimeOffset At) : ITaskEvent;

@@ -35,6 +35,9 @@ public sealed record TaskSpec(
 
     /// <summary>The task whose end releases this task's resources (this task, or one downstream of it); null: this task.</summary>
     public string? HoldUntil { get; init; }
+
+    /// <summary>The task's own retry policy; null: the node's (orchestrator.retry.*), decided when an attempt ends.</summary>
+    public RetryPolicy? Retry { get; init; }
 }
 
 /// <summary>A run as the caller submitted it, before validation.</summary>
@@ -65,6 +68,9 @@ public sealed record SubmissionPolicy(int MaxDependencyDepth, ImmutableDictionar
 
     /// <summary>Commands the in-cluster <c>process</c> handler may run; refused at submission otherwise.</summary>
     public ProcessAllowlist Processes { get; init; } = ProcessAllowlist.Disabled;
+
+    /// <summary>The node's retry policy for tasks without their own, and its poison rule.</summary>
+    public RetrySettings Retry { get; init; } = RetrySettings.Off;
 }
 
 /// <summary>

@@ -53,7 +53,7 @@ public static class WorkflowDecider
     {
         if (command is SubmitRun submit) return Submit(state, submit, now, policy);
         if (state is null || (command is IClientScoped { ClientScope: { } scope } && scope != state.ClientId))
-            return command is CancelTimeoutElapsed or ResourcesGranted
+            return command is IUnansweredRunCommand
                 ? Decision.Nothing
                 : Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"run '{command.RunId}' not found", "run_id"));
 
@@ -72,7 +72,13 @@ public static class WorkflowDecider
             CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
                 ? new Decision([new RunCancelFinalised(CancellationOutcomes.CancelTimeoutFinaliser, now)], [], null)
                 : Decision.Nothing,
-            ReportTaskEvent r => TaskEvent(state, r, now),
+            ReportTaskEvent r => TaskEvent(state, r, now, policy.Retry),
+            LeaseTask l => Lease(state, l, now),
+            ExpireLeases x => ExpireLeases(state, x.Thresholds.For(state.Deadlock), now, policy.Retry),
+            RequeueInterrupted i => Interrupted(state, i, now, policy.Retry),
+            ReleaseRetries => new Decision([.. state.OrderedTasks
+                .Where(t => t is { State: TaskState.QUEUED, RetryAt: { } due } && due <= now)
+                .Select(t => (IRunEvent)new TaskRetryReleased(t.TaskId, now))], [], null),
             ResourcesGranted g => new Decision([.. g.TaskIds.Where(id => state.Tasks.TryGetValue(id, out var t) && t is { State: TaskState.QUEUED, NeedsResources: true, Granted: false })
                 .Distinct().Select(id => (IRunEvent)new TaskResourcesGranted(id, now))], [], null),
             _ => Decision.Answer(new CommandRejected(RejectionKind.BadRequest, $"unsupported command {command.GetType().Name}")),
@@ -101,7 +107,7 @@ public static class WorkflowDecider
         _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now) { DeadlockReason = c.DeadlockReason }, s => new CancelReply(s, false)),
     };
 
-    private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now)
+    private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now, RetrySettings retry)
     {
         if (!state.Tasks.TryGetValue(r.TaskId, out var task))
             return Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"task '{r.TaskId}' not found in run '{state.RunId}'", "task_id"));
@@ -120,14 +126,20 @@ public static class WorkflowDecider
         {
             if (r.Event == TaskEventKind.TASK_HEARTBEAT)
                 return Decision.Answer(Conflict($"task '{r.TaskId}' is {task.State}; stop working on it"));
-            var reason = $"task is already {task.State}";
-            var ignored = new TaskEventIgnored(r.TaskId, r.Event, reason, now);
-            var conflict = Conflict($"{r.Event} ignored: task '{r.TaskId}' of run '{state.RunId}' is already {task.State}");
-            // The first IgnoredKept are journalled for the audit; after that they are only counted in memory (and in
-            // the next snapshot), so a worker repeating a late event cannot grow the journal.
-            return state.IgnoredTotal < WorkflowState.IgnoredKept
-                ? new Decision([ignored], [], conflict)
-                : new Decision([], [ignored], conflict);
+            return Ignore(state, r, $"task is already {task.State}",
+                Conflict($"{r.Event} ignored: task '{r.TaskId}' of run '{state.RunId}' is already {task.State}"), now);
+        }
+
+        // Fencing: a worker that was paused past its lease, or whose node was given up for gone, holds an attempt the run
+        // has moved on from. Its outcome must not count: the next attempt may be running elsewhere.
+        if (r.Attempt is { } named && StaleAttempt(task, r.Event, named))
+        {
+            var stale = new CommandRejected(RejectionKind.Conflict,
+                $"attempt {named} of task '{r.TaskId}' is over: the current attempt is {task.Attempts} ({task.State}); stop working on it",
+                "attempt") { CurrentAttempt = task.Attempts };
+            return r.Event == TaskEventKind.TASK_HEARTBEAT
+                ? Decision.Answer(stale)
+                : Ignore(state, r, $"attempt {named} is not the current attempt {task.Attempts}", stale, now);
         }
 
         if (r.WorkerId is { } w && task.WorkerId is { } owner && task.State == TaskState.RUNNING && w != owner)
@@ -135,26 +147,117 @@ public static class WorkflowDecider
 
         return (r.Event, task.State) switch
         {
+            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) when task.RetryAt is { } due =>
+                Decision.Answer(Conflict($"task '{r.TaskId}' waits for the backoff of its attempt {task.Attempts + 1} until {due:O}")),
             (TaskEventKind.TASK_STARTED, TaskState.QUEUED) when !task.Ready =>
                 Decision.Answer(Conflict($"task '{r.TaskId}' is QUEUED waiting for resources ({string.Join(", ", task.WaitingFor)}); it may start once they are granted")),
-            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) => Accept(state, r, new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now)),
+            (TaskEventKind.TASK_STARTED, TaskState.QUEUED) => Accept(state, r,
+                new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now) { Attempt = task.Attempts + 1, Incarnation = r.Incarnation }),
             (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(Accepted(state, r.TaskId)),
             (TaskEventKind.TASK_STARTED, _) =>
                 Decision.Answer(Conflict($"task '{r.TaskId}' is PENDING: its dependencies have not all succeeded")),
             (TaskEventKind.TASK_HEARTBEAT, TaskState.RUNNING) =>
                 new Decision([], [new TaskHeartbeat(r.TaskId, now)], Accepted(state, r.TaskId)),
-            (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) => Accept(state, r, new TaskSucceeded(r.TaskId, r.Result, now)),
-            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) => Accept(state, r, new TaskFailed(r.TaskId, r.Error ?? "failed", now)),
+            (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) => Accept(state, r, new TaskSucceeded(r.TaskId, r.Result, now) { Attempt = task.Attempts }),
+            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) =>
+                Accept(state, r, AttemptEnded(task, AttemptCauses.Failed, r.Error ?? "failed", r.ErrorType, now, retry)),
             (TaskEventKind.TASK_CANCELLED, TaskState.RUNNING) => Accept(state, r, new TaskCancelled(r.TaskId, r.Error, now)),
             _ => Decision.Answer(Conflict($"{r.Event} is not possible for task '{r.TaskId}' in state {task.State}")),
         };
     }
 
+    /// <summary>Whether a report naming attempt <paramref name="named"/> comes from an attempt the task has moved on from.</summary>
+    private static bool StaleAttempt(TaskRecord task, TaskEventKind e, int named) => (e, task.State) switch
+    {
+        (TaskEventKind.TASK_STARTED, TaskState.QUEUED or TaskState.PENDING) => named != task.Attempts + 1,
+        (_, TaskState.RUNNING) => named != task.Attempts,
+        // QUEUED again after a lost or failed attempt: every attempt so far is over.
+        _ => named <= task.Attempts,
+    };
+
+    /// <summary>
+    /// A report that must not be applied: journalled for the audit (the first IgnoredKept; after that only counted in
+    /// memory and the next snapshot, so a worker repeating a late event cannot grow the journal), answered with a conflict.
+    /// </summary>
+    private static Decision Ignore(WorkflowState state, ReportTaskEvent r, string reason, CommandRejected conflict, DateTimeOffset now)
+    {
+        var ignored = new TaskEventIgnored(r.TaskId, r.Event, reason, now) { Attempt = r.Attempt ?? 0 };
+        return state.IgnoredTotal < WorkflowState.IgnoredKept
+            ? new Decision([ignored], [], conflict)
+            : new Decision([], [ignored], conflict);
+    }
+
+    /// <summary>
+    /// How an attempt that did not succeed ends its task: queued again as the next attempt (after the policy's backoff;
+    /// at once when its node is known gone), or failed for good when the error is not retryable, no attempt is left, or
+    /// its worker was lost on too many attempts in a row (poison).
+    /// </summary>
+    private static IRunEvent AttemptEnded(TaskRecord task, string cause, string error, string? errorType, DateTimeOffset now, RetrySettings retry)
+    {
+        var policy = retry.For(task);
+        if (cause != AttemptCauses.Failed && retry.IsPoison(task))
+            return new TaskFailed(task.TaskId,
+                $"poison: its worker was lost on {task.LostInARow + 1} attempts in a row (orchestrator.retry.poison_after = {retry.PoisonAfter}); last: {error}", now)
+            { Attempt = task.Attempts, ErrorType = "poison" };
+        if (!policy.Retries(errorType) || task.Attempts >= policy.MaxAttempts)
+            return new TaskFailed(task.TaskId, error, now) { Attempt = task.Attempts, ErrorType = errorType };
+        var delay = cause == AttemptCauses.Interrupted ? TimeSpan.Zero : policy.DelayAfter(task.Attempts);
+        return new TaskAttemptFailed(task.TaskId, task.Attempts, cause, error, now)
+        {
+            ErrorType = errorType,
+            RetryAt = delay > TimeSpan.Zero ? now + delay : null,
+        };
+    }
+
+    /// <summary>RUNNING tasks silent past their lease with an attempt left: each attempt is over (a lost worker).</summary>
+    private static Decision ExpireLeases(WorkflowState state, DetectorThresholds forRun, DateTimeOffset now, RetrySettings retry)
+    {
+        if (state.Status != RunStatus.RUNNING || state.Counts.Running == 0) return Decision.Nothing;
+        var events = state.OrderedTasks
+            .Where(t => t.State == TaskState.RUNNING && StuckDetector.LeaseEnd(t, forRun) <= now && retry.HasAttemptLeft(t))
+            .Select(t => AttemptEnded(t, AttemptCauses.LeaseExpired,
+                $"lease expired: no heartbeat from worker '{t.WorkerId}' for {forRun.HeartbeatTimeoutS} s (attempt {t.Attempts})", null, now, retry))
+            .ToImmutableArray();
+        return new Decision(events, [], null);
+    }
+
+    /// <summary>RUNNING tasks whose in-cluster pool ran on a member that is gone: their attempts were interrupted.</summary>
+    private static Decision Interrupted(WorkflowState state, RequeueInterrupted i, DateTimeOffset now, RetrySettings retry)
+    {
+        if (state.Status != RunStatus.RUNNING || state.Counts.Running == 0) return Decision.Nothing;
+        var events = state.OrderedTasks
+            .Where(t => t is { State: TaskState.RUNNING, Incarnation: { } n } && i.GoneIncarnations.Contains(n))
+            .Select(t => AttemptEnded(t, AttemptCauses.Interrupted,
+                $"interrupted: worker '{t.WorkerId}' is gone (its node {t.Incarnation} restarted or left the cluster) during attempt {t.Attempts}", null, now, retry))
+            .ToImmutableArray();
+        return new Decision(events, [], null);
+    }
+
+    private static Decision Lease(WorkflowState state, LeaseTask l, DateTimeOffset now)
+    {
+        if (!state.Tasks.TryGetValue(l.TaskId, out var task))
+            return Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"task '{l.TaskId}' not found in run '{state.RunId}'", "task_id"));
+        if (l.Pools is { } pools && !pools.Contains(task.Pool))
+            return Decision.Answer(new CommandRejected(RejectionKind.Forbidden, $"task '{l.TaskId}' is in pool '{task.Pool}', which this worker's key does not serve", "pool"));
+        if (state.Status != RunStatus.RUNNING || !task.Ready)
+            return Decision.Answer(Conflict($"task '{l.TaskId}' of run '{state.RunId}' is not ready to lease (task {task.State}, run {state.Status})"));
+        var started = new TaskStarted(task.TaskId, l.WorkerId, now) { Attempt = task.Attempts + 1 };
+        var after = state.Apply(started);
+        var inputs = ImmutableDictionary.CreateRange(StringComparer.Ordinal,
+            task.DependsOn.Select(d => KeyValuePair.Create(d, after.Tasks[d].Result)));
+        var reply = new TaskLeased(state.RunId, task.TaskId, task.Type, task.Pool, started.Attempt, task.Params, inputs,
+            task.Resources.IsDefault ? [] : task.Resources, now, state.Deadlock?.HeartbeatTimeoutS);
+        return new Decision([started], [], reply) { After = after };
+    }
+
     private static Decision Accept(WorkflowState state, ReportTaskEvent r, IRunEvent e) =>
         Emit(state, e, s => Accepted(s, r.TaskId));
 
-    private static TaskEventAccepted Accepted(WorkflowState s, string taskId) =>
-        new(s.RunId, taskId, s.Tasks[taskId].State, s.Status);
+    private static TaskEventAccepted Accepted(WorkflowState s, string taskId)
+    {
+        var t = s.Tasks[taskId];
+        return new(s.RunId, taskId, t.State, s.Status) { Attempt = t.Attempts, RetryAt = t.RetryAt };
+    }
 
     private static Decision Emit(WorkflowState state, IRunEvent e, Func<WorkflowState, IDeeplineMessage> reply)
     {

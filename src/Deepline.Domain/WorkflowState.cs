@@ -32,9 +32,25 @@ public sealed record TaskRecord(
     [JsonIgnore]
     public bool NeedsResources => !Resources.IsDefaultOrEmpty;
 
-    /// <summary>QUEUED and free to start: nothing to wait for, or its resources granted.</summary>
+    /// <summary>The task's own retry policy (null: the node's).</summary>
+    public RetryPolicy? Retry { get; init; }
+
+    /// <summary>A QUEUED task waiting for the backoff of its next attempt: not dispatched before this time.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>Attempts in a row that ended with their worker lost (lease run out, node gone): poison past a limit.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int LostInARow { get; init; }
+
+    /// <summary>The cluster member whose in-cluster pool runs the current attempt (address#uid); null for external workers.</summary>
+    public string? Incarnation { get; init; }
+
+    /// <summary>The error type of the last failed attempt, as its worker reported it.</summary>
+    public string? ErrorType { get; init; }
+
+    /// <summary>QUEUED and free to start: nothing to wait for (resources granted, backoff over).</summary>
     [JsonIgnore]
-    public bool Ready => State == TaskState.QUEUED && (!NeedsResources || Granted);
+    public bool Ready => State == TaskState.QUEUED && (!NeedsResources || Granted) && RetryAt is null;
 
     /// <summary>The resources a QUEUED task still waits for (shown as waiting_for); empty otherwise.</summary>
     [JsonIgnore]
@@ -145,6 +161,7 @@ public sealed record WorkflowState(
             {
                 Resources = t.Resources,
                 HoldUntil = t.HoldUntil,
+                Retry = t.Retry,
             };
             counts = counts.Add(state, 1);
             foreach (var d in deps)
@@ -171,14 +188,23 @@ public sealed record WorkflowState(
     {
         TaskStarted s => Move(s.TaskId, TaskState.RUNNING, s.At, t => t with
         {
-            Attempts = t.Attempts + 1, WorkerId = s.WorkerId, LastHeartbeatAt = s.At,
+            Attempts = t.Attempts + 1, WorkerId = s.WorkerId, LastHeartbeatAt = s.At, Incarnation = s.Incarnation,
         }).Touch(s.At),
+        // Back to QUEUED: the run is not settled (its counts still hold an open task), dependents stay PENDING.
+        TaskAttemptFailed a => Move(a.TaskId, TaskState.QUEUED, a.At, t => t with
+        {
+            Error = a.Error, ErrorType = a.ErrorType, RetryAt = a.RetryAt, WorkerId = null, LastHeartbeatAt = null, Incarnation = null,
+            LostInARow = a.Cause == AttemptCauses.Failed ? 0 : t.LostInARow + 1,
+        }).Touch(a.At),
+        TaskRetryReleased r => Tasks.TryGetValue(r.TaskId, out var rt) && rt.State == TaskState.QUEUED && rt.RetryAt is not null
+            ? (this with { Tasks = Tasks.SetItem(r.TaskId, rt with { RetryAt = null, UpdatedAt = r.At }) }).Touch(r.At)
+            : this,
         TaskHeartbeat h => Tasks.TryGetValue(h.TaskId, out var ht) && ht.State == TaskState.RUNNING
             ? this with { Tasks = Tasks.SetItem(h.TaskId, ht with { LastHeartbeatAt = h.At }) }
             : this,
         TaskSucceeded s => Move(s.TaskId, TaskState.SUCCEEDED, s.At, t => t with { Result = s.Result })
             .ReleaseDependents(s.TaskId, s.At).Touch(s.At).Settle(s.At),
-        TaskFailed f => Move(f.TaskId, TaskState.FAILED, f.At, t => t with { Error = f.Error })
+        TaskFailed f => Move(f.TaskId, TaskState.FAILED, f.At, t => t with { Error = f.Error, ErrorType = f.ErrorType ?? t.ErrorType })
             .SkipDependents(f.TaskId, f.At).Touch(f.At).Settle(f.At),
         TaskCancelled c => Move(c.TaskId, TaskState.CANCELLED, c.At, t => t with { Error = c.Detail })
             .SkipDependents(c.TaskId, c.At).Touch(c.At).Settle(c.At),
@@ -292,4 +318,4 @@ public sealed record WorkflowState(
 }
 
 /// <summary>A heartbeat is applied like an event but never journalled: it changes no decision that must survive a crash.</summary>
-public sealed record TaskHeartbeat(string TaskId, DateTimeOffset At) : IRunEvent;
+public sealed record TaskHeartbeat(string TaskId, DateTimeOffset At) : ITaskEvent;

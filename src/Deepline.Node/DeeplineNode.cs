@@ -49,7 +49,8 @@ public static class DeeplineNode
             .Append(processHandler).Concat(extraHandlers ?? []));
         var pools = Pools(config, handlers);
         var heartbeatInterval = TimeSpan.FromSeconds(Math.Max(1, config.Deadlock.HeartbeatTimeoutS) / 3.0);
-        var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS);
+        var retry = config.Retry.ToSettings();
+        var thresholds = new DetectorThresholds(config.Deadlock.PendingStaleS, config.Deadlock.WorkflowStaleS, config.Deadlock.HeartbeatTimeoutS) { Retry = retry };
         var dependencies = new NodeDependencies();
         var index = new RunIndexStore(persistence.CreateConnection, thresholds);
         var l = config.Limits;
@@ -58,6 +59,7 @@ public static class DeeplineNode
                 pools.ToImmutableDictionary(p => p.Name, _ => handlers.Types.ToImmutableHashSet(StringComparer.Ordinal)))
             {
                 Processes = processes,
+                Retry = retry,
                 Limits = new RunLimits(l.MaxTasksPerRun, l.MaxEdgesPerRun, l.MaxValueBytes, l.RunThresholdMinS, l.RunThresholdMaxS,
                     Math.Min(config.Deadlock.HeartbeatTimeoutS, l.RunThresholdMaxS)),
             },

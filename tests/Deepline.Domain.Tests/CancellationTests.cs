@@ -46,7 +46,7 @@ public class CancellationTests
         var d = h.Send(h.Parse(step));
 
         Assert.Single(d.Persist);
-        Assert.Equal(new TaskEventAccepted(h.RunId, "a", taskState, RunStatus.CANCELLED), d.Reply);
+        Assert.Equal(new TaskEventAccepted(h.RunId, "a", taskState, RunStatus.CANCELLED) { Attempt = 1 }, d.Reply);
         Assert.Equal(RunStatus.CANCELLED, h.S.Status);
         Assert.Equal(taskState, h["a"]);
         h.AssertTasks("b=CANCELLED c=CANCELLED"); // a success during CANCELLING releases nothing

@@ -175,7 +175,7 @@ public class WorkflowProperties
                 Assert.Equal(Dag.Render(now), Dag.Render(cr.State));
                 break;
             case TaskEventAccepted a:
-                Assert.Equal(new TaskEventAccepted(now.RunId, a.TaskId, now.Tasks[a.TaskId].State, now.Status), a);
+                Assert.Equal(new TaskEventAccepted(now.RunId, a.TaskId, now.Tasks[a.TaskId].State, now.Status) { Attempt = now.Tasks[a.TaskId].Attempts, RetryAt = now.Tasks[a.TaskId].RetryAt }, a);
                 break;
         }
     }

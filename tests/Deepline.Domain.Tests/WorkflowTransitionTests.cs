@@ -65,8 +65,8 @@ public class WorkflowTransitionTests
 
         var d = h.Send(new ReportTaskEvent(h.RunId, "a", TaskEventKind.TASK_STARTED, "w-7", null, null));
 
-        Assert.Equal(new TaskStarted("a", "w-7", h.Now), Assert.Single(d.Persist));
-        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING), d.Reply);
+        Assert.Equal(new TaskStarted("a", "w-7", h.Now) { Attempt = 1 }, Assert.Single(d.Persist));
+        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING) { Attempt = 1 }, d.Reply);
         var a = h.S.Tasks["a"];
         Assert.Equal(TaskState.RUNNING, a.State);
         Assert.Equal("w-7", a.WorkerId);
@@ -87,7 +87,7 @@ public class WorkflowTransitionTests
         var d = h.Send(h.Parse("start:a@w1"));
 
         DecisionAssert.NoEvents(d);
-        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING), d.Reply);
+        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING) { Attempt = 1 }, d.Reply);
         Assert.Equal(before, Dag.Render(h.S));
         Assert.Equal(1, h.S.Tasks["a"].Attempts);
     }
@@ -128,7 +128,7 @@ public class WorkflowTransitionTests
         Assert.Equal(new TaskHeartbeat("a", h.Now), Assert.Single(d.Transient));
         Assert.Equal(journalled, h.Journal.Count);
         Assert.Equal(h.Now, h.S.Tasks["a"].LastHeartbeatAt);
-        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING), d.Reply);
+        Assert.Equal(new TaskEventAccepted(h.RunId, "a", TaskState.RUNNING, RunStatus.RUNNING) { Attempt = 1 }, d.Reply);
         Assert.Equal(TaskState.RUNNING, h["a"]);
     }
 

@@ -9,6 +9,10 @@ public sealed record ExecuteTask(string RunId, string TaskId, string Type, strin
 {
     /// <summary>W3C trace context of the dispatch, parent of the task's execution span; null when nothing traces.</summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>The attempt a claim of this dispatch opens; every report of it names it. 0 from nodes before attempts.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public int Attempt { get; init; }
 }
 
 /// <summary>

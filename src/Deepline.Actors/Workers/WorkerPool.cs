@@ -48,6 +48,9 @@ public sealed record WorkerPoolSettings(
 
     /// <summary>How long a task waits for the shared cancel set before it starts without its answer.</summary>
     public TimeSpan PreStartCheckTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>This node's incarnation (<see cref="Workers.Incarnation"/>), sent with each claim; null outside a cluster.</summary>
+    public string? Incarnation { get; init; }
 }
 
 /// <summary>
@@ -85,6 +88,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private readonly Dictionary<string, Gate> _gates = new(StringComparer.Ordinal);
     private long _nextReport;
     private PoolState _state;
+    /// <summary>The attempt each task known here was dispatched as: every report of it names that attempt (fencing).</summary>
+    private readonly Dictionary<TaskKey, int> _attemptOf = new();
 
     public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId, ICancelledRunsLookup? cancelledElsewhere)
     {
@@ -97,7 +102,9 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
         Receive<ExecuteTask>(t =>
         {
+            var before = _state;
             _state = _state.Offer(t);
+            if (!ReferenceEquals(before, _state) && t.Attempt > 0) _attemptOf[new TaskKey(t.RunId, t.TaskId)] = t.Attempt;
             Pump();
         });
         Receive<RunCancelledNotice>(n => OnRunCancelled(n.RunId));
@@ -171,7 +178,11 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         {
             var id = ++_nextReport;
             _outstanding[id] = new Outstanding(r, now, gated);
-            told.Add(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error), id));
+            told.Add(new PoolReport(new ReportTaskEvent(r.Key.RunId, r.Key.TaskId, r.Event, _workerId, r.Result, r.Error)
+            {
+                Attempt = _attemptOf.TryGetValue(r.Key, out var attempt) ? attempt : null,
+                Incarnation = r.Event == TaskEventKind.TASK_STARTED ? _settings.Incarnation : null,
+            }, id));
             if (r.Attempt == 1 && entity is null && _runOf.TryGetValue(r.Key, out var run)) entity = run;
         }
         if (gated) HoldReports(reports[0].Key.RunId, reports.Count);
@@ -224,6 +235,10 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             _runOf[sent.Report.Key] = Sender;
         else
             _runOf.Remove(sent.Report.Key);
+        // An outcome answered (or a claim refused) ends what this pool reports about the attempt.
+        if (sent.Report.Event is not TaskEventKind.TASK_HEARTBEAT && (a.Answer is CommandRejected || sent.Report.Event is not TaskEventKind.TASK_STARTED)
+            && !_state.Known.Contains(sent.Report.Key))
+            _attemptOf.Remove(sent.Report.Key);
         OnAnswer(sent.Report, a.Answer, null);
     }
 
@@ -263,6 +278,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             }
             _log.Error("Giving up reporting {0} for {1} after {2} attempts", report.Event, report.Key, report.Attempt);
             _runOf.Remove(report.Key);
+            if (report.Event != TaskEventKind.TASK_HEARTBEAT) _attemptOf.Remove(report.Key);
             if (report.Event == TaskEventKind.TASK_STARTED) Release(_state.ClaimDropped(report.Key));
             return;
         }

@@ -19,11 +19,13 @@ public static class WorkerPoolsHosting
         {
             var region = registry.Get<WorkflowRegion>();
             var redis = resolver.GetService<RedisCancelStore>();
-            var self = Cluster.Get(system).SelfAddress;
+            var cluster = Cluster.Get(system);
+            var self = cluster.SelfAddress;
             foreach (var pool in pools)
             {
                 var workerId = $"{pool.Name}@{self.Host}:{self.Port}";
-                system.ActorOf(WorkerPool.Props(pool, region, handlers, workerId, redis), Topics.PoolActorName(pool.Name));
+                system.ActorOf(WorkerPool.Props(pool with { Incarnation = Incarnation.Of(cluster.SelfUniqueAddress) }, region, handlers, workerId, redis),
+                    Topics.PoolActorName(pool.Name));
             }
         });
     }

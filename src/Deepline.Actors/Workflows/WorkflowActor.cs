@@ -26,6 +26,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private const string CancelTimeoutTimer = "cancel-timeout";
     private const string DeadlockTimer = "deadlock-check";
     private const string ResourceSyncTimer = "resource-sync";
+    private const string RetryTimer = "retry";
 
     private readonly string _runId;
     private readonly WorkflowSettings _settings;
@@ -135,7 +136,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 break;
             case IRunCommand command when _unreadable is { } u:
                 var rejected = Unreadable(u);
-                if (command is not (CancelTimeoutElapsed or ResourcesGranted)) Answer(Sender, rejected);
+                if (command is not IUnansweredRunCommand) Answer(Sender, rejected);
                 break;
             case ResourcesGranted granted:
                 if (granted.SyncId != 0 && granted.SyncId == _resourceSyncId) _resourceSyncAcked = true;
@@ -153,7 +154,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             case DeadlockCheck:
                 // The timer is spent: whatever CheckStuck finds, the next deadline is armed anew.
                 _armed = null;
-                CheckStuck();
+                // A silent task with an attempt left is the run's to retry, not a detector's: its lease ends first.
+                if (_state is not null && _settings.Detectors is { } node && _writing is null
+                    && WorkflowDecider.Decide(_state, new ExpireLeases(_runId, node), DateTimeOffset.UtcNow, _settings.Policy) is { Persist.IsEmpty: false })
+                    Handle(new ExpireLeases(_runId, node));
+                else
+                    CheckStuck();
                 break;
             case ReceiveTimeout:
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -319,10 +325,13 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         // Only a submission (any task) or a success (its dependents) makes tasks QUEUED: a success looks at the tasks
         // that waited for it, not at the whole run, so a 10,000-task run pays per event what a 5-task run pays.
         // A grant makes its task ready too. A task is dispatched when it becomes ready, never while it waits for resources.
+        // A retry makes its own task ready again (at once, or when its backoff is released).
         var candidates = events.Any(e => e is RunSubmitted)
             ? after.TaskOrder.AsEnumerable()
             : events.OfType<TaskSucceeded>().SelectMany(s => after.Dependents.TryGetValue(s.TaskId, out var ds) ? ds : [])
-                .Concat(events.OfType<TaskResourcesGranted>().Select(g => g.TaskId)).Distinct();
+                .Concat(events.OfType<TaskResourcesGranted>().Select(g => g.TaskId))
+                .Concat(events.OfType<TaskAttemptFailed>().Select(a => a.TaskId))
+                .Concat(events.OfType<TaskRetryReleased>().Select(r => r.TaskId)).Distinct();
         foreach (var id in candidates)
         {
             var task = after.Tasks[id];
@@ -330,6 +339,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 Dispatch(task);
         }
         if (after.UsesResources) SyncResources(after, force: false);
+        if (events.Any(e => e is TaskAttemptFailed or TaskRetryReleased)) ArmRetry(after);
 
         if (after.Cancel is { } cancel && before?.Cancel is null)
         {
@@ -358,6 +368,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private void AfterRecovery(WorkflowState state)
     {
         foreach (var task in state.OrderedTasks.Where(t => t.Ready)) Dispatch(task);
+        ArmRetry(state);
+        // Attempts that ran on a node that is gone (this node before its restart) are over: retried now, not at their lease's end.
+        if (state is { Status: RunStatus.RUNNING, Counts.Running: > 0 } && GoneIncarnations(state) is { IsEmpty: false } gone)
+            Self.Tell(new RequeueInterrupted(_runId, gone), ActorRefs.NoSender);
         // The coordinator answers from its journal: grants made before the crash come back, releases missed are made.
         if (state.UsesResources) SyncResources(state, force: true);
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
@@ -409,6 +423,31 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             // Heartbeats moved the deadline since the timer was armed.
             ArmDeadlockCheck(_state, exact: true);
         }
+    }
+
+    /// <summary>One timer at the end of the earliest retry backoff; a walk, but only after a retry event or a recovery.</summary>
+    private void ArmRetry(WorkflowState state)
+    {
+        DateTimeOffset? next = null;
+        if (state.Status == RunStatus.RUNNING && state.Counts.Queued > 0)
+            foreach (var t in state.Tasks.Values)
+                if (t is { State: TaskState.QUEUED, RetryAt: { } due } && (next is null || due < next)) next = due;
+        if (next is null)
+        {
+            Timers.Cancel(RetryTimer);
+            return;
+        }
+        var delay = next.Value - DateTimeOffset.UtcNow;
+        Timers.StartSingleTimer(RetryTimer, new ReleaseRetries(_runId), delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+    }
+
+    private ImmutableArray<string> GoneIncarnations(WorkflowState state)
+    {
+        var incarnations = state.Tasks.Values.Where(t => t is { State: TaskState.RUNNING, Incarnation: not null })
+            .Select(t => t.Incarnation!).Distinct(StringComparer.Ordinal).ToList();
+        if (incarnations.Count == 0) return [];
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        return [.. incarnations.Where(i => Incarnation.IsGone(i, cluster.SelfUniqueAddress, cluster.State.Members))];
     }
 
     private void OnStatus(WorkflowState state)
@@ -487,7 +526,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         var span = RunTracing.Start("pool dispatch", ActivityKind.Producer, null, _trace);
         span?.SetTag(RunTracing.RunIdTag, _runId).SetTag(RunTracing.TaskIdTag, task.TaskId).SetTag("deepline.pool", task.Pool);
         _mediator.Tell(new Send(Topics.PoolPath(task.Pool),
-            new ExecuteTask(_runId, task.TaskId, task.Type, task.Pool, task.Params) { TraceParent = span?.Id }, localAffinity: true));
+            new ExecuteTask(_runId, task.TaskId, task.Type, task.Pool, task.Params) { TraceParent = span?.Id, Attempt = task.Attempts + 1 }, localAffinity: true));
         RunTracing.End(span);
     }
 }

@@ -262,6 +262,31 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 1, Max = 86400, Read = c => c.Resources.ClaimLeaseS,
         },
+        new("orchestrator.retry.max_attempts", "DEEPLINE_RETRY_MAX_ATTEMPTS", "3",
+            "Attempts a task gets when its own retry policy does not say (1..100; 1: never retried).")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = Deepline.Domain.RetryPolicy.MaxAttemptsLimit, Read = c => c.Retry.MaxAttempts,
+        },
+        new("orchestrator.retry.initial_interval_s", "DEEPLINE_RETRY_INITIAL_INTERVAL", "1",
+            "Backoff (seconds, 0..86400) before the second attempt of a task without its own policy; 0: at once.")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 86400, Read = c => c.Retry.InitialIntervalS,
+        },
+        new("orchestrator.retry.backoff_coefficient", "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "2",
+            "Each later backoff is the previous one times this (1..100).")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = 100, Read = c => c.Retry.BackoffCoefficient,
+        },
+        new("orchestrator.retry.max_interval_s", "DEEPLINE_RETRY_MAX_INTERVAL", "60",
+            "Longest backoff (seconds, 0..86400) between two attempts; 0: no cap beyond the initial interval's growth.")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 86400, Read = c => c.Retry.MaxIntervalS,
+        },
+        new("orchestrator.retry.poison_after", "DEEPLINE_RETRY_POISON_AFTER", "3",
+            "A task whose worker was lost (lease ran out, node gone) on this many attempts in a row fails as poison (1..100).")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = 100, Read = c => c.Retry.PoisonAfter,
+        },
         new("orchestrator.store.provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
             "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes).")
         {

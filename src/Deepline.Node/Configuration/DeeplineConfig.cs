@@ -30,6 +30,8 @@ public sealed record DeeplineConfig(
     /// <summary>Named resources tasks may need (issue 12).</summary>
     public ResourcesConfig Resources { get; init; } = ResourcesConfig.Defaults;
 
+    public RetryConfig Retry { get; init; } = RetryConfig.Defaults;
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 
@@ -128,6 +130,15 @@ public sealed record DeadlockConfig(
 public sealed record ResourcesConfig(int DefaultCapacity, int ClaimLeaseS)
 {
     public static ResourcesConfig Defaults { get; } = new(1, 30);
+}
+
+/// <summary>The node's retry policy for tasks without their own (Temporal's shape) and the poison rule for lost workers.</summary>
+public sealed record RetryConfig(int MaxAttempts, int InitialIntervalS, int BackoffCoefficient, int MaxIntervalS, int PoisonAfter)
+{
+    public static RetryConfig Defaults { get; } = new(3, 1, 2, 60, 3);
+
+    public Deepline.Domain.RetrySettings ToSettings() =>
+        new(new Deepline.Domain.RetryPolicy(MaxAttempts, InitialIntervalS, BackoffCoefficient, MaxIntervalS), PoisonAfter);
 }
 
 public sealed record HttpConfig(string Host, int Port);

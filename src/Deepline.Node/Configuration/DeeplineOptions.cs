@@ -168,6 +168,16 @@ public sealed class ResourcesOptions
     [ConfigurationKeyName("claim_lease_s")] public int ClaimLeaseS { get; set; }
 }
 
+public sealed class RetryOptions
+{
+    public const string Section = "orchestrator:retry";
+    [ConfigurationKeyName("max_attempts")] public int MaxAttempts { get; set; }
+    [ConfigurationKeyName("initial_interval_s")] public int InitialIntervalS { get; set; }
+    [ConfigurationKeyName("backoff_coefficient")] public int BackoffCoefficient { get; set; }
+    [ConfigurationKeyName("max_interval_s")] public int MaxIntervalS { get; set; }
+    [ConfigurationKeyName("poison_after")] public int PoisonAfter { get; set; }
+}
+
 public sealed class StoreOptions
 {
     public const string Section = "orchestrator:store";
@@ -189,6 +199,7 @@ public sealed record DeeplineSections(
     AuthOptions Auth,
     LimitsOptions Limits,
     ResourcesOptions Resources,
+    RetryOptions Retry,
     StoreOptions Store)
 {
     public static DeeplineSections Bind(IConfiguration configuration)
@@ -207,6 +218,7 @@ public sealed record DeeplineSections(
             Get<AuthOptions>(AuthOptions.Section),
             Get<LimitsOptions>(LimitsOptions.Section),
             Get<ResourcesOptions>(ResourcesOptions.Section),
+            Get<RetryOptions>(RetryOptions.Section),
             Get<StoreOptions>(StoreOptions.Section));
     }
 
@@ -240,6 +252,7 @@ public sealed record DeeplineSections(
             Limits = Limits.ToConfig(),
             Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
             Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS),
+            Retry = new RetryConfig(Retry.MaxAttempts, Retry.InitialIntervalS, Retry.BackoffCoefficient, Retry.MaxIntervalS, Retry.PoisonAfter),
             Store = new StoreConfig(Store.Provider, Store.Connection),
         };
 }

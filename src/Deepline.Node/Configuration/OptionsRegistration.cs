@@ -30,6 +30,7 @@ public static class OptionsRegistration
         Add<StoreOptions, StoreOptionsValidator>(services, configuration, StoreOptions.Section);
         services.AddOptions<AuthOptions>().Bind(configuration.GetSection(AuthOptions.Section));
         services.AddOptions<ResourcesOptions>().Bind(configuration.GetSection(ResourcesOptions.Section));
+        services.AddOptions<RetryOptions>().Bind(configuration.GetSection(RetryOptions.Section));
         services.AddOptions<WorkersOptions>()
             .Configure(o =>
             {

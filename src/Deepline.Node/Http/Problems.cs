@@ -19,6 +19,7 @@ public static class Problems
     public static ProblemHttpResult From(CommandRejected r) => r.Kind switch
     {
         RejectionKind.NotFound => Of(404, "Not found", r.Message, r.Field),
+        RejectionKind.Conflict when r.CurrentAttempt is { } current => StaleAttempt(r.Message, current),
         RejectionKind.Conflict => Of(409, "Conflict", r.Message, r.Field),
         RejectionKind.BadRequest => Of(400, "Bad request", r.Message, r.Field),
         RejectionKind.Forbidden => Of(403, "Forbidden", r.Message, r.Field),
@@ -30,4 +31,9 @@ public static class Problems
     };
 
     public static ProblemHttpResult Unavailable(string detail) => Of(503, "Service unavailable", detail);
+
+    /// <summary>409 for a report from an attempt the task has moved on from: <c>current_attempt</c> names the one that counts.</summary>
+    private static ProblemHttpResult StaleAttempt(string detail, int current) =>
+        TypedResults.Problem(detail: detail, statusCode: 409, title: "Stale attempt",
+            extensions: new Dictionary<string, object?> { ["field"] = "attempt", ["current_attempt"] = current });
 }

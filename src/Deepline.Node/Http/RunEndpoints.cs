@@ -19,11 +19,11 @@ public static class RunEndpoints
     {
         // Role submitter (its own client's runs) or admin.
         app.MapPost("/runs", async Task<Results<Created<RunCreatedResponse>, ProblemHttpResult>> (HttpRequest request, ClaimsPrincipal user,
-            RunsGateway gateway, CancellationToken ct) =>
+            RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
         {
             var (body, error) = await HttpJson.ReadAsync<SubmitRunRequest>(request, ct);
             if (error is not null) return error;
-            var (spec, invalid) = ToSpec(body!, user);
+            var (spec, invalid) = ToSpec(body!, user, config.Retry.ToSettings());
             if (invalid is not null) return invalid;
             var (reply, failure) = await gateway.AskAsync<RunReply>(new SubmitRun(spec!), ct);
             if (failure is not null) return failure;
@@ -35,12 +35,12 @@ public static class RunEndpoints
 
         // Role submitter (own client), operator or admin; another client's run is 404.
         app.MapGet("/runs/{runId}", async Task<Results<Ok<RunResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,
-            IRequiredActor<ResourceCoordinator> coordinator, CancellationToken ct) =>
+            IRequiredActor<ResourceCoordinator> coordinator, DeeplineConfig config, CancellationToken ct) =>
         {
             if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
             var (reply, failure) = await gateway.AskAsync<RunReply>(new GetRun(runId) { ClientScope = user.ClientScope() }, ct);
             if (failure is not null) return failure;
-            var response = reply!.State.ToResponse();
+            var response = reply!.State.ToResponse(config.Retry.ToSettings());
             // Starvation made explicit: a waiting task's run says who holds what it waits for.
             if (response.Tasks.Any(t => t.WaitingFor.Count > 0))
                 response = response with { ResourceWaits = await ResourceEndpoints.ExplainWaitsAsync(coordinator, runId, ct) };
@@ -69,11 +69,25 @@ public static class RunEndpoints
             if (body.Error is { } e && System.Text.Encoding.UTF8.GetByteCount(e) > config.Limits.MaxValueBytes)
                 return Problems.Of(422, "Too large",
                     $"error may be at most {config.Limits.MaxValueBytes} bytes on this node (orchestrator.limits.max_value_bytes)", "error");
+            if (body.Attempt is < 1 or > RetryPolicy.MaxAttemptsLimit)
+                return Problems.Of(422, "Invalid attempt", $"attempt must be 1..{RetryPolicy.MaxAttemptsLimit} (the attempt number of the worker's lease)", "attempt");
+            if (body.ErrorType is { } et && (et.Length is 0 or > RetryPolicy.MaxErrorTypeLength || Identifiers.HasControl(et)))
+                return Problems.Of(422, "Invalid error type", $"error_type must be 1..{RetryPolicy.MaxErrorTypeLength} characters without control characters", "error_type");
             var command = new ReportTaskEvent(runId, taskId, kind, body.WorkerId, result,
-                body.Error is null ? null : Identifiers.StripControl(body.Error)) { Pools = user.Pools() };
+                body.Error is null ? null : Identifiers.StripControl(body.Error))
+            {
+                Pools = user.Pools(), Attempt = body.Attempt, ErrorType = body.ErrorType,
+            };
             var (a, failure) = await gateway.AskAsync<TaskEventAccepted>(command, ct);
             if (failure is not null) return failure;
-            return TypedResults.Ok(new TaskEventResponse(a!.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS) { TraceParent = a.TraceParent });
+            return TypedResults.Ok(new TaskEventResponse(a!.RunId, a.TaskId, a.State, a.RunStatus, heartbeatTimeoutS)
+            {
+                TraceParent = a.TraceParent,
+                Attempt = a.Attempt,
+                RetryAt = a.RetryAt,
+                // The node's timeout: a run's own (deadlock.heartbeat_timeout_s) may only be longer, so this end is safe to renew by.
+                LeaseExpiresAt = a.State == TaskState.RUNNING ? DateTimeOffset.UtcNow.AddSeconds(heartbeatTimeoutS) : null,
+            });
         }).RequireAuthorization(Policies.ReportTasks)
             .Documented("tasks", "Report a task event (external workers)", 400, 408, 404, 409, 413, 415, 422, 500, 503)
             .Accepts<TaskEventRequest>("application/json");
@@ -95,7 +109,7 @@ public static class RunEndpoints
         return false;
     }
 
-    private static (RunSpec? Spec, ProblemHttpResult? Error) ToSpec(SubmitRunRequest body, ClaimsPrincipal user)
+    private static (RunSpec? Spec, ProblemHttpResult? Error) ToSpec(SubmitRunRequest body, ClaimsPrincipal user, RetrySettings defaults)
     {
         if (body.Tasks is null || body.Tasks.Count == 0)
             return (null, Problems.BadRequest("tasks must contain at least one task", "tasks"));
@@ -114,12 +128,21 @@ public static class RunEndpoints
                     return (null, Problems.Of(422, "Invalid workflow", "a resource is an object with name and count", $"tasks[{i}].resources[{j}]"));
                 resources.Add(new ResourceRequest(r.Name, r.Count.Value));
             }
+            if (t.Retry?.NonRetryableErrors?.Any(e => e is null) == true)
+                return (null, Problems.Of(422, "Invalid workflow", "non_retryable_errors must be a list of error types", $"tasks[{i}].retry.non_retryable_errors"));
+            var d = defaults.Default;
+            var retry = t.Retry is not { } rp ? null : new RetryPolicy(rp.MaxAttempts ?? d.MaxAttempts, rp.InitialIntervalS ?? d.InitialIntervalS,
+                rp.BackoffCoefficient ?? d.BackoffCoefficient, rp.MaxIntervalS ?? d.MaxIntervalS)
+            {
+                NonRetryableErrors = rp.NonRetryableErrors is { Count: > 0 } types ? [.. types.Select(e => e!)] : default,
+            };
             tasks.Add(new TaskSpec(t.TaskId ?? "", t.Type ?? "", t.Pool ?? TaskSpec.DefaultPool,
                 t.Params is { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined } ? null : t.Params,
                 [.. (t.DependsOn ?? []).Select(d => d!)])
             {
                 Resources = resources.Count == 0 ? default : resources.ToImmutable(),
                 HoldUntil = t.HoldUntil,
+                Retry = retry,
             });
         }
         var runId = string.IsNullOrEmpty(body.RunId) ? Identifiers.NewRunId() : body.RunId;

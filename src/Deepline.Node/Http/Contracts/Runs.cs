@@ -19,7 +19,14 @@ public sealed record SubmitTaskRequest(string? TaskId, string? Type, string? Poo
     public List<ResourceRequestBody?>? Resources { get; init; }
 
     public string? HoldUntil { get; init; }
+
+    /// <summary>The task's own retry policy; absent: the node's (orchestrator.retry.*).</summary>
+    public RetryPolicyRequest? Retry { get; init; }
 }
+
+/// <summary>Temporal's retry policy; absent fields take the node's values.</summary>
+public sealed record RetryPolicyRequest(int? MaxAttempts, double? InitialIntervalS, double? BackoffCoefficient, double? MaxIntervalS,
+    List<string?>? NonRetryableErrors);
 
 public sealed record ResourceRequestBody(string? Name, int? Count);
 
@@ -47,6 +54,15 @@ public sealed record TaskResponse(
 
     /// <summary>Resources a QUEUED task still waits for: it holds no worker slot meanwhile. Empty otherwise.</summary>
     public IReadOnlyList<string> WaitingFor { get; init; } = [];
+
+    /// <summary>A QUEUED task waiting for its next attempt's backoff: when it is dispatched.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>The error type of the last failed attempt, as its worker reported it.</summary>
+    public string? ErrorType { get; init; }
+
+    /// <summary>How many attempts the task gets in all (its policy, or the node's).</summary>
+    public int MaxAttempts { get; init; }
 }
 
 public sealed record CancellationResponse(
@@ -59,7 +75,11 @@ public sealed record CancellationResponse(
     string? FinalisedBy,
     string? DeadlockReason);
 
-public sealed record IgnoredEventResponse(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At);
+public sealed record IgnoredEventResponse(string TaskId, TaskEventKind Event, string Reason, DateTimeOffset At)
+{
+    /// <summary>The attempt the ignored report named; absent when it named none.</summary>
+    public int? Attempt { get; init; }
+}
 
 public sealed record RunResponse(
     string RunId,
@@ -97,10 +117,26 @@ public sealed record CancelStatusResponse(
     string? CancelledBy,
     string? DeadlockReason);
 
-public sealed record TaskEventRequest(string? Event, string? WorkerId, JsonElement? Result, string? Error);
+public sealed record TaskEventRequest(string? Event, string? WorkerId, JsonElement? Result, string? Error)
+{
+    /// <summary>The attempt the worker holds (from its lease): a report of any other attempt is refused (409). Absent: the current one.</summary>
+    public int? Attempt { get; init; }
+
+    /// <summary>With TASK_FAILED: the error's type, matched against the retry policy's non_retryable_errors.</summary>
+    public string? ErrorType { get; init; }
+}
 
 public sealed record TaskEventResponse(string RunId, string TaskId, TaskState State, RunStatus RunStatus, int HeartbeatTimeoutS)
 {
+    /// <summary>The task's current attempt.</summary>
+    public int Attempt { get; init; }
+
+    /// <summary>Set when a TASK_FAILED queued the next attempt behind a backoff: when it will be dispatched.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>When the attempt's lease ends unless renewed by a heartbeat (RUNNING tasks only).</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+
     /// <summary>W3C trace context of the run's span for this event, when the node traces: the worker's task span can join the run's trace.</summary>
     [System.Text.Json.Serialization.JsonPropertyName("traceparent")]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
@@ -109,7 +145,7 @@ public sealed record TaskEventResponse(string RunId, string TaskId, TaskState St
 
 public static class Views
 {
-    public static RunResponse ToResponse(this WorkflowState s) => new(
+    public static RunResponse ToResponse(this WorkflowState s, RetrySettings? retry = null) => new(
         s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.UpdatedAt, s.Tasks.Count,
         Enum.GetValues<TaskState>().ToDictionary(st => st.ToString().ToLowerInvariant(), st => s.Counts.Of(st)),
         s.Cancel is { } c ? new CancellationResponse(c.Reason, c.CancelledBy, c.CancelledAt, c.CancelledTasks, c.Forced, c.FinalisedAt, c.FinalisedBy, c.DeadlockReason) : null,
@@ -119,8 +155,11 @@ public static class Views
             Resources = t.NeedsResources ? [.. t.Resources.Select(r => new ResourceRequestBody(r.Name, r.Count))] : [],
             HoldUntil = t.HoldUntil,
             WaitingFor = t.WaitingFor,
+            RetryAt = t.RetryAt,
+            ErrorType = t.ErrorType,
+            MaxAttempts = (retry ?? RetrySettings.Off).For(t).MaxAttempts,
         })],
-        [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At))],
+        [.. s.Ignored.Select(i => new IgnoredEventResponse(i.TaskId, i.Event, i.Reason, i.At) { Attempt = i.Attempt == 0 ? null : i.Attempt })],
         Math.Max(s.IgnoredTotal, s.Ignored.Count))
     {
         ResourcesHeld = Deepline.Domain.Resources.RunResources.Sync(s) is { } sync ? sync.Keep : [],
