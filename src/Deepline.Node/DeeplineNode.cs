@@ -8,6 +8,7 @@ using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Actors.Resources;
 using Deepline.Domain.Resources;
+using Deepline.Actors.Queues;
 using Deepline.Actors.Workers;
 using Deepline.Actors.Workflows;
 using Deepline.Domain;
@@ -128,6 +129,7 @@ public static class DeeplineNode
                 .AddSetup(new NodeMeterSetup(telemetryScope))
                 .WithDeeplineCluster(cluster)
                 .WithDeeplinePersistence(persistence.ConnectionString, persistence.ProviderName)
+                .WithTaskQueues()
                 .WithWorkflowRuns(workflow, roles, config.Runs.WorkflowRole)
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
@@ -149,6 +151,7 @@ public static class DeeplineNode
         app.MapDeeplineHealthChecks();
         app.MapMonitorEndpoints();
         app.MapResourceEndpoints();
+        app.MapPoolEndpoints();
         app.MapMetricsEndpoints(monitorMetrics);
         app.MapManagementEndpoints();
         app.MapDeeplineOpenApi();

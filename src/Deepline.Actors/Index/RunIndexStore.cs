@@ -297,16 +297,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return (running ? signs.OldestAfter(state, NoTasks) : null, signs, null);
     }
 
-    private static string? TaskIdOf(object e) => e switch
-    {
-        TaskStarted x => x.TaskId,
-        TaskSucceeded x => x.TaskId,
-        TaskFailed x => x.TaskId,
-        TaskCancelled x => x.TaskId,
-        TaskEventIgnored x => x.TaskId,
-        TaskResourcesGranted x => x.TaskId,
-        _ => null,
-    };
+    private static string? TaskIdOf(object e) => (e as ITaskEvent)?.TaskId;
 
     /// <summary>
     /// The states the runs' rows were written from: each run's history up to its row's last_seq, for all of them in one

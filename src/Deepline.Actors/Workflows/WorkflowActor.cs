@@ -6,6 +6,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Queues;
 using Deepline.Actors.Resources;
 using Akka.Persistence;
 using Deepline.Actors.Serialization;
@@ -522,7 +523,13 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     private void Dispatch(TaskRecord task)
     {
-        if (!_settings.IsInClusterPool(task.Pool)) return;
+        if (!_settings.IsInClusterPool(task.Pool))
+        {
+            // External pools: this node's queue hands it to the next poll of the pool, here or on another node.
+            if (ActorRegistry.For(Context.System).TryGet<TaskQueues>(out var queues))
+                queues.Tell(new QueuedTask(_runId, task.TaskId, task.Pool, _state?.ClientId ?? "", DateTimeOffset.UtcNow));
+            return;
+        }
         var span = RunTracing.Start("pool dispatch", ActivityKind.Producer, null, _trace);
         span?.SetTag(RunTracing.RunIdTag, _runId).SetTag(RunTracing.TaskIdTag, task.TaskId).SetTag("deepline.pool", task.Pool);
         _mediator.Tell(new Send(Topics.PoolPath(task.Pool),
