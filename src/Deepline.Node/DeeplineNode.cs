@@ -67,7 +67,7 @@ public static class DeeplineNode
             TimeSpan.FromSeconds(config.Deadlock.CancelTimeoutS),
             config.Runs.SnapshotEvery,
             TimeSpan.FromSeconds(config.Runs.PassivateAfterS),
-            thresholds);
+            thresholds) { SingleNodeStore = !config.Store.IsPostgreSql };
         // With TLS the transport's scheme is akka.ssl.tcp; operators write seeds once, as akka.tcp, either way.
         var seeds = config.Remoting.TlsCertificate.Length == 0
             ? config.Remoting.SeedNodes

@@ -28,6 +28,15 @@ public abstract record TaskEventResult
     {
         /// <summary>W3C trace context of the node's span for this event (when the node traces): parent for the worker's own task span.</summary>
         public string? TraceParent { get; init; }
+
+        /// <summary>The task's current attempt.</summary>
+        public int Attempt { get; init; }
+
+        /// <summary>Set when a TASK_FAILED queued the next attempt behind a backoff.</summary>
+        public DateTimeOffset? RetryAt { get; init; }
+
+        /// <summary>When the attempt's lease ends unless a heartbeat renews it (RUNNING tasks).</summary>
+        public DateTimeOffset? LeaseExpiresAt { get; init; }
     }
 
     /// <summary>409: the task is over for this worker (run cancelled, task finished or held by another worker). Stop working on it.</summary>
@@ -76,18 +85,27 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
     public Task<TaskEventResult> CancelledAsync(string runId, string taskId, string? detail = null, CancellationToken ct = default) =>
         ReportAsync(runId, taskId, TaskEvent.TASK_CANCELLED, null, detail, ct);
 
-    public async Task<TaskEventResult> ReportAsync(string runId, string taskId, TaskEvent kind, JsonElement? result, string? error, CancellationToken ct = default)
+    public Task<TaskEventResult> ReportAsync(string runId, string taskId, TaskEvent kind, JsonElement? result, string? error, CancellationToken ct = default) =>
+        ReportAsync(runId, taskId, kind, result, error, null, null, ct);
+
+    /// <param name="attempt">The attempt this worker holds (from its lease): the node refuses a report of any other (409).</param>
+    /// <param name="errorType">With TASK_FAILED: the error's type, matched against the task's non_retryable_errors.</param>
+    public async Task<TaskEventResult> ReportAsync(string runId, string taskId, TaskEvent kind, JsonElement? result, string? error,
+        int? attempt, string? errorType, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentException.ThrowIfNullOrEmpty(taskId);
-        var body = new EventBody(kind, WorkerId, result, error);
+        var body = new EventBody(kind, WorkerId, result, error) { Attempt = attempt, ErrorType = errorType };
         using var response = await http.PostAsJsonAsync(
             $"runs/{Uri.EscapeDataString(runId)}/tasks/{Uri.EscapeDataString(taskId)}/events", body, RedisContract.Json, ct);
         if (response.IsSuccessStatusCode)
         {
             var a = await response.Content.ReadFromJsonAsync<AcceptedBody>(RedisContract.Json, ct)
                     ?? throw new HttpRequestException("empty answer to a task event");
-            return new TaskEventResult.Accepted(a.RunId, a.TaskId, a.State, a.RunStatus, a.HeartbeatTimeoutS) { TraceParent = a.TraceParent };
+            return new TaskEventResult.Accepted(a.RunId, a.TaskId, a.State, a.RunStatus, a.HeartbeatTimeoutS)
+            {
+                TraceParent = a.TraceParent, Attempt = a.Attempt, RetryAt = a.RetryAt, LeaseExpiresAt = a.LeaseExpiresAt,
+            };
         }
 
         var status = (int)response.StatusCode;
@@ -120,7 +138,14 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
         [property: JsonPropertyName("event")] TaskEvent Event,
         [property: JsonPropertyName("worker_id")] string WorkerId,
         [property: JsonPropertyName("result"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonElement? Result,
-        [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
+        [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error)
+    {
+        [JsonPropertyName("attempt"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public int? Attempt { get; init; }
+
+        [JsonPropertyName("error_type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? ErrorType { get; init; }
+    }
 
     private sealed record AcceptedBody(
         [property: JsonPropertyName("run_id")] string RunId,
@@ -128,7 +153,10 @@ public sealed class TaskEventsClient(HttpClient http, string workerId)
         [property: JsonPropertyName("state")] string State,
         [property: JsonPropertyName("run_status")] string RunStatus,
         [property: JsonPropertyName("heartbeat_timeout_s")] int HeartbeatTimeoutS,
-        [property: JsonPropertyName("traceparent")] string? TraceParent = null);
+        [property: JsonPropertyName("traceparent")] string? TraceParent = null,
+        [property: JsonPropertyName("attempt")] int Attempt = 0,
+        [property: JsonPropertyName("retry_at")] DateTimeOffset? RetryAt = null,
+        [property: JsonPropertyName("lease_expires_at")] DateTimeOffset? LeaseExpiresAt = null);
 
     private sealed record ProblemBody(
         [property: JsonPropertyName("detail")] string? Detail,

@@ -55,3 +55,20 @@ public sealed class GateHandler : ITaskHandler
         return null;
     }
 }
+
+/// <summary>Fails the first <c>params.fail_times</c> executions of each task, then succeeds with the attempt it succeeded on.</summary>
+public sealed class FlakyHandler : ITaskHandler
+{
+    private readonly ConcurrentDictionary<string, int> _executions = new();
+
+    public string Type => "flaky";
+
+    public async Task<JsonElement?> ExecuteAsync(TaskContext context, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var failTimes = context.Params is { ValueKind: JsonValueKind.Object } p && p.TryGetProperty("fail_times", out var f) ? f.GetInt32() : 1;
+        var n = _executions.AddOrUpdate($"{context.RunId}/{context.TaskId}", 1, (_, c) => c + 1);
+        if (n <= failTimes) throw new InvalidOperationException($"flaky failure {n}");
+        return JsonSerializer.SerializeToElement(new { execution = n });
+    }
+}

@@ -12,19 +12,29 @@ public static class Incarnation
     public static string Of(UniqueAddress member) => member.Address + "#" + member.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Whether the member behind <paramref name="incarnation"/> is certainly gone, as this node sees the cluster: it is this
-    /// node's own address with another uid (this node restarted), or another uid holds its address now. A member merely
-    /// missing from this node's view is not taken as gone: a node that just joined may not have heard of it yet.
+    /// Whether the member behind <paramref name="incarnation"/> is certainly gone, as this node sees the cluster: on a
+    /// store only one node may use (SQLite), every incarnation but this one; otherwise this node's own address with
+    /// another uid (it restarted), another uid now holding that address, or a member no longer in a membership that
+    /// every member has seen (removed). A member merely missing from a view this node has not seen agreed on is not
+    /// taken as gone: a node that just joined may not have heard of it yet.
     /// </summary>
-    public static bool IsGone(string incarnation, UniqueAddress self, IEnumerable<Member> members)
+    public static bool IsGone(string incarnation, UniqueAddress self, ClusterEvent.CurrentClusterState state, bool singleNodeStore)
     {
         var cut = incarnation.LastIndexOf('#');
         if (cut <= 0 || !long.TryParse(incarnation.AsSpan(cut + 1), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var uid))
             return false;
+        if (singleNodeStore) return incarnation != Of(self);
         var address = incarnation[..cut];
         if (self.Address.ToString() == address) return self.Uid != uid;
-        foreach (var m in members)
-            if (m.Address.ToString() == address && m.UniqueAddress.Uid != uid) return true;
-        return false;
+        var converged = state.Members.Any(m => m.UniqueAddress == self && m.Status == MemberStatus.Up)
+                        && state.Members.All(m => state.SeenBy.Contains(m.Address));
+        var present = false;
+        foreach (var m in state.Members)
+        {
+            if (m.Address.ToString() != address) continue;
+            if (m.UniqueAddress.Uid != uid) return true;
+            present = true;
+        }
+        return !present && converged;
     }
 }

@@ -448,7 +448,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             .Select(t => t.Incarnation!).Distinct(StringComparer.Ordinal).ToList();
         if (incarnations.Count == 0) return [];
         var cluster = Akka.Cluster.Cluster.Get(Context.System);
-        return [.. incarnations.Where(i => Incarnation.IsGone(i, cluster.SelfUniqueAddress, cluster.State.Members))];
+        return [.. incarnations.Where(i => Incarnation.IsGone(i, cluster.SelfUniqueAddress, cluster.State, _settings.SingleNodeStore))];
     }
 
     private void OnStatus(WorkflowState state)

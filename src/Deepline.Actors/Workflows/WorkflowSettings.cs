@@ -12,6 +12,12 @@ public sealed record WorkflowSettings(
 {
     public bool IsInClusterPool(string pool) => Policy.InClusterPools.ContainsKey(pool);
 
+    /// <summary>
+    /// The store admits one node only (SQLite): an attempt started by any other incarnation than this node's ran on a
+    /// process that is gone, whatever address it had.
+    /// </summary>
+    public bool SingleNodeStore { get; init; }
+
     /// <summary>How often a run repeats a resource wish the coordinator has not answered.</summary>
     public TimeSpan ResourceResync { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -336,6 +336,8 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_LIMITS_MAX_BODY_BYTES", "DEEPLINE_LIMITS_BODY_TIMEOUT", "DEEPLINE_LIMITS_RATE_PER_SECOND", "DEEPLINE_LIMITS_RATE_BURST",
             "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
             "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "DEEPLINE_RESOURCES_CLAIM_LEASE",
+            "DEEPLINE_RETRY_MAX_ATTEMPTS", "DEEPLINE_RETRY_INITIAL_INTERVAL", "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "DEEPLINE_RETRY_MAX_INTERVAL",
+            "DEEPLINE_RETRY_POISON_AFTER",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -372,6 +374,11 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DEADLOCK_VICTIM", "lowest_priority", "lowest_priority" },
         { "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "4", "4" },
         { "DEEPLINE_RESOURCES_CLAIM_LEASE", "5", "5" },
+        { "DEEPLINE_RETRY_MAX_ATTEMPTS", "5", "5" },
+        { "DEEPLINE_RETRY_INITIAL_INTERVAL", "0", "0" },
+        { "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "3", "3" },
+        { "DEEPLINE_RETRY_MAX_INTERVAL", "120", "120" },
+        { "DEEPLINE_RETRY_POISON_AFTER", "4", "4" },
         { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
         { "DEEPLINE_HTTP_HOST", "localhost", "localhost" },
         { "DEEPLINE_HTTP_PORT", "8080", "8080" },
@@ -454,6 +461,11 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.deadlock.victim" => c.Deadlock.Victim,
         "orchestrator.resources.default_capacity" => c.Resources.DefaultCapacity.ToString(),
         "orchestrator.resources.claim_lease_s" => c.Resources.ClaimLeaseS.ToString(),
+        "orchestrator.retry.max_attempts" => c.Retry.MaxAttempts.ToString(),
+        "orchestrator.retry.initial_interval_s" => c.Retry.InitialIntervalS.ToString(),
+        "orchestrator.retry.backoff_coefficient" => c.Retry.BackoffCoefficient.ToString(),
+        "orchestrator.retry.max_interval_s" => c.Retry.MaxIntervalS.ToString(),
+        "orchestrator.retry.poison_after" => c.Retry.PoisonAfter.ToString(),
         "orchestrator.remoting.roles" => string.Join("|", c.Remoting.Roles),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),
@@ -589,7 +601,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, resources, store)"));
+            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, resources, retry, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }

@@ -47,6 +47,11 @@ public sealed class RangeAuditTests : IDisposable
         ["orchestrator.limits.run_threshold_max_s"] = (1, Max),
         ["orchestrator.resources.default_capacity"] = (1, 1_000_000),
         ["orchestrator.resources.claim_lease_s"] = (1, 86_400),
+        ["orchestrator.retry.max_attempts"] = (1, 100),
+        ["orchestrator.retry.initial_interval_s"] = (0, 86_400),
+        ["orchestrator.retry.backoff_coefficient"] = (1, 100),
+        ["orchestrator.retry.max_interval_s"] = (0, 86_400),
+        ["orchestrator.retry.poison_after"] = (1, 100),
     };
 
     private readonly string _dir = Directory.CreateTempSubdirectory("deepline-ranges-").FullName;
@@ -184,6 +189,11 @@ public sealed class RangeAuditTests : IDisposable
         "orchestrator.limits.run_threshold_max_s" => S(c.Limits.RunThresholdMaxS),
         "orchestrator.resources.default_capacity" => S(c.Resources.DefaultCapacity),
         "orchestrator.resources.claim_lease_s" => S(c.Resources.ClaimLeaseS),
+        "orchestrator.retry.max_attempts" => S(c.Retry.MaxAttempts),
+        "orchestrator.retry.initial_interval_s" => S(c.Retry.InitialIntervalS),
+        "orchestrator.retry.backoff_coefficient" => S(c.Retry.BackoffCoefficient),
+        "orchestrator.retry.max_interval_s" => S(c.Retry.MaxIntervalS),
+        "orchestrator.retry.poison_after" => S(c.Retry.PoisonAfter),
         _ => throw new ArgumentOutOfRangeException(nameof(path), path, "add the key to Field()"),
     };
 }

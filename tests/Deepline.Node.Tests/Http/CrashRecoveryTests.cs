@@ -58,4 +58,52 @@ public sealed class CrashRecoveryTests : IDisposable
             }
         }
     }
+
+    [Fact]
+    public async Task Tasks_running_when_the_node_was_killed_are_rerun_after_the_restart_with_no_incident()
+    {
+        var port = Loopback.FreePort();
+        const int runs = 12;
+        var environment = new Dictionary<string, string> { ["DEEPLINE_WORKERS_SLOTS"] = "16" };
+        await using (var first = new NodeProcess("first", port, 0, _dataDir, environment))
+        {
+            first.Start();
+            await first.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+            for (var i = 0; i < runs; i++)
+            {
+                var created = await first.Client.PostJson("/runs", $$"""
+                    {"run_id":"resume-{{i}}","tasks":[{"task_id":"slow","type":"delay","params":{"ms":1500} },{"task_id":"after","type":"noop","depends_on":["slow"]}]}
+                    """);
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
+            await Eventually.Until(async () =>
+            {
+                for (var i = 0; i < runs; i++)
+                    if ((await first.Client.GetRun($"resume-{i}")).TaskState("slow") != "RUNNING") return false;
+                return true;
+            }, TimeSpan.FromSeconds(30), "every run's first task RUNNING");
+            await first.KillAsync();
+        }
+
+        await using var second = new NodeProcess("second", port, 0, _dataDir, environment);
+        second.Start();
+        await second.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+
+        // Long before the 60 s heartbeat timeout: the node knows its previous incarnation is dead.
+        await Eventually.Until(async () =>
+        {
+            for (var i = 0; i < runs; i++)
+                if ((await second.Client.GetRun($"resume-{i}")).Str("status") != "SUCCEEDED") return false;
+            return true;
+        }, TimeSpan.FromSeconds(30), "every run SUCCEEDED after the restart");
+        for (var i = 0; i < runs; i++)
+        {
+            var slow = (await second.Client.GetRun($"resume-{i}"))["tasks"]![0]!;
+            Assert.Equal(2, slow["attempts"]!.GetValue<int>());
+            Assert.StartsWith("interrupted:", slow["error"]!.GetValue<string>());
+        }
+        var monitor = (await (await second.Client.GetAsync("/stats")).ReadObject())["deadlock_monitor"]!;
+        Assert.Equal(0, monitor["deadlocks_detected"]!.GetValue<int>());
+        Assert.Equal(0, monitor["workflows_cancelled"]!.GetValue<int>());
+    }
 }
