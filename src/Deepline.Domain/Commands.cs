@@ -119,6 +119,12 @@ public sealed record ExpireLeases(string RunId, DetectorThresholds Thresholds) :
 /// </summary>
 public sealed record RequeueInterrupted(string RunId, ImmutableArray<string> GoneIncarnations) : IUnansweredRunCommand;
 
+/// <summary>Re-runs a FAILED run's failed, cancelled and skipped tasks, on behalf of <paramref name="By"/>.</summary>
+public sealed record RetryRun(string RunId, string By) : IClientScoped
+{
+    public string? ClientScope { get; init; }
+}
+
 /// <summary>Internal: the backoff timer of the run's next retry fired.</summary>
 public sealed record ReleaseRetries(string RunId) : IUnansweredRunCommand;
 /// <summary>

@@ -61,6 +61,12 @@ public sealed record TaskAttemptFailed(string TaskId, int Attempt, string Cause,
     public DateTimeOffset? RetryAt { get; init; }
 }
 
+/// <summary>
+/// A person re-ran a FAILED run (Airflow's "clear"): these failed, cancelled and skipped tasks are open again, each with a
+/// fresh retry budget, and the run is RUNNING.
+/// </summary>
+public sealed record RunRetried(string By, System.Collections.Immutable.ImmutableArray<string> TaskIds, DateTimeOffset At) : IRunEvent;
+
 /// <summary>The backoff of a task's next attempt is over: it may be dispatched.</summary>
 public sealed record TaskRetryReleased(string TaskId, DateTimeOffset At) : ITaskEvent;
 

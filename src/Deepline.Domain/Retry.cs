@@ -71,7 +71,7 @@ public sealed record RetrySettings(RetryPolicy Default, int PoisonAfter)
     /// A lost attempt of this task is the run's to end (retried, or failed as poison), not a detector's: a RUNNING task
     /// that went silent with an attempt left is not stuck.
     /// </summary>
-    public bool HasAttemptLeft(TaskRecord task) => task.Attempts < For(task).MaxAttempts;
+    public bool HasAttemptLeft(TaskRecord task) => task.Attempts - task.AttemptsBefore < For(task).MaxAttempts;
 
     /// <summary>The attempt now being lost is the <see cref="PoisonAfter"/>-th lost in a row: its task fails instead.</summary>
     public bool IsPoison(TaskRecord task) => task.LostInARow + 1 >= PoisonAfter;

@@ -74,6 +74,7 @@ public static class WorkflowDecider
                 : Decision.Nothing,
             ReportTaskEvent r => TaskEvent(state, r, now, policy.Retry),
             LeaseTask l => Lease(state, l, now),
+            RetryRun r => Rerun(state, r, now),
             ExpireLeases x => ExpireLeases(state, x.Thresholds.For(state.Deadlock), now, policy.Retry),
             RequeueInterrupted i => Interrupted(state, i, now, policy.Retry),
             ReleaseRetries => new Decision([.. state.OrderedTasks
@@ -199,7 +200,7 @@ public static class WorkflowDecider
             return new TaskFailed(task.TaskId,
                 $"poison: its worker was lost on {task.LostInARow + 1} attempts in a row (orchestrator.retry.poison_after = {retry.PoisonAfter}); last: {error}", now)
             { Attempt = task.Attempts, ErrorType = "poison" };
-        if (!policy.Retries(errorType) || task.Attempts >= policy.MaxAttempts)
+        if (!policy.Retries(errorType) || !retry.HasAttemptLeft(task))
             return new TaskFailed(task.TaskId, error, now) { Attempt = task.Attempts, ErrorType = errorType };
         var delay = cause == AttemptCauses.Interrupted ? TimeSpan.Zero : policy.DelayAfter(task.Attempts);
         return new TaskAttemptFailed(task.TaskId, task.Attempts, cause, error, now)
@@ -231,6 +232,20 @@ public static class WorkflowDecider
                 $"interrupted: worker '{t.WorkerId}' is gone (its node {t.Incarnation} restarted or left the cluster) during attempt {t.Attempts}", null, now, retry))
             .ToImmutableArray();
         return new Decision(events, [], null);
+    }
+
+    private static Decision Rerun(WorkflowState state, RetryRun r, DateTimeOffset now)
+    {
+        if (state.Status != RunStatus.FAILED)
+            return Decision.Answer(Conflict(state.Status switch
+            {
+                RunStatus.RUNNING => $"run '{state.RunId}' is still RUNNING: its failed tasks are retried by their policies; re-run it once it has FAILED",
+                RunStatus.SUCCEEDED => $"run '{state.RunId}' SUCCEEDED: nothing to re-run",
+                // Its cancel has been copied to Redis and every pool: re-opening it would race those copies.
+                _ => $"run '{state.RunId}' is {state.Status}: a cancelled run is not re-run; submit it again under a new run_id",
+            }));
+        var ids = state.OrderedTasks.Where(t => t.State is TaskState.FAILED or TaskState.CANCELLED or TaskState.SKIPPED).Select(t => t.TaskId).ToImmutableArray();
+        return Emit(state, new RunRetried(r.By, ids, now), s => new RunReply(s));
     }
 
     private static Decision Lease(WorkflowState state, LeaseTask l, DateTimeOffset now)

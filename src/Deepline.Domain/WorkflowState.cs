@@ -48,6 +48,10 @@ public sealed record TaskRecord(
     /// <summary>The error type of the last failed attempt, as its worker reported it.</summary>
     public string? ErrorType { get; init; }
 
+    /// <summary>Attempts made before the task was last re-run by a person: its retry budget counts from here.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int AttemptsBefore { get; init; }
+
     /// <summary>QUEUED and free to start: nothing to wait for (resources granted, backoff over).</summary>
     [JsonIgnore]
     public bool Ready => State == TaskState.QUEUED && (!NeedsResources || Granted) && RetryAt is null;
@@ -212,6 +216,7 @@ public sealed record WorkflowState(
             ? this with { Tasks = Tasks.SetItem(g.TaskId, gt with { Granted = true }) }
             : this,
         RunCancelRequested r => RequestCancel(r),
+        RunRetried r => Rerun(r),
         RunCancelFinalised f => Finalise(f.By, f.At),
         TaskEventIgnored i => this with
         {
@@ -290,6 +295,31 @@ public sealed record WorkflowState(
             },
             _ => this,
         };
+    }
+
+    /// <summary>
+    /// The named tasks open again: QUEUED where every dependency succeeded, PENDING otherwise (a dependency re-run with
+    /// them releases them when it succeeds).
+    /// </summary>
+    private WorkflowState Rerun(RunRetried r)
+    {
+        if (Status != RunStatus.FAILED) return this;
+        var reset = r.TaskIds.Where(id => Tasks.TryGetValue(id, out var t) && t.State.IsTerminal() && t.State != TaskState.SUCCEEDED).ToHashSet(StringComparer.Ordinal);
+        var tasks = Tasks.ToBuilder();
+        var counts = Counts;
+        foreach (var id in TaskOrder)
+        {
+            if (!reset.Contains(id)) continue;
+            var t = tasks[id];
+            var to = t.DependsOn.All(d => !reset.Contains(d) && tasks[d].State == TaskState.SUCCEEDED) ? TaskState.QUEUED : TaskState.PENDING;
+            tasks[id] = t with
+            {
+                State = to, UpdatedAt = r.At, RetryAt = null, LostInARow = 0, AttemptsBefore = t.Attempts, WorkerId = null,
+                LastHeartbeatAt = null, Incarnation = null, Granted = false,
+            };
+            counts = counts.Add(t.State, -1).Add(to, 1);
+        }
+        return this with { Tasks = tasks.ToImmutable(), Counts = counts, Status = RunStatus.RUNNING, UpdatedAt = r.At };
     }
 
     private WorkflowState RequestCancel(RunCancelRequested r)

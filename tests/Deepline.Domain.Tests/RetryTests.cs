@@ -290,4 +290,39 @@ public class RetryTests
         Assert.Equal([1, 2, 4, 8, 10, 10], Enumerable.Range(1, 6).Select(n => p.DelayAfter(n).TotalSeconds));
         Assert.Equal(TimeSpan.FromSeconds(10), new RetryPolicy(100, 1, 100, 10).DelayAfter(99)); // no overflow
     }
+
+    [Fact]
+    public void Re_running_a_failed_run_opens_its_failed_and_skipped_tasks_with_a_fresh_retry_budget()
+    {
+        var h = Run("a b<a c", Policy(maxAttempts: 1));
+        h.Run("start:a fail:a start:c ok:c");
+        Assert.Equal(RunStatus.FAILED, h.S.Status);
+
+        var d = h.Send(new RetryRun(h.RunId, "alice"));
+
+        var rerun = Assert.IsType<RunRetried>(Assert.Single(d.Persist));
+        Assert.Equal("alice", rerun.By);
+        Assert.Equal(new[] { "a", "b" }, rerun.TaskIds.ToArray());
+        Assert.Equal(RunStatus.RUNNING, h.S.Status);
+        h.AssertTasks("a=QUEUED b=PENDING c=SUCCEEDED");
+        Assert.Equal(Dag.Recount(h.S), h.S.Counts);
+        // Attempt 2 runs although max_attempts is 1: the budget counts from the re-run.
+        h.Run("start:a");
+        Assert.Equal(2, h.S.Tasks["a"].Attempts);
+        h.Run("ok:a start:b ok:b");
+        Assert.Equal(RunStatus.SUCCEEDED, h.S.Status);
+    }
+
+    [Theory]
+    [InlineData("start:a", "RUNNING")]
+    [InlineData("start:a ok:a", "SUCCEEDED")]
+    [InlineData("cancel", "CANCELLED")]
+    public void Only_a_failed_run_is_re_run(string script, string status)
+    {
+        var h = Run("a", Policy(maxAttempts: 1), script);
+
+        var r = DecisionAssert.Rejected(h.Send(new RetryRun(h.RunId, "alice")), RejectionKind.Conflict);
+
+        Assert.Contains(status, r.Message);
+    }
 }

@@ -6,9 +6,13 @@ three Redis commands a worker needs, ``urllib`` for HTTP. Settings come from ``c
 environment: ``DEEPLINE_URL`` (default http://127.0.0.1:8001), ``DEEPLINE_REDIS`` (``host:port`` or
 ``host:port,password=...`` as the node takes it; default 127.0.0.1:6379), ``DEEPLINE_KEY`` (a worker key
 when the node has a keys file) and ``DEEPLINE_WORKER_ID`` (default ``python-<host>-<pid>``).
+
+``Worker`` (deepline_worker.worker) is the pull side: it long-polls a pool for leased tasks, runs handlers, keeps
+their leases with heartbeats and reports how each attempt ended.
 """
 
 import asyncio
+import http.client
 import json
 import os
 import socket
@@ -18,7 +22,7 @@ import urllib.request
 
 __all__ = [
     "configure", "is_workflow_cancelled", "cancellation_record", "emit_event", "run_task",
-    "TaskOver", "DeeplineError", "CANCELLED_RUNS", "RUN_HASH_PREFIX",
+    "TaskOver", "DeeplineError", "CANCELLED_RUNS", "RUN_HASH_PREFIX", "Worker", "Task",
 ]
 
 # The node's Redis contract (README, "Redis contract").
@@ -43,10 +47,11 @@ def _setting(name, variable, default):
 class DeeplineError(Exception):
     """The node refused an event (4xx other than 409) or could not be reached."""
 
-    def __init__(self, status, detail):
+    def __init__(self, status, detail, problem=None):
         super().__init__(f"{status}: {detail}")
-        self.status = status
+        self.status = status  # the HTTP status, "unreachable" or "redis"
         self.detail = detail
+        self.problem = problem or {}  # the node's problem+json body (field, current_attempt, ...), when it sent one
 
 
 class TaskOver(DeeplineError):
@@ -54,6 +59,14 @@ class TaskOver(DeeplineError):
 
 
 # ---------------------------------------------------------------- Redis (RESP over a socket)
+
+def _encode_command(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        data = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
 
 class _Redis:
     def __init__(self, spec):
@@ -66,11 +79,7 @@ class _Redis:
             self.command("AUTH", options["password"])
 
     def command(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            data = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self._sock.sendall(b"".join(out))
+        self._sock.sendall(_encode_command(*args))
         return self._read()
 
     def _read(self):
@@ -126,30 +135,35 @@ def _worker_id(task_meta):
     return task_meta.get("worker_id") or _setting("worker_id", "DEEPLINE_WORKER_ID", f"python-{socket.gethostname()}-{os.getpid()}")
 
 
-def _post(path, body):
+def _post(path, body, timeout=30):
     url = _setting("url", "DEEPLINE_URL", "http://127.0.0.1:8001").rstrip("/") + path
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
     key = _setting("key", "DEEPLINE_KEY", "")
     if key:
         request.add_header("Authorization", "Bearer " + key)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
         try:
-            detail = json.loads(e.read()).get("detail", e.reason)
-        except ValueError:
-            detail = e.reason
-        raise (TaskOver if e.code == 409 else DeeplineError)(e.code, detail) from None
+            problem = json.loads(e.read())
+            detail = problem.get("detail", e.reason)
+        except (ValueError, AttributeError, OSError):
+            problem, detail = None, e.reason
+        raise (TaskOver if e.code == 409 else DeeplineError)(e.code, detail, problem) from None
     except urllib.error.URLError as e:
         raise DeeplineError("unreachable", str(e.reason)) from None
+    except (OSError, http.client.HTTPException) as e:
+        # A timeout or a connection dropped mid-answer is not wrapped in URLError; to a caller it is the same.
+        raise DeeplineError("unreachable", f"{type(e).__name__}: {e}") from None
 
 
-async def emit_event(event, task_meta, result=None, error=None):
+async def emit_event(event, task_meta, result=None, error=None, attempt=None, error_type=None):
     """Reports a task event, as the seed's ``emit_event("TASK_CANCELLED", task_meta)``.
 
-    ``task_meta`` needs ``run_id`` and ``task_id`` (``worker_id`` optional). Returns the node's answer
-    (``state``, ``run_status``, ``heartbeat_timeout_s``); raises TaskOver on 409, DeeplineError otherwise.
+    ``task_meta`` needs ``run_id`` and ``task_id`` (``worker_id`` and ``attempt`` optional; ``attempt`` fences the
+    report to one leased attempt). Returns the node's answer (``state``, ``run_status``, ``heartbeat_timeout_s``);
+    raises TaskOver on 409, DeeplineError otherwise.
     """
     if event not in EVENTS:
         raise ValueError(f"event must be one of {', '.join(EVENTS)}, got {event!r}")
@@ -159,6 +173,11 @@ async def emit_event(event, task_meta, result=None, error=None):
         body["result"] = result
     if error is not None:
         body["error"] = error
+    if error_type is not None:
+        body["error_type"] = error_type
+    attempt = attempt if attempt is not None else task_meta.get("attempt")
+    if attempt is not None:
+        body["attempt"] = attempt
     return await asyncio.to_thread(_post, path, body)
 
 
@@ -168,8 +187,8 @@ async def run_task(task_meta, work, poll_interval=0.2):
     Checks ``cancelled_runs`` before starting (a cancelled run's task is acknowledged, not started), claims the
     task (TASK_STARTED), heartbeats at a third of the node's heartbeat_timeout_s, watches ``cancelled_runs``
     every ``poll_interval`` seconds while it runs and cancels ``work`` at once when the run appears there,
-    then reports how it ended: TASK_SUCCEEDED with the result, TASK_FAILED with the error, or TASK_CANCELLED.
-    Returns that event's name.
+    then reports how it ended: TASK_SUCCEEDED with the result, TASK_FAILED with the error (``error_type``: the
+    exception's class name, for the node's retry policy), or TASK_CANCELLED. Returns that event's name.
     """
     run_id = task_meta["run_id"]
     if await is_workflow_cancelled(run_id):
@@ -210,7 +229,11 @@ async def run_task(task_meta, work, poll_interval=0.2):
         return "TASK_CANCELLED"
     if job.exception() is not None:
         e = job.exception()
-        await emit_event("TASK_FAILED", task_meta, error=f"{type(e).__name__}: {e}")
+        await emit_event("TASK_FAILED", task_meta, error=f"{type(e).__name__}: {e}", error_type=type(e).__name__)
         return "TASK_FAILED"
     await emit_event("TASK_SUCCEEDED", task_meta, result=job.result())
     return "TASK_SUCCEEDED"
+
+
+# Imported last: the worker module uses the helpers above.
+from deepline_worker.worker import Task, Worker  # noqa: E402

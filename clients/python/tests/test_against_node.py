@@ -22,8 +22,12 @@ def http(method, path, body=None):
         return json.loads(response.read() or b"null")
 
 
-def submit(run_id, *task_ids):
-    http("POST", "/runs", {"run_id": run_id, "tasks": [{"task_id": t, "type": "python", "pool": "py"} for t in task_ids]})
+def submit(run_id, *task_ids, retry=None):
+    tasks = [{"task_id": t, "type": "python", "pool": "py"} for t in task_ids]
+    if retry is not None:
+        for t in tasks:
+            t["retry"] = retry
+    http("POST", "/runs", {"run_id": run_id, "tasks": tasks})
 
 
 def await_run(run_id, condition, what, within=20.0):
@@ -115,7 +119,7 @@ class AgainstNode(unittest.TestCase):
     def test_the_wrapper_reports_success_and_failure_and_never_starts_a_cancelled_run(self):
         ok, bad, gone = self.run_id(), self.run_id(), self.run_id()
         submit(ok, "t")
-        submit(bad, "t")
+        submit(bad, "t", retry={"max_attempts": 1})  # one attempt: its TASK_FAILED fails the run (the node retries otherwise)
         submit(gone, "t")
         http("PUT", f"/runs/{gone}/cancel", {"reason": "before any worker"})
         ran = []
@@ -133,7 +137,9 @@ class AgainstNode(unittest.TestCase):
         self.assertEqual(["TASK_SUCCEEDED", "TASK_FAILED", "TASK_CANCELLED"], asyncio.run(scenario()))
         self.assertEqual([ok, bad], ran)
         self.assertEqual({"rows": 3}, await_run(ok, lambda r: r["status"] == "SUCCEEDED", "succeeded")["tasks"][0]["result"])
-        self.assertIn("ValueError: bad input", await_run(bad, lambda r: r["status"] == "FAILED", "failed")["tasks"][0]["error"])
+        failed = await_run(bad, lambda r: r["status"] == "FAILED", "failed")["tasks"][0]
+        self.assertIn("ValueError: bad input", failed["error"])
+        self.assertEqual("ValueError", failed["error_type"])
 
     def test_a_late_event_on_a_finished_task_is_TaskOver(self):
         run_id = self.run_id()

@@ -332,7 +332,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             : events.OfType<TaskSucceeded>().SelectMany(s => after.Dependents.TryGetValue(s.TaskId, out var ds) ? ds : [])
                 .Concat(events.OfType<TaskResourcesGranted>().Select(g => g.TaskId))
                 .Concat(events.OfType<TaskAttemptFailed>().Select(a => a.TaskId))
-                .Concat(events.OfType<TaskRetryReleased>().Select(r => r.TaskId)).Distinct();
+                .Concat(events.OfType<TaskRetryReleased>().Select(r => r.TaskId))
+                .Concat(events.OfType<RunRetried>().SelectMany(r => r.TaskIds)).Distinct();
         foreach (var id in candidates)
         {
             var task = after.Tasks[id];

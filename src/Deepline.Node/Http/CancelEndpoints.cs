@@ -1,3 +1,4 @@
+using Deepline.Node.Configuration;
 using System.Security.Claims;
 using Deepline.Domain;
 using Deepline.Node.Security;
@@ -47,6 +48,16 @@ public static class CancelEndpoints
             return failure is not null ? failure : TypedResults.Ok(reply!.State.ToCancelStatus());
         }).RequireAuthorization(Policies.ReadRuns)
             .Documented("cancellation", "A run's cancellation status (the seed's API)", 400, 404, 500, 503);
+
+        // Role submitter (own client's runs), operator or admin: who may cancel a run may re-run it.
+        app.MapPost("/runs/{runId}/retry", async Task<Results<Ok<RunResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user,
+            RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
+        {
+            if (!Identifiers.IsValid(runId)) return Problems.BadRequest(Identifiers.Describe("run_id"), "run_id");
+            var (reply, failure) = await gateway.AskAsync<RunReply>(new RetryRun(runId, user.Name()) { ClientScope = user.ClientScope() }, ct);
+            return failure is not null ? failure : TypedResults.Ok(reply!.State.ToResponse(config.Retry.ToSettings()));
+        }).RequireAuthorization(Policies.CancelRuns)
+            .Documented("runs", "Re-run a FAILED run's failed, cancelled and skipped tasks", 400, 404, 409, 500, 503);
 
         // Role admin: finalise a CANCELLING run now.
         app.MapDelete("/runs/{runId}/cancel", async Task<Results<NoContent, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,

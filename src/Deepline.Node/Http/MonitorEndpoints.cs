@@ -32,7 +32,7 @@ public static class MonitorEndpoints
     {
         // Role operator or admin (the counters describe every client's runs).
         app.MapGet("/stats", async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> (IRequiredActor<DeadlockSupervisor> supervisor, RunIndexStore index,
-            CancellationToken ct) =>
+            IRequiredActor<Deepline.Actors.Queues.TaskQueues> queues, CancellationToken ct) =>
         {
             if (await StatusAsync(supervisor, ct) is not { } s)
                 return Problems.Unavailable("the deadlock monitor did not answer; it may be starting or moving to another node");
@@ -61,7 +61,10 @@ public static class MonitorEndpoints
                         .Select(l => new DeadLetterResponse(l.Detection.RunId, l.Attempts, l.FirstFailedAt, l.NextAttemptAt))],
                     s.LastScan,
                     Math.Round(s.LastScanDurationMs, 3),
-                    s.ProjectionLag)));
+                    s.ProjectionLag))
+            {
+                Pools = await PoolEndpoints.QueuesAsync(await queues.GetAsync(ct), ct),
+            });
         }).RequireAuthorization(Policies.Operate)
             .Documented("monitor", "The seed's statistics: run index and deadlock monitor counters", 503);
 

@@ -24,6 +24,7 @@ public sealed class MonitorMetrics(string? monitorRole)
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
 
     private volatile Snapshot _last = new(null, null, false);
+    private volatile IReadOnlyList<PoolQueueResponse> _pools = [];
 
     private sealed record Snapshot(MonitorStatus? Status, long? Quarantined, bool Hosting);
 
@@ -70,6 +71,14 @@ public sealed class MonitorMetrics(string? monitorRole)
             () => _last is { Hosting: true, Quarantined: { } q } ? [Measure(q)] : Array.Empty<Measurement<double>>(),
             description: "Journal events the run index could not read or apply and set aside.");
 
+        // This node's task queues (each node queues the tasks of the runs it hosts: sum over nodes for a pool's total).
+        Pools(meter, "pool_queue_depth", "Tasks of external pools queued on this node, waiting for a poll.", p => p.QueueDepth);
+        Pools(meter, "pool_queue_oldest_age_seconds", "Age of the longest-waiting queued task of the pool on this node.", p => p.OldestQueuedAgeS ?? 0);
+        Pools(meter, "pool_pollers", "Workers that polled the pool on this node in the last 30 s.", p => p.Pollers);
+        Pools(meter, "pool_waiting_polls", "Polls of the pool held open on this node, waiting for a task.", p => p.WaitingPolls);
+        Pools(meter, "pool_no_poller_seconds", "How long the pool has had queued tasks and no poll on this node (0: polled, or nothing queued).",
+            p => p.NoPollerForS ?? 0);
+
         // This process's journal writer; left out until it has committed, as before (a node that wrote nothing has no writer).
         meter.CreateObservableCounter("journal_commits",
             () => Deepline.Actors.Hosting.GroupCommitJournal.Commits is > 0 and var c ? [new Measurement<long>(c)] : Array.Empty<Measurement<long>>(),
@@ -92,7 +101,11 @@ public sealed class MonitorMetrics(string? monitorRole)
             catch (System.Data.Common.DbException) { /* tables not created yet: the metric is left out, not reported as 0 */ }
         }
         _last = new Snapshot(status, quarantined, hosting);
+        _pools = await PoolEndpoints.QueuesAsync(await services.GetRequiredService<IRequiredActor<Deepline.Actors.Queues.TaskQueues>>().GetAsync(ct), ct);
     }
+
+    private void Pools(Meter meter, string name, string description, Func<PoolQueueResponse, double> read) =>
+        meter.CreateObservableGauge(name, () => _pools.Select(p => Measure(read(p), "pool", p.Pool)), description: description);
 
     /// <summary>
     /// Whether the singletons run here: Akka places a cluster singleton on the oldest Up (or Leaving) member with its role.

@@ -111,6 +111,29 @@ public sealed class PollApiTests(NodeFixture node) : IClassFixture<NodeFixture>
         Assert.True(stat["pollers"]!.GetValue<int>() >= 1);
     }
 
+    [Fact]
+    public async Task A_failed_run_is_re_run_on_request_and_its_task_polled_again()
+    {
+        var pool = Pool();
+        var runId = "rerun-" + pool;
+        await Client.PostJson("/runs", $$"""{"run_id":"{{runId}}","tasks":[{"task_id":"a","type":"etl","pool":"{{pool}}","retry":{"max_attempts":1} }]}""");
+        Assert.Single((await (await Poll(pool, "w1", waitS: 10)).ReadObject())["tasks"]!.AsArray());
+        await Client.PostJson($"/runs/{runId}/tasks/a/events", """{"event":"TASK_FAILED","worker_id":"w1","attempt":1,"error":"bug"}""");
+        Assert.Equal("FAILED", (await Client.GetRun(runId)).Str("status"));
+
+        var rerun = await Client.PostAsync($"/runs/{runId}/retry", null);
+
+        Assert.Equal(HttpStatusCode.OK, rerun.StatusCode);
+        Assert.Equal("RUNNING", (await rerun.ReadObject()).Str("status"));
+        var again = Assert.Single((await (await Poll(pool, "w2", waitS: 10)).ReadObject())["tasks"]!.AsArray())!.AsObject();
+        Assert.Equal(2, again["attempt"]!.GetValue<int>());
+        await Client.PostJson($"/runs/{runId}/tasks/a/events", """{"event":"TASK_SUCCEEDED","worker_id":"w2","attempt":2}""");
+        Assert.Equal("SUCCEEDED", (await Client.GetRun(runId)).Str("status"));
+        // A run that is not FAILED is not re-run; an unknown one is 404.
+        Assert.Equal(HttpStatusCode.Conflict, (await Client.PostAsync($"/runs/{runId}/retry", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Client.PostAsync($"/runs/no-such-{pool}/retry", null)).StatusCode);
+    }
+
     [Theory]
     [InlineData("""{"worker_id":"w","wait_s":61}""", 422, "wait_s")]
     [InlineData("""{"worker_id":"w","wait_s":-1}""", 422, "wait_s")]

@@ -51,4 +51,8 @@ public sealed record DeadlockMonitorStatsResponse(
     double LastScanDurationMs,
     long ProjectionLag);
 
-public sealed record StatsResponse(RunIndexStatsResponse RunIndex, DeadlockMonitorStatsResponse DeadlockMonitor);
+public sealed record StatsResponse(RunIndexStatsResponse RunIndex, DeadlockMonitorStatsResponse DeadlockMonitor)
+{
+    /// <summary>This node's task queues for external pools: depth, oldest age, pollers, and how long a pool has gone unpolled.</summary>
+    public IReadOnlyList<PoolQueueResponse> Pools { get; init; } = [];
+}
