@@ -4,8 +4,9 @@
 #   ./build.sh test    build and run every test; ends with one line "N passed, N failed, N skipped"
 #   ./build.sh build   build everything (Release)
 #   ./build.sh bench   run the benchmarks under bench/ (arguments after "bench" go to the benchmark runner)
+#   ./build.sh pack    the .NET worker SDK's NuGet package into artifacts/
 param(
-    [Parameter(Position = 0)][ValidateSet('run', 'test', 'build', 'bench')][string]$Command = 'build',
+    [Parameter(Position = 0)][ValidateSet('run', 'test', 'build', 'bench', 'pack')][string]$Command = 'build',
     [Parameter(ValueFromRemainingArguments = $true)][string[]]$Rest = @()
 )
 $ErrorActionPreference = 'Stop'
@@ -59,6 +60,10 @@ switch ($Command) {
         Invoke-Dotnet build src/Deepline.Node -c Release --nologo -v minimal
         & dotnet src/Deepline.Node/bin/Release/net10.0/Deepline.Node.dll @Rest
         exit $LASTEXITCODE
+    }
+    'pack' {
+        # The .NET worker SDK as a NuGet package (Deepline.Worker.Sdk.<version>.nupkg) in artifacts/.
+        Invoke-Dotnet pack src/Deepline.Worker.Sdk -c Release --nologo -v minimal -o (Join-Path $PSScriptRoot 'artifacts')
     }
     'bench' {
         if (-not (Test-Path bench)) { Write-Host 'No benchmarks yet.'; exit 0 }

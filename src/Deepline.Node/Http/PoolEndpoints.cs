@@ -114,14 +114,15 @@ public static class PoolEndpoints
             {
                 var (leased, failure) = await gateway.AskAsync<TaskLeased>(new LeaseTask(t.RunId, t.TaskId, workerId) { Pools = keyPools }, CancellationToken.None);
                 if (failure?.StatusCode is 503 or 500) queues.Tell(new ReturnTasks([t]));
-                return leased;
+                return (Queued: t, Leased: leased);
             }));
-            var tasks = leases.OfType<TaskLeased>().Select(l =>
+            var tasks = leases.Where(l => l.Leased is not null).Select(x =>
             {
+                var l = x.Leased!;
                 var timeout = l.HeartbeatTimeoutS ?? heartbeatTimeoutS;
                 return new LeasedTaskResponse(l.RunId, l.TaskId, l.Type, l.Pool, l.Attempt, l.Params, l.Inputs,
                     [.. l.Resources.Select(r => new ResourceRequestBody(r.Name, r.Count))], l.StartedAt.AddSeconds(timeout), timeout)
-                { TraceParent = l.TraceParent };
+                { TraceParent = l.TraceParent, QueuedAt = x.Queued.QueuedAt };
             }).ToList();
             if (tasks.Count > 0 || DateTimeOffset.UtcNow >= deadline) return tasks;
         }

@@ -25,6 +25,9 @@ public sealed record LeasedTaskResponse(
     [System.Text.Json.Serialization.JsonPropertyName("traceparent")]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? TraceParent { get; init; }
+
+    /// <summary>When the task was queued for this attempt (how long it waited for a worker is the lease's start minus this).</summary>
+    public DateTimeOffset QueuedAt { get; init; }
 }
 
 public sealed record PoolQueueResponse(string Pool, int QueueDepth, double? OldestQueuedAgeS, int WaitingPolls, int Pollers, DateTimeOffset? LastPollAt)
