@@ -36,6 +36,7 @@ public static class DeeplineCli
         root.Subcommands.Add(ActorCommands.Build(env));
         root.Subcommands.Add(RunsCommands.Build(env));
         root.Subcommands.Add(DeadlockCommands.Build(env));
+        root.Subcommands.Add(PoolCommands.Build(env));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

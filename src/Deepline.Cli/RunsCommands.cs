@@ -28,6 +28,9 @@ public static class RunsCommands
         runs.Subcommands.Add(env.Leaf("cancel", "Cancel a run", c => Cancel(c, c.Get(cancelId), c.Parse.GetValue(reason), c.Get(force)),
             cancelId, reason, force));
 
+        var retryId = RunId();
+        runs.Subcommands.Add(env.Leaf("retry", "Re-run a FAILED run's failed, cancelled and skipped tasks", c => Retry(c, c.Get(retryId)), retryId));
+
         var forceId = RunId();
         runs.Subcommands.Add(env.Leaf("force-complete", "Finalise a CANCELLING run now (admin)", c => ForceComplete(c, c.Get(forceId)), forceId));
 
@@ -86,10 +89,11 @@ public static class RunsCommands
             c.Out.Line($"Cancel:   {Output.Str(cancel, "reason")} (by {Output.Str(cancel, "cancelled_by")} at {Output.Str(cancel, "cancelled_at")}{(cancel["forced"]?.GetValue<bool>() == true ? ", forced" : "")})");
         c.Out.Line();
         var tasks = run?["tasks"]?.AsArray() ?? [];
-        c.Out.Table(["TASK", "TYPE", "POOL", "STATE", "ATTEMPTS", "WORKER", "UPDATED"], tasks.Select(t => (IReadOnlyList<string>)
+        c.Out.Table(["TASK", "TYPE", "POOL", "STATE", "ATTEMPTS", "WORKER", "UPDATED", "RETRY AT"], tasks.Select(t => (IReadOnlyList<string>)
         [
             Output.Str(t, "task_id"), Output.Str(t, "type"), Output.Str(t, "pool"), Output.Str(t, "state"),
-            Output.Str(t, "attempts"), Output.Str(t, "worker_id"), Output.Str(t, "updated_at"),
+            t?["max_attempts"] is null ? Output.Str(t, "attempts") : $"{Output.Str(t, "attempts")}/{Output.Str(t, "max_attempts")}",
+            Output.Str(t, "worker_id"), Output.Str(t, "updated_at"), Output.Str(t, "retry_at"),
         ]));
         c.Out.Line($"Tasks: {tasks.Count} ({Counts(tasks)})");
         return ExitCodes.Ok;
@@ -103,6 +107,14 @@ public static class RunsCommands
         if (c.Out.Json) c.Out.WriteJson(body);
         else c.Out.Line($"Run {Output.Str(body, "run_id")}: {Output.Str(body, "status")}: {Output.Str(body, "message")} " +
                         $"({Output.Int(body, "cancelled_tasks")} tasks cancelled, reason: {Output.Str(body, "reason")})");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> Retry(CommandContext c, string runId)
+    {
+        var run = await c.Node.RequireAsync(HttpMethod.Post, RunPath(runId) + "/retry", ct: c.Cancellation);
+        if (c.Out.Json) c.Out.WriteJson(run);
+        else c.Out.Line($"Run {Output.Str(run, "run_id")}: {Output.Str(run, "status")} again ({Counts(run?["tasks"]?.AsArray() ?? [])})");
         return ExitCodes.Ok;
     }
 

@@ -129,13 +129,14 @@ public sealed class ResourceDeadlockTests : IDisposable
     public async Task Grants_survive_a_node_restart_without_a_double_grant_and_a_cancelled_holder_lets_the_waiter_proceed()
     {
         var gate = new GateHandler();
-        await using (var first = await TestNode.StartAsync(_dir.Path, handlers: [gate]))
+        await using (var first = await TestNode.StartAsync(_dir.Path, handlers: [gate], retry: ThreeAttempts))
         {
             await first.Ask<RunReply>(new SubmitRun(Run("holder", Needs(Task("t", "gate"), "warehouse-db"))));
             await Await.Until(() => gate.Started.Contains("holder/t"), TimeSpan.FromSeconds(10), "holder runs with the grant");
         }
 
-        await using var node = await TestNode.StartAsync(_dir.Path, handlers: [new GateHandler()]);
+        // The holder's task died with the node: it runs again as its next attempt, keeping the grant.
+        await using var node = await TestNode.StartAsync(_dir.Path, handlers: [new GateHandler()], retry: ThreeAttempts);
         await node.Ask<RunReply>(new SubmitRun(Run("waiter", Needs(Task("t"), "warehouse-db"))));
 
         // The grant came back from the journal: the waiter waits, visibly, and holds no worker slot.

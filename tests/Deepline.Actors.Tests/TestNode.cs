@@ -60,7 +60,8 @@ public sealed class TestNode : IAsyncDisposable
         WebhookSettings? webhook = null,
         TimeSpan? passivateAfter = null,
         ProcessAllowlist? processes = null,
-        Deepline.Actors.Resources.ResourceSettings? resources = null)
+        Deepline.Actors.Resources.ResourceSettings? resources = null,
+        RetrySettings? retry = null)
     {
         processes ??= ProcessAllowlist.Disabled;
         var registry = new TaskHandlerRegistry(TaskHandlerRegistry.BuiltIns.Where(h => h.Type != ProcessAllowlist.TaskType)
@@ -68,9 +69,11 @@ public sealed class TestNode : IAsyncDisposable
         var store = SqliteStore.Prepare(dataDir);
         var settings = new WorkflowSettings(
             new SubmissionPolicy(50, ImmutableDictionary<string, ImmutableHashSet<string>>.Empty
-                .Add(TaskSpec.DefaultPool, [.. registry.Types])) { Processes = processes },
+                .Add(TaskSpec.DefaultPool, [.. registry.Types])) { Processes = processes, Retry = retry ?? RetrySettings.Off },
             cancelTimeout ?? TimeSpan.FromSeconds(30), snapshotEvery, passivateAfter ?? TimeSpan.FromMinutes(2),
             runTimers ? monitor?.Thresholds : null);
+        // Fixed: a node restarted on the same data directory is the only one that ever used it.
+        settings = settings with { SingleNodeStore = true };
         var pools = new[] { new WorkerPoolSettings(TaskSpec.DefaultPool, slots, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3)) };
         var roles = ClusterHosting.NodeRoles(servesPools: true, [], storeRole: null);
 
@@ -141,6 +144,9 @@ public static class Await
 
 public static class Specs
 {
+    /// <summary>The node's default shape (3 attempts) without backoff: what a restarted node does with interrupted tasks.</summary>
+    public static RetrySettings ThreeAttempts { get; } = new(new RetryPolicy(3, 0, 1, 0), 3);
+
     public static TaskSpec Task(string id, string type = "noop", params string[] deps) =>
         new(id, type, TaskSpec.DefaultPool, null, [.. deps]);
 

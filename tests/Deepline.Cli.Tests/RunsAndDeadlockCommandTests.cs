@@ -42,6 +42,27 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
     }
 
     [Fact]
+    public async Task Pools_list_shows_a_queue_nobody_polls_and_runs_retry_re_runs_a_failed_run()
+    {
+        await Submit("""{"run_id":"cli-pool","tasks":[{"task_id":"q1","type":"etl","pool":"cli-ext"},{"task_id":"q2","type":"etl","pool":"cli-ext"}]}""");
+
+        var list = (await Run("pools", "list")).Ok();
+        Assert.Matches(@"\ncli-ext\s+\| 2\s+\|", list.Out);
+        // Named once nobody has polled it for 5 s.
+        await Eventually.Until(async () => (await Run("pools", "list")).Ok().Out.Contains("queued tasks and no worker polling: cli-ext"),
+            TimeSpan.FromSeconds(20), "pools list names cli-ext as unpolled");
+
+        await Submit("""{"run_id":"cli-rerun","tasks":[{"task_id":"f","type":"fail","retry":{"max_attempts":1} }]}""");
+        await AwaitTaskState("cli-rerun", "f", "FAILED");
+        var rerun = (await Run("runs", "retry", "cli-rerun")).Ok();
+        Assert.StartsWith("Run cli-rerun: RUNNING again", rerun.Out.Trim());
+        await AwaitTaskState("cli-rerun", "f", "FAILED");
+        var status = (await Run("runs", "status", "cli-rerun", "--json")).Ok().Json;
+        Assert.Equal(2, status["tasks"]![0]!["attempts"]!.GetValue<int>());
+        Assert.Contains("404", (await Run("runs", "retry", "cli-no-such-run")).Fails(ExitCodes.NodeError));
+    }
+
+    [Fact]
     public async Task Runs_status_shows_the_tasks_or_says_the_run_is_unknown()
     {
         await Submit("""{"run_id":"cli-status","client_id":"team-a","tasks":[{"task_id":"x","type":"noop"},{"task_id":"y","type":"noop","depends_on":["x"]}]}""");
@@ -51,7 +72,7 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
         Assert.Contains("Run:      cli-status", table.Out);
         Assert.Contains("Client:   team-a", table.Out);
         Assert.Contains("Status:   SUCCEEDED", table.Out);
-        Assert.Matches(@"\nx\s+\| noop\s+\| default \| SUCCEEDED \| 1 ", table.Out);
+        Assert.Matches(@"\nx\s+\| noop\s+\| default \| SUCCEEDED \| 1/\d+ ", table.Out);
         Assert.Contains("Tasks: 2 (SUCCEEDED 2)", table.Out);
 
         var json = (await Run("runs", "status", "cli-status", "--json")).Ok().Json;

@@ -212,6 +212,30 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_pools_page_shows_a_queue_nobody_polls_and_then_its_poller()
+    {
+        var pool = Id("ext");
+        await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("pooled")}}","tasks":[{"task_id":"a","type":"etl","pool":"{{pool}}"},{"task_id":"b","type":"etl","pool":"{{pool}}"}]}""");
+        var page = await node.SignedInPageAsync(DashboardNode.Operator);
+
+        await page.GotoAsync($"{node.Url}/ui#/pools");
+
+        var row = page.Locator($"#pools-table tr[data-pool='{pool}']");
+        await Expect(row.Locator("td[data-label='Queued']")).ToHaveTextAsync("2", new() { Timeout = 15_000 });
+        await Expect(row.Locator("td[data-label='Status']")).ToContainTextAsync("no worker polling");
+        // A worker polls (the admin key may poll any pool): the page follows within its refresh.
+        using (var admin = node.Client(DashboardNode.Admin))
+        {
+            var poll = await admin.PostAsync($"/pools/{pool}/tasks/poll",
+                new StringContent("""{"worker_id":"ui-worker","max_tasks":1}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, poll.StatusCode);
+        }
+        await Expect(row.Locator("td[data-label='Queued']")).ToHaveTextAsync("1", new() { Timeout = 15_000 });
+        await Expect(row.Locator("td[data-label='Pollers']")).ToHaveTextAsync("1");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Keyboard_alone_cancels_a_run_and_every_control_has_a_label()
     {
         var id = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("keyboard"), "keys-only"));

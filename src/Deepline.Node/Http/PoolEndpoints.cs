@@ -19,6 +19,9 @@ public static class PoolEndpoints
     /// <summary>Polls one node holds open at once; more are 429 (each holds a request and an entry in the queue actor).</summary>
     public const int MaxWaitingPolls = 4096;
 
+    /// <summary>A pool with queued tasks and no poll for this long is shown as having no worker.</summary>
+    public const double NoPollerAfterS = 5;
+
     private static int _waitingPolls;
 
     public static IEndpointRouteBuilder MapPoolEndpoints(this IEndpointRouteBuilder app)
@@ -79,12 +82,17 @@ public static class PoolEndpoints
         {
             return [];
         }
-        return [.. stats.Pools.Select(p => new PoolQueueResponse(p.Pool, p.Depth, p.OldestQueuedAt is { } o ? Math.Round((now - o).TotalSeconds, 3) : null,
-            p.WaitingPolls, p.Pollers, p.LastPollAt)
+        return [.. stats.Pools.Select(p =>
         {
-            NoPollerForS = p.Depth > 0 && p.WaitingPolls == 0
-                ? Math.Round((now - (p.LastPollAt is { } l && l > p.OldestQueuedAt ? l : p.OldestQueuedAt ?? now)).TotalSeconds, 3)
-                : null,
+            // Queued and unpolled since the later of the last poll and the oldest task's arrival.
+            var unpolled = p.Depth > 0 && p.WaitingPolls == 0
+                ? (now - (p.LastPollAt is { } l && l > p.OldestQueuedAt ? l : p.OldestQueuedAt ?? now)).TotalSeconds
+                : 0;
+            return new PoolQueueResponse(p.Pool, p.Depth, p.OldestQueuedAt is { } o ? Math.Round((now - o).TotalSeconds, 3) : null,
+                p.WaitingPolls, p.Pollers, p.LastPollAt)
+            {
+                NoPollerForS = unpolled >= NoPollerAfterS ? Math.Round(unpolled, 3) : null,
+            };
         })];
     }
 

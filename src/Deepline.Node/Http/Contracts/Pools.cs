@@ -32,6 +32,6 @@ public sealed record LeasedTaskResponse(
 
 public sealed record PoolQueueResponse(string Pool, int QueueDepth, double? OldestQueuedAgeS, int WaitingPolls, int Pollers, DateTimeOffset? LastPollAt)
 {
-    /// <summary>Tasks are queued and no worker has polled for this long (seconds): the pool has no worker. Null otherwise.</summary>
+    /// <summary>Tasks are queued and no worker has polled for this long (seconds, from 5 s on): the pool has no worker. Null otherwise.</summary>
     public double? NoPollerForS { get; init; }
 }

@@ -210,6 +210,7 @@
     if (parts[0] === 'run' && parts[1]) return runPage(decodeURIComponent(parts[1]));
     if (parts[0] === 'stuck') return may('operate') ? stuckPage() : forbidden();
     if (parts[0] === 'cluster') return may('operate') ? clusterPage() : forbidden();
+    if (parts[0] === 'pools') return may('operate') ? poolsPage() : forbidden();
     return runsPage(params);
   }
   function setView(name, hooks) {
@@ -726,6 +727,44 @@
         incident ? h('td', { 'data-label': 'Detected', text: fmtTime(d.detected_at) }) : null,
         incident ? h('td', { 'data-label': 'Alerted', text: d.alerted ? 'yes' : 'no' }) : null,
         incident ? h('td', { 'data-label': 'Cancelled', text: d.cancelled ? 'yes' : (d.auto_cancel ? 'not yet' : 'no (cancel_on_deadlock was off)') }) : null)))));
+  }
+
+  // ---------- pools ----------
+  // External pools' task queues on this node (GET /pools): what waits, for how long, and whether anyone polls.
+  function poolsPage() {
+    const main = clear($('#main'));
+    document.title = 'Pools · Deepline';
+    const body = h('div', { id: 'pools' }, h('p', { text: 'Loading…' }));
+    append(main, [h('h1', { text: 'Pools' }),
+      h('p', { class: 'note', text: 'Task queues of external worker pools on this node: each node queues the ready tasks of the runs it hosts. In-cluster pools run their tasks at once and are not listed.' }),
+      body]);
+    async function load() {
+      let pools;
+      try { pools = await api('/pools'); } catch (e) { clear(body); body.appendChild(errorBox(e)); return; }
+      clear(body);
+      const unpolled = pools.filter((p) => p.no_poller_for_s != null);
+      const queued = pools.reduce((n, p) => n + p.queue_depth, 0);
+      append(body, [h('div', { class: 'cards' },
+        card('Pools', pools.length, ''), card('Queued tasks', queued, ''),
+        card('Pollers', pools.reduce((n, p) => n + p.pollers, 0), 'workers that polled in the last 30 s'),
+        card('Without a poller', unpolled.length, unpolled.map((p) => p.pool).join(', ')))]);
+      if (!pools.length) { body.appendChild(h('p', { text: 'No external pool has queued a task or been polled on this node yet.' })); return; }
+      body.appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'pools-table' },
+        h('caption', { text: 'Queues' }),
+        h('thead', {}, h('tr', {}, ['Pool', 'Queued', 'Oldest waiting', 'Pollers', 'Waiting polls', 'Last poll', 'Status'].map((c) => h('th', { scope: 'col', text: c })))),
+        h('tbody', {}, pools.map((p) => h('tr', { 'data-pool': p.pool },
+          h('td', { class: 'id', 'data-label': 'Pool', text: p.pool }),
+          h('td', { 'data-label': 'Queued', text: String(p.queue_depth) }),
+          h('td', { 'data-label': 'Oldest waiting', text: p.oldest_queued_age_s == null ? '—' : `${p.oldest_queued_age_s.toFixed(1)} s` }),
+          h('td', { 'data-label': 'Pollers', text: String(p.pollers) }),
+          h('td', { 'data-label': 'Waiting polls', text: String(p.waiting_polls) }),
+          h('td', { 'data-label': 'Last poll', text: p.last_poll_at ? `${fmtTime(p.last_poll_at)} (${ago(p.last_poll_at)})` : 'never' }),
+          h('td', { 'data-label': 'Status', class: p.no_poller_for_s != null ? 'warn' : '',
+            text: p.no_poller_for_s != null ? `⚠ tasks queued, no worker polling for ${p.no_poller_for_s.toFixed(0)} s` : (p.queue_depth ? 'draining' : 'idle') })))))));
+    }
+    setView('pools', { refresh: load });
+    state.pollTimer = setInterval(load, 2000);
+    load();
   }
 
   // ---------- cluster ----------
