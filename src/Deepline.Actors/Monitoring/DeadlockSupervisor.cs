@@ -6,6 +6,7 @@ using Akka.Hosting;
 using Akka.Persistence;
 using Deepline.Actors.Alerting;
 using Deepline.Actors.Index;
+using Deepline.Actors.Queues;
 using Deepline.Actors.Resources;
 using Deepline.Domain;
 
@@ -198,6 +199,14 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                 .PipeTo(Self, success: reply => new Explained(c.Via, detection, reply), failure: _ => new Explained(c.Via, detection, null));
             return;
         }
+        // A run stale with ready tasks in external pools: whether any worker polls those pools is the first question.
+        if (detection.Reason == StuckReason.stale_pending && run.Tasks.Values.Any(t => t.Ready)
+            && ActorRegistry.For(Context.System).TryGet<TaskQueues>(out var queues))
+        {
+            queues.Ask<IDeeplineMessage>(GetQueueStats.Instance, ExplainTimeout)
+                .PipeTo(Self, success: reply => new Explained(c.Via, detection, reply, run), failure: _ => new Explained(c.Via, detection, null));
+            return;
+        }
         Open(c.Via, detection);
     }
 
@@ -209,9 +218,14 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
             _confirming.Remove(x.Detection.RunId);
             return;
         }
-        var detection = x.Reply is RunWaitsExplained { Waits.IsEmpty: false } e
-            ? x.Detection with { Explanation = $"{x.Detection.Explanation}; run {x.Detection.RunId} {string.Join("; and ", e.Waits.Select(w => w.Text))}" }
-            : x.Detection;
+        var detection = x.Reply switch
+        {
+            RunWaitsExplained { Waits.IsEmpty: false } e =>
+                x.Detection with { Explanation = $"{x.Detection.Explanation}; run {x.Detection.RunId} {string.Join("; and ", e.Waits.Select(w => w.Text))}" },
+            QueueStats stats when x.Run is not null && PoolHints.Unpolled(x.Run, stats, DateTimeOffset.UtcNow) is { Length: > 0 } hint =>
+                x.Detection with { Explanation = $"{x.Detection.Explanation}; {hint}" },
+            _ => x.Detection,
+        };
         Open(x.Via, detection);
     }
 
@@ -392,7 +406,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
 
     private sealed record CancelAnswer(string RunId, IDeeplineMessage? Reply);
 
-    private sealed record Explained(string Via, Detection Detection, IDeeplineMessage? Reply);
+    private sealed record Explained(string Via, Detection Detection, IDeeplineMessage? Reply, WorkflowState? Run = null);
 
     private sealed record RetryCancel(string RunId);
 
