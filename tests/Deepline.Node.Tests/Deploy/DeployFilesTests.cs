@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using Deepline.Node.Configuration;
 using Deepline.Node.Security;
 using Deepline.Node.Tests.Http;
+using Deepline.Tests.Shared;
 using YamlDotNet.RepresentationModel;
 
 namespace Deepline.Node.Tests.Deploy;
@@ -105,9 +106,17 @@ public sealed partial class DeployFilesTests(NodeFixture node) : IClassFixture<N
     /// <summary>Names a node's /metrics exports, from its TYPE lines, with the series a summary or histogram adds.</summary>
     private async Task<(HashSet<string> Names, Dictionary<string, string> Types)> ExportedAsync()
     {
-        var response = await node.Client.GetAsync("/metrics");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
+        // The pool gauges have series only once some external pool has queued a task on the node.
+        await node.Client.PostAsync("/runs", new StringContent(
+            """{"run_id":"deploy-metrics-pool","tasks":[{"task_id":"q","type":"etl","pool":"deploy-check"}]}""", System.Text.Encoding.UTF8, "application/json"));
+        var text = "";
+        await Eventually.Until(async () =>
+        {
+            var response = await node.Client.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            text = await response.Content.ReadAsStringAsync();
+            return text.Contains("pool_queue_depth", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(15), "/metrics exports the pool gauges");
         var types = TypeLine().Matches(text).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["type"].Value, StringComparer.Ordinal);
         // /metrics renders only deadlock_monitor_up while the supervisor does not answer: that is not the full set.
         Assert.True(types.Count > 5, $"/metrics exported only {types.Count} metrics:\n{text}");
