@@ -236,6 +236,24 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_failed_run_offers_a_re_run_that_runs_its_failed_task_again()
+    {
+        var id = await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("rerun")}}","tasks":[{"task_id":"f","type":"fail","retry":{"max_attempts":1} }]}""");
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#run-status")).ToContainTextAsync("FAILED", new() { Timeout = 15_000 });
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Re-run failed tasks" }).ClickAsync();
+
+        // The fail handler fails again: the run is FAILED once more, after a second attempt.
+        await Expect(page.Locator("#dag g[data-task-id='f']")).ToHaveAttributeAsync("data-state", "FAILED", new() { Timeout = 15_000 });
+        using var client = node.Client(DashboardNode.TeamA);
+        await Eventually.Until(async () => System.Text.Json.Nodes.JsonNode.Parse(await client.GetStringAsync($"/runs/{id}"))!["tasks"]![0]!["attempts"]!.GetValue<int>() == 2,
+            TimeSpan.FromSeconds(15), "attempt 2 ran");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Keyboard_alone_cancels_a_run_and_every_control_has_a_label()
     {
         var id = await node.SubmitAsync(DashboardNode.TeamA, Chain(Id("keyboard"), "keys-only"));

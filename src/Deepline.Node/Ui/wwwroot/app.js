@@ -379,6 +379,8 @@
       } else if (!cancelForm) {
         clear(parts.cancel).appendChild(cancelSection(run));
       }
+      // Who may cancel a run may re-run it once it FAILED (POST /runs/{id}/retry).
+      if (may('cancel') && run.status === 'FAILED') clear(parts.cancel).appendChild(rerunSection());
       clear(parts.cx);
       if (run.cancellation) parts.cx.appendChild(cancellationSection(run.cancellation));
       clear(parts.dag).appendChild(dagSection(run));
@@ -411,6 +413,25 @@
         btn),
         result);
       return cancelForm;
+    }
+    function rerunSection() {
+      const result = h('p', { role: 'status', 'aria-live': 'polite' });
+      const btn = h('button', { type: 'button', id: 'rerun-run', text: 'Re-run failed tasks' });
+      btn.addEventListener('click', async () => {
+        btn.disabled = true;
+        try {
+          const r = await api('/runs/' + encodeURIComponent(runId) + '/retry', { method: 'POST' });
+          toast(`Re-run of ${runId}: ${r.status}`);
+          await load();
+        } catch (e) {
+          result.textContent = describe(e);
+          btn.disabled = false;
+        }
+      });
+      return h('section', { 'aria-labelledby': 'rerun-h', class: 'panel' },
+        h('h2', { id: 'rerun-h', text: 'Re-run this run' }),
+        h('p', { class: 'note', text: 'Its failed, cancelled and skipped tasks run again, each with a fresh retry budget; succeeded tasks keep their results.' }),
+        btn, result);
     }
     // A big run is a big answer: re-read it at most every 2 s rather than on every task transition.
     const reloadSmall = throttle(load, 200);
