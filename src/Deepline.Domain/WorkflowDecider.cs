@@ -160,6 +160,9 @@ public static class WorkflowDecider
             (TaskEventKind.TASK_HEARTBEAT, TaskState.RUNNING) =>
                 new Decision([], [new TaskHeartbeat(r.TaskId, now)], Accepted(state, r.TaskId)),
             (TaskEventKind.TASK_SUCCEEDED, TaskState.RUNNING) => Accept(state, r, new TaskSucceeded(r.TaskId, r.Result, now) { Attempt = task.Attempts }),
+            // A run being cancelled retries nothing: the failure ends the task (and lets the cancel complete).
+            (TaskEventKind.TASK_FAILED, TaskState.RUNNING) when state.Status != RunStatus.RUNNING =>
+                Accept(state, r, new TaskFailed(r.TaskId, r.Error ?? "failed", now) { Attempt = task.Attempts, ErrorType = r.ErrorType }),
             (TaskEventKind.TASK_FAILED, TaskState.RUNNING) =>
                 Accept(state, r, AttemptEnded(task, AttemptCauses.Failed, r.Error ?? "failed", r.ErrorType, now, retry)),
             (TaskEventKind.TASK_CANCELLED, TaskState.RUNNING) => Accept(state, r, new TaskCancelled(r.TaskId, r.Error, now)),

@@ -325,4 +325,18 @@ public class RetryTests
 
         Assert.Contains(status, r.Message);
     }
+
+    [Fact]
+    public void A_failure_while_the_run_is_being_cancelled_is_not_retried_and_lets_the_cancel_complete()
+    {
+        var h = Run("a", Policy(maxAttempts: 5, initial: 0));
+        h.Run("start:a cancel");
+        Assert.Equal(RunStatus.CANCELLING, h.S.Status);
+
+        var d = h.Send(Report(h, "a", TaskEventKind.TASK_FAILED, 1));
+
+        Assert.IsType<TaskFailed>(Assert.Single(d.Persist));
+        Assert.Equal(RunStatus.CANCELLED, h.S.Status);
+        Assert.Equal(0, h.S.Counts.Open);
+    }
 }

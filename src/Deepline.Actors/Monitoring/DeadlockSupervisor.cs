@@ -382,7 +382,13 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private async Task<ManualScanResult> RunManualScan(ManualScan scan)
     {
         var t = _settings.Thresholds;
-        var whatIf = new DetectorThresholds(scan.PendingStaleS ?? t.PendingStaleS, scan.WorkflowStaleS ?? t.WorkflowStaleS, scan.HeartbeatTimeoutS ?? t.HeartbeatTimeoutS);
+        // The node's retry rules stay: a silent task with an attempt left is retried, not stuck, under any thresholds.
+        var whatIf = t with
+        {
+            PendingStaleS = scan.PendingStaleS ?? t.PendingStaleS,
+            WorkflowStaleS = scan.WorkflowStaleS ?? t.WorkflowStaleS,
+            HeartbeatTimeoutS = scan.HeartbeatTimeoutS ?? t.HeartbeatTimeoutS,
+        };
         var now = DateTimeOffset.UtcNow;
         var candidates = await _index.DueUnderAsync(whatIf, now, scan.Limit);
         var flagged = ImmutableArray.CreateBuilder<Detection>();

@@ -92,6 +92,8 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         var now = DateTimeOffset.UtcNow;
         if (!_pollers.TryGetValue(poll.Pool, out var seen)) _pollers[poll.Pool] = seen = new(StringComparer.Ordinal);
         seen[poll.WorkerId] = now;
+        // Workers that come and go under new ids (one per process start) must not grow this between two stats reads.
+        if (seen.Count > MaxPollersTracked) Forget(seen, now);
         var (queue, taken) = QueueOf(poll.Pool).Take(poll.Max);
         _queues[poll.Pool] = queue;
         if (taken.Count > 0 || poll.Wait <= TimeSpan.Zero)
@@ -138,6 +140,13 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         Sender.Tell(new ReturnTasks(h.Tasks));
     }
 
+    private const int MaxPollersTracked = 10_000;
+
+    private static void Forget(Dictionary<string, DateTimeOffset> seen, DateTimeOffset now)
+    {
+        foreach (var gone in seen.Where(kv => now - kv.Value > PollerWindow).Select(kv => kv.Key).ToList()) seen.Remove(gone);
+    }
+
     private QueueStats Stats(DateTimeOffset now)
     {
         var pools = _queues.Keys.Concat(_pollers.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
@@ -145,7 +154,7 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         {
             var q = QueueOf(pool);
             var seen = _pollers.TryGetValue(pool, out var s) ? s : null;
-            seen?.Where(kv => now - kv.Value > PollerWindow).Select(kv => kv.Key).ToList().ForEach(w => seen.Remove(w));
+            if (seen is not null) Forget(seen, now);
             return new PoolQueueStat(pool, q.Depth, q.OldestQueuedAt(), _waiting.Values.Count(w => w.Pool == pool),
                 seen?.Count ?? 0, seen is { Count: > 0 } ? seen.Values.Max() : null);
         })]);
