@@ -65,7 +65,11 @@ public sealed record RetrySettings(RetryPolicy Default, int PoisonAfter)
     /// <summary>One attempt and no poison rule: a node that configured nothing else (tests, older embedders).</summary>
     public static RetrySettings Off { get; } = new(RetryPolicy.Once, int.MaxValue);
 
-    public RetryPolicy For(TaskRecord task) => task.Retry ?? Default;
+    /// <summary>Attempts per pool for tasks without their own policy (orchestrator.retry.pool_max_attempts).</summary>
+    public ImmutableDictionary<string, int> PoolMaxAttempts { get; init; } = ImmutableDictionary<string, int>.Empty;
+
+    public RetryPolicy For(TaskRecord task) =>
+        task.Retry ?? (PoolMaxAttempts.TryGetValue(task.Pool, out var attempts) ? Default with { MaxAttempts = attempts } : Default);
 
     /// <summary>
     /// A lost attempt of this task is the run's to end (retried, or failed as poison), not a detector's: a RUNNING task

@@ -339,4 +339,19 @@ public class RetryTests
         Assert.Equal(RunStatus.CANCELLED, h.S.Status);
         Assert.Equal(0, h.S.Counts.Open);
     }
+
+    [Fact]
+    public void A_pool_of_the_node_gets_its_own_number_of_attempts_and_a_tasks_own_policy_wins()
+    {
+        var retry = new RetrySettings(new RetryPolicy(3, 1, 2, 60), 3) { PoolMaxAttempts = ImmutableDictionary<string, int>.Empty.Add("gpu", 5) };
+        TaskRecord Task(string pool, RetryPolicy? own = null) =>
+            new("t", "x", pool, null, [], TaskState.QUEUED, 0, T0, null, null, null, null) { Retry = own };
+
+        Assert.Equal(5, retry.For(Task("gpu")).MaxAttempts);
+        Assert.Equal(1, retry.For(Task("gpu")).InitialIntervalS);
+        Assert.Equal(3, retry.For(Task("cpu")).MaxAttempts);
+        Assert.Equal(2, retry.For(Task("gpu", new RetryPolicy(2, 0, 1, 0))).MaxAttempts);
+    }
+
+    private static readonly DateTimeOffset T0 = RunHarness.T0;
 }

@@ -282,6 +282,11 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 0, Max = 86400, Read = c => c.Retry.MaxIntervalS,
         },
+        new("orchestrator.retry.pool_max_attempts", "DEEPLINE_RETRY_POOL_MAX_ATTEMPTS", "{}",
+            "Attempts per pool for tasks without their own policy, pool: attempts (1..100) (env: gpu=5,io=2); other pools take max_attempts.")
+        {
+            Kind = ConfigKind.Pools, Min = 1, Max = Deepline.Domain.RetryPolicy.MaxAttemptsLimit, WhenUnset = "none", Read = c => c.Retry.PoolMaxAttempts,
+        },
         new("orchestrator.retry.poison_after", "DEEPLINE_RETRY_POISON_AFTER", "3",
             "A task whose worker was lost (lease ran out, node gone) on this many attempts in a row fails as poison (1..100).")
         {

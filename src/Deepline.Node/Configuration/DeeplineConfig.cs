@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 namespace Deepline.Node.Configuration;
 
 /// <summary>The node's whole configuration after config.yaml and the environment were merged and validated.</summary>
@@ -137,8 +138,14 @@ public sealed record RetryConfig(int MaxAttempts, int InitialIntervalS, int Back
 {
     public static RetryConfig Defaults { get; } = new(3, 1, 2, 60, 3);
 
+    /// <summary>Attempts per pool for tasks without their own policy; a pool not listed takes <see cref="MaxAttempts"/>.</summary>
+    public IReadOnlyDictionary<string, int> PoolMaxAttempts { get; init; } = new Dictionary<string, int>();
+
     public Deepline.Domain.RetrySettings ToSettings() =>
-        new(new Deepline.Domain.RetryPolicy(MaxAttempts, InitialIntervalS, BackoffCoefficient, MaxIntervalS), PoisonAfter);
+        new(new Deepline.Domain.RetryPolicy(MaxAttempts, InitialIntervalS, BackoffCoefficient, MaxIntervalS), PoisonAfter)
+        {
+            PoolMaxAttempts = PoolMaxAttempts.ToImmutableDictionary(StringComparer.Ordinal),
+        };
 }
 
 public sealed record HttpConfig(string Host, int Port);

@@ -176,6 +176,19 @@ public sealed class RetryOptions
     [ConfigurationKeyName("backoff_coefficient")] public int BackoffCoefficient { get; set; }
     [ConfigurationKeyName("max_interval_s")] public int MaxIntervalS { get; set; }
     [ConfigurationKeyName("poison_after")] public int PoisonAfter { get; set; }
+
+    /// <summary>Read by <see cref="Bind"/>, as workers.pools is: a pool name may hold ':'.</summary>
+    [ConfigurationKeyName("pool_max_attempts-read-by-Bind")] public Dictionary<string, int> PoolMaxAttempts { get; set; } = new(StringComparer.Ordinal);
+
+    public static RetryOptions Bind(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        var options = section.Get<RetryOptions>() ?? new RetryOptions();
+        options.PoolMaxAttempts = section.GetSection("pool_max_attempts").AsEnumerable(makePathsRelative: true)
+            .Where(kv => !string.IsNullOrEmpty(kv.Value))
+            .ToDictionary(kv => kv.Key, kv => int.Parse(kv.Value!, System.Globalization.CultureInfo.InvariantCulture), StringComparer.Ordinal);
+        return options;
+    }
 }
 
 public sealed class StoreOptions
@@ -218,7 +231,7 @@ public sealed record DeeplineSections(
             Get<AuthOptions>(AuthOptions.Section),
             Get<LimitsOptions>(LimitsOptions.Section),
             Get<ResourcesOptions>(ResourcesOptions.Section),
-            Get<RetryOptions>(RetryOptions.Section),
+            RetryOptions.Bind(configuration),
             Get<StoreOptions>(StoreOptions.Section));
     }
 
@@ -252,7 +265,10 @@ public sealed record DeeplineSections(
             Limits = Limits.ToConfig(),
             Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
             Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS),
-            Retry = new RetryConfig(Retry.MaxAttempts, Retry.InitialIntervalS, Retry.BackoffCoefficient, Retry.MaxIntervalS, Retry.PoisonAfter),
+            Retry = new RetryConfig(Retry.MaxAttempts, Retry.InitialIntervalS, Retry.BackoffCoefficient, Retry.MaxIntervalS, Retry.PoisonAfter)
+            {
+                PoolMaxAttempts = Retry.PoolMaxAttempts,
+            },
             Store = new StoreConfig(Store.Provider, Store.Connection),
         };
 }

@@ -337,7 +337,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_LIMITS_RUN_THRESHOLD_MIN", "DEEPLINE_LIMITS_RUN_THRESHOLD_MAX",
             "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "DEEPLINE_RESOURCES_CLAIM_LEASE",
             "DEEPLINE_RETRY_MAX_ATTEMPTS", "DEEPLINE_RETRY_INITIAL_INTERVAL", "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "DEEPLINE_RETRY_MAX_INTERVAL",
-            "DEEPLINE_RETRY_POISON_AFTER",
+            "DEEPLINE_RETRY_POOL_MAX_ATTEMPTS", "DEEPLINE_RETRY_POISON_AFTER",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -378,6 +378,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_RETRY_INITIAL_INTERVAL", "0", "0" },
         { "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "3", "3" },
         { "DEEPLINE_RETRY_MAX_INTERVAL", "120", "120" },
+        { "DEEPLINE_RETRY_POOL_MAX_ATTEMPTS", "gpu=5, io=1", "gpu=5|io=1" },
         { "DEEPLINE_RETRY_POISON_AFTER", "4", "4" },
         { "DEEPLINE_REMOTING_ROLES", "monitor, edge", "monitor|edge" },
         { "DEEPLINE_HTTP_HOST", "localhost", "localhost" },
@@ -466,6 +467,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.retry.backoff_coefficient" => c.Retry.BackoffCoefficient.ToString(),
         "orchestrator.retry.max_interval_s" => c.Retry.MaxIntervalS.ToString(),
         "orchestrator.retry.poison_after" => c.Retry.PoisonAfter.ToString(),
+        "orchestrator.retry.pool_max_attempts" => string.Join("|", c.Retry.PoolMaxAttempts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
         "orchestrator.remoting.roles" => string.Join("|", c.Remoting.Roles),
         "orchestrator.http.host" => c.Http.Host,
         "orchestrator.http.port" => c.Http.Port.ToString(),
