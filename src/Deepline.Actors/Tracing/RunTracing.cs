@@ -90,7 +90,8 @@ public static class RunTracing
             case SubmitRun s: traceParent = s.TraceParent; break;
             case CancelRun c: traceParent = c.TraceParent; break;
             case ReportTaskEvent { Event: not TaskEventKind.TASK_HEARTBEAT } r: traceParent = r.TraceParent; break;
-            case FinaliseCancel or CancelTimeoutElapsed or ResourcesGranted: traceParent = null; break;
+            // A lease continues the run's own trace: the polling worker's task span joins the run it works for.
+            case FinaliseCancel or CancelTimeoutElapsed or ResourcesGranted or LeaseTask: traceParent = null; break;
             default: return null;
         }
         var span = Start("run decide", ActivityKind.Internal, traceParent, runTrace);
@@ -117,9 +118,14 @@ public static class RunTracing
             _ => command,
         };
 
-    /// <summary>A reply to an external worker's task event names the run's span, so the worker can continue the trace.</summary>
-    public static IDeeplineMessage? Stamp(IDeeplineMessage? reply, Activity? span) =>
-        span is not null && reply is TaskEventAccepted a ? a with { TraceParent = span.Id } : reply;
+    /// <summary>A reply to an external worker's task event or lease names the run's span, so the worker can continue the trace.</summary>
+    public static IDeeplineMessage? Stamp(IDeeplineMessage? reply, Activity? span) => (span, reply) switch
+    {
+        (null, _) => reply,
+        (_, TaskEventAccepted a) => a with { TraceParent = span.Id },
+        (_, TaskLeased l) => l with { TraceParent = span.Id },
+        _ => reply,
+    };
 
     /// <summary>A zero-length span under <paramref name="parent"/> marking a moment (a cancel reaching a running task).</summary>
     public static void Mark(string name, Activity? parent, string runId, string taskId)

@@ -28,6 +28,25 @@ public sealed class TracingTests(NodeFixture node) : IClassFixture<NodeFixture>
     }
 
     [Fact]
+    public async Task A_polled_task_carries_the_trace_its_run_was_submitted_in()
+    {
+        var submitTrace = ActivityTraceId.CreateRandom();
+        using var spans = new SpanRecorder(submitTrace);
+        var pool = "traced-" + Guid.NewGuid().ToString("N")[..8];
+        var submit = new HttpRequestMessage(HttpMethod.Post, "/runs")
+        {
+            Content = Json.Body($$"""{"run_id":"traced-{{pool}}","tasks":[{"task_id":"a","type":"etl","pool":"{{pool}}"}]}"""),
+        };
+        submit.Headers.Add("traceparent", $"00-{submitTrace}-{ActivitySpanId.CreateRandom()}-01");
+        Assert.Equal(HttpStatusCode.Created, (await node.Client.SendAsync(submit)).StatusCode);
+
+        var polled = await (await node.Client.PostJson($"/pools/{pool}/tasks/poll", """{"worker_id":"tw","wait_s":10}""")).ReadObject();
+
+        var traceparent = polled["tasks"]![0]!["traceparent"]!.GetValue<string>();
+        Assert.Equal(submitTrace.ToString(), traceparent.Split('-')[1]);
+    }
+
+    [Fact]
     public async Task A_submitted_run_is_one_trace_from_the_request_to_the_task_and_its_cancel()
     {
         var submitTrace = ActivityTraceId.CreateRandom();
