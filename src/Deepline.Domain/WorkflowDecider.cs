@@ -205,7 +205,7 @@ public static class WorkflowDecider
             { Attempt = task.Attempts, ErrorType = "poison" };
         if (!policy.Retries(errorType) || !retry.HasAttemptLeft(task))
             return new TaskFailed(task.TaskId, error, now) { Attempt = task.Attempts, ErrorType = errorType };
-        var delay = cause == AttemptCauses.Interrupted ? TimeSpan.Zero : policy.DelayAfter(task.Attempts);
+        var delay = cause == AttemptCauses.Interrupted ? TimeSpan.Zero : policy.DelayAfter(task.Attempts - task.AttemptsBefore);
         return new TaskAttemptFailed(task.TaskId, task.Attempts, cause, error, now)
         {
             ErrorType = errorType,

@@ -135,7 +135,10 @@ public sealed class DeeplineWorker : BackgroundService
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stopping,
             _options.Signals?.TokenFor(task.RunId) ?? CancellationToken.None);
         var timeout = TimeSpan.FromSeconds(Math.Max(1, task.HeartbeatTimeoutS));
-        var lease = new LeaseState(task.LeaseExpiresAt);
+        // Measured on this machine's clock from the answer's arrival, not from the node's lease_expires_at: the two clocks
+        // may disagree by more than the margin. The node's lease started before its answer left, so this errs late by
+        // the network's latency, which the margin covers.
+        var lease = new LeaseState(DateTimeOffset.UtcNow + timeout);
         using var beats = new CancellationTokenSource();
         var heartbeat = HeartbeatAsync(task, timeout, lease, stop, beats.Token);
         JsonElement? result = null;
@@ -172,6 +175,9 @@ public sealed class DeeplineWorker : BackgroundService
         var (kind, error, errorType) = failure switch
         {
             null => (TaskEvent.TASK_SUCCEEDED, (string?)null, (string?)null),
+            // The host is stopping (a deploy, a scale-in), not the run: a retryable failure, so another worker runs it again.
+            OperationCanceledException when stopping.IsCancellationRequested && !RunCancelled(task) =>
+                (TaskEvent.TASK_FAILED, "the worker host stopped during the task", "WorkerShutdown"),
             OperationCanceledException when stop.IsCancellationRequested => (TaskEvent.TASK_CANCELLED, "cancelled: the run's cancellation reached the worker", null),
             UnknownTaskTypeException u => (TaskEvent.TASK_FAILED, u.Message, "UnknownTaskType"),
             _ => (TaskEvent.TASK_FAILED, $"{failure.GetType().Name}: {failure.Message}", failure.GetType().Name),
@@ -181,6 +187,8 @@ public sealed class DeeplineWorker : BackgroundService
         else if (kind == TaskEvent.TASK_FAILED) Counts.Add(ref Counts.Failed);
         else Counts.Add(ref Counts.Cancelled);
     }
+
+    private bool RunCancelled(LeasedTask task) => _options.Signals?.TokenFor(task.RunId).IsCancellationRequested == true;
 
     private async Task HeartbeatAsync(LeasedTask task, TimeSpan timeout, LeaseState lease, CancellationTokenSource stop, CancellationToken done)
     {
@@ -197,6 +205,7 @@ public sealed class DeeplineWorker : BackgroundService
                 return;
             }
             await Task.Delay(untilGiveUp < every ? untilGiveUp : every, done);
+            var sent = DateTimeOffset.UtcNow;
             try
             {
                 using var call = CancellationTokenSource.CreateLinkedTokenSource(done);
@@ -204,7 +213,7 @@ public sealed class DeeplineWorker : BackgroundService
                 switch (await _events.ReportAsync(task.RunId, task.TaskId, TaskEvent.TASK_HEARTBEAT, null, null, task.Attempt, null, call.Token))
                 {
                     case TaskEventResult.Accepted a:
-                        lease.ExpiresAt = a.LeaseExpiresAt ?? DateTimeOffset.UtcNow + timeout;
+                        lease.ExpiresAt = sent + timeout;
                         if (a.RunStatus is "CANCELLING" or "CANCELLED") await stop.CancelAsync();
                         break;
                     case TaskEventResult.TaskOver over:

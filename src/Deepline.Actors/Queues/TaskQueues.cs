@@ -25,6 +25,8 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
     /// <summary>Polls of other nodes waiting for a task of a pool: handed the next task queued here.</summary>
     private readonly List<(IActorRef Origin, RemoteWaiter Waiter)> _remote = [];
     private readonly Dictionary<string, Dictionary<string, DateTimeOffset>> _pollers = new(StringComparer.Ordinal);
+    /// <summary>Tasks other nodes handed to this node's polls, by the queue they came from, until leased or returned.</summary>
+    private readonly Dictionary<TaskKey, (IActorRef Origin, DateTimeOffset At)> _handedIn = new();
     private readonly IActorRef _mediator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private long _nextWaiter;
@@ -39,7 +41,13 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         Receive<QueuedTask>(Offer);
         Receive<ReturnTasks>(r =>
         {
-            foreach (var t in r.Tasks) Offer(t);
+            foreach (var t in r.Tasks)
+            {
+                // A task another node handed to a poll here goes back to that node, where its run lives: queued here, it
+                // would be lost with this node while the run lives on.
+                if (_handedIn.Remove(t.Key, out var from)) from.Origin.Tell(new ReturnTasks([t]));
+                else Offer(t);
+            }
         });
         Receive<PollTasks>(Poll);
         Receive<PollExpired>(e => Answer(e.WaiterId, PolledTasks.None));
@@ -48,7 +56,7 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         Receive<Handoff>(OnHandoff);
         Receive<RunCancelledNotice>(n =>
         {
-            foreach (var pool in _queues.Keys.ToList()) _queues[pool] = _queues[pool].RemoveRun(n.RunId);
+            foreach (var pool in _queues.Keys.ToList()) SetQueue(pool, _queues[pool].RemoveRun(n.RunId));
         });
         Receive<GetQueueStats>(_ => Sender.Tell(Stats(DateTimeOffset.UtcNow)));
         Receive<SubscribeAck>(_ => { });
@@ -84,7 +92,14 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
             origin.Tell(new Handoff(waiter.WaiterId, [task]));
             return;
         }
-        _queues[task.Pool] = QueueOf(task.Pool).Enqueue(task);
+        SetQueue(task.Pool, QueueOf(task.Pool).Enqueue(task));
+    }
+
+    /// <summary>Only pools with queued tasks are kept: a poll of any name must not leave an entry behind.</summary>
+    private void SetQueue(string pool, PoolQueue queue)
+    {
+        if (queue.Depth == 0) _queues.Remove(pool);
+        else _queues[pool] = queue;
     }
 
     private void Poll(PollTasks poll)
@@ -94,8 +109,9 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         seen[poll.WorkerId] = now;
         // Workers that come and go under new ids (one per process start) must not grow this between two stats reads.
         if (seen.Count > MaxPollersTracked) Forget(seen, now);
+        if (_pollers.Count > MaxPollersTracked) ForgetIdlePools(now);
         var (queue, taken) = QueueOf(poll.Pool).Take(poll.Max);
-        _queues[poll.Pool] = queue;
+        SetQueue(poll.Pool, queue);
         if (taken.Count > 0 || poll.Wait <= TimeSpan.Zero)
         {
             Sender.Tell(new PolledTasks([.. taken]));
@@ -122,7 +138,7 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
         var (queue, taken) = QueueOf(w.Pool).Take(w.Max);
         if (taken.Count > 0)
         {
-            _queues[w.Pool] = queue;
+            SetQueue(w.Pool, queue);
             Sender.Tell(new Handoff(w.WaiterId, [.. taken]));
             return;
         }
@@ -133,6 +149,9 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
     {
         if (_waiting.ContainsKey(h.WaiterId))
         {
+            var now = DateTimeOffset.UtcNow;
+            foreach (var stale in _handedIn.Where(kv => now - kv.Value.At > HandedInKept).Select(kv => kv.Key).ToList()) _handedIn.Remove(stale);
+            foreach (var t in h.Tasks) _handedIn[t.Key] = (Sender, now);
             Answer(h.WaiterId, new PolledTasks(h.Tasks));
             return;
         }
@@ -142,19 +161,32 @@ public sealed class TaskQueues : ReceiveActor, IWithTimers
 
     private const int MaxPollersTracked = 10_000;
 
+    /// <summary>Longer than any poll's lease round trip: a handed-in task not returned by then was leased.</summary>
+    private static readonly TimeSpan HandedInKept = TimeSpan.FromMinutes(2);
+
     private static void Forget(Dictionary<string, DateTimeOffset> seen, DateTimeOffset now)
     {
         foreach (var gone in seen.Where(kv => now - kv.Value > PollerWindow).Select(kv => kv.Key).ToList()) seen.Remove(gone);
     }
 
+    /// <summary>Pools nobody polled within the window and with nothing queued are forgotten (names are the callers').</summary>
+    private void ForgetIdlePools(DateTimeOffset now)
+    {
+        foreach (var (pool, seen) in _pollers.ToList())
+        {
+            Forget(seen, now);
+            if (seen.Count == 0) _pollers.Remove(pool);
+        }
+    }
+
     private QueueStats Stats(DateTimeOffset now)
     {
+        ForgetIdlePools(now);
         var pools = _queues.Keys.Concat(_pollers.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
         return new QueueStats([.. pools.Select(pool =>
         {
             var q = QueueOf(pool);
             var seen = _pollers.TryGetValue(pool, out var s) ? s : null;
-            if (seen is not null) Forget(seen, now);
             return new PoolQueueStat(pool, q.Depth, q.OldestQueuedAt(), _waiting.Values.Count(w => w.Pool == pool),
                 seen?.Count ?? 0, seen is { Count: > 0 } ? seen.Values.Max() : null);
         })]);

@@ -268,7 +268,12 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         if (answer is null)
         {
-            if (report.Event == TaskEventKind.TASK_HEARTBEAT) return;
+            // The entity that answered before may have moved or stopped: the next heartbeat goes through the region.
+            if (report.Event == TaskEventKind.TASK_HEARTBEAT)
+            {
+                _runOf.Remove(report.Key);
+                return;
+            }
             if (report.Attempt < _settings.ReportAttempts)
             {
                 _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, error);
@@ -449,6 +454,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     {
         var (state, abort) = _state.RunCancelled(runId);
         _state = state;
+        // Tasks dropped while they waited for a slot report nothing: nothing else would forget their attempt.
+        foreach (var key in _attemptOf.Keys.Where(k => k.RunId == runId && !_state.Known.Contains(k)).ToList()) _attemptOf.Remove(key);
         foreach (var key in abort) Abort(key);
     }
 

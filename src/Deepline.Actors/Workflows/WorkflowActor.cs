@@ -28,6 +28,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private const string DeadlockTimer = "deadlock-check";
     private const string ResourceSyncTimer = "resource-sync";
     private const string RetryTimer = "retry";
+    private const string RedispatchTimer = "redispatch";
 
     private readonly string _runId;
     private readonly WorkflowSettings _settings;
@@ -147,6 +148,9 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             case IRunCommand command:
                 Handle(command);
                 break;
+            case RedispatchQueued when _unreadable is null:
+                Redispatch();
+                break;
             case ResyncResources when _state is not null && _unreadable is null:
                 SyncResources(_state, force: true);
                 break;
@@ -194,9 +198,12 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         var span = RunTracing.StartDecide(command, ref _trace);
         var decision = WorkflowDecider.Decide(_state, command, DateTimeOffset.UtcNow, _settings.Policy);
         foreach (var t in decision.Transient) _state = _state?.Apply(t);
+        RedispatchAfterStale(_state, command, decision.Reply);
 
         if (decision.Persist.IsEmpty)
         {
+            // A backoff timer that fired early (the wall clock stepped back) releases nothing: it is armed again.
+            if (command is ReleaseRetries && _state is not null) ArmRetry(_state);
             if (decision.Reply is { } reply) Answer(Sender, Correlate(RunTracing.Stamp(reply, span)!, correlation));
             RunTracing.End(span);
             if (_state is null) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -253,6 +260,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         var replyTo = Sender;
         var decided = WorkflowDecider.DecideAll(_state, [.. reports.Select(r => (IRunCommand)r.Report)], DateTimeOffset.UtcNow, _settings.Policy);
         var answers = reports.Select((r, i) => (r.Id, decided.Replies[i])).ToList();
+        for (var i = 0; i < reports.Length; i++) RedispatchAfterStale(decided.After, reports[i].Report, decided.Replies[i]);
         if (decided.Persist.IsEmpty)
         {
             _state = decided.After;
@@ -371,9 +379,18 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     {
         foreach (var task in state.OrderedTasks.Where(t => t.Ready)) Dispatch(task);
         ArmRetry(state);
-        // Attempts that ran on a node that is gone (this node before its restart) are over: retried now, not at their lease's end.
-        if (state is { Status: RunStatus.RUNNING, Counts.Running: > 0 } && GoneIncarnations(state) is { IsEmpty: false } gone)
-            Self.Tell(new RequeueInterrupted(_runId, gone), ActorRefs.NoSender);
+        if (state is { Status: RunStatus.RUNNING, Counts.Running: > 0 })
+        {
+            // Attempts that ran on a node that is gone (this node before its restart) are over: retried now, not at their lease's end.
+            var gone = GoneIncarnations(state);
+            if (!gone.IsEmpty) Self.Tell(new RequeueInterrupted(_runId, gone), ActorRefs.NoSender);
+            // Heartbeats are not journalled, so the journal's last sign of a running attempt is old: measured from it, the
+            // lease of a healthy worker would end at once after every recovery or shard move. It restarts now instead.
+            var now = DateTimeOffset.UtcNow;
+            foreach (var t in state.Tasks.Values.Where(t => t.State == TaskState.RUNNING && !(t.Incarnation is { } i && gone.Contains(i))).ToList())
+                state = state.Apply(new TaskHeartbeat(t.TaskId, now));
+            _state = state;
+        }
         // The coordinator answers from its journal: grants made before the crash come back, releases missed are made.
         if (state.UsesResources) SyncResources(state, force: true);
         if (state.Status == RunStatus.CANCELLING && state.Cancel is { } c)
@@ -419,12 +436,57 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             // Looked up when needed: remembered entities can start before the singleton proxy is registered.
             if (ActorRegistry.For(Context.System).TryGet<DeadlockSupervisor>(out var supervisor))
                 supervisor.Tell(new RunSuspected(detection));
+            // The run may stay open (cancel_on_deadlock off): leases of attempts with a retry left must still end.
+            var forRun = thresholds.For(_state.Deadlock);
+            var now = DateTimeOffset.UtcNow;
+            DateTimeOffset? lease = null;
+            foreach (var t in _state.Tasks.Values)
+                if (t.State == TaskState.RUNNING && thresholds.Retry.HasAttemptLeft(t) && StuckDetector.LeaseEnd(t, forRun) is var end && end > now && (lease is null || end < lease))
+                    lease = end;
+            if (lease is { } due)
+            {
+                Timers.StartSingleTimer(DeadlockTimer, DeadlockCheck.Instance, due - now);
+                _armed = due;
+            }
         }
         else
         {
             // Heartbeats moved the deadline since the timer was armed.
             ArmDeadlockCheck(_state, exact: true);
         }
+    }
+
+    /// <summary>
+    /// A report refused as stale comes from a worker still busy with an attempt the run has moved on from: an in-cluster pool
+    /// holding the old attempt dropped the next one's dispatch as a repeat, so the task is dispatched again (pools and queues
+    /// drop true repeats; the pool accepts it once the old attempt has ended).
+    /// </summary>
+    private void RedispatchAfterStale(WorkflowState? state, IRunCommand command, IDeeplineMessage? reply)
+    {
+        if (command is ReportTaskEvent r && reply is CommandRejected { CurrentAttempt: not null }
+            && state is not null && state.Tasks.TryGetValue(r.TaskId, out var task) && task.Ready)
+            Dispatch(task);
+    }
+
+    /// <summary>
+    /// Ready tasks of external pools are offered to their queue again now and then: a queue entry can be lost (handed to a
+    /// poll on a node that died before leasing it) while this run lives on, and the queue drops an entry it still holds.
+    /// </summary>
+    private void Redispatch()
+    {
+        if (_state is not { Status: RunStatus.RUNNING } s || s.Counts.Queued == 0)
+        {
+            Timers.Cancel(RedispatchTimer);
+            return;
+        }
+        var any = false;
+        foreach (var t in s.Tasks.Values)
+        {
+            if (!t.Ready || _settings.IsInClusterPool(t.Pool)) continue;
+            Dispatch(t);
+            any = true;
+        }
+        if (!any) Timers.Cancel(RedispatchTimer);
     }
 
     /// <summary>One timer at the end of the earliest retry backoff; a walk, but only after a retry event or a recovery.</summary>
@@ -522,6 +584,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         public static DeadlockCheck Instance { get; } = new();
     }
 
+    private sealed record RedispatchQueued : INotInfluenceReceiveTimeout
+    {
+        public static RedispatchQueued Instance { get; } = new();
+    }
+
     private void Dispatch(TaskRecord task)
     {
         if (!_settings.IsInClusterPool(task.Pool))
@@ -529,6 +596,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             // External pools: this node's queue hands it to the next poll of the pool, here or on another node.
             if (ActorRegistry.For(Context.System).TryGet<TaskQueues>(out var queues))
                 queues.Tell(new QueuedTask(_runId, task.TaskId, task.Pool, _state?.ClientId ?? "", DateTimeOffset.UtcNow));
+            if (!Timers.IsTimerActive(RedispatchTimer))
+                Timers.StartPeriodicTimer(RedispatchTimer, RedispatchQueued.Instance, _settings.RedispatchEvery);
             return;
         }
         var span = RunTracing.Start("pool dispatch", ActivityKind.Producer, null, _trace);

@@ -18,6 +18,9 @@ public sealed record WorkflowSettings(
     /// </summary>
     public bool SingleNodeStore { get; init; }
 
+    /// <summary>How often a run offers its ready tasks of external pools to their queue again (queues drop repeats).</summary>
+    public TimeSpan RedispatchEvery { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How often a run repeats a resource wish the coordinator has not answered.</summary>
     public TimeSpan ResourceResync { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -99,7 +99,8 @@ public static class PoolEndpoints
     /// <summary>
     /// Takes tasks for the poller and leases each from its run. A task whose run refuses the lease (cancelled, taken by
     /// a poll that raced this one) is dropped; one whose run did not answer goes back to the queue (the run may have
-    /// leased it after all: then that attempt's lease runs out and it is retried). All stale: the poll goes on waiting.
+    /// leased it after all: then that attempt's lease runs out and it is retried), and one the run could not store is
+    /// left to the run's own re-offer. All stale: the poll goes on waiting.
     /// </summary>
     private static async Task<IReadOnlyList<LeasedTaskResponse>> PollAsync(string pool, string workerId, int max, TimeSpan wait,
         ImmutableArray<string>? keyPools, IActorRef queues, RunsGateway gateway, int heartbeatTimeoutS, CancellationToken ct)
@@ -121,7 +122,9 @@ public static class PoolEndpoints
             var leases = await Task.WhenAll(polled.Tasks.Select(async t =>
             {
                 var (leased, failure) = await gateway.AskAsync<TaskLeased>(new LeaseTask(t.RunId, t.TaskId, workerId) { Pools = keyPools }, CancellationToken.None);
-                if (failure?.StatusCode is 503 or 500) queues.Tell(new ReturnTasks([t]));
+                // Only a run that did not answer in time gets it back (it may answer next time); a 500 (not stored, history
+                // unreadable) would come back at once and again: the run offers its ready tasks again on its own timer.
+                if (failure?.StatusCode == 503) queues.Tell(new ReturnTasks([t]));
                 return (Queued: t, Leased: leased);
             }));
             var tasks = leases.Where(l => l.Leased is not null).Select(x =>

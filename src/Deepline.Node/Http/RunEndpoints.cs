@@ -69,8 +69,9 @@ public static class RunEndpoints
             if (body.Error is { } e && System.Text.Encoding.UTF8.GetByteCount(e) > config.Limits.MaxValueBytes)
                 return Problems.Of(422, "Too large",
                     $"error may be at most {config.Limits.MaxValueBytes} bytes on this node (orchestrator.limits.max_value_bytes)", "error");
-            if (body.Attempt is < 1 or > RetryPolicy.MaxAttemptsLimit)
-                return Problems.Of(422, "Invalid attempt", $"attempt must be 1..{RetryPolicy.MaxAttemptsLimit} (the attempt number of the worker's lease)", "attempt");
+            // No upper bound beside the type's: a task re-run by a person numbers its attempts on past max_attempts.
+            if (body.Attempt is < 1)
+                return Problems.Of(422, "Invalid attempt", "attempt must be 1 or more (the attempt number of the worker's lease)", "attempt");
             if (body.ErrorType is { } et && (et.Length is 0 or > RetryPolicy.MaxErrorTypeLength || Identifiers.HasControl(et)))
                 return Problems.Of(422, "Invalid error type", $"error_type must be 1..{RetryPolicy.MaxErrorTypeLength} characters without control characters", "error_type");
             var command = new ReportTaskEvent(runId, taskId, kind, body.WorkerId, result,

@@ -106,4 +106,45 @@ public sealed class CrashRecoveryTests : IDisposable
         Assert.Equal(0, monitor["deadlocks_detected"]!.GetValue<int>());
         Assert.Equal(0, monitor["workflows_cancelled"]!.GetValue<int>());
     }
+
+    [Fact]
+    public async Task A_lease_kept_by_a_live_worker_survives_the_restart_of_the_node_that_holds_the_run()
+    {
+        var port = Loopback.FreePort();
+        var environment = new Dictionary<string, string> { ["DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT"] = "3" };
+        await using (var first = new NodeProcess("first", port, 0, _dataDir, environment))
+        {
+            first.Start();
+            await first.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(HttpStatusCode.Created, (await first.Client.PostJson("/runs",
+                """{"run_id":"kept","tasks":[{"task_id":"t","type":"etl","pool":"outside"}]}""")).StatusCode);
+            var leased = (await (await first.Client.PostJson("/pools/outside/tasks/poll", """{"worker_id":"w","wait_s":10}""")).ReadObject())["tasks"]!.AsArray();
+            Assert.Single(leased);
+            // The worker keeps its lease well past the time it started (heartbeats are not journalled).
+            var until = DateTime.UtcNow.AddSeconds(5);
+            while (DateTime.UtcNow < until)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await first.Client.PostJson("/runs/kept/tasks/t/events",
+                    """{"event":"TASK_HEARTBEAT","worker_id":"w","attempt":1}""")).StatusCode);
+                await Task.Delay(1000); // the worker's heartbeat interval (a third of the lease), not synchronisation
+            }
+            await first.KillAsync();
+        }
+
+        await using var second = new NodeProcess("second", port, 0, _dataDir, environment);
+        second.Start();
+        await second.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+
+        // The recovered run measures the lease from its recovery, not from the journalled start 5 s ago: the live worker's
+        // next heartbeat, one interval after the run is back, renews attempt 1 instead of finding it taken back.
+        Assert.Equal("RUNNING", (await second.Client.GetRun("kept")).TaskState("t"));
+        await Task.Delay(1000); // the worker's heartbeat interval (a third of the 3 s lease), not synchronisation
+        var heartbeat = await second.Client.PostJson("/runs/kept/tasks/t/events", """{"event":"TASK_HEARTBEAT","worker_id":"w","attempt":1}""");
+        Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
+        var run = await second.Client.GetRun("kept");
+        Assert.Equal("RUNNING", run.TaskState("t"));
+        Assert.Equal(1, run["tasks"]![0]!["attempts"]!.GetValue<int>());
+        Assert.Equal(HttpStatusCode.OK, (await second.Client.PostJson("/runs/kept/tasks/t/events",
+            """{"event":"TASK_SUCCEEDED","worker_id":"w","attempt":1}""")).StatusCode);
+    }
 }
