@@ -111,7 +111,7 @@ public sealed class CrashRecoveryTests : IDisposable
     public async Task A_lease_kept_by_a_live_worker_survives_the_restart_of_the_node_that_holds_the_run()
     {
         var port = Loopback.FreePort();
-        var environment = new Dictionary<string, string> { ["DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT"] = "3" };
+        var environment = new Dictionary<string, string> { ["DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT"] = "6" };
         await using (var first = new NodeProcess("first", port, 0, _dataDir, environment))
         {
             first.Start();
@@ -121,12 +121,12 @@ public sealed class CrashRecoveryTests : IDisposable
             var leased = (await (await first.Client.PostJson("/pools/outside/tasks/poll", """{"worker_id":"w","wait_s":10}""")).ReadObject())["tasks"]!.AsArray();
             Assert.Single(leased);
             // The worker keeps its lease well past the time it started (heartbeats are not journalled).
-            var until = DateTime.UtcNow.AddSeconds(5);
+            var until = DateTime.UtcNow.AddSeconds(7);
             while (DateTime.UtcNow < until)
             {
                 Assert.Equal(HttpStatusCode.OK, (await first.Client.PostJson("/runs/kept/tasks/t/events",
                     """{"event":"TASK_HEARTBEAT","worker_id":"w","attempt":1}""")).StatusCode);
-                await Task.Delay(1000); // the worker's heartbeat interval (a third of the lease), not synchronisation
+                await Task.Delay(1000); // about the worker's heartbeat interval (a third of the lease), not synchronisation
             }
             await first.KillAsync();
         }
@@ -135,10 +135,10 @@ public sealed class CrashRecoveryTests : IDisposable
         second.Start();
         await second.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
 
-        // The recovered run measures the lease from its recovery, not from the journalled start 5 s ago: the live worker's
+        // The recovered run measures the lease from its recovery, not from the journalled start 7 s ago: the live worker's
         // next heartbeat, one interval after the run is back, renews attempt 1 instead of finding it taken back.
         Assert.Equal("RUNNING", (await second.Client.GetRun("kept")).TaskState("t"));
-        await Task.Delay(1000); // the worker's heartbeat interval (a third of the 3 s lease), not synchronisation
+        await Task.Delay(1000); // about the worker's heartbeat interval (a third of the 6 s lease), not synchronisation
         var heartbeat = await second.Client.PostJson("/runs/kept/tasks/t/events", """{"event":"TASK_HEARTBEAT","worker_id":"w","attempt":1}""");
         Assert.Equal(HttpStatusCode.OK, heartbeat.StatusCode);
         var run = await second.Client.GetRun("kept");
