@@ -43,7 +43,7 @@ public static class ConfigKeys
             Kind = ConfigKind.Integer, Min = 1, Max = 100000, Read = c => c.Deadlock.MaxDependencyDepth,
         },
         new("orchestrator.deadlock.heartbeat_timeout_s", "DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT", "60",
-            "A RUNNING task with no worker heartbeat for this long (seconds) is no_heartbeat.")
+            "A RUNNING task's lease: no worker heartbeat for this long (seconds) ends its attempt (retried; no_heartbeat when no attempt is left).")
         {
             Kind = ConfigKind.Integer, Min = 1, Max = int.MaxValue, Read = c => c.Deadlock.HeartbeatTimeoutS,
         },
