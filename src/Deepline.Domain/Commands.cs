@@ -80,6 +80,12 @@ public sealed record ReportTaskEvent(
 
     /// <summary>With an in-cluster pool's TASK_STARTED: the cluster member (address#uid) the attempt runs on.</summary>
     public string? Incarnation { get; init; }
+
+    /// <summary>
+    /// The key (its name) of a report that came over HTTP; null for an in-cluster pool. Such a report may not touch a task
+    /// of an in-cluster pool, nor one leased to another key.
+    /// </summary>
+    public string? Caller { get; init; }
 }
 
 /// <summary>
@@ -90,6 +96,9 @@ public sealed record LeaseTask(string RunId, string TaskId, string WorkerId) : I
 {
     /// <summary>The pools the polling key may serve; null: any.</summary>
     public ImmutableArray<string>? Pools { get; init; }
+
+    /// <summary>The polling key's name: only reports from that key count for the attempt.</summary>
+    public string? Caller { get; init; }
 }
 
 /// <summary>A leased attempt, as a polling worker receives it.</summary>

@@ -31,6 +31,9 @@ public sealed record TaskStarted(string TaskId, string WorkerId, DateTimeOffset 
     /// known to be interrupted without waiting for its lease. Null for external workers.
     /// </summary>
     public string? Incarnation { get; init; }
+
+    /// <summary>The key (its name) an external worker holds the attempt by; null for in-cluster pools and older events.</summary>
+    public string? Holder { get; init; }
 }
 
 public sealed record TaskSucceeded(string TaskId, JsonElement? Result, DateTimeOffset At) : ITaskEvent

@@ -72,7 +72,7 @@ public static class WorkflowDecider
             CancelTimeoutElapsed => state.Status == RunStatus.CANCELLING
                 ? new Decision([new RunCancelFinalised(CancellationOutcomes.CancelTimeoutFinaliser, now)], [], null)
                 : Decision.Nothing,
-            ReportTaskEvent r => TaskEvent(state, r, now, policy.Retry),
+            ReportTaskEvent r => TaskEvent(state, r, now, policy),
             LeaseTask l => Lease(state, l, now),
             RetryRun r => Rerun(state, r, now),
             ExpireLeases x => ExpireLeases(state, x.Thresholds.For(state.Deadlock), now, policy.Retry),
@@ -108,8 +108,9 @@ public static class WorkflowDecider
         _ => Emit(state, new RunCancelRequested(c.Reason, c.CancelledBy, c.Force, now) { DeadlockReason = c.DeadlockReason }, s => new CancelReply(s, false)),
     };
 
-    private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now, RetrySettings retry)
+    private static Decision TaskEvent(WorkflowState state, ReportTaskEvent r, DateTimeOffset now, SubmissionPolicy policy)
     {
+        var retry = policy.Retry;
         if (!state.Tasks.TryGetValue(r.TaskId, out var task))
             return Decision.Answer(new CommandRejected(RejectionKind.NotFound, $"task '{r.TaskId}' not found in run '{state.RunId}'", "task_id"));
         if (r.Pools is { } pools && !pools.Contains(task.Pool))
@@ -118,6 +119,14 @@ public static class WorkflowDecider
         // Without a worker id an event could complete a task another worker holds.
         if (string.IsNullOrWhiteSpace(r.WorkerId))
             return Decision.Answer(new CommandRejected(RejectionKind.BadRequest, "worker_id is required on every task event", "worker_id"));
+        // Over HTTP nobody reports for an in-cluster pool (its worker ids are shown in GET /runs and easy to forge), nor
+        // for an attempt another key leased.
+        if (r.Caller is not null && policy.InClusterPools.ContainsKey(task.Pool))
+            return Decision.Answer(new CommandRejected(RejectionKind.Forbidden,
+                $"task '{r.TaskId}' runs in the in-cluster pool '{task.Pool}': only that pool reports on it", "task_id"));
+        if (r.Caller is { } caller && task is { State: TaskState.RUNNING, Holder: { } holder } && holder != caller)
+            return Decision.Answer(new CommandRejected(RejectionKind.Forbidden,
+                $"task '{r.TaskId}' is leased to another worker key; only the key that holds the attempt reports on it", "task_id"));
 
         // Checked before anything else: a value the journal could not hold must never reach it.
         if (JsonLimits.Check(r.Result, "result") is { } tooDeep)
@@ -153,7 +162,7 @@ public static class WorkflowDecider
             (TaskEventKind.TASK_STARTED, TaskState.QUEUED) when !task.Ready =>
                 Decision.Answer(Conflict($"task '{r.TaskId}' is QUEUED waiting for resources ({string.Join(", ", task.WaitingFor)}); it may start once they are granted")),
             (TaskEventKind.TASK_STARTED, TaskState.QUEUED) => Accept(state, r,
-                new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now) { Attempt = task.Attempts + 1, Incarnation = r.Incarnation }),
+                new TaskStarted(r.TaskId, r.WorkerId ?? "unknown", now) { Attempt = task.Attempts + 1, Incarnation = r.Incarnation, Holder = r.Caller }),
             (TaskEventKind.TASK_STARTED, TaskState.RUNNING) => Decision.Answer(Accepted(state, r.TaskId)),
             (TaskEventKind.TASK_STARTED, _) =>
                 Decision.Answer(Conflict($"task '{r.TaskId}' is PENDING: its dependencies have not all succeeded")),
@@ -259,7 +268,7 @@ public static class WorkflowDecider
             return Decision.Answer(new CommandRejected(RejectionKind.Forbidden, $"task '{l.TaskId}' is in pool '{task.Pool}', which this worker's key does not serve", "pool"));
         if (state.Status != RunStatus.RUNNING || !task.Ready)
             return Decision.Answer(Conflict($"task '{l.TaskId}' of run '{state.RunId}' is not ready to lease (task {task.State}, run {state.Status})"));
-        var started = new TaskStarted(task.TaskId, l.WorkerId, now) { Attempt = task.Attempts + 1 };
+        var started = new TaskStarted(task.TaskId, l.WorkerId, now) { Attempt = task.Attempts + 1, Holder = l.Caller };
         var after = state.Apply(started);
         var inputs = ImmutableDictionary.CreateRange(StringComparer.Ordinal,
             task.DependsOn.Select(d => KeyValuePair.Create(d, after.Tasks[d].Result)));

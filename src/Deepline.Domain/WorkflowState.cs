@@ -45,6 +45,9 @@ public sealed record TaskRecord(
     /// <summary>The cluster member whose in-cluster pool runs the current attempt (address#uid); null for external workers.</summary>
     public string? Incarnation { get; init; }
 
+    /// <summary>The key an external worker holds the current attempt by: reports over HTTP from any other key are refused.</summary>
+    public string? Holder { get; init; }
+
     /// <summary>The error type of the last failed attempt, as its worker reported it.</summary>
     public string? ErrorType { get; init; }
 
@@ -192,12 +195,12 @@ public sealed record WorkflowState(
     {
         TaskStarted s => Move(s.TaskId, TaskState.RUNNING, s.At, t => t with
         {
-            Attempts = t.Attempts + 1, WorkerId = s.WorkerId, LastHeartbeatAt = s.At, Incarnation = s.Incarnation,
+            Attempts = t.Attempts + 1, WorkerId = s.WorkerId, LastHeartbeatAt = s.At, Incarnation = s.Incarnation, Holder = s.Holder,
         }).Touch(s.At),
         // Back to QUEUED: the run is not settled (its counts still hold an open task), dependents stay PENDING.
         TaskAttemptFailed a => Move(a.TaskId, TaskState.QUEUED, a.At, t => t with
         {
-            Error = a.Error, ErrorType = a.ErrorType, RetryAt = a.RetryAt, WorkerId = null, LastHeartbeatAt = null, Incarnation = null,
+            Error = a.Error, ErrorType = a.ErrorType, RetryAt = a.RetryAt, WorkerId = null, LastHeartbeatAt = null, Incarnation = null, Holder = null,
             LostInARow = a.Cause == AttemptCauses.Failed ? 0 : t.LostInARow + 1,
         }).Touch(a.At),
         TaskRetryReleased r => Tasks.TryGetValue(r.TaskId, out var rt) && rt.State == TaskState.QUEUED && rt.RetryAt is not null
@@ -315,7 +318,7 @@ public sealed record WorkflowState(
             tasks[id] = t with
             {
                 State = to, UpdatedAt = r.At, RetryAt = null, LostInARow = 0, AttemptsBefore = t.Attempts, WorkerId = null,
-                LastHeartbeatAt = null, Incarnation = null, Granted = false,
+                LastHeartbeatAt = null, Incarnation = null, Holder = null, Granted = false,
             };
             counts = counts.Add(t.State, -1).Add(to, 1);
         }

@@ -354,4 +354,27 @@ public class RetryTests
     }
 
     private static readonly DateTimeOffset T0 = RunHarness.T0;
+
+    [Fact]
+    public void Over_HTTP_nobody_reports_for_an_in_cluster_pool_nor_for_an_attempt_another_key_leased()
+    {
+        var policy = Policy() with
+        {
+            InClusterPools = ImmutableDictionary<string, ImmutableHashSet<string>>.Empty.Add(TaskSpec.DefaultPool, ["noop"]),
+        };
+        var spec = Dag.Spec([Dag.Task("inside"), Dag.Task("outside") with { Pool = "ext" }]);
+        var h = RunHarness.Submitted(spec, policy);
+        h.Accept(h.Send(Report(h, "inside", TaskEventKind.TASK_STARTED, 1, worker: "default@node")));
+        h.Accept(h.Send(new LeaseTask(h.RunId, "outside", "w1") { Caller = "key-a" }));
+
+        var forged = h.Send(Report(h, "inside", TaskEventKind.TASK_SUCCEEDED, 1, worker: "default@node") with { Caller = "key-b" });
+        var stolen = h.Send(Report(h, "outside", TaskEventKind.TASK_SUCCEEDED, 1, worker: "w1") with { Caller = "key-b" });
+
+        Assert.Equal(RejectionKind.Forbidden, DecisionAssert.Rejected(forged, RejectionKind.Forbidden).Kind);
+        Assert.Equal(RejectionKind.Forbidden, DecisionAssert.Rejected(stolen, RejectionKind.Forbidden).Kind);
+        // The holders themselves: the pool (no caller) and the leasing key.
+        h.Accept(h.Send(Report(h, "inside", TaskEventKind.TASK_SUCCEEDED, 1, worker: "default@node")));
+        h.Accept(h.Send(Report(h, "outside", TaskEventKind.TASK_SUCCEEDED, 1, worker: "w1") with { Caller = "key-a" }));
+        Assert.Equal(RunStatus.SUCCEEDED, h.S.Status);
+    }
 }

@@ -50,7 +50,7 @@ public static class PoolEndpoints
             try
             {
                 var leased = await PollAsync(pool, body.WorkerId, body.MaxTasks ?? 1, TimeSpan.FromSeconds(body.WaitS ?? 20),
-                    user.Pools(), await queues.GetAsync(ct), gateway, config.Deadlock.HeartbeatTimeoutS, ct);
+                    user.Pools(), user.Name(), await queues.GetAsync(ct), gateway, config.Deadlock.HeartbeatTimeoutS, ct);
                 return TypedResults.Ok(new PollResponse(leased));
             }
             finally
@@ -103,7 +103,7 @@ public static class PoolEndpoints
     /// left to the run's own re-offer. All stale: the poll goes on waiting.
     /// </summary>
     private static async Task<IReadOnlyList<LeasedTaskResponse>> PollAsync(string pool, string workerId, int max, TimeSpan wait,
-        ImmutableArray<string>? keyPools, IActorRef queues, RunsGateway gateway, int heartbeatTimeoutS, CancellationToken ct)
+        ImmutableArray<string>? keyPools, string caller, IActorRef queues, RunsGateway gateway, int heartbeatTimeoutS, CancellationToken ct)
     {
         var deadline = DateTimeOffset.UtcNow + wait;
         while (true)
@@ -121,7 +121,7 @@ public static class PoolEndpoints
             }
             var leases = await Task.WhenAll(polled.Tasks.Select(async t =>
             {
-                var (leased, failure) = await gateway.AskAsync<TaskLeased>(new LeaseTask(t.RunId, t.TaskId, workerId) { Pools = keyPools }, CancellationToken.None);
+                var (leased, failure) = await gateway.AskAsync<TaskLeased>(new LeaseTask(t.RunId, t.TaskId, workerId) { Pools = keyPools, Caller = caller }, CancellationToken.None);
                 // Only a run that did not answer in time gets it back (it may answer next time); a 500 (not stored, history
                 // unreadable) would come back at once and again: the run offers its ready tasks again on its own timer.
                 if (failure?.StatusCode == 503) queues.Tell(new ReturnTasks([t]));

@@ -77,7 +77,7 @@ public static class RunEndpoints
             var command = new ReportTaskEvent(runId, taskId, kind, body.WorkerId, result,
                 body.Error is null ? null : Identifiers.StripControl(body.Error))
             {
-                Pools = user.Pools(), Attempt = body.Attempt, ErrorType = body.ErrorType,
+                Pools = user.Pools(), Attempt = body.Attempt, ErrorType = body.ErrorType, Caller = user.Name(),
             };
             var (a, failure) = await gateway.AskAsync<TaskEventAccepted>(command, ct);
             if (failure is not null) return failure;

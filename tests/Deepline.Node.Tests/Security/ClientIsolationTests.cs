@@ -94,4 +94,31 @@ public sealed class ClientIsolationTests(SecuredNode node) : IClassFixture<Secur
         Assert.Equal("RUNNING", run.TaskState("c"));
         Assert.Equal("QUEUED", run.TaskState("g"));
     }
+
+    [Fact]
+    public async Task A_worker_key_cannot_report_for_an_in_cluster_pool_nor_for_an_attempt_another_key_leased()
+    {
+        using var a = node.Client(SecuredNode.TeamA);
+        using var any = node.Client(SecuredNode.Worker);
+        using var cpu = node.Client(SecuredNode.CpuWorker);
+        var runId = NewId("iso-lease");
+        await a.PostJson("/runs", $$"""{"run_id":"{{runId}}","tasks":[{"task_id":"h","type":"hang"},{"task_id":"c","type":"x","pool":"cpu"}]}""");
+        await Eventually.Until(async () => (await a.GetRun(runId)).TaskState("h") == "RUNNING", TimeSpan.FromSeconds(15), "in-cluster task running");
+        var inCluster = (await a.GetRun(runId))["tasks"]![0]!;
+
+        // The in-cluster worker's id is shown in GET /runs: forging it over HTTP changes nothing.
+        var forged = await any.PostJson($"/runs/{runId}/tasks/h/events",
+            $$"""{"event":"TASK_SUCCEEDED","worker_id":"{{inCluster["worker_id"]}}","attempt":1,"result":{"forged":true} }""");
+        Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+
+        // The cpu key leases the cpu task; the any-pool key, naming the same worker id and attempt, may not complete it.
+        var leased = (await (await cpu.PostJson("/pools/cpu/tasks/poll", """{"worker_id":"cpu-1","wait_s":10}""")).ReadObject())["tasks"]!.AsArray();
+        Assert.Equal("c", Assert.Single(leased)!["task_id"]!.GetValue<string>());
+        var stolen = await any.PostJson($"/runs/{runId}/tasks/c/events", """{"event":"TASK_SUCCEEDED","worker_id":"cpu-1","attempt":1,"result":{"stolen":true} }""");
+        Assert.Equal(HttpStatusCode.Forbidden, stolen.StatusCode);
+
+        var run = await a.GetRun(runId);
+        Assert.Equal(("RUNNING", "RUNNING"), (run.TaskState("h"), run.TaskState("c")));
+        Assert.Equal(HttpStatusCode.OK, (await cpu.PostJson($"/runs/{runId}/tasks/c/events", """{"event":"TASK_SUCCEEDED","worker_id":"cpu-1","attempt":1}""")).StatusCode);
+    }
 }
