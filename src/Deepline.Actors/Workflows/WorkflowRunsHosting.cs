@@ -34,6 +34,8 @@ public static class WorkflowRunsHosting
                 RememberEntities = true,
                 RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                 StateStoreMode = StateStoreMode.Persistence,
-            });
+            })
+            .WithActors((system, registry) =>
+                system.ActorOf(InterruptionWatch.Props(registry.Get<WorkflowRegion>()), "interruption-watch"));
     }
 }

@@ -73,10 +73,11 @@ public static class Json
         return await response.ReadObject();
     }
 
-    public static async Task<JsonObject> AwaitRun(this HttpClient client, string runId, Func<JsonObject, bool> condition, string what)
+    public static async Task<JsonObject> AwaitRun(this HttpClient client, string runId, Func<JsonObject, bool> condition, string what,
+        TimeSpan? within = null)
     {
         JsonObject? last = null;
-        await Eventually.Until(async () => condition(last = await client.GetRun(runId)), TimeSpan.FromSeconds(15), what);
+        await Eventually.Until(async () => condition(last = await client.GetRun(runId)), within ?? TimeSpan.FromSeconds(15), what);
         return last!;
     }
 
