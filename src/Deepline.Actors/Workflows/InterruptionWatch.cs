@@ -42,12 +42,12 @@ public sealed class InterruptionWatch : ReceiveActor
         });
         Receive<Status.Failure>(f => _log.Warning("Could not list this node's runs after a member's removal ({0}); their attempts on it are retried when their leases end",
             f.Cause.Message));
-        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
 
     public static Props Props(IActorRef region) => Akka.Actor.Props.Create(() => new InterruptionWatch(region));
 
-    protected override void PreStart() => Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
+    protected override void PreStart() => Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));
 
     protected override void PostStop() => Cluster.Get(Context.System).Unsubscribe(Self);
 

@@ -23,7 +23,7 @@ public static class WorkflowRunsHosting
         var role = string.IsNullOrEmpty(workflowRole) ? null : workflowRole;
         if (role is not null && !nodeRoles.Contains(role, StringComparer.Ordinal))
             return builder.WithShardRegionProxy<WorkflowRegion>(TypeName, role, new RunMessageExtractor(numberOfShards));
-        return builder.AddHocon(LeanDequeMailbox.Hocon, HoconAddMode.Prepend).WithShardRegion<WorkflowRegion>(
+        builder = builder.AddHocon(LeanDequeMailbox.Hocon, HoconAddMode.Prepend).WithShardRegion<WorkflowRegion>(
             TypeName,
             runId => WorkflowActor.Props(runId, settings).WithMailbox(LeanDequeMailbox.ConfigPath),
             new RunMessageExtractor(numberOfShards),
@@ -34,8 +34,11 @@ public static class WorkflowRunsHosting
                 RememberEntities = true,
                 RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                 StateStoreMode = StateStoreMode.Persistence,
-            })
-            .WithActors((system, registry) =>
+            });
+        // On a store one node only may use, no other member can ever be removed: nothing to watch.
+        return settings.SingleNodeStore
+            ? builder
+            : builder.WithActors((system, registry) =>
                 system.ActorOf(InterruptionWatch.Props(registry.Get<WorkflowRegion>()), "interruption-watch"));
     }
 }
