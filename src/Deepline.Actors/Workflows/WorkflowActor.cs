@@ -160,11 +160,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 // The timer is spent: whatever CheckStuck finds, the next deadline is armed anew.
                 _armed = null;
                 // A silent task with an attempt left is the run's to retry, not a detector's: its lease ends first.
-                if (_state is not null && _settings.Detectors is { } node && _writing is null
-                    && WorkflowDecider.Decide(_state, new ExpireLeases(_runId, node), DateTimeOffset.UtcNow, _settings.Policy) is { Persist.IsEmpty: false })
-                    Handle(new ExpireLeases(_runId, node));
-                else
-                    CheckStuck();
+                if (_state is not null && _settings.Detectors is { } node && Handle(new ExpireLeases(_runId, node))) break;
+                CheckStuck();
                 break;
             case ReceiveTimeout:
                 Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -192,7 +189,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <param name="correlation">Set when a pool told the command (<see cref="PoolReport"/>): the answer carries it back.</param>
-    private void Handle(IRunCommand command, long? correlation = null)
+    /// <returns>Whether the command's events are being journalled (false: it changed nothing durable).</returns>
+    private bool Handle(IRunCommand command, long? correlation = null)
     {
         var before = _state;
         var span = RunTracing.StartDecide(command, ref _trace);
@@ -207,7 +205,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             if (decision.Reply is { } reply) Answer(Sender, Correlate(RunTracing.Stamp(reply, span)!, correlation));
             RunTracing.End(span);
             if (_state is null) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
-            return;
+            return false;
         }
 
         // A cancel reaches the pools while its write is under way, not after it: the write's fsync (p99 several ms on
@@ -247,6 +245,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             _writing = null;
             AfterChange(before, _state!, decision.Persist, announced);
         });
+        return true;
     }
 
     /// <summary>

@@ -35,8 +35,7 @@ public static class PoolEndpoints
                 return Problems.Of(403, "Forbidden", $"this key serves pools {string.Join(", ", pools)}, not '{pool}'", "pool");
             var (body, error) = await HttpJson.ReadAsync<PollRequest>(request, ct);
             if (error is not null) return error;
-            if (string.IsNullOrEmpty(body!.WorkerId) || body.WorkerId.Length > RunEndpoints.MaxWorkerIdLength
-                || body.WorkerId.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+            if (!RunEndpoints.IsWorkerId(body!.WorkerId))
                 return Problems.BadRequest($"worker_id is required: 1..{RunEndpoints.MaxWorkerIdLength} characters without spaces or control characters", "worker_id");
             if (body.WaitS is < 0 or > MaxWaitS)
                 return Problems.Of(422, "Invalid poll", $"wait_s must be 0..{MaxWaitS}, got {body.WaitS}", "wait_s");
@@ -49,7 +48,7 @@ public static class PoolEndpoints
             }
             try
             {
-                var leased = await PollAsync(pool, body.WorkerId, body.MaxTasks ?? 1, TimeSpan.FromSeconds(body.WaitS ?? 20),
+                var leased = await PollAsync(pool, body.WorkerId!, body.MaxTasks ?? 1, TimeSpan.FromSeconds(body.WaitS ?? 20),
                     user.Pools(), user.Name(), await queues.GetAsync(ct), gateway, config.Deadlock.HeartbeatTimeoutS, ct);
                 return TypedResults.Ok(new PollResponse(leased));
             }

@@ -15,6 +15,10 @@ public static class RunEndpoints
 {
     public const int MaxWorkerIdLength = 128;
 
+    /// <summary>A worker id as task events and polls take it: 1..128 characters, no spaces or control characters.</summary>
+    public static bool IsWorkerId(string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= MaxWorkerIdLength && !id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c));
+
     public static IEndpointRouteBuilder MapRunEndpoints(this IEndpointRouteBuilder app, int heartbeatTimeoutS)
     {
         // Role submitter (its own client's runs) or admin.
@@ -60,7 +64,7 @@ public static class RunEndpoints
                 return Problems.BadRequest($"event must be exactly one of {string.Join(", ", Enum.GetNames<TaskEventKind>())}", "event");
             if (string.IsNullOrEmpty(body.WorkerId))
                 return Problems.BadRequest("worker_id is required on every task event: it proves the reporter holds the task", "worker_id");
-            if (body.WorkerId.Length > MaxWorkerIdLength || body.WorkerId.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+            if (!IsWorkerId(body.WorkerId))
                 return Problems.BadRequest($"worker_id must be 1..{MaxWorkerIdLength} characters without spaces or control characters", "worker_id");
             var result = body.Result is { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined } ? null : body.Result;
             if (result is { } r && JsonSize.Utf8Bytes(r) > config.Limits.MaxValueBytes)
