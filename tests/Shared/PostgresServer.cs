@@ -16,11 +16,13 @@ public sealed class PostgresServer : IAsyncDisposable
     public const string User = "deepline";
 
     private readonly string _dir;
-    private readonly Process _process;
+    private readonly string[] _arguments;
+    private readonly bool _asRoot;
+    private Process _process;
 
-    private PostgresServer(string dir, int port, Process process)
+    private PostgresServer(string dir, int port, string[] arguments, bool asRoot, Process process)
     {
-        (_dir, Port, _process) = (dir, port, process);
+        (_dir, Port, _arguments, _asRoot, _process) = (dir, port, arguments, asRoot, process);
     }
 
     /// <summary>The postmaster's own pid (runuser may stand between it and us).</summary>
@@ -62,24 +64,68 @@ public sealed class PostgresServer : IAsyncDisposable
 
         var port = Loopback.FreePort();
         var durability = durable ? "on" : "off";
-        var info = Start(Path.Combine(bin, "postgres"),
-            ["-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", $"fsync={durability}",
-             "-c", $"synchronous_commit={durability}", "-c", $"full_page_writes={durability}", "-c", "max_connections=200"], asRoot);
-        var process = Process.Start(info) ?? throw new InvalidOperationException("postgres did not start");
+        string[] arguments = [Path.Combine(bin, "postgres"), "-D", data, "-p", port.ToString(), "-h", "127.0.0.1", "-k", dir, "-c", $"fsync={durability}",
+             "-c", $"synchronous_commit={durability}", "-c", $"full_page_writes={durability}", "-c", "max_connections=200"];
+        var server = new PostgresServer(dir, port, arguments, asRoot, Spawn(arguments, asRoot));
+        await server.AwaitAcceptingAsync();
+        return server;
+    }
+
+    /// <summary>
+    /// Stops the server as an operator or a crash would (SIGINT: fast shutdown, every session ended; SIGKILL: the
+    /// postmaster dies and its backends follow), waits for it to be gone, and returns once it is started again on the same
+    /// port and data, accepting connections (a SIGKILL's restart replays the WAL first).
+    /// </summary>
+    public async Task StopAsync(bool kill = false)
+    {
+        if (_process.HasExited) return;
+        if (PostmasterPid() is { } pid) Kill(pid, kill ? 9 : 2);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(cts.Token);
+        _process.Dispose();
+    }
+
+    /// <summary>Starts a stopped server again (same port, same data) and returns once it accepts connections.</summary>
+    public async Task StartAgainAsync()
+    {
+        // After a SIGKILL the old backends notice their postmaster's death within moments; until the last is gone the
+        // new postmaster refuses the shared memory they still hold and exits: start it again.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            _process = Spawn(_arguments, _asRoot);
+            try
+            {
+                await AwaitAcceptingAsync();
+                return;
+            }
+            catch (InvalidOperationException) when (_process.HasExited && DateTime.UtcNow < deadline)
+            {
+                _process.Dispose();
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private static Process Spawn(string[] arguments, bool asRoot)
+    {
+        var process = Process.Start(Start(arguments[0], arguments[1..], asRoot)) ?? throw new InvalidOperationException("postgres did not start");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new PostgresServer(dir, port, process);
+        return process;
+    }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!await server.AcceptsAsync())
+    private async Task AwaitAcceptingAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await AcceptsAsync())
         {
-            if (process.HasExited) throw new InvalidOperationException($"postgres exited with {process.ExitCode} on port {port}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"postgres on port {port} did not accept connections within 30 s");
+            if (_process.HasExited) throw new InvalidOperationException($"postgres exited with {_process.ExitCode} on port {Port}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"postgres on port {Port} did not accept connections within 60 s");
             await Task.Delay(50);
         }
-        return server;
     }
 
     /// <summary>Creates an empty database (a store of its own for one node or one cluster) and returns its connection string.</summary>
@@ -132,8 +178,12 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         try
         {
-            await using var db = new Npgsql.NpgsqlConnection(ConnectionString() + ";Timeout=2");
+            // Unpooled: a pooled connection from before a restart would open without asking the new server anything.
+            await using var db = new Npgsql.NpgsqlConnection(ConnectionString().Replace("Pooling=true", "Pooling=false") + ";Timeout=2");
             await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT 1";
+            await cmd.ExecuteScalarAsync();
             return true;
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or SocketException or IOException or TimeoutException)

@@ -84,6 +84,20 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         return await _reads.HighestSequenceNrAsync(persistenceId, fromSequenceNr, cancellationToken);
     }
 
+    public override async Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
+        Action<IPersistentRepresentation> recoveryCallback)
+    {
+        try
+        {
+            await base.ReplayMessagesAsync(context, persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback);
+        }
+        catch (Exception e)
+        {
+            ConnectionLoss.Forget(e);
+            throw;
+        }
+    }
+
     /// <summary>Rows marked deleted at once, removed only once the journal's readers are surely past them (<see cref="JournalDeletes"/>).</summary>
     protected override async Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
     {
@@ -196,9 +210,10 @@ internal sealed class GroupCommitWriter : IDisposable
                 Commit(connection, statements, batch);
                 foreach (var p in batch) p.Done.TrySetResult();
             }
-            catch (Exception) when (batch.Count > 1)
+            catch (Exception failed) when (batch.Count > 1 && !ConnectionLoss.Forget(failed))
             {
-                // One write (e.g. a duplicate sequence number) must not fail the others that shared its transaction.
+                // One write (e.g. a duplicate sequence number) must not fail the others that shared its transaction; a
+                // lost connection fails them all at once (below) instead of once each.
                 foreach (var p in batch)
                 {
                     try
@@ -214,7 +229,8 @@ internal sealed class GroupCommitWriter : IDisposable
             }
             catch (Exception e)
             {
-                first.Done.TrySetException(e);
+                ConnectionLoss.Forget(e);
+                foreach (var p in batch) p.Done.TrySetException(e);
             }
         }
         statements?.Dispose();

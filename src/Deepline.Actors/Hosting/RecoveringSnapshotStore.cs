@@ -23,7 +23,15 @@ public sealed class RecoveringSnapshotStore : SqlSnapshotStore
     protected override async Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken = default)
     {
         if (!await _reads.HasSnapshotAsync(persistenceId, cancellationToken)) return null;
-        return await base.LoadAsync(persistenceId, criteria, cancellationToken);
+        try
+        {
+            return await base.LoadAsync(persistenceId, criteria, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            ConnectionLoss.Forget(e);
+            throw;
+        }
     }
 
     protected override void PostStop()

@@ -70,10 +70,13 @@ internal sealed class RecoveryReads : IDisposable
             else reader.Dispose();
             return result;
         }
-        catch
+        catch (Exception e)
         {
-            // A connection that failed once (server restart, broken socket) is not handed out again.
+            // A connection that failed once (server restart, broken socket) is not handed out again, nor, when the server
+            // went away, are the idle ones beside it.
             reader.Dispose();
+            if (ConnectionLoss.Forget(e))
+                while (_idle.TryTake(out var stale)) stale.Dispose();
             throw;
         }
     }
@@ -87,9 +90,10 @@ internal sealed class RecoveryReads : IDisposable
             SqliteStore.OnOpened(connection);
             return Reader.Prepare(connection, _sql);
         }
-        catch
+        catch (Exception e)
         {
             await connection.DisposeAsync();
+            ConnectionLoss.Forget(e);
             throw;
         }
     }

@@ -20,6 +20,7 @@ public static class DeadlockMonitorHosting
         builder
             .WithSingleton<RunIndexProjection>("run-index", RunIndexProjection.Props(index), SingletonOn(role), createProxyToo: false)
             .WithSingleton<DeadlockSupervisor>("deadlock-supervisor",
-                (_, registry, resolver) => DeadlockSupervisor.Props(settings, registry.Get<WorkflowRegion>(), index, resolver.GetService<WebhookSender>()),
+                (_, registry, resolver) => BackOnItsOwn.Props(
+                    DeadlockSupervisor.Props(settings, registry.Get<WorkflowRegion>(), index, resolver.GetService<WebhookSender>()), "deadlock-supervisor"),
                 SingletonOn(role));
 }

@@ -13,5 +13,6 @@ public static class ResourceCoordinatorHosting
     /// </summary>
     public static AkkaConfigurationBuilder WithResourceCoordinator(this AkkaConfigurationBuilder builder, ResourceSettings settings, string? role = null) =>
         builder.WithSingleton<ResourceCoordinator>("resource-coordinator",
-            (_, registry, _) => ResourceCoordinator.Props(settings, registry.Get<WorkflowRegion>()), DeadlockMonitorHosting.SingletonOn(role));
+            (_, registry, _) => BackOnItsOwn.Props(ResourceCoordinator.Props(settings, registry.Get<WorkflowRegion>()), "resource-coordinator"),
+            DeadlockMonitorHosting.SingletonOn(role));
 }

@@ -115,6 +115,7 @@ public static class HealthEndpoints
         }
         catch (Exception ex)
         {
+            ConnectionLoss.Forget(ex);
             return (false, ex.GetType().Name + ": " + ex.Message);
         }
     }
