@@ -117,7 +117,9 @@ public static class DeeplineNode
         builder.Services.AddDeeplineOpenApi();
         builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}",
             Environment.GetEnvironmentVariable(Telemetry.OtlpEndpointVariable));
-        builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10)));
+        builder.Services.AddSingleton<RunServing>();
+        builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10),
+            sp.GetRequiredService<RunServing>()));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
             akka.AddHocon(LoadHocon(), HoconAddMode.Prepend)

@@ -16,7 +16,8 @@ public static class HealthEndpoints
 {
     /// <summary>
     /// Every dependency is reported as ok / degraded / down under <c>dependencies</c>; the answer is 503 only for what
-    /// stops this node from serving (the store does not answer, or the node is not an Up cluster member). A Redis
+    /// stops this node from serving (the store does not answer, run requests time out, or the node is not an Up cluster
+    /// member). A Redis
     /// outage, a lagging or stalled run index, a monitor that is away or unreadable runs make the node "degraded",
     /// still 200: it keeps accepting and answering runs, and a load balancer must not take it out for that.
     /// </summary>
@@ -24,13 +25,15 @@ public static class HealthEndpoints
     {
         app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, DeeplineConfig config,
             IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<IntegrityWatch> integrity, RunIndexStore index,
-            RunIndexProgress progress, NodeDependencies dependencies, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
+            RunIndexProgress progress, NodeDependencies dependencies, RunServing runServing, RunsGateway gateway,
+            System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
         {
             var cluster = Cluster.Get(system);
             var self = cluster.SelfMember;
             var state = cluster.State;
             var (reachable, error) = await ProbeAsync(persistence, ct);
             var up = self.Status == MemberStatus.Up;
+            var answering = !runServing.Failing || await gateway.ProbeAsync(TimeSpan.FromSeconds(2), ct);
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
             var unreadable = await IntegrityAsync(integrity, ct);
 
@@ -45,6 +48,8 @@ public static class HealthEndpoints
                     ("unreadable", MayReadAllRuns(user)
                         ? unreadable?.Recent.Select(r => new UnreadableRunResponse(r.RunId, r.SequenceNr, r.Error, r.At)).ToArray() ?? []
                         : null)),
+                ["runs"] = Dependency(answering ? DependencyState.ok : DependencyState.down,
+                    answering ? null : $"run requests time out (the latest {runServing.SinceTimeOut.TotalSeconds:0} s ago) and the run shards did not answer a probe"),
                 ["cluster"] = Dependency(
                     !up ? DependencyState.down : state.Unreachable.Count > 0 ? DependencyState.degraded : DependencyState.ok,
                     !up ? $"this node is {self.Status}, not Up" : state.Unreachable.Count > 0 ? $"{state.Unreachable.Count} member(s) unreachable" : null),
@@ -59,7 +64,7 @@ public static class HealthEndpoints
             deps["deadlock_monitor"] = Dependency(monitor is { Running: true } ? DependencyState.ok : DependencyState.down,
                 monitor is { Running: true } ? null : "the deadlock supervisor did not answer; runs are not scanned for being stuck");
 
-            var serving = up && reachable;
+            var serving = up && reachable && answering;
             var allOk = deps.Values.All(b => (string?)b["state"] == nameof(DependencyState.ok));
             var body = new HealthResponse(
                 serving && allOk ? "ok" : "degraded",

@@ -10,8 +10,30 @@ namespace Deepline.Node.Http;
 /// Asks the cluster on behalf of an HTTP request, straight to the workflow shard region (or its proxy). A run answers a command with the reply it names or with a
 /// <see cref="CommandRejected"/>, whose kind (not its text) decides the problem; a time-out is a 503, never a 500.
 /// </summary>
-public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan askTimeout)
+public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan askTimeout, RunServing serving)
 {
+    /// <summary>The run id the readiness check asks about (a run nobody submits: the answer is a 404 from a live shard).</summary>
+    public const string ProbeRunId = "deepline:readiness-probe";
+
+    /// <summary>
+    /// Asks the region about <see cref="ProbeRunId"/> within <paramref name="timeout"/>: any answer means shards are
+    /// allocated, entities start and recover, and the journal answers.
+    /// </summary>
+    public async Task<bool> ProbeAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        try
+        {
+            var actor = await runs.GetAsync(ct);
+            await actor.Ask<IDeeplineMessage>(new GetRun(ProbeRunId), timeout, ct);
+            serving.Answered();
+            return true;
+        }
+        catch (AskTimeoutException)
+        {
+            return false;
+        }
+    }
+
     /// <returns>The reply, or the problem to answer with instead.</returns>
     public async Task<(TReply? Reply, ProblemHttpResult? Failure)> AskAsync<TReply>(IRunCommand command, CancellationToken ct)
         where TReply : class, IDeeplineMessage
@@ -24,7 +46,9 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
         try
         {
             var actor = await runs.GetAsync(ct);
-            return await actor.Ask<IDeeplineMessage>(command, askTimeout, ct) switch
+            var answer = await actor.Ask<IDeeplineMessage>(command, askTimeout, ct);
+            serving.Answered();
+            return answer switch
             {
                 TReply reply => (reply, null),
                 CommandRejected rejected => (null, Problems.From(rejected)),
@@ -35,6 +59,7 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
         }
         catch (AskTimeoutException)
         {
+            serving.TimedOut();
             span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "ask timed out");
             return (null, Problems.Unavailable($"run '{command.RunId}' did not answer within {askTimeout.TotalSeconds:0.#} s; the request may still be applied, retry it"));
         }

@@ -13,7 +13,7 @@ namespace Deepline.Node.Observability;
 /// Liveness and readiness for orchestrators (Kubernetes probes, load balancers) from ASP.NET Core's health checks.
 /// <c>/healthz/live</c>: the actor system runs (Akka.Hosting's own liveness check); failing it means restart the process.
 /// <c>/healthz/ready</c>: this node can serve runs: an Up cluster member (Akka.Cluster.Hosting's readiness check) whose
-/// store answers; Redis and the deadlock monitor are reported Degraded when away, never Unhealthy, because the node keeps
+/// store answers and whose run requests are answered (<see cref="RunsHealthCheck"/>); Redis and the deadlock monitor are reported Degraded when away, never Unhealthy, because the node keeps
 /// accepting and cancelling runs without them (cancels are journalled and mirrored when Redis is back; the monitor is
 /// a singleton that may be on another node, or moving). <c>/health</c> stays the seed's diagnostic page.
 /// </summary>
@@ -36,6 +36,7 @@ public static class HealthChecks
     {
         var checks = services.AddHealthChecks()
             .AddCheck<StoreHealthCheck>("store", HealthStatus.Unhealthy, [ReadyTag])
+            .AddCheck<RunsHealthCheck>("runs", HealthStatus.Unhealthy, [ReadyTag])
             .AddCheck<MonitorHealthCheck>("deadlock_monitor", HealthStatus.Degraded, [ReadyTag]);
         if (config.Redis.Enabled) checks.AddCheck<RedisHealthCheck>("redis", HealthStatus.Degraded, [ReadyTag]);
         return services;
@@ -83,6 +84,23 @@ public sealed class StoreHealthCheck(PersistenceTarget persistence) : IHealthChe
         return reachable
             ? HealthCheckResult.Healthy(persistence.Description)
             : new HealthCheckResult(context.Registration.FailureStatus, $"{persistence.Description} does not answer: {error}");
+    }
+}
+
+/// <summary>
+/// Run requests are answered: healthy while the latest one was; after a time-out, healthy again only once the region
+/// answers a probe within 3 s (<see cref="RunServing"/>).
+/// </summary>
+public sealed class RunsHealthCheck(RunServing serving, RunsGateway gateway) : IHealthCheck
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        if (!serving.Failing || await gateway.ProbeAsync(ProbeTimeout, ct)) return HealthCheckResult.Healthy("run requests are answered");
+        return new HealthCheckResult(context.Registration.FailureStatus,
+            $"run requests time out (the latest {serving.SinceTimeOut.TotalSeconds:0} s ago) and a probe of the run shards did not answer within " +
+            $"{ProbeTimeout.TotalSeconds:0} s: shards are recovering or the store does not take writes");
     }
 }
 

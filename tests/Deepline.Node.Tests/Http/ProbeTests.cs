@@ -74,3 +74,49 @@ public sealed class ProbeDegradationTests
         Assert.Contains("task_cancelled_total{cause=\"user\"} 0\n", metrics);
     }
 }
+
+/// <summary>
+/// Readiness follows the run requests, not only a <c>SELECT 1</c>: while another process holds the SQLite store's write
+/// lock, the store still answers a query but no run can be written, and the node says so until writes go through again.
+/// </summary>
+public sealed class ReadinessFollowsRunsTests
+{
+    [Fact]
+    public async Task A_node_whose_run_requests_time_out_is_not_ready_until_they_are_answered_again()
+    {
+        await using var node = await SingleNode.StartAsync("deepline-ready-");
+        var client = node.Client;
+        Assert.Equal(HttpStatusCode.Created, (await client.PostJson("/runs", """{"run_id":"r-0","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz/ready")).StatusCode);
+
+        await using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(node.Dir, Deepline.Actors.Hosting.SqliteStore.FileName)}"))
+        {
+            await holder.OpenAsync();
+            await using var tx = await holder.BeginTransactionAsync(System.Data.IsolationLevel.Serializable); // BEGIN IMMEDIATE: the write lock
+            await using (var touch = holder.CreateCommand())
+            {
+                touch.Transaction = (Microsoft.Data.Sqlite.SqliteTransaction)tx;
+                touch.CommandText = "CREATE TABLE IF NOT EXISTS readiness_test_lock (x INTEGER)";
+                await touch.ExecuteNonQueryAsync();
+            }
+
+            using var patient = new HttpClient { BaseAddress = client.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+            var refused = await patient.PostJson("/runs", """{"run_id":"r-1","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+
+            var ready = await patient.GetAsync("/healthz/ready");
+            var body = await ready.ReadObject();
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.Equal("Unhealthy", body["checks"]!["runs"]!["status"]!.GetValue<string>());
+            Assert.Equal("Healthy", body["checks"]!["store"]!["status"]!.GetValue<string>()); // SELECT 1 alone would have said ready
+            var health = await patient.GetAsync("/health");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.Equal("down", (await health.ReadObject())["dependencies"]!["runs"]!["state"]!.GetValue<string>());
+            await tx.RollbackAsync();
+        }
+
+        // Nothing is sent to the node but the probes: readiness finds out by itself that runs are answered again.
+        await Eventually.Until(async () => (await client.GetAsync("/healthz/ready")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "ready again");
+        Assert.Equal(HttpStatusCode.Created, (await client.PostJson("/runs", """{"run_id":"r-2","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode);
+    }
+}
