@@ -118,6 +118,8 @@ public static class DeeplineNode
         builder.Services.AddDeeplineTelemetry(telemetryScope, $"{config.Http.Host}:{config.Http.Port}",
             Environment.GetEnvironmentVariable(Telemetry.OtlpEndpointVariable));
         builder.Services.AddSingleton<RunServing>();
+        builder.Services.AddSingleton<StoreProbe>();
+        builder.Services.AddSingleton<RunIndexReadings>();
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10),
             sp.GetRequiredService<RunServing>()));
         builder.Services.AddAkka(SystemName, (akka, _) =>
@@ -147,6 +149,7 @@ public static class DeeplineNode
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDeeplineSecurity();
+        app.UseApiDocsHeaders();
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapHealthEndpoints();

@@ -99,6 +99,26 @@ public static class ApiDocs
             });
         });
 
+    /// <summary>
+    /// The reference page is served on the dashboard's origin, so it gets the dashboard's framing and sniffing rules:
+    /// another site must not frame it (clickjacking) and no answer is content-sniffed. Its CSP forbids framing, plugins,
+    /// a foreign base URL and form posts; scripts and styles stay as Scalar's page needs them (its configuration is an
+    /// inline script).
+    /// </summary>
+    public static IApplicationBuilder UseApiDocsHeaders(this IApplicationBuilder app) =>
+        app.Use((ctx, next) =>
+        {
+            if (ctx.Request.Path.StartsWithSegments(ReferencePattern) || ctx.Request.Path.StartsWithSegments("/openapi"))
+            {
+                var h = ctx.Response.Headers;
+                h.XContentTypeOptions = "nosniff";
+                h.XFrameOptions = "DENY";
+                h["Referrer-Policy"] = "no-referrer";
+                h.ContentSecurityPolicy = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'none'";
+            }
+            return next(ctx);
+        });
+
     /// <summary>Anyone: see the class summary.</summary>
     public static IEndpointRouteBuilder MapDeeplineOpenApi(this IEndpointRouteBuilder app)
     {

@@ -23,15 +23,17 @@ public static class HealthEndpoints
     /// </summary>
     public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, DeeplineConfig config,
-            IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<IntegrityWatch> integrity, RunIndexStore index,
+        app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, StoreProbe store, DeeplineConfig config,
+            IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<IntegrityWatch> integrity, RunIndexReadings index,
             RunIndexProgress progress, NodeDependencies dependencies, RunServing runServing, RunsGateway gateway,
             System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
         {
             var cluster = Cluster.Get(system);
             var self = cluster.SelfMember;
             var state = cluster.State;
-            var (reachable, error) = await ProbeAsync(persistence, ct);
+            var (reachable, error) = await store.CheckAsync(ct);
+            // The node's address, its store and the store's errors (which may name hosts) only to those who may read every run.
+            var detailed = MayReadAllRuns(user);
             var up = self.Status == MemberStatus.Up;
             var answering = !runServing.Failing || await gateway.ProbeAsync(TimeSpan.FromSeconds(2), ct);
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
@@ -41,8 +43,8 @@ public static class HealthEndpoints
             {
                 ["store"] = Dependency(
                     !reachable ? DependencyState.down : unreadable is { UnreadableRuns: > 0 } ? DependencyState.degraded : DependencyState.ok,
-                    !reachable ? error : unreadable is { UnreadableRuns: > 0 } u ? $"{u.UnreadableRuns} run(s) with an unreadable history" : null,
-                    ("store", persistence.Description),
+                    !reachable ? (detailed ? error : "the store does not answer") : unreadable is { UnreadableRuns: > 0 } u ? $"{u.UnreadableRuns} run(s) with an unreadable history" : null,
+                    ("store", detailed ? persistence.Description : null),
                     ("unreadable_runs", unreadable?.UnreadableRuns ?? 0),
                     // Anyone may ask /health (load balancers do); run ids only go to those who may read every run.
                     ("unreadable", MayReadAllRuns(user)
@@ -68,9 +70,9 @@ public static class HealthEndpoints
             var allOk = deps.Values.All(b => (string?)b["state"] == nameof(DependencyState.ok));
             var body = new HealthResponse(
                 serving && allOk ? "ok" : "degraded",
-                new ClusterHealthResponse(self.Address.ToString(), self.Status.ToString(), [.. self.Roles], state.Leader?.ToString(),
-                    state.Members.Count, state.Unreachable.Count),
-                new PersistenceHealthResponse(reachable, persistence.Description, error),
+                new ClusterHealthResponse(detailed ? self.Address.ToString() : null, self.Status.ToString(), detailed ? [.. self.Roles] : [],
+                    detailed ? state.Leader?.ToString() : null, state.Members.Count, state.Unreachable.Count),
+                new PersistenceHealthResponse(reachable, detailed ? persistence.Description : null, detailed ? error : null),
                 deps,
                 MonitorEndpoints.HealthBlock(config, monitor));
             return TypedResults.Json(body, statusCode: serving ? 200 : 503);
@@ -87,13 +89,11 @@ public static class HealthEndpoints
         return block;
     }
 
-    private static async Task<Dictionary<string, object?>> IndexAsync(RunIndexStore index, RunIndexProgress progress, CancellationToken ct)
+    private static async Task<Dictionary<string, object?>> IndexAsync(RunIndexReadings index, RunIndexProgress progress, CancellationToken ct)
     {
         try
         {
-            var offset = await index.OffsetAsync(ct);
-            var lag = await index.LagAsync(ct);
-            var (quarantined, _) = await index.QuarantinedAsync(0, ct);
+            var (offset, lag, quarantined) = await index.ReadAsync(ct);
             var (state, reason) = progress.Observe(offset, lag, DateTimeOffset.UtcNow);
             return Dependency(state, reason, ("lag", lag), ("offset", offset), ("quarantined", quarantined));
         }
@@ -109,19 +109,4 @@ public static class HealthEndpoints
 
     private static bool MayReadAllRuns(System.Security.Claims.ClaimsPrincipal user) =>
         user.IsOpen() || user.IsInRole(Role.@operator.ToString()) || user.IsInRole(Role.admin.ToString());
-
-    internal static async Task<(bool Reachable, string? Error)> ProbeAsync(PersistenceTarget target, CancellationToken ct)
-    {
-        try
-        {
-            await using var db = new DataConnection(new DataOptions().UseConnectionString(target.ProviderName, target.ConnectionString));
-            await db.ExecuteAsync("SELECT 1", ct);
-            return (true, null);
-        }
-        catch (Exception ex)
-        {
-            ConnectionLoss.Forget(ex);
-            return (false, ex.GetType().Name + ": " + ex.Message);
-        }
-    }
 }

@@ -13,6 +13,8 @@ public static partial class HttpJson
         o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         // {"run_id":"a","run_id":"b"} would otherwise mean whichever came last; a proxy may have read the first.
         o.AllowDuplicateProperties = false;
+        // The documented names are snake_case and exact: {"RUN_ID": ...} is an unknown field, not run_id.
+        o.PropertyNameCaseInsensitive = false;
     }
 
     public static JsonSerializerOptions Options { get; } = Create();
@@ -46,6 +48,7 @@ public static partial class HttpJson
                 $"the request body did not arrive within {timeout} s (orchestrator.limits.body_timeout_s)"));
         }
         var body = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        if (Unstorable(body.Span) is { } unstorable) return (null, Problems.BadRequest(unstorable.Reason, unstorable.Field));
         try
         {
             var value = JsonSerializer.Deserialize<T>(body.Span, Options);
@@ -56,6 +59,68 @@ public static partial class HttpJson
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.TrimStart('$', '.');
             return (null, Problems.BadRequest(Explain<T>(body.Span, ex, field), field));
         }
+    }
+
+    /// <summary>
+    /// What well-formed JSON may carry but no store or answer can: a string (or name) escaping a lone UTF-16 surrogate
+    /// ("\ud800" reached the journal's serializer and came back as a 500), or a number beyond a double's range (1e999 was
+    /// stored and echoed as written). Only escaped strings are decoded: unescaped UTF-8 is already validated by the reader.
+    /// Malformed JSON is left to the deserializer, whose error names where it broke.
+    /// </summary>
+    private static (string Reason, string? Field)? Unstorable(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = Options.MaxDepth == 0 ? 64 : Options.MaxDepth });
+        string? lastName = null;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                    case JsonTokenType.String:
+                        string? text;
+                        try
+                        {
+                            text = reader.ValueIsEscaped ? reader.GetString() : null;
+                        }
+                        catch (InvalidOperationException)
+                        {
+                            text = "\ud800"; // the reader refuses to decode an escaped lone surrogate at all
+                        }
+                        if (text is not null && HasLoneSurrogate(text))
+                            return ($"'{lastName ?? "body"}' holds {(reader.TokenType == JsonTokenType.PropertyName ? "a field name" : "a string")} " +
+                                    "with a lone UTF-16 surrogate escape (e.g. \\ud800 without its pair): strings must be valid Unicode", lastName);
+                        if (reader.TokenType == JsonTokenType.PropertyName) lastName = text ?? reader.GetString();
+                        break;
+                    case JsonTokenType.Number:
+                        var raw = reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan.ToArray();
+                        if (!double.TryParse(System.Text.Encoding.UTF8.GetString(raw), System.Globalization.NumberStyles.Float,
+                                System.Globalization.CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
+                            return ($"'{lastName ?? "body"}' holds the number {System.Text.Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 32)])}, " +
+                                    "beyond the range of a double (about ±1.8e308)", lastName);
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        return null;
+    }
+
+    /// <summary>A high surrogate not followed by a low one, or a low one without its high one.</summary>
+    public static bool HasLoneSurrogate(string s)
+    {
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) i++;
+            else if (char.IsSurrogate(s[i])) return true;
+        }
+        return false;
     }
 
     /// <summary>

@@ -15,9 +15,13 @@ public static class RunEndpoints
 {
     public const int MaxWorkerIdLength = 128;
 
-    /// <summary>A worker id as task events and polls take it: 1..128 characters, no spaces or control characters.</summary>
+    /// <summary>
+    /// A worker id as task events and polls take it: 1..128 characters, no spaces, control or format characters (a
+    /// zero-width space alone was accepted, an id no operator can read or type), no lone surrogates.
+    /// </summary>
     public static bool IsWorkerId(string? id) =>
-        !string.IsNullOrEmpty(id) && id.Length <= MaxWorkerIdLength && !id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c));
+        !string.IsNullOrEmpty(id) && id.Length <= MaxWorkerIdLength && !HttpJson.HasLoneSurrogate(id)
+        && !id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format);
 
     public static IEndpointRouteBuilder MapRunEndpoints(this IEndpointRouteBuilder app, int heartbeatTimeoutS)
     {

@@ -76,11 +76,11 @@ public static class HealthChecks
 }
 
 /// <summary>The journal's database answers a query: without it nothing can be acknowledged.</summary>
-public sealed class StoreHealthCheck(PersistenceTarget persistence) : IHealthCheck
+public sealed class StoreHealthCheck(PersistenceTarget persistence, StoreProbe store) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
-        var (reachable, error) = await HealthEndpoints.ProbeAsync(persistence, ct);
+        var (reachable, error) = await store.CheckAsync(ct);
         return reachable
             ? HealthCheckResult.Healthy(persistence.Description)
             : new HealthCheckResult(context.Registration.FailureStatus, $"{persistence.Description} does not answer: {error}");

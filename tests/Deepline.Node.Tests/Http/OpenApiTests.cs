@@ -89,6 +89,11 @@ public sealed class OpenApiTests(NodeFixture node) : IClassFixture<NodeFixture>
         {
             var script = await anonymous.GetAsync(new Uri(new Uri(anonymous.BaseAddress!, "/scalar/v1"), src));
             Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+            Assert.Equal("nosniff", script.Headers.GetValues("X-Content-Type-Options").Single());
         }
+        // On the dashboard's origin: no other site may frame it, nothing is sniffed.
+        Assert.Equal("DENY", page.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("nosniff", page.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.Contains("frame-ancestors 'none'", page.Headers.GetValues("Content-Security-Policy").Single());
     }
 }

@@ -65,6 +65,13 @@ public sealed class RunApiTests(NodeFixture node) : IClassFixture<NodeFixture>
     [InlineData("""{"workflow_name":"a\u001b[31mred","tasks":[{"task_id":"a","type":"noop"}]}""", 422, "workflow_name", "control characters")]
     [InlineData("""{"tasks":[{"task_id":"a","type":"noop"}],"deadlock":{"stale":5}}""", 400, "deadlock.stale", "unknown field")]
     [InlineData("""[1,2]""", 400, null, "must be an object")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop","params":{"k":"\ud800"}}]}""", 400, "k", "lone UTF-16 surrogate")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop","params":{"\udc00x":1}}]}""", 400, "params", "lone UTF-16 surrogate")]
+    [InlineData("""{"workflow_name":"\ud83d","tasks":[{"task_id":"a","type":"noop"}]}""", 400, "workflow_name", "lone UTF-16 surrogate")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop","params":{"k":1e999}}]}""", 400, "k", "beyond the range of a double")]
+    [InlineData("""{"tasks":[{"task_id":"a","type":"noop","params":{"k":-1E400}}]}""", 400, "k", "beyond the range of a double")]
+    [InlineData("""{"RUN_ID":"x","tasks":[{"task_id":"a","type":"noop"}]}""", 400, "RUN_ID", "unknown field")]
+    [InlineData("""{"Tasks":[{"task_id":"a","type":"noop"}]}""", 400, "Tasks", "unknown field")]
     public async Task Invalid_submissions_get_a_problem_naming_the_field(string body, int status, string? field, string detail)
     {
         var response = await Client.PostJson("/runs", body);

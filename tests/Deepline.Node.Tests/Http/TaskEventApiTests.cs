@@ -43,6 +43,10 @@ public sealed class TaskEventApiTests(NodeFixture node) : IClassFixture<NodeFixt
     // Strict JSON: a duplicate key, a number for a string.
     [InlineData("x", """{"event":"TASK_HEARTBEAT","event":"TASK_STARTED","worker_id":"w"}""", 400)]
     [InlineData("x", """{"event":"TASK_STARTED","worker_id":7}""", 400)]
+    // A worker id no operator can read: a zero-width space alone, a lone surrogate.
+    [InlineData("x", """{"event":"TASK_STARTED","worker_id":"\u200b"}""", 400)]
+    [InlineData("x", """{"event":"TASK_STARTED","worker_id":"w\ud800"}""", 400)]
+    [InlineData("x", """{"event":"TASK_STARTED","Worker_Id":"w"}""", 400)]
     public async Task Impossible_events_are_refused(string task, string body, int status)
     {
         var runId = "ev-bad-" + Guid.NewGuid().ToString("N")[..8];

@@ -118,5 +118,20 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         using var anonymous = node.Client(null);
         var text = await (await anonymous.GetAsync("/health")).Content.ReadAsStringAsync();
         Assert.DoesNotContain(Run, text);
+
+        // Nor, to anyone but operators and admins, the node's address, its store or its data directory.
+        var open = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        Assert.Null(open["cluster"]!["self"]);
+        Assert.Null(open["persistence"]!["store"]);
+        Assert.Null(open["dependencies"]!["store"]!["store"]);
+        Assert.DoesNotContain("127.0.0.1", text);
+        Assert.DoesNotContain(node.Dir, text);
+        Assert.True(open["persistence"]!["reachable"]!.GetValue<bool>());
+        Assert.NotNull(open["deadlock_monitor"]);
+
+        using var operatorClient = node.Client(SecuredNode.Operator);
+        var detailed = System.Text.Json.Nodes.JsonNode.Parse(await (await operatorClient.GetAsync("/health")).Content.ReadAsStringAsync())!;
+        Assert.Contains("127.0.0.1", detailed["cluster"]!["self"]!.GetValue<string>());
+        Assert.NotNull(detailed["persistence"]!["store"]);
     }
 }

@@ -2,9 +2,11 @@ namespace Deepline.Node.Http;
 
 // Wire shapes of GET /health (the seed's diagnostic page) and of the /healthz probes.
 
-public sealed record ClusterHealthResponse(string Self, string Status, IReadOnlyList<string> Roles, string? Leader, int Members, int Unreachable);
+/// <summary>Self, roles and leader are null/empty for callers without the operator or admin role (anyone may call /health).</summary>
+public sealed record ClusterHealthResponse(string? Self, string Status, IReadOnlyList<string> Roles, string? Leader, int Members, int Unreachable);
 
-public sealed record PersistenceHealthResponse(bool Reachable, string Store, string? Error);
+/// <summary>Store and error are null for callers without the operator or admin role.</summary>
+public sealed record PersistenceHealthResponse(bool Reachable, string? Store, string? Error);
 
 /// <summary>The seed's deadlock_monitor block of GET /health, field for field.</summary>
 public sealed record DeadlockMonitorHealthResponse(
