@@ -158,6 +158,8 @@ public enum RejectionKind
     NotStored,
     /// <summary>The run's journal holds an event this node cannot read; retrying cannot help.</summary>
     HistoryUnreadable,
+    /// <summary>The store could not be reached or failed the write (down, restarting, full): the outcome is unknown, retry later.</summary>
+    StoreUnavailable,
 }
 
 public sealed record CommandRejected(RejectionKind Kind, string Message, string? Field = null, ImmutableArray<string>? Cycle = null) : IDeeplineMessage

@@ -37,3 +37,37 @@ public static class ConnectionLoss
         return true;
     }
 }
+
+/// <summary>Whether a failed journal call failed because the store could not be used, rather than because of what it holds.</summary>
+public static class StoreFailure
+{
+    /// <summary>
+    /// True for a store that is down, restarting, refusing connections, behind an open circuit breaker, timing out or out of
+    /// space: a history read that failed so says nothing about the history. /health listed such runs as "unreadable
+    /// history" for minutes after a database restart, some that never existed.
+    /// </summary>
+    public static bool IsUnavailable(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case AggregateException a when a.InnerExceptions.Any(IsUnavailable):
+                    return true;
+                case Akka.Pattern.OpenCircuitException or TimeoutException or OperationCanceledException or IOException
+                    or System.Net.Sockets.SocketException:
+                    return true;
+                case PostgresException p:
+                    // Class 08 connection, 53 insufficient resources (disk full, out of memory, too many connections), 57 operator intervention.
+                    return p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("53", StringComparison.Ordinal)
+                           || p.SqlState.StartsWith("57", StringComparison.Ordinal);
+                case NpgsqlException:
+                    return true;
+                case Microsoft.Data.Sqlite.SqliteException s:
+                    // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_IOERR 10, SQLITE_FULL 13, SQLITE_CANTOPEN 14.
+                    return s.SqliteErrorCode is 5 or 6 or 7 or 10 or 13 or 14;
+            }
+        }
+        return false;
+    }
+}

@@ -294,25 +294,34 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        // The outcome of a failed write is unknown, so the answer must not be a success, nor promise anything.
-        NotStored($"the journal write failed ({cause.GetType().Name}); it may not have been stored: read the run before repeating the request");
+        // The outcome of a failed write is unknown, so the answer must not be a success, nor promise anything. The store
+        // failed, not the request: a 503 (a 500 told load balancers and clients the request itself was at fault).
+        NotStored($"the journal write failed ({cause.GetType().Name}); it may not have been stored: read the run before repeating the request",
+            RejectionKind.StoreUnavailable);
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
+        if (Deepline.Actors.Hosting.StoreFailure.IsUnavailable(reason))
+        {
+            // The store could not be asked (down, restarting, breaker open, full): nothing says the history is damaged.
+            Log.Warning("Run {0}: recovery failed, the store is unavailable ({1}); the run starts again on its next message", _runId, reason.GetType().Name);
+            base.OnRecoveryFailure(reason, message);
+            return;
+        }
         Log.Error(reason, "Run {0}: recovery failed; the run's history cannot be read", _runId);
         Context.System.EventStream.Publish(new RunHistoryUnreadable(_runId, LastSequenceNr + 1, $"{reason.GetType().Name}: {reason.Message}", DateTimeOffset.UtcNow));
         base.OnRecoveryFailure(reason, message);
     }
 
-    private void NotStored(string detail)
+    private void NotStored(string detail, RejectionKind kind = RejectionKind.NotStored)
     {
         if (_writing is not { } w) return;
         _writing = null;
-        if (w.Reply is not null) Answer(w.ReplyTo, Correlate(new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"), w.Correlation));
+        if (w.Reply is not null) Answer(w.ReplyTo, Correlate(new CommandRejected(kind, $"run '{_runId}': {detail}"), w.Correlation));
         if (w.Batch is not null)
-            AnswerAll(w.ReplyTo, w.Batch.Select(b => (b.Id, (IDeeplineMessage?)new CommandRejected(RejectionKind.NotStored, $"run '{_runId}': {detail}"))));
+            AnswerAll(w.ReplyTo, w.Batch.Select(b => (b.Id, (IDeeplineMessage?)new CommandRejected(kind, $"run '{_runId}': {detail}"))));
         // The pools heard of a cancel the journal may not hold: they forget it, or they would drop the run's later tasks.
         if (w.Notice is not null) _mediator.Tell(new Publish(Topics.Cancellations, new RunCancelWithdrawn(_runId)));
         RunTracing.End(w.Span, "not stored");

@@ -25,7 +25,7 @@ public static class HealthEndpoints
     {
         app.MapGet("/health", async (ActorSystem system, PersistenceTarget persistence, StoreProbe store, DeeplineConfig config,
             IRequiredActor<DeadlockSupervisor> supervisor, IRequiredActor<IntegrityWatch> integrity, RunIndexReadings index,
-            RunIndexProgress progress, NodeDependencies dependencies, RunServing runServing, RunsGateway gateway,
+            RunIndexProgress progress, NodeDependencies dependencies, RunServing runServing, RunsGateway gateway, KeyRing keys,
             System.Security.Claims.ClaimsPrincipal user, CancellationToken ct) =>
         {
             var cluster = Cluster.Get(system);
@@ -62,6 +62,7 @@ public static class HealthEndpoints
                 deps["redis"] = Dependency(connected ? DependencyState.ok : DependencyState.down,
                     connected ? null : "not connected; cancels are journalled and mirrored to Redis when it is back");
             }
+            if (keys.Enabled) deps["keys"] = Dependency(keys.Problem is null ? DependencyState.ok : DependencyState.degraded, keys.Problem, ("count", keys.Count));
             deps["run_index"] = reachable ? await IndexAsync(index, progress, ct) : Dependency(DependencyState.down, "the store does not answer");
             deps["deadlock_monitor"] = Dependency(monitor is { Running: true } ? DependencyState.ok : DependencyState.down,
                 monitor is { Running: true } ? null : "the deadlock supervisor did not answer; runs are not scanned for being stuck");

@@ -25,6 +25,8 @@ public static class Problems
         RejectionKind.Forbidden => Of(403, "Forbidden", r.Message, r.Field),
         // 500, not 503: the write was refused, so nothing was acknowledged, and the same request will be refused again.
         RejectionKind.NotStored => Of(500, "Not stored", r.Message, r.Field),
+        // 503: the store was down or failed the write; the request may or may not be stored, and a retry later will tell.
+        RejectionKind.StoreUnavailable => Of(503, "Store unavailable", r.Message, r.Field),
         // 500 without Retry-After: the journal itself is damaged, no retry can help; an operator must restore the store.
         RejectionKind.HistoryUnreadable => Of(500, "Run history unreadable", r.Message, r.Field),
         _ => Of(422, r.Cycle is null ? "Invalid workflow" : "Dependency cycle", r.Message, r.Field, r.Cycle),

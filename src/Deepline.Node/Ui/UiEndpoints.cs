@@ -123,7 +123,8 @@ public static class UiEndpoints
         return app;
     }
 
-    private static async Task StreamAsync(HttpContext ctx, ClaimsPrincipal user, UiFeed feed, IHostApplicationLifetime lifetime)
+    private static async Task StreamAsync(HttpContext ctx, ClaimsPrincipal user, UiFeed feed, IHostApplicationLifetime lifetime,
+        Deepline.Node.Security.KeyRing keys)
     {
         var operate = Policies.Roles[Policies.Operate].Any(r => user.IsInRole(r.ToString()));
         var caller = user.IsOpen() ? "addr:" + ctx.Connection.RemoteIpAddress : "key:" + user.Name();
@@ -136,6 +137,13 @@ public static class UiEndpoints
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, lifetime.ApplicationStopping);
         var ct = stop.Token;
+        // A stream outlives its authentication: a reload that revokes (or re-roles) its key ends it at once.
+        void Recheck()
+        {
+            if (!keys.StillHolds(ctx.Request, user)) stop.Cancel();
+        }
+        keys.Reloaded += Recheck;
+        using var unsubscribe = new Unsubscribe(() => keys.Reloaded -= Recheck);
         ctx.Response.ContentType = "text/event-stream; charset=utf-8";
         ctx.Response.Headers.CacheControl = "no-store";
         ctx.Response.Headers["X-Accel-Buffering"] = "no";
@@ -164,6 +172,11 @@ public static class UiEndpoints
         {
             // The page went away or the node is stopping: the stream just ends.
         }
+    }
+
+    private sealed class Unsubscribe(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     /// <summary>One event; the data is JSON on a single line, so it cannot end the event early or forge another.</summary>

@@ -31,3 +31,70 @@ public sealed class KeyReloadTests(SecuredNode node) : IClassFixture<SecuredNode
         Assert.Equal(HttpStatusCode.OK, (await newcomer.GetAsync("/stats")).StatusCode);
     }
 }
+
+/// <summary>A revoked key's open event stream ends at the reload; a deleted keys file is an error in the log and /health.</summary>
+public sealed class KeyRevocationTests(SecuredNode node) : IClassFixture<SecuredNode>
+{
+    [Fact]
+    public async Task Revoking_a_key_ends_its_open_event_stream_and_leaves_the_others_streaming()
+    {
+        using var teamA = node.Client(SecuredNode.TeamA);
+        using var teamB = node.Client(SecuredNode.TeamB);
+        teamA.Timeout = teamB.Timeout = Timeout.InfiniteTimeSpan;
+        await using var streamA = await OpenAsync(teamA);
+        await using var streamB = await OpenAsync(teamB);
+        using var linesA = new StreamReader(streamA);
+        using var linesB = new StreamReader(streamB);
+        Assert.StartsWith("event: hello", await linesA.ReadLineAsync());
+        Assert.StartsWith("event: hello", await linesB.ReadLineAsync());
+
+        var revoked = System.Diagnostics.Stopwatch.StartNew();
+        var temp = node.KeysPath + ".tmp";
+        await File.WriteAllTextAsync(temp, SecuredNode.KeysYaml().Replace($"key: {SecuredNode.TeamA}", "key: team-a-key-rotated-000000099"));
+        File.Move(temp, node.KeysPath, overwrite: true);
+
+        // Team A's stream ends (the reader sees its end) within seconds of the file's change.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (await linesA.ReadLineAsync(deadline.Token) is not null) { }
+        Assert.True(revoked.Elapsed < TimeSpan.FromSeconds(10), $"stream ended {revoked.Elapsed.TotalSeconds:F1} s after the revocation");
+
+        // Team B's stream still carries team B's runs.
+        Assert.Equal(HttpStatusCode.Created, (await teamB.PostJson("/runs", """{"run_id":"rv-b","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode);
+        using var seen = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        string? line;
+        do line = await linesB.ReadLineAsync(seen.Token);
+        while (line is not null && !line.Contains("rv-b"));
+        Assert.NotNull(line);
+    }
+
+    [Fact]
+    public async Task A_deleted_keys_file_keeps_the_keys_in_force_and_shows_in_health_until_it_is_back()
+    {
+        using var ops = node.Client(SecuredNode.Operator);
+        var saved = await File.ReadAllTextAsync(node.KeysPath);
+        File.Delete(node.KeysPath);
+        try
+        {
+            await Eventually.Until(async () =>
+                (await (await ops.GetAsync("/health")).ReadObject())["dependencies"]!["keys"]?["state"]?.GetValue<string>() == "degraded",
+                TimeSpan.FromSeconds(15), "health shows the missing keys file");
+            var keys = (await (await ops.GetAsync("/health")).ReadObject())["dependencies"]!["keys"]!;
+            Assert.Contains("missing", keys["detail"]!.GetValue<string>());
+            Assert.Equal(HttpStatusCode.OK, (await ops.GetAsync("/stats")).StatusCode); // the documented policy: keys stay in force
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(node.KeysPath, saved);
+        }
+        await Eventually.Until(async () =>
+            (await (await ops.GetAsync("/health")).ReadObject())["dependencies"]!["keys"]!["state"]!.GetValue<string>() == "ok",
+            TimeSpan.FromSeconds(15), "health ok once the file is back");
+    }
+
+    private static async Task<Stream> OpenAsync(HttpClient client)
+    {
+        var response = await client.GetAsync("/ui/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStreamAsync();
+    }
+}
