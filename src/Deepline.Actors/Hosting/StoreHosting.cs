@@ -18,8 +18,19 @@ public static class StoreHosting
             .WithSqlPersistence(connectionString, providerName)
             .AddSetup(SqliteStore.DataOptionsSetup(providerName, connectionString))
             .AddHocon($"akka.persistence.journal.sql.class = \"{typeof(GroupCommitJournal).AssemblyQualifiedName}\"\n" +
-                      $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"" +
+                      $"akka.persistence.snapshot-store.sql.class = \"{typeof(RecoveringSnapshotStore).AssemblyQualifiedName}\"\n" +
+                      NoReplayFilter +
                       (providerName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase) ? "\n" + PostgresShardTimeout : ""), HoconAddMode.Prepend);
+
+    /// <summary>
+    /// Akka's replay filter (repair-by-discard-old) drops every event of a writer it has seen before once another
+    /// writer's event came between, whatever the sequence numbers: a run whose shard moved from node A to B and back to
+    /// A (a rebalance, then B leaving) would lose A's later events at its next recovery. Our writer ids are per journal,
+    /// i.e. per node process, so that case is ordinary; one writer per run at a time is what sharding and the
+    /// split-brain resolver guarantee, and the journal's primary key refuses a second event at a sequence number.
+    /// The filter can only drop real events here, so it is off (ReplayFilterTests).
+    /// </summary>
+    public const string NoReplayFilter = "akka.persistence.journal.sql.replay-filter.mode = off";
 
     /// <summary>
     /// A shard whose remember-entities write failed in a database restart waits this long before it restarts, and holds
