@@ -26,8 +26,23 @@ public static class InProcessNode
             Data = new DataConfig(Path.Combine(dataRoot, name)),
             Store = store,
         };
-        var app = DeeplineNode.Build(adjust?.Invoke(config) ?? config, logging: l => l.ClearProviders());
-        await app.StartAsync();
+        // Its log is kept: a start cancelled under load (the host stopped by a terminated actor system) says why.
+        var captured = new CapturingLoggerProvider();
+        var app = DeeplineNode.Build(adjust?.Invoke(config) ?? config, logging: l =>
+        {
+            l.ClearProviders();
+            l.AddProvider(captured);
+            l.SetMinimumLevel(LogLevel.Information);
+        });
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (OperationCanceledException e)
+        {
+            await app.DisposeAsync();
+            throw new InvalidOperationException($"{name} was stopped while starting; its last log lines:\n" + string.Join("\n", captured.Messages.TakeLast(40)), e);
+        }
         var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}"), Timeout = TimeSpan.FromSeconds(10) };
         await Eventually.Until(async () => (await client.GetAsync("/cluster/members")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30), $"{name} answering");
         var port = Akka.Cluster.Cluster.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>()).SelfAddress.Port;
