@@ -120,6 +120,8 @@ public static class DeeplineNode
         builder.Services.AddSingleton<RunServing>();
         builder.Services.AddSingleton<StoreProbe>();
         builder.Services.AddSingleton<RunIndexReadings>();
+        builder.Services.AddSingleton(sp => new ClientQuotas(sp.GetRequiredService<Deepline.Actors.Index.RunIndexStore>(),
+            config.Limits.MaxOpenRunsPerClient, config.Limits.MaxOpenTasksPerClient));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10),
             sp.GetRequiredService<RunServing>()));
         builder.Services.AddAkka(SystemName, (akka, _) =>

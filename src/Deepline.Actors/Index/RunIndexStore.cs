@@ -99,6 +99,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             "CREATE INDEX IF NOT EXISTS ix_run_index_status_created ON run_index (status, created_at)",
             "CREATE INDEX IF NOT EXISTS ix_run_index_updated ON run_index (updated_at)",
         ],
+        [
+            // Per-client quotas count a client's open runs at submission (cached a second per client and node).
+            "CREATE INDEX IF NOT EXISTS ix_run_index_client_status ON run_index (client_id, status)",
+        ],
     ];
 
     /// <summary>The schema version this build writes.</summary>
@@ -379,6 +383,18 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         while (await r.ReadAsync(ct))
             rows.Add(new QuarantinedEvent(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3), IndexColumns.At(r.GetInt64(4))));
         return (n, rows);
+    }
+
+    /// <summary>A client's open runs (RUNNING or CANCELLING) and their tasks not yet ended, as far as the index got.</summary>
+    public async Task<(long Runs, long Tasks)> OpenLoadAsync(string clientId, CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null,
+            "SELECT COUNT(*), COALESCE(SUM(pending + queued + running), 0) FROM run_index WHERE client_id = @c AND status IN (@r, @x)",
+            ("c", clientId), ("r", nameof(RunStatus.RUNNING)), ("x", nameof(RunStatus.CANCELLING)));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (Convert.ToInt64(r.GetValue(0)), Convert.ToInt64(r.GetValue(1)));
     }
 
     public async Task<long> OffsetAsync(CancellationToken ct = default)

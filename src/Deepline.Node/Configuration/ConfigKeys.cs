@@ -252,6 +252,18 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 1, Max = int.MaxValue, Read = c => c.Limits.RunThresholdMaxS,
         },
+        new("orchestrator.limits.max_open_runs_per_client", "DEEPLINE_LIMITS_MAX_OPEN_RUNS_PER_CLIENT", "20000",
+            "Most runs one client may have open (RUNNING or CANCELLING) at once (0..10000000, 0 = unlimited); more is 429.")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 10000000, RequirementText = "an integer from 0 (unlimited) to 10000000", WhenUnset = "unlimited",
+            Read = c => c.Limits.MaxOpenRunsPerClient,
+        },
+        new("orchestrator.limits.max_open_tasks_per_client", "DEEPLINE_LIMITS_MAX_OPEN_TASKS_PER_CLIENT", "200000",
+            "Most unfinished tasks one client's open runs may hold at once (0..100000000, 0 = unlimited); more is 429.")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 100000000, RequirementText = "an integer from 0 (unlimited) to 100000000", WhenUnset = "unlimited",
+            Read = c => c.Limits.MaxOpenTasksPerClient,
+        },
         new("orchestrator.resources.default_capacity", "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "1",
             "Capacity of a resource nobody declared with PUT /resources/{name} (1..1000000).")
         {

@@ -92,8 +92,13 @@ public sealed record LimitsConfig(
     int RatePerSecond,
     int RateBurst,
     int RunThresholdMinS,
-    int RunThresholdMaxS)
+    int RunThresholdMaxS,
+    int MaxOpenRunsPerClient = LimitsConfig.DefaultMaxOpenRunsPerClient,
+    int MaxOpenTasksPerClient = LimitsConfig.DefaultMaxOpenTasksPerClient)
 {
+    public const int DefaultMaxOpenRunsPerClient = 20_000;
+    public const int DefaultMaxOpenTasksPerClient = 200_000;
+
     public static LimitsConfig Defaults { get; } = new(10_000, 100_000, 65_536, 8_388_608, 30, 500, 1_000, 60, 86_400);
 }
 

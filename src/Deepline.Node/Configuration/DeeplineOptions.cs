@@ -156,9 +156,11 @@ public sealed class LimitsOptions
     [ConfigurationKeyName("rate_burst")] public int RateBurst { get; set; }
     [ConfigurationKeyName("run_threshold_min_s")] public int RunThresholdMinS { get; set; }
     [ConfigurationKeyName("run_threshold_max_s")] public int RunThresholdMaxS { get; set; }
+    [ConfigurationKeyName("max_open_runs_per_client")] public int MaxOpenRunsPerClient { get; set; }
+    [ConfigurationKeyName("max_open_tasks_per_client")] public int MaxOpenTasksPerClient { get; set; }
 
     public LimitsConfig ToConfig() => new(MaxTasksPerRun, MaxEdgesPerRun, MaxValueBytes, MaxBodyBytes, BodyTimeoutS, RatePerSecond, RateBurst,
-        RunThresholdMinS, RunThresholdMaxS);
+        RunThresholdMinS, RunThresholdMaxS, MaxOpenRunsPerClient, MaxOpenTasksPerClient);
 }
 
 public sealed class ResourcesOptions

@@ -27,19 +27,25 @@ public static class RunEndpoints
     {
         // Role submitter (its own client's runs) or admin.
         app.MapPost("/runs", async Task<Results<Created<RunCreatedResponse>, ProblemHttpResult>> (HttpRequest request, ClaimsPrincipal user,
-            RunsGateway gateway, DeeplineConfig config, CancellationToken ct) =>
+            RunsGateway gateway, DeeplineConfig config, ClientQuotas quotas, CancellationToken ct) =>
         {
             var (body, error) = await HttpJson.ReadAsync<SubmitRunRequest>(request, ct);
             if (error is not null) return error;
             var (spec, invalid) = ToSpec(body!, user, config.Retry.ToSettings());
             if (invalid is not null) return invalid;
-            var (reply, failure) = await gateway.AskAsync<RunReply>(new SubmitRun(spec!), ct);
+            if (await quotas.RefusalAsync(spec!.ClientId, spec.Tasks.Length, ct) is { } overQuota)
+            {
+                request.HttpContext.Response.Headers.RetryAfter = "10";
+                return Problems.Of(429, "Quota exceeded", overQuota, "client_id");
+            }
+            var (reply, failure) = await gateway.AskAsync<RunReply>(new SubmitRun(spec), ct);
             if (failure is not null) return failure;
+            quotas.Admitted(spec.ClientId, spec.Tasks.Length);
             var s = reply!.State;
             return TypedResults.Created($"/runs/{s.RunId}",
                 new RunCreatedResponse(s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.Tasks.Count));
         }).RequireAuthorization(Policies.Submit)
-            .Documented("runs", "Submit a run", 400, 408, 409, 413, 415, 422, 500, 503).Accepts<SubmitRunRequest>("application/json");
+            .Documented("runs", "Submit a run", 400, 408, 409, 413, 415, 422, 429, 500, 503).Accepts<SubmitRunRequest>("application/json");
 
         // Role submitter (own client), operator or admin; another client's run is 404.
         app.MapGet("/runs/{runId}", async Task<Results<Ok<RunResponse>, ProblemHttpResult>> (string runId, ClaimsPrincipal user, RunsGateway gateway,

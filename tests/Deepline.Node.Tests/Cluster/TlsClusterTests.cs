@@ -24,14 +24,33 @@ public sealed class TlsClusterTests : IAsyncLifetime
         var stranger = TestCertificates.Create(_cluster.Dir, "stranger", "stranger-secret");
 
         var (member, memberAddress) = await Start("member", cluster, "cluster-secret", []);
-        var (intruder, _) = await Start("intruder", stranger, "stranger-secret", [memberAddress]);
+        // Akka.Remote ends a node whose TLS handshake with a seed failed (CoordinatedShutdown, TlsHandshakeFailureReason):
+        // the stranger either stops, while starting or soon after, or stays on its own; it never joins.
+        HttpClient? intruder = null;
+        try
+        {
+            (intruder, _) = await Start("intruder", stranger, "stranger-secret", [memberAddress]);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("TlsHandshakeFailureReason", StringComparison.Ordinal))
+        {
+        }
         var (peer, peerAddress) = await Start("peer", cluster, "cluster-secret", [memberAddress]);
 
         var peerTls = peerAddress.Replace("akka.tcp://", "akka.ssl.tcp://");
         await Eventually.Until(async () => (await Addresses(member)).Contains(peerTls), TimeSpan.FromSeconds(30), "the certificate holder joined");
         // By the time the holder (started after it) is in, the stranger has had every chance: it is not in, and it is in no cluster.
         Assert.Equal(2, (await Addresses(member)).Count);
-        Assert.Equal(0, (await Members(intruder))["count"]!.GetValue<int>());
+        if (intruder is not null)
+        {
+            try
+            {
+                Assert.Equal(0, (await Members(intruder))["count"]!.GetValue<int>());
+            }
+            catch (HttpRequestException)
+            {
+                // It stopped after its start: out of every cluster as well.
+            }
+        }
     }
 
     private Task<(HttpClient Client, string Address)> Start(string name, string certificate, string password, IReadOnlyList<string> seeds) =>

@@ -1,3 +1,4 @@
+using Deepline.Tests.Shared;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -137,5 +138,54 @@ public sealed class RateLimitTests(RateLimitedNode node) : IClassFixture<RateLim
         Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("/cluster/status")).StatusCode);
         using var balancer = node.Client(null);
         for (var i = 0; i < 10; i++) Assert.Equal(HttpStatusCode.OK, (await balancer.GetAsync("/health")).StatusCode);
+    }
+}
+
+/// <summary>A node where a client may keep 3 runs and 10 unfinished tasks open.</summary>
+public sealed class QuotaNode : SecuredNode
+{
+    protected override Deepline.Node.Configuration.LimitsConfig Limits(Deepline.Node.Configuration.LimitsConfig d) =>
+        base.Limits(d) with { MaxOpenRunsPerClient = 3, MaxOpenTasksPerClient = 10 };
+}
+
+public sealed class QuotaTests(QuotaNode node) : IClassFixture<QuotaNode>
+{
+    [Fact]
+    public async Task A_client_at_its_open_runs_quota_gets_429_naming_it_while_another_client_submits_and_it_may_again_once_one_ends()
+    {
+        using var teamA = node.Client(SecuredNode.TeamA);
+        using var teamB = node.Client(SecuredNode.TeamB);
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(HttpStatusCode.Created, (await teamA.PostJson("/runs", $$"""{"run_id":"qa-{{i}}","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode);
+
+        // Sent at once after the third: the index may not have them yet, what this node admitted counts.
+        var refused = await teamA.PostJson("/runs", """{"run_id":"qa-3","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""");
+        Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+        Assert.True(refused.Headers.RetryAfter is not null);
+        var problem = await refused.ReadObject();
+        Assert.Equal("Quota exceeded", problem.Str("title"));
+        Assert.Contains("orchestrator.limits.max_open_runs_per_client", problem.Str("detail"));
+        Assert.Contains("client 'team-a'", problem.Str("detail"));
+        Assert.Equal(HttpStatusCode.NotFound, (await teamA.GetAsync("/runs/qa-3")).StatusCode); // nothing stored
+
+        Assert.Equal(HttpStatusCode.Created, (await teamB.PostJson("/runs", """{"run_id":"qb-0","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode);
+
+        // A cancelled run no longer counts once the index has it.
+        Assert.Equal(HttpStatusCode.OK, (await teamA.PutJson("/runs/qa-0/cancel", """{"reason":"make room"}""")).StatusCode);
+        await Eventually.Until(async () =>
+            (await teamA.PostJson("/runs", """{"run_id":"qa-3","tasks":[{"task_id":"x","type":"x","pool":"ext"}]}""")).StatusCode == HttpStatusCode.Created,
+            TimeSpan.FromSeconds(30), "a run accepted again after one was cancelled");
+    }
+
+    [Fact]
+    public async Task A_run_that_would_take_a_client_past_its_open_tasks_quota_is_refused_naming_it()
+    {
+        using var teamB = node.Client(SecuredNode.TeamB);
+        var tasks = string.Join(",", Enumerable.Range(0, 8).Select(i => $$"""{"task_id":"t{{i}}","type":"x","pool":"ext"}"""));
+        Assert.Equal(HttpStatusCode.Created, (await teamB.PostJson("/runs", $$"""{"run_id":"qt-0","tasks":[{{tasks}}]}""")).StatusCode);
+
+        var refused = await teamB.PostJson("/runs", """{"run_id":"qt-1","tasks":[{"task_id":"a","type":"x","pool":"ext"},{"task_id":"b","type":"x","pool":"ext"},{"task_id":"c","type":"x","pool":"ext"}]}""");
+        Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+        Assert.Contains("orchestrator.limits.max_open_tasks_per_client", (await refused.ReadObject()).Str("detail"));
     }
 }
