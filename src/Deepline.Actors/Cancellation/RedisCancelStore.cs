@@ -94,6 +94,9 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
     /// <summary>Whether the connection to Redis is up right now (for /health; never waits).</summary>
     public bool IsConnected => _connection.IsCompletedSuccessfully && _connection.Result.IsConnected;
 
+    /// <summary>The connection's database while it is up, for the node's other uses of Redis (cluster-wide rate limits); null while it is not.</summary>
+    public IDatabase? DatabaseIfConnected => IsConnected ? _connection.Result.GetDatabase() : null;
+
     /// <summary>Where the mirror resumes: the stored offset, creating the marker (offset 0) when Redis has none.</summary>
     public async Task<long> ResumeOffsetAsync()
     {

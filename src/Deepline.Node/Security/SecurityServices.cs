@@ -22,6 +22,7 @@ public static class SecurityServices
         var limits = config.Limits;
         if (limits.RatePerSecond > 0)
         {
+            services.AddSingleton(sp => new SharedRateLimit(sp.GetRequiredService<Deepline.Actors.Hosting.NodeDependencies>(), limits.RatePerSecond, limits.RateBurst));
             services.AddRateLimiter(o =>
             {
                 o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
@@ -32,21 +33,25 @@ public static class SecurityServices
                     var caller = context.User.Identity?.IsAuthenticated == true && !context.User.IsOpen()
                         ? "key:" + context.User.Name()
                         : "addr:" + context.Connection.RemoteIpAddress;
-                    return RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
+                    var local = new TokenBucketRateLimiterOptions
                     {
                         TokenLimit = limits.RateBurst,
                         TokensPerPeriod = limits.RatePerSecond,
                         ReplenishmentPeriod = TimeSpan.FromSeconds(1),
                         QueueLimit = 0,
                         AutoReplenishment = true,
-                    });
+                    };
+                    // With Redis, one bucket per caller for the whole cluster (SharedRateLimit); without, the node's own.
+                    return config.Redis.Enabled
+                        ? RateLimitPartition.Get(caller, key => context.RequestServices.GetRequiredService<SharedRateLimit>().For(key, new TokenBucketRateLimiter(local)))
+                        : RateLimitPartition.GetTokenBucketLimiter(caller, _ => local);
                 });
                 o.OnRejected = async (context, ct) =>
                 {
                     var retry = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : 1;
                     context.HttpContext.Response.Headers.RetryAfter = retry.ToString(CultureInfo.InvariantCulture);
                     await Problems.Of(429, "Too many requests",
-                        $"this caller sent more than {limits.RatePerSecond} requests per second (burst {limits.RateBurst}); retry after {retry} s (orchestrator.limits.rate_per_second)")
+                        $"this caller sent more than {limits.RatePerSecond} requests per second (burst {limits.RateBurst}){(config.Redis.Enabled ? " to the cluster" : "")}; retry after {retry} s (orchestrator.limits.rate_per_second)")
                         .ExecuteAsync(context.HttpContext);
                 };
             });

@@ -189,3 +189,53 @@ public sealed class QuotaTests(QuotaNode node) : IClassFixture<QuotaNode>
         Assert.Contains("orchestrator.limits.max_open_tasks_per_client", (await refused.ReadObject()).Str("detail"));
     }
 }
+
+/// <summary>
+/// With Redis the rate limit is the cluster's, not each node's: three nodes behind a load balancer grant a caller one
+/// bucket, not three. Three single nodes share one Redis here (the limit needs Redis, not a cluster); while Redis is
+/// away each node's own bucket decides and nothing fails.
+/// </summary>
+public sealed class SharedRateLimitTests
+{
+    [Fact]
+    public async Task Three_nodes_on_one_redis_grant_a_caller_one_bucket_and_serve_on_their_own_while_redis_is_away()
+    {
+        await using var redis = await Deepline.Cancellation.Tests.RedisServer.StartAsync();
+        var nodes = new List<SingleNode>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+                nodes.Add(await SingleNode.StartAsync("deepline-rate-", c => c with
+                {
+                    Redis = new Deepline.Node.Configuration.RedisConfig(redis.Connection, 3600),
+                    Limits = c.Limits with { RatePerSecond = 2, RateBurst = 6 },
+                }));
+            await Eventually.Until(async () =>
+            {
+                foreach (var n in nodes)
+                    if ((await (await n.Client.GetAsync("/health")).ReadObject())["dependencies"]!["redis"]!["state"]!.GetValue<string>() != "ok") return false;
+                return true;
+            }, TimeSpan.FromSeconds(30), "every node connected to Redis");
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => nodes[i % 3].Client.GetAsync("/stats")));
+            var served = statuses.Count(r => r.StatusCode == HttpStatusCode.OK);
+            var refused = statuses.Where(r => (int)r.StatusCode == 429).ToList();
+            // One bucket of 6 (plus what 2/s refills while 30 requests are answered), not three of 6.
+            Assert.InRange(served, 6, 10);
+            Assert.Equal(30 - served, refused.Count);
+            Assert.Contains("to the cluster", (await refused[0].ReadObject()).Str("detail"));
+            Assert.NotNull(refused[0].Headers.RetryAfter);
+
+            await redis.StopAsync();
+            await Eventually.Until(async () => (await nodes[0].Client.GetAsync("/health")).StatusCode == HttpStatusCode.OK &&
+                                               (await (await nodes[0].Client.GetAsync("/health")).ReadObject())["dependencies"]!["redis"]!["state"]!.GetValue<string>() == "down",
+                TimeSpan.FromSeconds(30), "Redis seen down");
+            // Each node's own bucket (untouched while Redis answered, so full) serves; no request fails for Redis being away.
+            var alone = await Task.WhenAll(nodes.Select(n => n.Client.GetAsync("/stats")));
+            Assert.All(alone, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        }
+        finally
+        {
+            foreach (var n in nodes) await n.DisposeAsync();
+        }
+    }
+}
