@@ -140,6 +140,7 @@ public static class DeeplineNode
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
+                .WithStoreLease(persistence, onForeignStore)
                 .WithCancellationMirror(persistence.CreateConnection, dependencies)
                 .WithWorkerPools(poolSettings, handlers)
                 .WithDeeplineHealthChecks()

@@ -40,3 +40,34 @@ public sealed class StoreRuleTests
         Assert.Equal(new[] { B, C }, Assert.IsType<StoreVerdict.DownOthers>(StoreRule.Decide(A, "store-aaaaaaaaaaaa", members)).Members.ToArray());
     }
 }
+
+/// <summary>The store's cluster lease as a pure rule: whose row a keeper may take, when it waits, when it calls a conflict.</summary>
+public sealed class StoreLeaseRuleTests
+{
+    private const string Self = "akka.tcp://deepline@10.0.0.1:4053#1";
+    private static readonly Func<string, bool> NoneSeen = _ => false;
+    private const long Now = 1_000_000;
+
+    [Fact]
+    public void A_free_row_its_own_row_or_a_predecessors_row_is_taken()
+    {
+        Assert.Equal(LeaseStep.Take, StoreLeaseRule.Decide(null, Self, NoneSeen, Now, null));
+        Assert.Equal(LeaseStep.Take, StoreLeaseRule.Decide(new LeaseRow(Self, Now - 500), Self, NoneSeen, Now, null));
+        // The singleton moved: the last holder was a member of this cluster, so its fresh row is ours to take at once.
+        const string predecessor = "akka.tcp://deepline@10.0.0.2:4053#7";
+        Assert.Equal(LeaseStep.Take, StoreLeaseRule.Decide(new LeaseRow(predecessor, Now - 500), Self, h => h == predecessor, Now, null));
+    }
+
+    [Fact]
+    public void A_stranger_s_fresh_row_is_waited_on_then_a_conflict_while_it_keeps_renewing_and_taken_once_silent()
+    {
+        var stranger = new LeaseRow("akka.tcp://deepline@10.0.0.9:4053#3", Now - 1_000);
+        Assert.Equal(LeaseStep.Wait, StoreLeaseRule.Decide(stranger, Self, NoneSeen, Now, null));
+        Assert.Equal(LeaseStep.Wait, StoreLeaseRule.Decide(stranger, Self, NoneSeen, Now, Now - 10_000));
+        Assert.Equal(LeaseStep.Conflict, StoreLeaseRule.Decide(stranger, Self, NoneSeen, Now, Now - 16_000));
+        // A crashed cluster's last renewal: silent for longer than the lease, taken (even after waiting on it).
+        Assert.Equal(LeaseStep.Take, StoreLeaseRule.Decide(stranger with { RenewedAtMs = Now - 11_000 }, Self, NoneSeen, Now, Now - 16_000));
+        // A released row (a clean stop writes 0) is taken at once.
+        Assert.Equal(LeaseStep.Take, StoreLeaseRule.Decide(stranger with { RenewedAtMs = 0 }, Self, NoneSeen, Now, null));
+    }
+}

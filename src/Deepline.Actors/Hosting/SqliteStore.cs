@@ -52,13 +52,41 @@ public static class SqliteStore
         }
         catch (SqliteException ex)
         {
-            throw new StoreCheckException($"{file} is not a readable SQLite database ({ex.Message.TrimEnd('.')}); restore it from a backup or move it away");
+            throw new StoreCheckException(Unusable(file, ex, FreeBytes(dir)));
         }
         finally
         {
             SqliteConnection.ClearAllPools();
         }
         return new PersistenceTarget(ProviderName.SQLiteMS, connectionString, $"sqlite:{file}") { File = file };
+    }
+
+    /// <summary>
+    /// Why the file cannot be used, in the operator's terms: a full disk (SQLITE_FULL, or an I/O error with almost no
+    /// space left) is said to be one, with the free space, rather than sending the operator to restore a backup of a
+    /// file that is fine.
+    /// </summary>
+    public static string Unusable(string file, SqliteException ex, long? freeBytes)
+    {
+        const long AlmostNone = 1 << 20;
+        var full = ex.SqliteErrorCode == 13 || (ex.SqliteErrorCode is 10 or 14 && freeBytes is < AlmostNone);
+        return full
+            ? $"the disk holding {file} is full ({freeBytes?.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} bytes free; " +
+              $"SQLite: {ex.Message.TrimEnd('.')}): free space on it and start again; nothing in the store is lost"
+            : $"{file} is not a readable SQLite database ({ex.Message.TrimEnd('.')}); restore it from a backup or move it away";
+    }
+
+    /// <summary>Free bytes on the file system holding <paramref name="path"/>, or null when it cannot be told.</summary>
+    public static long? FreeBytes(string path)
+    {
+        try
+        {
+            return new DriveInfo(path).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Beside the database: the highest journal ordering the node has seen committed.</summary>

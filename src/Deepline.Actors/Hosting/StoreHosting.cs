@@ -1,3 +1,4 @@
+using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Deepline.Actors.Workflows;
@@ -50,6 +51,20 @@ public static class StoreHosting
             system.ActorOf(StoreGuard.Props(storeRole, description, onForeignStore), "store-guard");
             registry.Register<IntegrityWatch>(system.ActorOf(IntegrityWatch.Props(), "integrity-watch"));
         });
+
+    /// <summary>
+    /// The store's cluster lease (<see cref="StoreLeaseKeeper"/>, a singleton on any node) and, on every node, the record of
+    /// the members it has seen. PostgreSQL only: SQLite is one node's store.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithStoreLease(this AkkaConfigurationBuilder builder, PersistenceTarget store, Action? onConflict)
+    {
+        if (!store.IsPostgreSql) return builder;
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
+        return builder
+            .WithActors((system, _) => system.ActorOf(MembersSeen.Props(seen), "members-seen"))
+            .WithSingleton<StoreLeaseKeeper>("store-lease", StoreLeaseKeeper.Props(store.CreateConnection, seen.ContainsKey, onConflict),
+                new Akka.Cluster.Hosting.ClusterSingletonOptions(), createProxyToo: false);
+    }
 
     /// <summary>The integrity watch alone, for a node composed without a store guard (tests of actors).</summary>
     public static AkkaConfigurationBuilder WithIntegrityWatch(this AkkaConfigurationBuilder builder) =>

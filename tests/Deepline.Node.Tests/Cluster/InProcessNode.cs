@@ -82,6 +82,9 @@ public sealed class PostgresCluster : IAsyncDisposable
         return (client, address);
     }
 
+    /// <summary>The running node of that name (for its services and lifetime).</summary>
+    public WebApplication App(string name) => _byName[name];
+
     /// <summary>Stops one node gracefully (it leaves the cluster, handing its singletons and shards over to the others).</summary>
     public async Task StopNodeAsync(string name)
     {

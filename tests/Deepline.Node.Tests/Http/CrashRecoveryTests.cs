@@ -72,7 +72,7 @@ public sealed class CrashRecoveryTests : IDisposable
             for (var i = 0; i < runs; i++)
             {
                 var created = await first.Client.PostJson("/runs", $$"""
-                    {"run_id":"resume-{{i}}","tasks":[{"task_id":"slow","type":"delay","params":{"ms":1500} },{"task_id":"after","type":"noop","depends_on":["slow"]}]}
+                    {"run_id":"resume-{{i}}","tasks":[{"task_id":"slow","type":"delay","params":{"ms":6000} },{"task_id":"after","type":"noop","depends_on":["slow"]}]}
                     """);
                 Assert.Equal(HttpStatusCode.Created, created.StatusCode);
             }

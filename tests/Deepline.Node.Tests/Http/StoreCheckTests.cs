@@ -67,3 +67,22 @@ public sealed class StoreCheckTests : IDisposable
         return (exitCode, node.StandardError);
     }
 }
+
+/// <summary>What start-up says about a store it cannot open: a full disk is a full disk, not a file to restore.</summary>
+public sealed class StoreUnusableMessageTests
+{
+    [Fact]
+    public void A_full_disk_is_named_with_its_free_space_and_a_damaged_file_is_sent_to_its_backup()
+    {
+        var full = Deepline.Actors.Hosting.SqliteStore.Unusable("/data/deepline.db", new Microsoft.Data.Sqlite.SqliteException("database or disk is full", 13), 4096);
+        Assert.Contains("the disk holding /data/deepline.db is full (4,096 bytes free", full);
+        Assert.DoesNotContain("backup", full);
+
+        // An I/O error with almost no space left is the disk too; with room left it is the file.
+        Assert.Contains("is full", Deepline.Actors.Hosting.SqliteStore.Unusable("/d/x.db", new Microsoft.Data.Sqlite.SqliteException("disk I/O error", 10), 0));
+        var damaged = Deepline.Actors.Hosting.SqliteStore.Unusable("/d/x.db", new Microsoft.Data.Sqlite.SqliteException("file is not a database", 26), 10L << 30);
+        Assert.Contains("is not a readable SQLite database", damaged);
+        Assert.Contains("restore it from a backup", damaged);
+        Assert.NotNull(Deepline.Actors.Hosting.SqliteStore.FreeBytes(Path.GetTempPath()));
+    }
+}
