@@ -40,10 +40,17 @@ public static class ExternalClaims
         if (run.WaitsOn.Contains(name))
         {
             var waiter = book.Resource(name).Waiters.First(w => w.RunId == run.RunId);
-            return new(workerId, name, waiter.Count, ClaimState.waiting, WaitForGraph.ExplainWaits(book, run.RunId, defaultCapacity).FirstOrDefault(w => w.Resource == name)?.Text);
+            return new(workerId, name, waiter.Count, ClaimState.waiting,
+                WaitForGraph.ExplainWaits(book, run.RunId, defaultCapacity, nameHolder: ForWorkers).FirstOrDefault(w => w.Resource == name)?.Text);
         }
         return run.Refused.TryGetValue(name, out var why) ? new(workerId, name, 0, ClaimState.refused, why) : new(workerId, name, 0, ClaimState.none, null);
     }
+
+    /// <summary>
+    /// A worker key serves pools, not a client: its claim answer says that a run holds the resource, never which run (a
+    /// run id is another client's). Operators see every holder by name in /resources and the wait-for graph.
+    /// </summary>
+    private static string ForWorkers(string holder) => ExternalHolders.WorkerOf(holder) is { } worker ? $"worker {worker}" : "a run";
 
     /// <summary>Owner of the worker's claims, or null when it has none.</summary>
     public static string? OwnerOf(ResourceBook book, string workerId) =>

@@ -146,8 +146,12 @@ public static class WaitForGraph
     /// ("waits for gpu (capacity 1, 1 used): held by run B, which waits for warehouse-db; every holder waits itself").
     /// Costs the run's waits times <paramref name="holdersNamed"/>, not the graph.
     /// </summary>
-    public static ImmutableArray<WaitExplanation> ExplainWaits(ResourceBook book, string runId, int defaultCapacity, int holdersNamed = 5)
+    /// <param name="nameHolder">How a holder is named in the sentence (default <see cref="HolderName"/>; a worker's claim
+    /// answer names runs without their ids, see <see cref="ExternalClaims.Status"/>).</param>
+    public static ImmutableArray<WaitExplanation> ExplainWaits(ResourceBook book, string runId, int defaultCapacity, int holdersNamed = 5,
+        Func<string, string>? nameHolder = null)
     {
+        nameHolder ??= HolderName;
         if (!book.Runs.TryGetValue(runId, out var run) || run.WaitsOn.IsEmpty) return [];
         var result = ImmutableArray.CreateBuilder<WaitExplanation>();
         foreach (var name in run.WaitsOn.Order(StringComparer.Ordinal))
@@ -163,7 +167,7 @@ public static class WaitForGraph
             var allWait = holders.Count > 0 && holders.All(h => !h.WaitsFor.IsEmpty && !h.Releasing);
             var named = holders.Take(holdersNamed).ToImmutableArray();
             var parts = named.Select(h =>
-                $"{HolderName(h.Holder)}{(h.Count > 1 ? $" ({h.Count})" : "")}, which " +
+                $"{nameHolder(h.Holder)}{(h.Count > 1 ? $" ({h.Count})" : "")}, which " +
                 (h.Releasing ? "releases it when its task ends" : h.WaitsFor.IsEmpty ? "waits for nothing" : "waits for " + string.Join(", ", h.WaitsFor)));
             var text = $"waits for {name} (capacity {r.Capacity(defaultCapacity)}, {r.Used} used{(needs > 1 ? $", needs {needs}" : "")}): " +
                        (holders.Count == 0 ? "held by nobody (queued behind earlier waiters)" : "held by " + string.Join("; ", parts)) +

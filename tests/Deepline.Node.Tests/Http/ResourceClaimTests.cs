@@ -54,6 +54,23 @@ public sealed class ResourceClaimTests(NodeFixture node) : IClassFixture<NodeFix
     }
 
     [Fact]
+    public async Task A_workers_wait_says_a_run_holds_the_resource_without_naming_the_run()
+    {
+        Assert.Equal(HttpStatusCode.Created, (await Client.PostJson("/runs", """
+            {"run_id":"secret-run-of-team-a","tasks":[{"task_id":"t","type":"python","pool":"claim-hidden","resources":[{"name":"claim-hidden-db","count":1}]}]}
+            """)).StatusCode);
+        await Client.AwaitRun("secret-run-of-team-a", r => r["tasks"]![0]!["waiting_for"]!.AsArray().Count == 0, "the run holds claim-hidden-db");
+        var worker = Worker("claim-curious");
+
+        var wait = Assert.IsType<ClaimResult.Waiting>(await worker.ClaimAsync("claim-hidden-db"));
+        Assert.Equal("waits for claim-hidden-db (capacity 1, 1 used): held by a run, which releases it when its task ends", wait.Explanation);
+        Assert.DoesNotContain("secret-run-of-team-a", (await Client.GetStringAsync("/resources/claim-hidden-db/claims/claim-curious")));
+
+        Assert.True(await worker.ReleaseAsync("claim-hidden-db"));
+        Assert.Equal(HttpStatusCode.OK, (await Client.PutJson("/runs/secret-run-of-team-a/cancel", """{"reason":"done"}""")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_cycle_of_external_workers_alone_refuses_the_youngest_workers_wait_and_the_other_proceeds_once_it_releases()
     {
         var older = Worker("claim-old");
