@@ -156,7 +156,11 @@ public static class ResourceDecider
         // victim resolves only the cycles it is on; the search skips victims, so each round finds a new cycle or none.
         while (WaitForGraph.FindCycle(work.Book, runId) is { } cycle && WaitForGraph.IsDeadlocked(work.Book, runId, defaultCapacity))
         {
-            var victim = WaitForGraph.ChooseVictim(work.Book, cycle, policy);
+            // A cycle an external worker's claim closes costs that claim, never a run: a worker key could otherwise close
+            // a cycle on purpose and have another client's run cancelled (a worker is never the victim by the policy).
+            var victim = ExternalHolders.IsExternal(runId) && cycle.Any(s => s.RunId == runId)
+                ? runId
+                : WaitForGraph.ChooseVictim(work.Book, cycle, policy);
             work.Emit(ExternalHolders.IsExternal(victim)
                 ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
                 : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));

@@ -13,7 +13,7 @@ public sealed class ResourceClaimTests(NodeFixture node) : IClassFixture<NodeFix
     private ResourceClaimsClient Worker(string id) => new(Client, id);
 
     [Fact]
-    public async Task A_cycle_between_a_workers_holding_and_a_runs_wait_is_detected_a_run_is_cancelled_naming_it_and_the_worker_is_granted()
+    public async Task A_cycle_a_workers_claim_closes_refuses_that_claim_and_the_run_goes_on()
     {
         var worker = Worker("claim-w1");
         Assert.Equal(new ClaimResult.Granted("claim-db", 1), await worker.ClaimAsync("claim-db"));
@@ -32,25 +32,20 @@ public sealed class ResourceClaimTests(NodeFixture node) : IClassFixture<NodeFix
         Assert.Equal("waits for claim-db (capacity 1, 1 used): held by worker claim-w1, which waits for nothing",
             waiting["resource_waits"]![0]!.AsObject().Str("explanation"));
 
-        // The worker's wait for claim-gpu closes the cycle: the run is the victim (a run can be cancelled, a worker cannot).
-        var claim = await worker.ClaimAsync("claim-gpu");
-        Assert.IsType<ClaimResult.Waiting>(claim);
-        var cancelled = await Client.AwaitRun("claim-run", r => r.Str("status") == "CANCELLED", "the run is cancelled to break the cycle");
-        var reason = cancelled["cancellation"]!.AsObject();
-        Assert.Equal("resource_deadlock", reason.Str("deadlock_reason"));
-        Assert.Contains("worker claim-w1 holds claim-db, waits for claim-gpu", reason.Str("reason"));
-        Assert.Contains("run claim-run holds claim-gpu, waits for claim-db", reason.Str("reason"));
+        // The worker's wait for claim-gpu closes the cycle: the claim that closed it is refused, not the run cancelled.
+        var refused = Assert.IsType<ClaimResult.Refused>(await worker.ClaimAsync("claim-gpu"));
+        Assert.Contains("worker claim-w1 holds claim-db, waits for claim-gpu", refused.Explanation);
+        Assert.Contains("run claim-run holds claim-gpu, waits for claim-db", refused.Explanation);
+        Assert.Equal("RUNNING", (await Client.GetRun("claim-run")).Str("status"));
 
-        // The run's cancel released claim-gpu: the worker proceeds.
-        using var within = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        Assert.Equal(new ClaimResult.Granted("claim-gpu", 1), await worker.AcquireAsync("claim-gpu", poll: TimeSpan.FromMilliseconds(50), ct: within.Token));
-        var gpu = await (await Client.GetAsync("/resources/claim-gpu")).ReadObject();
-        Assert.Equal("worker/claim-w1", Assert.Single(gpu["holders"]!.AsArray())!.AsObject().Str("run_id"));
-
-        Assert.True(await worker.ReleaseAsync("claim-gpu"));
+        // The worker lets go of claim-db: the run's second task gets it and the run ends well.
         Assert.True(await worker.ReleaseAsync("claim-db"));
-        Assert.IsType<ClaimResult.None>(await worker.StatusAsync("claim-db"));
-        Assert.Equal(0, (await (await Client.GetAsync("/resources/claim-db")).ReadObject())["used"]!.GetValue<int>());
+        await Client.AwaitRun("claim-run", r => r["tasks"]![1]!["waiting_for"]!.AsArray().Count == 0, "second granted claim-db");
+        Assert.IsType<TaskEventResult.Accepted>(await events.StartedAsync("claim-run", "second"));
+        Assert.IsType<TaskEventResult.Accepted>(await events.SucceededAsync("claim-run", "second"));
+        await Client.AwaitRun("claim-run", r => r.Str("status") == "SUCCEEDED", "the run succeeds");
+        Assert.Equal(0, (await (await Client.GetAsync("/resources/claim-gpu")).ReadObject())["used"]!.GetValue<int>());
+        Assert.True(await worker.ReleaseAsync("claim-gpu"));
     }
 
     [Fact]
