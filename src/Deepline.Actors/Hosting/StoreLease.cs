@@ -58,6 +58,7 @@ public sealed class StoreLeaseKeeper : ReceiveActor, IWithTimers
     private long? _contestedSince;
     private bool _held;
     private bool _busy;
+    private bool _tableReady;
 
     public StoreLeaseKeeper(Func<DbConnection> connect, Func<string, bool> seen, Action? onConflict)
     {
@@ -87,24 +88,30 @@ public sealed class StoreLeaseKeeper : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        // A clean hand-over or stop releases the row, so the next holder need not wait out the lease.
-        if (!_held) return;
+        // A clean hand-over or stop releases the row, so the next holder need not wait out the lease. Not awaited (no
+        // blocking in an actor): if the process ends first, the next holder waits out the lease instead.
+        if (_held) _ = ReleaseAsync(_connect, _self);
+    }
+
+    private static async Task ReleaseAsync(Func<DbConnection> connect, string self)
+    {
         try
         {
-            using var db = _connect();
-            db.Open();
-            Exec(db, "UPDATE deepline_store_lease SET renewed_at = 0 WHERE id = 1 AND holder = @h", ("h", _self));
+            await using var db = connect();
+            await db.OpenAsync();
+            await Sql.ExecAsync(db, null, "UPDATE deepline_store_lease SET renewed_at = 0 WHERE id = 1 AND holder = @h", CancellationToken.None, ("h", self));
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
         {
-            // The store is away: the next holder waits out the lease instead.
+            // The store is away: the next holder waits out the lease.
         }
     }
 
     private void OnRound(Round r)
     {
         _busy = false;
-        if (r.Error is not null)
+        if (r.Error is null) _tableReady = true;
+        else
         {
             // The store is away (a restart, a network fault): nothing is decided without it; the next tick asks again.
             return;
@@ -135,8 +142,9 @@ public sealed class StoreLeaseKeeper : ReceiveActor, IWithTimers
     {
         await using var db = _connect();
         await db.OpenAsync();
-        SqliteStore.OnOpened(db);
-        Exec(db, "CREATE TABLE IF NOT EXISTS deepline_store_lease (id INTEGER NOT NULL PRIMARY KEY, holder VARCHAR(300) NOT NULL, renewed_at BIGINT NOT NULL)");
+        if (!_tableReady)
+            await Sql.ExecAsync(db, null, "CREATE TABLE IF NOT EXISTS deepline_store_lease (id INTEGER NOT NULL PRIMARY KEY, holder VARCHAR(300) NOT NULL, renewed_at BIGINT NOT NULL)",
+                CancellationToken.None);
         // The database's clock, for writing and for judging a renewal alike: nodes' clocks may differ by more than a lease.
         long now;
         await using (var clock = db.CreateCommand())
@@ -155,27 +163,14 @@ public sealed class StoreLeaseKeeper : ReceiveActor, IWithTimers
         if (step == LeaseStep.Take)
         {
             // Conditional on the row read: of two keepers taking a stale row at once, one wins; the other reads it next time.
-            var taken = row is null
-                ? Exec(db, "INSERT INTO deepline_store_lease (id, holder, renewed_at) VALUES (1, @h, @t) ON CONFLICT (id) DO NOTHING", ("h", _self), ("t", now))
-                : Exec(db, "UPDATE deepline_store_lease SET holder = @h, renewed_at = @t WHERE id = 1 AND holder = @old AND renewed_at = @at",
+            await using var take = row is null
+                ? Sql.Command(db, null, "INSERT INTO deepline_store_lease (id, holder, renewed_at) VALUES (1, @h, @t) ON CONFLICT (id) DO NOTHING", ("h", _self), ("t", now))
+                : Sql.Command(db, null, "UPDATE deepline_store_lease SET holder = @h, renewed_at = @t WHERE id = 1 AND holder = @old AND renewed_at = @at",
                     ("h", _self), ("t", now), ("old", row.Holder), ("at", row.RenewedAtMs));
+            var taken = await take.ExecuteNonQueryAsync();
             if (taken == 0) step = LeaseStep.Wait;
         }
         return new Round(step, row, null) { NowMs = now };
-    }
-
-    private static int Exec(DbConnection db, string sql, params (string Name, object Value)[] parameters)
-    {
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var p = cmd.CreateParameter();
-            p.ParameterName = "@" + name;
-            p.Value = value;
-            cmd.Parameters.Add(p);
-        }
-        return cmd.ExecuteNonQuery();
     }
 
     private sealed record Tick

@@ -14,12 +14,15 @@ namespace Deepline.Node.Http;
 public sealed class ClientQuotas(RunIndexStore index, int maxOpenRuns, int maxOpenTasks)
 {
     private const long FreshMs = 1_000;
+    private const int MaxClientsCached = 10_000;
     private readonly ConcurrentDictionary<string, Count> _counts = new(StringComparer.Ordinal);
 
     /// <returns>Null when the run fits the client's quotas, else the problem's detail naming the quota.</returns>
     public async Task<string?> RefusalAsync(string clientId, int tasks, CancellationToken ct)
     {
         if (maxOpenRuns == 0 && maxOpenTasks == 0) return null;
+        // Admins and open nodes may name any client: the cache of counts must not grow with them without bound.
+        if (_counts.Count > MaxClientsCached) _counts.Clear();
         var count = _counts.GetOrAdd(clientId, _ => new Count());
         long runs, openTasks;
         try

@@ -35,7 +35,7 @@ public static class HealthEndpoints
             // The node's address, its store and the store's errors (which may name hosts) only to those who may read every run.
             var detailed = MayReadAllRuns(user);
             var up = self.Status == MemberStatus.Up;
-            var answering = !runServing.Failing || await gateway.ProbeAsync(TimeSpan.FromSeconds(2), ct);
+            var answering = !runServing.Failing || await gateway.ProbeAsync(ct);
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
             var unreadable = await IntegrityAsync(integrity, ct);
 

@@ -79,27 +79,24 @@ public static partial class HttpJson
                 {
                     case JsonTokenType.PropertyName:
                     case JsonTokenType.String:
-                        string? text;
+                        bool lone;
                         try
                         {
-                            text = reader.ValueIsEscaped ? reader.GetString() : null;
+                            lone = reader.ValueIsEscaped && HasLoneSurrogate(reader.GetString()!);
                         }
                         catch (InvalidOperationException)
                         {
-                            text = "\ud800"; // the reader refuses to decode an escaped lone surrogate at all
+                            lone = true; // the reader refuses to decode some escaped lone surrogates at all
                         }
-                        if (text is not null && HasLoneSurrogate(text))
+                        if (lone)
                             return ($"'{lastName ?? "body"}' holds {(reader.TokenType == JsonTokenType.PropertyName ? "a field name" : "a string")} " +
                                     "with a lone UTF-16 surrogate escape (e.g. \\ud800 without its pair): strings must be valid Unicode", lastName);
-                        if (reader.TokenType == JsonTokenType.PropertyName) lastName = text ?? reader.GetString();
+                        if (reader.TokenType == JsonTokenType.PropertyName) lastName = reader.GetString();
                         break;
-                    case JsonTokenType.Number:
-                        var raw = reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan.ToArray();
-                        if (!double.TryParse(System.Text.Encoding.UTF8.GetString(raw), System.Globalization.NumberStyles.Float,
-                                System.Globalization.CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d))
-                            return ($"'{lastName ?? "body"}' holds the number {System.Text.Encoding.UTF8.GetString(raw[..Math.Min(raw.Length, 32)])}, " +
-                                    "beyond the range of a double (about ±1.8e308)", lastName);
-                        break;
+                    // Parsed in place; only a number out of range costs a copy, for the message.
+                    case JsonTokenType.Number when !(reader.TryGetDouble(out var d) && double.IsFinite(d)):
+                        var raw = System.Text.Encoding.UTF8.GetString(reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan);
+                        return ($"'{lastName ?? "body"}' holds the number {raw[..Math.Min(raw.Length, 32)]}, beyond the range of a double (about ±1.8e308)", lastName);
                 }
             }
         }

@@ -15,16 +15,25 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
     /// <summary>The run id the readiness check asks about (a run nobody submits: the answer is a 404 from a live shard).</summary>
     public const string ProbeRunId = "deepline:readiness-probe";
 
+    /// <summary>How long a probe waits for the region's answer.</summary>
+    public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+
+    private SharedAnswer<bool>? _probe;
+
     /// <summary>
-    /// Asks the region about <see cref="ProbeRunId"/> within <paramref name="timeout"/>: any answer means shards are
-    /// allocated, entities start and recover, and the journal answers.
+    /// Asks the region about <see cref="ProbeRunId"/> within <see cref="ProbeTimeout"/>: any answer means shards are
+    /// allocated, entities start and recover, and the journal answers. One probe a second for every caller (/health and
+    /// the readiness check are open to anyone and not rate limited).
     /// </summary>
-    public async Task<bool> ProbeAsync(TimeSpan timeout, CancellationToken ct)
+    public Task<bool> ProbeAsync(CancellationToken ct) =>
+        (_probe ?? Interlocked.CompareExchange(ref _probe, new SharedAnswer<bool>(ProbeOnceAsync), null) ?? _probe!).GetAsync(ct);
+
+    private async Task<bool> ProbeOnceAsync()
     {
         try
         {
-            var actor = await runs.GetAsync(ct);
-            await actor.Ask<IDeeplineMessage>(new GetRun(ProbeRunId), timeout, ct);
+            var actor = await runs.GetAsync(CancellationToken.None);
+            await actor.Ask<IDeeplineMessage>(new GetRun(ProbeRunId), ProbeTimeout);
             serving.Answered();
             return true;
         }

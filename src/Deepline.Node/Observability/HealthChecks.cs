@@ -93,14 +93,12 @@ public sealed class StoreHealthCheck(PersistenceTarget persistence, StoreProbe s
 /// </summary>
 public sealed class RunsHealthCheck(RunServing serving, RunsGateway gateway) : IHealthCheck
 {
-    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
-
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
-        if (!serving.Failing || await gateway.ProbeAsync(ProbeTimeout, ct)) return HealthCheckResult.Healthy("run requests are answered");
+        if (!serving.Failing || await gateway.ProbeAsync(ct)) return HealthCheckResult.Healthy("run requests are answered");
         return new HealthCheckResult(context.Registration.FailureStatus,
             $"run requests time out (the latest {serving.SinceTimeOut.TotalSeconds:0} s ago) and a probe of the run shards did not answer within " +
-            $"{ProbeTimeout.TotalSeconds:0} s: shards are recovering or the store does not take writes");
+            $"{RunsGateway.ProbeTimeout.TotalSeconds:0} s: shards are recovering or the store does not take writes");
     }
 }
 
