@@ -160,7 +160,7 @@ public static class ResourceDecider
             // a cycle on purpose and have another client's run cancelled (a worker is never the victim by the policy).
             var victim = ExternalHolders.IsExternal(runId) && cycle.Any(s => s.RunId == runId)
                 ? runId
-                : WaitForGraph.ChooseVictim(work.Book, cycle, policy);
+                : WaitForGraph.ChooseVictim(work.Book, cycle, policy, closer: runId);
             work.Emit(ExternalHolders.IsExternal(victim)
                 ? new ResourceClaimRefused(victim, cycle, WaitForGraph.Describe(cycle), work.Now)
                 : new ResourceVictimChosen(victim, cycle, WaitForGraph.Describe(cycle), work.Now));

@@ -16,6 +16,13 @@ public sealed record RunFacts(DateTimeOffset CreatedAt, int Priority, int Work)
 
     /// <summary>For an external worker's claims: the key that made them; only it (or an admin) may read or release them.</summary>
     public string? Owner { get; init; }
+
+    /// <summary>
+    /// The run's client: when a run's wait closes a cycle through other clients' runs, the victim is one of its own
+    /// client's (see <see cref="WaitForGraph.ChooseVictim"/>). Null for external workers and for facts journalled before
+    /// clients were recorded here.
+    /// </summary>
+    public string? ClientId { get; init; }
 }
 
 public static class ResourceLimits

@@ -9,7 +9,7 @@ public static class RunResources
     public static ResourceSync? Sync(WorkflowState s)
     {
         if (!s.UsesResources) return null;
-        var facts = new RunFacts(s.CreatedAt, s.Priority ?? 0, s.Counts.Succeeded) { WorkflowName = s.WorkflowName };
+        var facts = new RunFacts(s.CreatedAt, s.Priority ?? 0, s.Counts.Succeeded) { WorkflowName = s.WorkflowName, ClientId = s.ClientId };
         if (s.Status.IsTerminal())
             return new ResourceSync(s.RunId, facts, ImmutableDictionary<string, ImmutableArray<ResourceRequest>>.Empty, [], true);
 

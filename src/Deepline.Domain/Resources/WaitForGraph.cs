@@ -117,13 +117,21 @@ public static class WaitForGraph
     private static int WaitCount(ResourceBook book, string resource, string runId) =>
         book.Resource(resource).Waiters.FirstOrDefault(w => w.RunId == runId)?.Count ?? 0;
 
-    /// <summary>The victim the policy picks among the runs of a cycle; ties go deterministically to the larger run id.</summary>
-    public static string ChooseVictim(ResourceBook book, ImmutableArray<CycleStep> cycle, VictimPolicy policy)
+    /// <summary>
+    /// The victim the policy picks among the runs of a cycle, and among those of <paramref name="closer"/>'s client when
+    /// a run's wish closed it; ties go deterministically to the larger run id.
+    /// </summary>
+    public static string ChooseVictim(ResourceBook book, ImmutableArray<CycleStep> cycle, VictimPolicy policy, string? closer = null)
     {
         // A run can be cancelled; an external worker can only be refused its wait and left holding. So a cycle with a run
         // on it costs a run, and only a cycle of external workers alone costs one of them its wait.
         var members = cycle.Select(s => book.Runs[s.RunId]).ToList();
         var runs = members.Any(r => !ExternalHolders.IsExternal(r.RunId)) ? members.Where(r => !ExternalHolders.IsExternal(r.RunId)).ToList() : members;
+        // The policy ranks within the client whose wish closed the cycle: otherwise one client could submit runs that
+        // close cycles on purpose and have another client's runs cancelled ahead of its own.
+        if (closer is not null && book.Runs.TryGetValue(closer, out var closing) && closing.Facts.ClientId is { } client
+            && runs.Where(r => r.Facts.ClientId == client).ToList() is { Count: > 0 } own)
+            runs = own;
         IOrderedEnumerable<ResourceRun> ranked = policy switch
         {
             VictimPolicy.least_work => runs.OrderBy(r => r.Facts.Work).ThenByDescending(r => r.Facts.CreatedAt),
