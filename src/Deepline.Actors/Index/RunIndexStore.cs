@@ -385,6 +385,22 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return (n, rows);
     }
 
+    /// <summary>Which of <paramref name="runIds"/> the index has a row for (in any state).</summary>
+    public async Task<HashSet<string>> IndexedAsync(IReadOnlyCollection<string> runIds, CancellationToken ct = default)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        if (runIds.Count == 0) return found;
+        await using var db = await OpenAsync(ct);
+        foreach (var chunk in runIds.Chunk(MaxIdsPerStatement))
+        {
+            var (list, ids) = In("r", chunk);
+            await using var cmd = Command(db, null, "SELECT run_id FROM run_index WHERE run_id IN " + list, ids);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) found.Add(reader.GetString(0));
+        }
+        return found;
+    }
+
     /// <summary>A client's open runs (RUNNING or CANCELLING) and their tasks not yet ended, as far as the index got.</summary>
     public async Task<(long Runs, long Tasks)> OpenLoadAsync(string clientId, CancellationToken ct = default)
     {

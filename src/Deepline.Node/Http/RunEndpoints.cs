@@ -40,7 +40,7 @@ public static class RunEndpoints
             }
             var (reply, failure) = await gateway.AskAsync<RunReply>(new SubmitRun(spec), ct);
             if (failure is not null) return failure;
-            quotas.Admitted(spec.ClientId, spec.Tasks.Length);
+            quotas.Admitted(spec.ClientId, spec.RunId, spec.Tasks.Length);
             var s = reply!.State;
             return TypedResults.Created($"/runs/{s.RunId}",
                 new RunCreatedResponse(s.RunId, s.WorkflowName, s.ClientId, s.Status, s.CreatedAt, s.Tasks.Count));
