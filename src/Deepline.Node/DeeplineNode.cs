@@ -89,6 +89,7 @@ public static class DeeplineNode
         var resources = new ResourceSettings(config.Resources.DefaultCapacity, Enum.Parse<VictimPolicy>(config.Deadlock.Victim))
         {
             ClaimLease = TimeSpan.FromSeconds(config.Resources.ClaimLeaseS),
+            MaxClaimsPerKey = config.Resources.MaxClaimsPerKey,
         };
 
         builder.Services.AddWebhookAlerting(string.IsNullOrEmpty(config.Deadlock.AlertWebhook)

@@ -193,7 +193,7 @@ public sealed class ResourceClaimsClient(HttpClient http, string workerId)
                 _ => new ClaimResult.None(c.Resource),
             };
         }
-        if (status is 400 or 401 or 403 or 404 or 409 or 422)
+        if (status is 400 or 401 or 403 or 404 or 409 or 422 or 429)
         {
             var problem = await ReadProblem(response, ct);
             if (status == 409 && problem.Title == "Claim refused") return new ClaimResult.Refused(resource, problem.Detail ?? "resource deadlock");

@@ -36,6 +36,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     private readonly HashSet<string> _sweeping = [];
     private readonly HashSet<string> _cancelling = [];
     private ResourceBook _book = ResourceBook.Empty;
+    private ClaimTally _claims = ClaimTally.Empty;
     private string _sweepAfter = "";
     private long _eventsSinceSnapshot;
     private long _deletableUpTo;
@@ -70,6 +71,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
                 _book = _book.Apply(e);
                 break;
             case RecoveryCompleted:
+                _claims = ClaimTally.Of(_book);
                 Timers.StartPeriodicTimer(SweepTimer, SweepTick.Instance, _settings.SweepInterval);
                 Timers.StartPeriodicTimer(ReportTimer, ReportTick.Instance, TimeSpan.FromSeconds(2));
                 // Deadlines were never journalled: every worker in the book gets a full lease from now, so one that died
@@ -98,12 +100,20 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             claimer.Tell(new ClaimNotFound(c.WorkerId));
             return;
         }
+        var current = ExternalClaims.Status(_book, c.WorkerId, c.Name, _settings.DefaultCapacity);
+        var repeated = current.State is ClaimState.granted or ClaimState.waiting;
+        if (!repeated && _claims.Of(c.Owner) >= _settings.MaxClaimsPerKey)
+        {
+            claimer.Tell(new ClaimQuotaReached(
+                $"this key's workers already hold or wait for {_claims.Of(c.Owner)} claims, its limit (orchestrator.resources.max_claims_per_key); release some before claiming more"));
+            return;
+        }
         if (!_book.Resources.ContainsKey(c.Name) && _book.Resources.Count >= ResourceLimits.MaxKnownResources)
         {
             claimer.Tell(new ResourceRefused($"the node already knows {ResourceLimits.MaxKnownResources} resources; claim no new one before some are released"));
             return;
         }
-        if (ExternalClaims.Status(_book, c.WorkerId, c.Name, _settings.DefaultCapacity) is { State: ClaimState.granted or ClaimState.waiting } current && current.Count != c.Count)
+        if (repeated && current.Count != c.Count)
         {
             claimer.Tell(new ClaimConflict($"worker '{c.WorkerId}' already claims {current.Count} of '{c.Name}'; release it before claiming another count"));
             return;
@@ -359,7 +369,7 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
             else DeferAsync(decision, _ => Tell());
             return;
         }
-        foreach (var e in decision.Events) _book = _book.Apply(e);
+        foreach (var e in decision.Events) Apply(e);
         foreach (var chosen in decision.Victims) _victimsInFlight.Add(chosen.RunId);
         if (early)
         {
@@ -379,8 +389,15 @@ public sealed class ResourceCoordinator : UntypedPersistentActor, IWithTimers
     /// <summary>For the few events persisted one at a time (victims reported): applied once written.</summary>
     private void Applied(IResourceEvent e)
     {
-        _book = _book.Apply(e);
+        Apply(e);
         Written();
+    }
+
+    private void Apply(IResourceEvent e)
+    {
+        var before = _book;
+        _book = _book.Apply(e);
+        _claims = _claims.Step(before, _book, e);
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ public sealed record ResourceSettings(int DefaultCapacity, VictimPolicy Victim)
     /// <see cref="RenewClaimLease"/>); then they are released as if the worker had released them.
     /// </summary>
     public TimeSpan ClaimLease { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Claims (grants and waits) the workers of one key may have at once: one key cannot fill the node's book.</summary>
+    public int MaxClaimsPerKey { get; init; } = 10_000;
 }
 
 /// <summary>A run's whole wish (see <see cref="ResourceSync"/>); the coordinator answers with <see cref="ResourcesGranted"/> carrying <see cref="SyncId"/>.</summary>
@@ -109,6 +112,9 @@ public sealed record ClaimLeaseExpired(string WorkerId, DateTimeOffset ExpiredAt
 
 /// <summary>The worker's renewed lease: <see cref="Claims"/> resources held or waited for, all released at <see cref="ExpiresAt"/> unless renewed.</summary>
 public sealed record ClaimLeaseView(string WorkerId, int Claims, TimeSpan Lease, DateTimeOffset ExpiresAt) : IDeeplineMessage;
+
+/// <summary>The key's workers have as many claims as it may have (<see cref="ResourceSettings.MaxClaimsPerKey"/>): nothing was claimed.</summary>
+public sealed record ClaimQuotaReached(string Detail) : IDeeplineMessage;
 
 /// <summary>The worker already claims the resource with another count: nothing was changed.</summary>
 public sealed record ClaimConflict(string Detail) : IDeeplineMessage;

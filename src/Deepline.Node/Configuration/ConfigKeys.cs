@@ -274,6 +274,11 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 1, Max = 86400, Read = c => c.Resources.ClaimLeaseS,
         },
+        new("orchestrator.resources.max_claims_per_key", "DEEPLINE_RESOURCES_MAX_CLAIMS_PER_KEY", "10000",
+            "Most claims (grants and waits) the external workers of one key may have at once (1..100000); more is 429.")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = Deepline.Domain.Resources.ResourceLimits.MaxKnownResources, Read = c => c.Resources.MaxClaimsPerKey,
+        },
         new("orchestrator.retry.max_attempts", "DEEPLINE_RETRY_MAX_ATTEMPTS", "3",
             "Attempts a task gets when its own retry policy does not say (1..100; 1: never retried).")
         {

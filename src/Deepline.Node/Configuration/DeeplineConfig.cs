@@ -131,11 +131,11 @@ public sealed record DeadlockConfig(
 
 /// <summary>
 /// <see cref="DefaultCapacity"/>: the capacity of a resource nobody declared. <see cref="ClaimLeaseS"/>: seconds an
-/// external worker's claims live after its last renewal.
+/// external worker's claims live after its last renewal. <see cref="MaxClaimsPerKey"/>: claims one key's workers may have.
 /// </summary>
-public sealed record ResourcesConfig(int DefaultCapacity, int ClaimLeaseS)
+public sealed record ResourcesConfig(int DefaultCapacity, int ClaimLeaseS, int MaxClaimsPerKey)
 {
-    public static ResourcesConfig Defaults { get; } = new(1, 30);
+    public static ResourcesConfig Defaults { get; } = new(1, 30, 10_000);
 }
 
 /// <summary>The node's retry policy for tasks without their own (Temporal's shape) and the poison rule for lost workers.</summary>

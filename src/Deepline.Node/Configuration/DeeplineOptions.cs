@@ -168,6 +168,7 @@ public sealed class ResourcesOptions
     public const string Section = "orchestrator:resources";
     [ConfigurationKeyName("default_capacity")] public int DefaultCapacity { get; set; }
     [ConfigurationKeyName("claim_lease_s")] public int ClaimLeaseS { get; set; }
+    [ConfigurationKeyName("max_claims_per_key")] public int MaxClaimsPerKey { get; set; }
 }
 
 public sealed class RetryOptions
@@ -266,7 +267,7 @@ public sealed record DeeplineSections(
             Auth = new AuthConfig(Auth.KeysFile),
             Limits = Limits.ToConfig(),
             Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
-            Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS),
+            Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS, Resources.MaxClaimsPerKey),
             Retry = new RetryConfig(Retry.MaxAttempts, Retry.InitialIntervalS, Retry.BackoffCoefficient, Retry.MaxIntervalS, Retry.PoisonAfter)
             {
                 PoolMaxAttempts = Retry.PoolMaxAttempts,

@@ -158,6 +158,7 @@ public static class ResourceEndpoints
         ClaimView { Status.State: ClaimState.waiting } v when put => TypedResults.Accepted((string?)null, ToResponse(v)),
         ClaimView v => TypedResults.Ok(ToResponse(v)),
         ClaimConflict c => Problems.Of(409, "Claim conflict", c.Detail, "count"),
+        ClaimQuotaReached q => Problems.Of(429, "Claim quota reached", q.Detail),
         ClaimNotFound n => Problems.Of(404, "Not found", $"worker '{n.WorkerId}' has no claims under this key"),
         ResourceRefused r => Problems.Of(422, "Invalid claim", r.Detail, "name"),
         ResourceNotStored failed => Problems.Of(500, "Not stored", $"resource '{name}': {failed.Detail}; nothing was claimed"),

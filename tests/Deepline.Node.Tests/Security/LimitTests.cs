@@ -146,6 +146,8 @@ public sealed class QuotaNode : SecuredNode
 {
     protected override Deepline.Node.Configuration.LimitsConfig Limits(Deepline.Node.Configuration.LimitsConfig d) =>
         base.Limits(d) with { MaxOpenRunsPerClient = 3, MaxOpenTasksPerClient = 10 };
+
+    protected override Deepline.Node.Configuration.ResourcesConfig Resources(Deepline.Node.Configuration.ResourcesConfig d) => d with { MaxClaimsPerKey = 3 };
 }
 
 public sealed class QuotaTests(QuotaNode node) : IClassFixture<QuotaNode>
@@ -187,6 +189,37 @@ public sealed class QuotaTests(QuotaNode node) : IClassFixture<QuotaNode>
         var refused = await teamB.PostJson("/runs", """{"run_id":"qt-1","tasks":[{"task_id":"a","type":"x","pool":"ext"},{"task_id":"b","type":"x","pool":"ext"},{"task_id":"c","type":"x","pool":"ext"}]}""");
         Assert.Equal((HttpStatusCode)429, refused.StatusCode);
         Assert.Contains("orchestrator.limits.max_open_tasks_per_client", (await refused.ReadObject()).Str("detail"));
+    }
+
+    [Fact]
+    public async Task A_worker_key_at_its_claims_quota_gets_429_with_made_up_worker_ids_while_another_key_claims()
+    {
+        using var worker = node.Client(SecuredNode.Worker);
+        using var cpuWorker = node.Client(SecuredNode.CpuWorker);
+        static string Claim(string resource, string workerId) => $"/resources/{resource}/claims/{workerId}";
+        const string One = """{"count":1}""";
+        Assert.Equal(HttpStatusCode.OK, (await worker.PutJson(Claim("qc-r1", "qc-w1"), One)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await worker.PutJson(Claim("qc-r2", "qc-w1"), One)).StatusCode);
+        // A wait counts as a claim too: qc-r1 is held, so this one waits.
+        Assert.Equal(HttpStatusCode.Accepted, (await worker.PutJson(Claim("qc-r1", "qc-w2"), One)).StatusCode);
+
+        // A made-up worker id does not get around the key's quota, and nothing is created for it.
+        var refused = await worker.PutJson(Claim("qc-r3", "qc-made-up"), One);
+        Assert.Equal((HttpStatusCode)429, refused.StatusCode);
+        var problem = await refused.ReadObject();
+        Assert.Equal("Claim quota reached", problem.Str("title"));
+        Assert.Contains("orchestrator.resources.max_claims_per_key", problem.Str("detail"));
+        using var ops = node.Client(SecuredNode.Operator);
+        Assert.Equal(0, (await (await ops.GetAsync("/resources/qc-r3")).ReadObject())["waiter_count"]!.GetValue<int>());
+        Assert.Equal("none", (await (await worker.GetAsync(Claim("qc-r3", "qc-made-up"))).ReadObject()).Str("state"));
+
+        // A repeated claim is no new one; another key has a quota of its own.
+        Assert.Equal(HttpStatusCode.OK, (await worker.PutJson(Claim("qc-r1", "qc-w1"), One)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await cpuWorker.PutJson(Claim("qc-r3", "qc-cpu-1"), One)).StatusCode);
+
+        // A release makes room.
+        Assert.Equal(HttpStatusCode.NoContent, (await worker.DeleteAsync(Claim("qc-r2", "qc-w1"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await worker.PutJson(Claim("qc-r3", "qc-made-up"), One)).StatusCode);
     }
 }
 

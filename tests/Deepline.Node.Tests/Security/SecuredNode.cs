@@ -49,6 +49,8 @@ public class SecuredNode : IAsyncLifetime
     protected virtual LimitsConfig Limits(LimitsConfig d) =>
         d with { MaxTasksPerRun = 20, MaxEdgesPerRun = 30, MaxValueBytes = 1024, MaxBodyBytes = 65_536, BodyTimeoutS = 2, RatePerSecond = 0, RunThresholdMinS = 1 };
 
+    protected virtual ResourcesConfig Resources(ResourcesConfig d) => d;
+
     public async Task InitializeAsync()
     {
         await File.WriteAllTextAsync(KeysPath, KeysYaml());
@@ -63,6 +65,7 @@ public class SecuredNode : IAsyncLifetime
                 Admin = new AdminConfig(HeaderAdminKey),
                 Auth = new AuthConfig(KeysPath),
                 Limits = Limits(d.Limits),
+                Resources = Resources(d.Resources),
             };
         }, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         BaseAddress = new Uri($"http://127.0.0.1:{Config.Http.Port}");
