@@ -124,7 +124,7 @@ public static class DeeplineNode
         builder.Services.AddSingleton(sp => new ClientQuotas(sp.GetRequiredService<Deepline.Actors.Index.RunIndexStore>(),
             config.Limits.MaxOpenRunsPerClient, config.Limits.MaxOpenTasksPerClient));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10),
-            sp.GetRequiredService<RunServing>()));
+            sp.GetRequiredService<RunServing>(), StoreSpace.For(sp.GetRequiredService<Akka.Actor.ActorSystem>())));
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
             akka.AddHocon(LoadHocon(), HoconAddMode.Prepend)

@@ -38,7 +38,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
             config.TableConfig.EventJournalTable.UseWriterUuidColumn ? Guid.NewGuid().ToString("N") : null);
         var postgres = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase);
         _connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
-        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0");
+        var space = StoreSpace.For(Context.System);
+        space.Watch(postgres ? null : Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(config.ConnectionString).DataSource)));
+        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0") { Space = space };
         _reads = RecoveryReads.Journal(config.ProviderName, config.ConnectionString);
     }
 
@@ -147,6 +149,9 @@ internal sealed class GroupCommitWriter : IDisposable
         _thread.Start();
     }
 
+    /// <summary>Told of every commit and failure, so that a full disk is answered at once (see <see cref="StoreSpace"/>).</summary>
+    public StoreSpace? Space { get; init; }
+
     /// <summary>Commits and rows of every writer in the process, for the benchmark (rows per commit shows the grouping).</summary>
     public static long TotalCommits => Interlocked.Read(ref _totalCommits);
 
@@ -208,9 +213,10 @@ internal sealed class GroupCommitWriter : IDisposable
                 // Prepared per-row statements serve SQLite only; PostgreSQL gets multi-row statements per commit.
                 if (connection is SqliteConnection) statements ??= Statements.Prepare(connection, _falseLiteral);
                 Commit(connection, statements, batch);
+                Space?.Committed();
                 foreach (var p in batch) p.Done.TrySetResult();
             }
-            catch (Exception failed) when (batch.Count > 1 && !ConnectionLoss.Forget(failed))
+            catch (Exception failed) when (batch.Count > 1 && !ConnectionLoss.Forget(failed) && !StoreSpace.IsFull(failed))
             {
                 // One write (e.g. a duplicate sequence number) must not fail the others that shared its transaction; a
                 // lost connection fails them all at once (below) instead of once each.
@@ -219,6 +225,7 @@ internal sealed class GroupCommitWriter : IDisposable
                     try
                     {
                         Commit(connection, statements, [p]);
+                        Space?.Committed();
                         p.Done.TrySetResult();
                     }
                     catch (Exception e)
@@ -230,6 +237,7 @@ internal sealed class GroupCommitWriter : IDisposable
             catch (Exception e)
             {
                 ConnectionLoss.Forget(e);
+                Space?.Failed(e);
                 foreach (var p in batch) p.Done.TrySetException(e);
             }
         }

@@ -38,12 +38,14 @@ public static class HealthEndpoints
             var answering = !runServing.Failing || await gateway.ProbeAsync(ct);
             var monitor = await MonitorEndpoints.StatusAsync(supervisor, ct);
             var unreadable = await IntegrityAsync(integrity, ct);
+            var full = gateway.StoreFull;
 
             var deps = new Dictionary<string, Dictionary<string, object?>>
             {
                 ["store"] = Dependency(
-                    !reachable ? DependencyState.down : unreadable is { UnreadableRuns: > 0 } ? DependencyState.degraded : DependencyState.ok,
-                    !reachable ? (detailed ? error : "the store does not answer") : unreadable is { UnreadableRuns: > 0 } u ? $"{u.UnreadableRuns} run(s) with an unreadable history" : null,
+                    !reachable || full is not null ? DependencyState.down : unreadable is { UnreadableRuns: > 0 } ? DependencyState.degraded : DependencyState.ok,
+                    !reachable ? (detailed ? error : "the store does not answer") : full is not null ? $"writes refused: {full}"
+                    : unreadable is { UnreadableRuns: > 0 } u ? $"{u.UnreadableRuns} run(s) with an unreadable history" : null,
                     ("store", detailed ? persistence.Description : null),
                     ("unreadable_runs", unreadable?.UnreadableRuns ?? 0),
                     // Anyone may ask /health (load balancers do); run ids only go to those who may read every run.

@@ -10,7 +10,7 @@ namespace Deepline.Node.Http;
 /// Asks the cluster on behalf of an HTTP request, straight to the workflow shard region (or its proxy). A run answers a command with the reply it names or with a
 /// <see cref="CommandRejected"/>, whose kind (not its text) decides the problem; a time-out is a 503, never a 500.
 /// </summary>
-public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan askTimeout, RunServing serving)
+public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan askTimeout, RunServing serving, StoreSpace space)
 {
     /// <summary>The run id the readiness check asks about (a run nobody submits: the answer is a 404 from a live shard).</summary>
     public const string ProbeRunId = "deepline:readiness-probe";
@@ -43,6 +43,9 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
         }
     }
 
+    /// <summary>Why writes are refused now (the store's disk is full), or null.</summary>
+    public string? StoreFull => space.Refusal();
+
     /// <returns>The reply, or the problem to answer with instead.</returns>
     public async Task<(TReply? Reply, ProblemHttpResult? Failure)> AskAsync<TReply>(IRunCommand command, CancellationToken ct)
         where TReply : class, IDeeplineMessage
@@ -52,6 +55,13 @@ public sealed class RunsGateway(IRequiredActor<WorkflowRegion> runs, TimeSpan as
         span?.SetTag("deepline.command", command.GetType().Name);
         // The run, and the pool and the worker after it, continue this span's trace.
         command = Deepline.Actors.Tracing.RunTracing.WithTrace(command, span);
+        // A full disk is answered at once: each write would otherwise wait out the ask (a new shard's allocation cannot
+        // be journalled either). Reads still go ahead.
+        if (command is not GetRun && space.Refusal() is { } full)
+        {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "store full");
+            return (null, Problems.Of(503, "Store full", full));
+        }
         try
         {
             var actor = await runs.GetAsync(ct);
