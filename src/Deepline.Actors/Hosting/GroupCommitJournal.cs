@@ -40,7 +40,15 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         _connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
         var space = StoreSpace.For(Context.System);
         space.Watch(postgres ? null : Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(config.ConnectionString).DataSource)));
-        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0") { Space = space };
+        // On the shared store a node that was paused must not commit what it queued before (see PauseFence); PostgreSQL
+        // itself aborts a transaction left idle half as long as the fence's limit, for a pause right before the COMMIT.
+        var fence = postgres ? PauseFences.For(Context.System) : null;
+        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0")
+        {
+            Space = space,
+            Fence = fence,
+            IdleInTransactionMs = fence is null ? null : (int)Math.Max(250, fence.Limit.TotalMilliseconds / 2),
+        };
         _reads = RecoveryReads.Journal(config.ProviderName, config.ConnectionString);
     }
 
@@ -149,6 +157,14 @@ internal sealed class GroupCommitWriter : IDisposable
         _thread.Start();
     }
 
+    /// <summary>PostgreSQL: idle_in_transaction_session_timeout of the writer's session (see the journal's constructor).</summary>
+    public int? IdleInTransactionMs { get; init; }
+
+    /// <summary>The shared store's fence against writes of a node that was paused (null on SQLite: one node, no one to race).</summary>
+    public PauseFence? Fence { get => _fence; init => _fence = value; }
+
+    private readonly PauseFence? _fence;
+
     /// <summary>Told of every commit and failure, so that a full disk is answered at once (see <see cref="StoreSpace"/>).</summary>
     public StoreSpace? Space { get; init; }
 
@@ -200,6 +216,16 @@ internal sealed class GroupCommitWriter : IDisposable
                 batch.Add(next);
                 rows += next.RowCount;
             }
+            if (_fence is { } fence)
+            {
+                // Writes queued before a pause are failed, not written late: their callers hear a timeout.
+                foreach (var stale in batch.Where(p => fence.Refusal(p.QueuedAt) is not null).ToList())
+                {
+                    stale.Done.TrySetException(new JournalFencedException(fence.Refusal(stale.QueuedAt)!));
+                    batch.Remove(stale);
+                }
+                if (batch.Count == 0) continue;
+            }
             try
             {
                 // (Re)open first: a connection lost to a store restart must not fail every batch after it.
@@ -209,6 +235,12 @@ internal sealed class GroupCommitWriter : IDisposable
                     statements = null;
                     connection.Open();
                     SqliteStore.OnOpened(connection);
+                    if (IdleInTransactionMs is { } idle)
+                    {
+                        using var set = connection.CreateCommand();
+                        set.CommandText = $"SET idle_in_transaction_session_timeout = {idle}";
+                        set.ExecuteNonQuery();
+                    }
                 }
                 // Prepared per-row statements serve SQLite only; PostgreSQL gets multi-row statements per commit.
                 if (connection is SqliteConnection) statements ??= Statements.Prepare(connection, _falseLiteral);
@@ -216,7 +248,7 @@ internal sealed class GroupCommitWriter : IDisposable
                 Space?.Committed();
                 foreach (var p in batch) p.Done.TrySetResult();
             }
-            catch (Exception failed) when (batch.Count > 1 && !ConnectionLoss.Forget(failed) && !StoreSpace.IsFull(failed))
+            catch (Exception failed) when (batch.Count > 1 && !ConnectionLoss.Forget(failed) && !StoreSpace.IsFull(failed) && failed is not JournalFencedException)
             {
                 // One write (e.g. a duplicate sequence number) must not fail the others that shared its transaction; a
                 // lost connection fails them all at once (below) instead of once each.
@@ -263,6 +295,8 @@ internal sealed class GroupCommitWriter : IDisposable
             // Over the network each statement is a round trip: one multi-row INSERT per chunk instead.
             foreach (var chunk in all.Chunk(MaxRowsPerStatement)) InsertMany(connection, tx, chunk);
         }
+        // The last look before the COMMIT: a pause during the INSERTs must not end in a late commit.
+        if (_fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
         tx.Commit();
         Interlocked.Increment(ref _commits);
         Interlocked.Add(ref _rows, rows);
@@ -327,6 +361,8 @@ internal sealed class GroupCommitWriter : IDisposable
 
     private sealed record Pending(JournalRow[][] Writes, TaskCompletionSource Done)
     {
+        public long QueuedAt { get; } = Environment.TickCount64;
+
         public int RowCount { get; } = Writes.Sum(w => w.Length);
     }
 
@@ -390,3 +426,6 @@ internal sealed class GroupCommitWriter : IDisposable
         }
     }
 }
+
+/// <summary>A journal write failed, not stored, because the node was paused long enough to have been downed (see <see cref="PauseFence"/>).</summary>
+public sealed class JournalFencedException(string message) : TimeoutException(message);
