@@ -27,7 +27,7 @@ if (args.Contains("--help"))
 {
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
-        "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-sample N (GETs, 200), " +
+        "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-active-tasks N (tasks per open run, 1), --tp-sample N (GETs, 200), " +
         "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-passivate-s N (the node's passivate_after_s), --tp-alloc-types N (the types most allocated while measuring transitions), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
@@ -41,6 +41,8 @@ static int LayerWidth(int tasks) => Math.Max(10, (tasks + 49) / 50);
 var slots = int.Parse(Arg("--tp-slots", "256"));
 var concurrency = int.Parse(Arg("--tp-concurrency", "64"));
 var active = int.Parse(Arg("--tp-active", "10000"));
+// --tp-active-tasks N: each open run holds N tasks, all QUEUED in an external pool (memory per open task, not only per run).
+var activeTasks = int.Parse(Arg("--tp-active-tasks", "1"));
 var sample = int.Parse(Arg("--tp-sample", "200"));
 var reportPath = Arg("--tp-report", "");
 // --tp-store sqlite | postgresql | both. PostgreSQL: --tp-connection "Host=...;Database=..." (an empty database), or
@@ -114,11 +116,13 @@ if (Arg("--tp-sweep", "") is { Length: > 0 } sweepArg)
 if (!args.Contains("--tp-skip-active"))
 {
     BenchNode.Store = await UseStore(stores[0]);
-    var r = await ActiveBench(active, concurrency, sample, int.Parse(Arg("--tp-hold-s", "0")));
-    lines.Add("## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)");
-    lines.Add("| open runs | submit s | submissions/s | managed heap MiB (full GC) | heap KiB/run | working set MiB | working set KiB/run | GET sample | GET p50 ms | GET p99 ms | index caught up s |");
-    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    lines.Add($"| {r.Runs:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.HeapMiB:0} | {r.HeapKiBPerRun:0.0} | {r.WorkingSetMiB:0} | {r.WorkingSetKiBPerRun:0.0} | {r.Sampled} | {r.GetP50:0.0} | {r.GetP99:0.0} | {r.IndexS:0.0} |");
+    var r = await ActiveBench(active, activeTasks, concurrency, sample, int.Parse(Arg("--tp-hold-s", "0")));
+    lines.Add(activeTasks == 1
+        ? "## Active runs (one task each in an external pool, so every run stays open with its task QUEUED)"
+        : $"## Active runs ({activeTasks} tasks each in an external pool, so every run stays open with its tasks QUEUED)");
+    lines.Add("| open runs | open tasks | submit s | submissions/s | managed heap MiB (full GC) | heap KiB/run | heap KiB/open task | working set MiB | working set KiB/run | GET sample | GET p50 ms | GET p99 ms | index caught up s |");
+    lines.Add("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.Add($"| {r.Runs:N0} | {r.Runs * activeTasks:N0} | {r.SubmitS:0.0} | {r.Runs / r.SubmitS:N0} | {r.HeapMiB:0} | {r.HeapKiBPerRun:0.0} | {r.HeapKiBPerRun / activeTasks:0.00} | {r.WorkingSetMiB:0} | {r.WorkingSetKiBPerRun:0.0} | {r.Sampled} | {r.GetP50:0.0} | {r.GetP99:0.0} | {r.IndexS:0.0} |");
     lines.Add("");
 }
 
@@ -182,7 +186,7 @@ static async Task<(string Store, int Runs, long Events, double SubmitS, double W
 }
 
 static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRun, double WorkingSetMiB, double WorkingSetKiBPerRun,
-    int Sampled, double GetP50, double GetP99, double IndexS)> ActiveBench(int runs, int concurrency, int sample, int holdS)
+    int Sampled, double GetP50, double GetP99, double IndexS)> ActiveBench(int runs, int tasksPerRun, int concurrency, int sample, int holdS)
 {
     await using var node = await BenchNode.StartAsync(4);
     await node.WarmUpAsync(concurrency);
@@ -191,7 +195,8 @@ static async Task<(int Runs, double SubmitS, double HeapMiB, double HeapKiBPerRu
     var ids = Enumerable.Range(0, runs).Select(i => $"open-{i:D7}").ToList();
     Console.Error.WriteLine($"active: submitting {runs:N0} runs that stay open ({concurrency} in flight)");
     var clock = Stopwatch.StartNew();
-    await node.SubmitAllAsync(ids, id => [new TaskSpec("t", "noop", "external", null, [])], concurrency);
+    ImmutableArray<TaskSpec> open = [.. Enumerable.Range(0, tasksPerRun).Select(i => new TaskSpec(i == 0 ? "t" : $"t{i}", "noop", "external", null, []))];
+    await node.SubmitAllAsync(ids, _ => open, concurrency);
     var submitS = clock.Elapsed.TotalSeconds;
     await node.WaitIndexAsync(TimeSpan.FromMinutes(10));
     var indexS = clock.Elapsed.TotalSeconds;
