@@ -19,7 +19,7 @@ if (args.Contains("--help") || args.Contains("--cl-help"))
     Console.WriteLine("--cl-nodes 1,3 (cluster sizes, each on a fresh database), --cl-clients N (64), --cl-runs N (runs submitted per size; 6000), " +
                       "--cl-seconds N (submit for N s instead of a number of runs), --cl-kill-at-s N (SIGKILL the last node N s into the load), " +
                       "--cl-freeze-s N (with --cl-kill-at-s: SIGSTOP it instead, SIGCONT after N s, restarted as a process manager would if it exits), " +
-                      "--cl-slots N (in-cluster worker slots per node; 16), --cl-report FILE (append the table, machine and command)");
+                      "--cl-slots N (in-cluster worker slots per node; 16), --cl-passivate-s N (the nodes' runs.passivate_after_s), --cl-report FILE (append the table, machine and command)");
     return 0;
 }
 
@@ -30,6 +30,7 @@ var seconds = int.Parse(Arg("--cl-seconds", "0"));
 var killAt = int.Parse(Arg("--cl-kill-at-s", "0"));
 var freezeS = int.Parse(Arg("--cl-freeze-s", "0"));
 var slots = int.Parse(Arg("--cl-slots", "16"));
+var passivateS = Arg("--cl-passivate-s", "");
 var report = Arg("--cl-report", "");
 
 var started = DateTime.UtcNow;
@@ -97,6 +98,7 @@ async Task<Result> Measure(int size)
         // measure too (issue 28 is about it): warnings only, through ASP.NET Core's own variable.
         ["Logging__LogLevel__Default"] = "Warning",
     };
+    if (passivateS.Length > 0) environment["DEEPLINE_RUNS_PASSIVATE_AFTER"] = passivateS;
     Result result;
     var nodes = ports.Select((p, i) => new Node($"node{i + 1}", p.Http, p.Remoting, Path.Combine(dir, $"node{i + 1}"), environment)).ToArray();
     try
