@@ -94,6 +94,9 @@ async Task<Result> Measure(int size)
         ["DEEPLINE_WORKERS_SLOTS"] = slots.ToString(),
         // The clients all come from loopback without a key: the node's per-client rate limit would be the measure.
         ["DEEPLINE_LIMITS_RATE_PER_SECOND"] = "0",
+        // Likewise its quotas of open runs and tasks: the bench measures the cluster, not one client's share of it.
+        ["DEEPLINE_LIMITS_MAX_OPEN_RUNS_PER_CLIENT"] = "0",
+        ["DEEPLINE_LIMITS_MAX_OPEN_TASKS_PER_CLIENT"] = "0",
         // One info line per request is what the node logs by default; at thousands of requests a second that is the
         // measure too (issue 28 is about it): warnings only, through ASP.NET Core's own variable.
         ["Logging__LogLevel__Default"] = "Warning",
