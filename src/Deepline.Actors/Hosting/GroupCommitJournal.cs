@@ -161,9 +161,7 @@ internal sealed class GroupCommitWriter : IDisposable
     public int? IdleInTransactionMs { get; init; }
 
     /// <summary>The shared store's fence against writes of a node that was paused (null on SQLite: one node, no one to race).</summary>
-    public PauseFence? Fence { get => _fence; init => _fence = value; }
-
-    private readonly PauseFence? _fence;
+    public PauseFence? Fence { get; init; }
 
     /// <summary>Told of every commit and failure, so that a full disk is answered at once (see <see cref="StoreSpace"/>).</summary>
     public StoreSpace? Space { get; init; }
@@ -216,16 +214,9 @@ internal sealed class GroupCommitWriter : IDisposable
                 batch.Add(next);
                 rows += next.RowCount;
             }
-            if (_fence is { } fence)
-            {
-                // Writes queued before a pause are failed, not written late: their callers hear a timeout.
-                foreach (var stale in batch.Where(p => fence.Refusal(p.QueuedAt) is not null).ToList())
-                {
-                    stale.Done.TrySetException(new JournalFencedException(fence.Refusal(stale.QueuedAt)!));
-                    batch.Remove(stale);
-                }
-                if (batch.Count == 0) continue;
-            }
+            // Writes queued before a pause are failed, not written late: their callers hear a timeout.
+            batch.RemoveAll(p => Fence?.Refusal(p.QueuedAt) is { } why && p.Done.TrySetException(new JournalFencedException(why)));
+            if (batch.Count == 0) continue;
             try
             {
                 // (Re)open first: a connection lost to a store restart must not fail every batch after it.
@@ -296,7 +287,7 @@ internal sealed class GroupCommitWriter : IDisposable
             foreach (var chunk in all.Chunk(MaxRowsPerStatement)) InsertMany(connection, tx, chunk);
         }
         // The last look before the COMMIT: a pause during the INSERTs must not end in a late commit.
-        if (_fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
+        if (Fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
         tx.Commit();
         Interlocked.Increment(ref _commits);
         Interlocked.Add(ref _rows, rows);
