@@ -30,12 +30,12 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private (IActorRef Pool, Akka.TestKit.TestProbe Runs) StartPool(int slots, TimeSpan? cancelGrace = null, ITaskHandler? extra = null,
-        TimeSpan? reportTimeout = null)
+        TimeSpan? reportTimeout = null, int reportAttempts = 5)
     {
         var runs = CreateTestProbe();
         var registry = new TaskHandlerRegistry([.. TaskHandlerRegistry.BuiltIns, _counting, .. (extra is null ? Array.Empty<ITaskHandler>() : [extra])]);
         var pool = Sys.ActorOf(WorkerPool.Props(
-            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), reportTimeout ?? TimeSpan.FromSeconds(3), CancelGrace: cancelGrace),
+            new WorkerPoolSettings("default", slots, TimeSpan.FromMilliseconds(200), reportTimeout ?? TimeSpan.FromSeconds(3), reportAttempts, cancelGrace),
             runs, registry, "w-test"));
         return (pool, runs);
     }
@@ -217,6 +217,39 @@ public sealed class WorkerPoolTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.Equal("a", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
         Assert.Equal(["r9/a"], _counting.Ran);
+    }
+
+    [Fact]
+    public void An_outcome_is_sent_until_its_run_answers_however_many_tries_that_takes()
+    {
+        // Measured in a rolling restart: a shard's hand-over outlasted the tries a claim gets; an outcome given up then
+        // left its run RUNNING until the attempt's lease, and the finished task ran again.
+        var (pool, runs) = StartPool(slots: 1, reportTimeout: TimeSpan.FromMilliseconds(100), reportAttempts: 2);
+        pool.Tell(Exec("r11", "a", "count"));
+        ExpectReport(runs, TaskEventKind.TASK_STARTED);
+        Answer(runs, new TaskEventAccepted("r11", "a", TaskState.RUNNING, RunStatus.RUNNING));
+
+        // Twice the tries a claim gets go unanswered; the outcome keeps coming.
+        for (var i = 0; i < 4; i++) Assert.Equal("a", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
+        Answer(runs, new TaskEventAccepted("r11", "a", TaskState.SUCCEEDED, RunStatus.SUCCEEDED));
+        runs.ExpectNoMsg(TimeSpan.FromSeconds(2)); // longer than the next retry would wait (1.6 s)
+        Assert.Equal(["r11/a"], _counting.Ran);
+    }
+
+    [Fact]
+    public void An_unanswered_claim_is_given_up_after_its_tries_and_frees_the_slot()
+    {
+        var (pool, runs) = StartPool(slots: 1, reportTimeout: TimeSpan.FromMilliseconds(100), reportAttempts: 2);
+        pool.Tell(Exec("r12", "a", "count"));
+        pool.Tell(Exec("r12", "b", "count"));
+        Assert.Equal("a", ExpectReport(runs, TaskEventKind.TASK_STARTED).TaskId);
+        Assert.Equal("a", ExpectReport(runs, TaskEventKind.TASK_STARTED).TaskId);
+
+        // Given up, "a" never starts here, and its slot goes to "b".
+        Assert.Equal("b", ExpectReport(runs, TaskEventKind.TASK_STARTED).TaskId);
+        Answer(runs, new TaskEventAccepted("r12", "b", TaskState.RUNNING, RunStatus.RUNNING));
+        Assert.Equal("b", ExpectReport(runs, TaskEventKind.TASK_SUCCEEDED).TaskId);
+        Assert.Equal(["r12/b"], _counting.Ran);
     }
 
     [Fact]

@@ -56,8 +56,9 @@ public sealed record WorkerPoolSettings(
 /// <summary>
 /// An in-cluster worker pool: at most <c>Slots</c> tasks at a time, each claimed from its run before it starts
 /// (so a cancelled run never gets a task started), each with its own CancellationToken that fires when the run's
-/// cancel notice arrives, heartbeating while it runs, and reporting how it ended. Reports are retried until the
-/// run answers, since a lost TASK_SUCCEEDED would leave a run waiting forever. A handler that does not return within
+/// cancel notice arrives, heartbeating while it runs, and reporting how it ended. An outcome is retried until the
+/// run answers (a lost TASK_SUCCEEDED would leave its run waiting for the lease, then run the task again); a claim is
+/// given up after <c>ReportAttempts</c>. A handler that does not return within
 /// the cancel grace period after its token fired is abandoned: its slot is freed and TASK_CANCELLED (forced) reported,
 /// so a handler that ignores its token cannot hold a slot, or its run, forever.
 /// </summary>
@@ -90,6 +91,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     private PoolState _state;
     /// <summary>The attempt each task known here was dispatched as: every report of it names that attempt (fencing).</summary>
     private readonly Dictionary<TaskKey, int> _attemptOf = new();
+    /// <summary>Tasks whose outcome is reported and not answered yet (told, waiting behind a gate or for a retry).</summary>
+    private readonly HashSet<TaskKey> _outcomesUnanswered = new();
 
     public WorkerPool(WorkerPoolSettings settings, IActorRef runs, TaskHandlerRegistry handlers, string workerId, ICancelledRunsLookup? cancelledElsewhere)
     {
@@ -142,7 +145,13 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         foreach (var execution in _executions.Values) execution.Cts.Cancel();
+        if (_outcomesUnanswered.Count > 0)
+            _log.Warning("Pool stopped with {0} task outcome(s) its runs have not acknowledged; those attempts count as interrupted once this node has left",
+                _outcomesUnanswered.Count);
     }
+
+    /// <summary>200 ms, doubling, at most 5 s: quick through a shard's hand-over, gentle through a long outage.</summary>
+    internal static TimeSpan RetryDelay(int attempt) => TimeSpan.FromMilliseconds(Math.Min(5000, 200 * Math.Pow(2, Math.Min(attempt - 1, 5))));
 
     private void Pump()
     {
@@ -154,6 +163,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
 
     private void Send(Report r)
     {
+        if (r.Event is not (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT)) _outcomesUnanswered.Add(r.Key);
         // A retry goes at once, through the region, and so does a heartbeat (the run answers it without a write, and
         // nothing should wait behind one the run may never answer); other reports wait behind the run's in flight.
         if (r.Attempt > 1 || r.Event == TaskEventKind.TASK_HEARTBEAT)
@@ -274,19 +284,23 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
                 _runOf.Remove(report.Key);
                 return;
             }
-            if (report.Attempt < _settings.ReportAttempts)
+            // A claim not answered is given up: its task has not started here (if the run took the claim, the attempt's
+            // lease ends it). An outcome is the only record of work already done: given up, its run would wait for the
+            // lease and run the task again. So an outcome is sent until the run answers, for as long as this node lives.
+            if (report.Attempt < _settings.ReportAttempts || report.Event != TaskEventKind.TASK_STARTED)
             {
-                _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, error);
-                Timers.StartSingleTimer(("retry", report.Key, report.Event), report with { Attempt = report.Attempt + 1 },
-                    TimeSpan.FromMilliseconds(200 * report.Attempt));
+                if (report.Attempt <= _settings.ReportAttempts || report.Attempt % 10 == 0)
+                    _log.Warning("No answer to {0} for {1} (attempt {2}): {3}; retrying", report.Event, report.Key, report.Attempt, error);
+                Timers.StartSingleTimer(("retry", report.Key, report.Event), report with { Attempt = report.Attempt + 1 }, RetryDelay(report.Attempt));
                 return;
             }
-            _log.Error("Giving up reporting {0} for {1} after {2} attempts", report.Event, report.Key, report.Attempt);
+            _log.Error("Giving up claiming {0} after {1} attempts", report.Key, report.Attempt);
             _runOf.Remove(report.Key);
-            if (report.Event != TaskEventKind.TASK_HEARTBEAT) _attemptOf.Remove(report.Key);
-            if (report.Event == TaskEventKind.TASK_STARTED) Release(_state.ClaimDropped(report.Key));
+            _attemptOf.Remove(report.Key);
+            Release(_state.ClaimDropped(report.Key));
             return;
         }
+        if (report.Event is not (TaskEventKind.TASK_STARTED or TaskEventKind.TASK_HEARTBEAT)) _outcomesUnanswered.Remove(report.Key);
 
         switch (report.Event, answer)
         {
