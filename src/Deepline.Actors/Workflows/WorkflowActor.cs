@@ -29,6 +29,10 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private const string ResourceSyncTimer = "resource-sync";
     private const string RetryTimer = "retry";
     private const string RedispatchTimer = "redispatch";
+    private const string InterruptionTimer = "interruption-check";
+    /// <summary>How often, and how many times, attempts on a member this node cannot yet call present or gone are looked at again.</summary>
+    private static readonly TimeSpan InterruptionRecheck = TimeSpan.FromSeconds(2);
+    private const int InterruptionRechecks = 30;
 
     private readonly string _runId;
     private readonly WorkflowSettings _settings;
@@ -44,6 +48,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private ResourceSync? _resourceSync;
     private long _resourceSyncId;
     private bool _resourceSyncAcked = true;
+    private int _interruptionChecks;
 
     /// <param name="Notice">The cancel announced while this write is under way, to be confirmed once it is durable.</param>
     /// <param name="Correlation">The id of the pool's report being answered (<see cref="PoolReport"/>); null for any other sender.</param>
@@ -155,6 +160,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
                 SyncResources(_state, force: true);
                 break;
             case ForgetSender:
+                break;
+            case RecheckInterruptions when _state is { Status: RunStatus.RUNNING } && _unreadable is null:
+                CheckInterruptions(_state);
+                break;
+            case RecheckInterruptions:
                 break;
             case DeadlockCheck:
                 // The timer is spent: whatever CheckStuck finds, the next deadline is armed anew.
@@ -390,8 +400,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         if (state is { Status: RunStatus.RUNNING, Counts.Running: > 0 })
         {
             // Attempts that ran on a node that is gone (this node before its restart) are over: retried now, not at their lease's end.
-            var gone = GoneIncarnations(state);
-            if (!gone.IsEmpty) Self.Tell(new RequeueInterrupted(_runId, gone), ActorRefs.NoSender);
+            var gone = CheckInterruptions(state);
             // Heartbeats are not journalled, so the journal's last sign of a running attempt is old: measured from it, the
             // lease of a healthy worker would end at once after every recovery or shard move. It restarts now instead.
             var now = DateTimeOffset.UtcNow;
@@ -513,13 +522,24 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
         Timers.StartSingleTimer(RetryTimer, new ReleaseRetries(_runId), delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
     }
 
-    private ImmutableArray<string> GoneIncarnations(WorkflowState state)
+    /// <summary>
+    /// Retries the attempts whose member is gone, and returns those members. A run that recovers after a member's
+    /// removal, while this node's view has not converged, can tell neither way: the node's removal watch has already
+    /// told the runs it hosted, so this run looks again every <see cref="InterruptionRecheck"/> until it can (measured:
+    /// a task of a rolling restart otherwise waited for its lease).
+    /// </summary>
+    private ImmutableArray<string> CheckInterruptions(WorkflowState state)
     {
         var incarnations = state.Tasks.Values.Where(t => t is { State: TaskState.RUNNING, Incarnation: not null })
             .Select(t => t.Incarnation!).Distinct(StringComparer.Ordinal).ToList();
         if (incarnations.Count == 0) return [];
         var cluster = Akka.Cluster.Cluster.Get(Context.System);
-        return [.. incarnations.Where(i => Incarnation.IsGone(i, cluster.SelfUniqueAddress, cluster.State, _settings.SingleNodeStore))];
+        var fates = incarnations.Select(i => (Incarnation: i, Fate: Incarnation.Fate(i, cluster.SelfUniqueAddress, cluster.State, _settings.SingleNodeStore))).ToList();
+        ImmutableArray<string> gone = [.. fates.Where(f => f.Fate == MemberFate.Gone).Select(f => f.Incarnation)];
+        if (!gone.IsEmpty) Self.Tell(new RequeueInterrupted(_runId, gone), ActorRefs.NoSender);
+        if (fates.Any(f => f.Fate == MemberFate.Unsure) && _interruptionChecks++ < InterruptionRechecks)
+            Timers.StartSingleTimer(InterruptionTimer, RecheckInterruptions.Instance, InterruptionRecheck);
+        return gone;
     }
 
     private void OnStatus(WorkflowState state)
@@ -585,6 +605,11 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private sealed record ResyncResources : INotInfluenceReceiveTimeout
     {
         public static ResyncResources Instance { get; } = new();
+    }
+
+    private sealed record RecheckInterruptions
+    {
+        public static RecheckInterruptions Instance { get; } = new();
     }
 
     private sealed record DeadlockCheck

@@ -50,6 +50,8 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             // stuck runs carry their own short pending_stale_s.
             ["DEEPLINE_DEADLOCK_HEARTBEAT_TIMEOUT"] = "600",
             ["DEEPLINE_LIMITS_RUN_THRESHOLD_MIN"] = "1",
+            // Each node logs under its own data directory (its working directory): the warnings go to the test's output.
+            ["DEEPLINE_LOGGING_DIR"] = "logs",
         };
         _nodes = [.. ports.Select((p, i) => new NodeProcess($"node{i + 1}", p.Http, p.Remoting, Path.Combine(_dir, $"node{i + 1}"), environment))];
         // The first seed forms the cluster; the others join it.
@@ -67,7 +69,21 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         await _postgres.DisposeAsync();
         await _redis.DisposeAsync();
         _alerts.Dispose();
+        WriteNodeWarnings();
         try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    /// <summary>A failure here is a race across processes: the nodes' warnings and errors say which one.</summary>
+    private void WriteNodeWarnings()
+    {
+        foreach (var node in _nodes)
+        {
+            var log = Path.Combine(_dir, node.Name, "logs", Deepline.Node.Logging.FileLogging.OrchestratorFile);
+            if (!File.Exists(log)) continue;
+            var lines = File.ReadLines(log).Where(l => l.Contains(" WARN ") || l.Contains(" ERROR ")).TakeLast(100).ToList();
+            output.WriteLine($"--- {node.Name}: last {lines.Count} warning/error lines of {log}");
+            foreach (var line in lines) output.WriteLine(line.Length > 400 ? line[..400] : line);
+        }
     }
 
     [Fact]
