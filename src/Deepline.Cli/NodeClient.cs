@@ -76,6 +76,67 @@ public sealed class NodeClient(Uri baseUrl, string? adminKey, TimeSpan timeout, 
         return response.Body;
     }
 
+    /// <summary>
+    /// GETs a file into <paramref name="destination"/> (written beside it first, moved into place once complete, so a
+    /// failed download leaves nothing that looks like a whole file). Returns the response's headers; a non-2xx answer
+    /// is the node's error (exit 1). The node may take a while before it answers (a backup is copied first).
+    /// </summary>
+    public async Task<System.Net.Http.Headers.HttpResponseHeaders> DownloadAsync(string path, string destination, bool admin, TimeSpan answerWithin,
+        CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (!string.IsNullOrEmpty(apiKey))
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        if (admin && !string.IsNullOrEmpty(adminKey))
+            request.Headers.Add(AdminHeader, adminKey);
+        HttpResponseMessage response;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            deadline.CancelAfter(answerWithin);
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new CliException(ExitCodes.Unreachable, $"the node at {baseUrl} did not answer within {answerWithin.TotalSeconds:0.#} s");
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new CliException(ExitCodes.Unreachable, $"cannot reach the node at {baseUrl}: {Describe(ex)}");
+            }
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var failed = new NodeResponse(response.StatusCode, Parse(await response.Content.ReadAsStringAsync(ct)));
+                if (admin && response.StatusCode == HttpStatusCode.Unauthorized && string.IsNullOrEmpty(adminKey) && string.IsNullOrEmpty(apiKey))
+                    throw new CliException(ExitCodes.NodeError,
+                        "this command needs the admin key: pass --admin-key (or --key with a key of role admin), or set DEEPLINE_ADMIN_KEY");
+                throw NodeError(failed);
+            }
+            var partial = destination + ".partial";
+            try
+            {
+                await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                {
+                    await response.Content.CopyToAsync(file, ct);
+                    await file.FlushAsync(ct);
+                    file.Flush(flushToDisk: true);
+                }
+                File.Move(partial, destination, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException)
+            {
+                try { File.Delete(partial); } catch (IOException) { }
+                if (e is OperationCanceledException) throw;
+                throw new CliException(ExitCodes.NodeError, $"the download to {destination} failed: {e.Message}");
+            }
+            return response.Headers;
+        }
+    }
+
     /// <summary>The problem+json answer in one line: "404 Not found: run x not found (field: run_id)".</summary>
     public static CliException NodeError(NodeResponse response)
     {

@@ -28,6 +28,10 @@ public static class RunsCommands
         runs.Subcommands.Add(env.Leaf("cancel", "Cancel a run", c => Cancel(c, c.Get(cancelId), c.Parse.GetValue(reason), c.Get(force)),
             cancelId, reason, force));
 
+        var historyId = RunId();
+        runs.Subcommands.Add(env.Leaf("history", "A run's timeline: every journalled event with its time, task, attempt, cause and who",
+            c => History(c, c.Get(historyId)), historyId));
+
         var retryId = RunId();
         runs.Subcommands.Add(env.Leaf("retry", "Re-run a FAILED run's failed, cancelled and skipped tasks", c => Retry(c, c.Get(retryId)), retryId));
 
@@ -98,6 +102,42 @@ public static class RunsCommands
         c.Out.Line($"Tasks: {tasks.Count} ({Counts(tasks)})");
         return ExitCodes.Ok;
     }
+
+    /// <summary>Every page of the run's history, printed as a timeline measured from its submission.</summary>
+    private static async Task<int> History(CommandContext c, string runId)
+    {
+        var events = new List<JsonNode?>();
+        long? after = 0;
+        while (after is { } a)
+        {
+            var page = await c.Node.RequireAsync(HttpMethod.Get, $"{RunPath(runId)}/history?after={a}&limit=1000", ct: c.Cancellation);
+            events.AddRange(page?["events"]?.AsArray() ?? []);
+            after = page?["next_after"]?.GetValue<long>();
+        }
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(new JsonObject { ["run_id"] = runId, ["events"] = new JsonArray([.. events.Select(e => e?.DeepClone())]) });
+            return ExitCodes.Ok;
+        }
+        DateTimeOffset? start = null;
+        c.Out.Table(["SEQ", "AT", "+S", "EVENT", "TASK", "ATTEMPT", "BY", "CAUSE", "DETAIL"], events.Select(e =>
+        {
+            var at = e?["at"]?.GetValue<DateTimeOffset>();
+            start ??= at;
+            return (IReadOnlyList<string>)
+            [
+                Output.Str(e, "seq"), Output.Str(e, "at"),
+                at is { } t && start is { } s0 ? (t - s0).TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture) : "",
+                Output.Str(e, "type"), Output.Str(e, "task_id"), Output.Str(e, "attempt"), Output.Str(e, "by"), Output.Str(e, "cause"),
+                OneLine(Output.Str(e, "detail")),
+            ];
+        }));
+        c.Out.Line($"Events: {events.Count}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>A worker's error may span lines or carry terminal escapes: one line of printable text per event.</summary>
+    private static string OneLine(string text) => string.Concat(text.Select(ch => char.IsControl(ch) ? ' ' : ch));
 
     private static async Task<int> Cancel(CommandContext c, string runId, string? reason, bool force)
     {

@@ -121,6 +121,7 @@ public static class DeeplineNode
         builder.Services.AddSingleton<RunServing>();
         builder.Services.AddSingleton<StoreProbe>();
         builder.Services.AddSingleton<RunIndexReadings>();
+        builder.Services.AddSingleton<RunHistoryReader>();
         builder.Services.AddSingleton(sp => new ClientQuotas(sp.GetRequiredService<Deepline.Actors.Index.RunIndexStore>(),
             config.Limits.MaxOpenRunsPerClient, config.Limits.MaxOpenTasksPerClient));
         builder.Services.AddSingleton(sp => new RunsGateway(sp.GetRequiredService<IRequiredActor<WorkflowRegion>>(), TimeSpan.FromSeconds(10),
@@ -149,6 +150,8 @@ public static class DeeplineNode
         });
 
         var app = builder.Build();
+        if (persistence.Notice is { } notice)
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Deepline.Store").LogWarning("{Notice}", notice);
         telemetryScope.Factory = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -156,6 +159,8 @@ public static class DeeplineNode
         app.UseApiDocsHeaders();
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
+        app.MapRunHistoryEndpoints();
+        app.MapStoreEndpoints();
         app.MapHealthEndpoints();
         app.MapDeeplineHealthChecks();
         app.MapMonitorEndpoints();

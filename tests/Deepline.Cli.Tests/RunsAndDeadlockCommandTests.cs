@@ -63,6 +63,26 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
     }
 
     [Fact]
+    public async Task Runs_history_prints_one_line_per_event_with_no_terminal_escape_a_worker_sent()
+    {
+        await Submit("""{"run_id":"cli-hist","tasks":[{"task_id":"f","type":"fail","params":{"message":"line one\nline two \u001b[31mred"},"retry":{"max_attempts":1} }]}""");
+        await AwaitTaskState("cli-hist", "f", "FAILED");
+
+        var json = (await Run("runs", "history", "cli-hist", "--json")).Ok().Json;
+        var events = json["events"]!.AsArray();
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(i => (long)i), events.Select(e => e!["seq"]!.GetValue<long>()));
+
+        var table = (await Run("runs", "history", "cli-hist")).Ok().Out;
+        var lines = table.TrimEnd().Split('\n');
+        Assert.Equal($"Events: {events.Count}", lines[^1]);
+        Assert.Equal(events.Count + 2, lines.Length); // header, one line per event, the count
+        Assert.Contains(lines, l => l.Contains("| run_submitted ") && l.Contains("| 0.000 "));
+        Assert.Contains(lines, l => l.Contains("| task_failed ") && l.Contains("line one line two") && l.Contains("red"));
+        Assert.DoesNotContain('\u001b', table);
+        Assert.Contains("404", (await Run("runs", "history", "cli-no-such-run")).Fails(ExitCodes.NodeError));
+    }
+
+    [Fact]
     public async Task Runs_status_shows_the_tasks_or_says_the_run_is_unknown()
     {
         await Submit("""{"run_id":"cli-status","client_id":"team-a","tasks":[{"task_id":"x","type":"noop"},{"task_id":"y","type":"noop","depends_on":["x"]}]}""");
@@ -82,6 +102,32 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
         var unknown = (await Run("runs", "status", "no-such-run")).Fails(ExitCodes.NodeError);
         Assert.StartsWith("deepline: 404 Not found:", unknown);
         Assert.Contains("no-such-run", unknown);
+    }
+
+    [Fact]
+    public async Task Store_backup_writes_a_copy_holding_the_runs_and_never_replaces_a_file_without_force()
+    {
+        await Submit("""{"run_id":"cli-backup","tasks":[{"task_id":"a","type":"noop"}]}""");
+        await AwaitTaskState("cli-backup", "a", "SUCCEEDED");
+        var path = Path.Combine(fixture.DataDir, $"copy-{Guid.NewGuid():N}.db");
+
+        Assert.Contains("needs the admin key", (await Run("store", "backup", path)).Fails(ExitCodes.NodeError));
+        Assert.False(File.Exists(path) || File.Exists(path + ".partial"));
+
+        var ok = (await Run("store", "backup", path, "--admin-key", TestNode.AdminKey)).Ok();
+        Assert.Matches(@"^Backup written to .+: [\d,]+ bytes, journal ordering [1-9]\d*, in [\d.]+ s", ok.Out);
+        await using (var copy = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False"))
+        {
+            await copy.OpenAsync();
+            await using var count = copy.CreateCommand();
+            count.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id = 'run-cli-backup'";
+            Assert.True((long)(await count.ExecuteScalarAsync())! >= 3); // submitted, started, succeeded
+        }
+
+        Assert.Contains("exists; pass --force", (await Run("store", "backup", path, "--admin-key", TestNode.AdminKey)).Fails(ExitCodes.Usage));
+        var json = (await Run("store", "backup", path, "--force", "--admin-key", TestNode.AdminKey, "--json")).Ok().Json;
+        Assert.Equal(new FileInfo(path).Length, json["bytes"]!.GetValue<long>());
+        Assert.True(json["journal_ordering"]!.GetValue<long>() > 0);
     }
 
     [Fact]

@@ -18,6 +18,9 @@ public sealed record PersistenceTarget(string ProviderName, string ConnectionStr
 
     /// <summary>The SQLite file, for the journal marker; null for server stores.</summary>
     public string? File { get; init; }
+
+    /// <summary>What the start-up check found worth a line in the log (a store restored from a backup); null: nothing.</summary>
+    public string? Notice { get; init; }
 }
 
 /// <summary>The store failed its start-up check; the message names the file and what is wrong, for one line on stderr.</summary>
@@ -38,6 +41,8 @@ public static class SqliteStore
         Directory.CreateDirectory(dir);
         var file = Path.Combine(dir, FileName);
         var connectionString = new SqliteConnectionStringBuilder { DataSource = file, DefaultTimeout = 30, Pooling = true }.ToString();
+        string? notice;
+        var asideWal = SetAsideForeignWal(file);
         try
         {
             using var connection = new SqliteConnection(connectionString);
@@ -48,7 +53,8 @@ public static class SqliteStore
             if (!string.Equals(check, "ok", StringComparison.OrdinalIgnoreCase))
                 throw new StoreCheckException($"{file} is damaged (SQLite quick_check: {check}); restore it from a backup");
             Scalar(connection, "PRAGMA journal_mode=WAL;");
-            CheckMarker(file, connection);
+            notice = CheckMarker(file, connection);
+            if (asideWal is not null) notice = (notice ?? $"{file} is not in WAL mode") + $"; the write-ahead log beside it was not its own and was moved to {asideWal}";
         }
         catch (SqliteException ex)
         {
@@ -58,7 +64,7 @@ public static class SqliteStore
         {
             SqliteConnection.ClearAllPools();
         }
-        return new PersistenceTarget(ProviderName.SQLiteMS, connectionString, $"sqlite:{file}") { File = file };
+        return new PersistenceTarget(ProviderName.SQLiteMS, connectionString, $"sqlite:{file}") { File = file, Notice = notice };
     }
 
     /// <summary>
@@ -98,17 +104,101 @@ public static class SqliteStore
     /// start rather than serve a history with holes as if it were complete. The marker lives outside the database
     /// because whatever removed the events would have removed a marker kept inside it too.
     /// </summary>
-    private static void CheckMarker(string file, SqliteConnection connection)
+    private static string? CheckMarker(string file, SqliteConnection connection)
     {
         var marker = MarkerPath(file);
-        if (!File.Exists(marker)) return;
+        var restored = ReadBackupRecord(connection);
+        if (restored is { } b)
+        {
+            // A backup put in place of the file: it ends where it was taken, below the marker, on purpose. Once started
+            // it is the store; its record goes, so that a later loss of events is caught again.
+            var current = MaxOrdering(connection);
+            if (current != b.Ordering)
+                throw new StoreCheckException($"{file} is a backup taken at journal ordering {b.Ordering}, but its journal now ends at {current}: it was changed since; take a new backup");
+            Scalar(connection, "DROP TABLE deepline_backup;");
+            var lost = File.Exists(marker) && long.TryParse(File.ReadAllText(marker).Trim(), System.Globalization.NumberStyles.Integer,
+                System.Globalization.CultureInfo.InvariantCulture, out var before) && before > current ? before - current : 0;
+            WriteMarker(file, current);
+            return $"{file} was restored from a backup taken at {DateTimeOffset.FromUnixTimeMilliseconds(b.TakenAtMs):yyyy-MM-dd'T'HH:mm:ss'Z'} " +
+                   $"(journal ordering {current})" + (lost > 0 ? $"; the {lost} journal event(s) written after that backup are not in it" : "");
+        }
+        if (!File.Exists(marker)) return null;
         if (!long.TryParse(File.ReadAllText(marker).Trim(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var recorded))
             throw new StoreCheckException($"{marker} does not hold a journal ordering; delete it to start without the check");
-        var current = MaxOrdering(connection);
-        if (current < recorded)
+        var now = MaxOrdering(connection);
+        if (now < recorded)
             throw new StoreCheckException(
-                $"{file} went backwards: its journal ends at ordering {current}, but {recorded} was committed before " +
+                $"{file} went backwards: its journal ends at ordering {now}, but {recorded} was committed before " +
                 $"(recorded in {marker}); events are missing (was its -wal file deleted?). Restore the files, or delete the marker to accept the loss");
+        return null;
+    }
+
+    /// <summary>
+    /// The store always runs in WAL mode; a backup copy is written in rollback mode (one self-contained file). So a
+    /// -wal file beside a database file that is not in WAL mode belongs to the file that was there before a restore,
+    /// and SQLite would replay it into the restored one (it opens any -wal it finds): it is moved aside, with the -shm,
+    /// before the file is opened. Returns where it went, or null.
+    /// </summary>
+    private static string? SetAsideForeignWal(string file)
+    {
+        var wal = file + "-wal";
+        if (!File.Exists(file) || !File.Exists(wal)) return null;
+        var header = new byte[100];
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            if (stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) < header.Length) return null;
+        // Bytes 18 and 19 of the header: 1 for a rollback journal, 2 for WAL.
+        if (header[18] == 2 || header[19] == 2) return null;
+        var aside = wal + ".before-restore";
+        File.Move(wal, aside, overwrite: true);
+        if (File.Exists(file + "-shm")) File.Delete(file + "-shm");
+        return aside;
+    }
+
+    /// <summary>The record <see cref="Backup"/> leaves in a copy; null in a live store.</summary>
+    private static (long Ordering, long TakenAtMs)? ReadBackupRecord(SqliteConnection connection)
+    {
+        if (Scalar(connection, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'deepline_backup';") is not long n || n == 0) return null;
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT journal_ordering, taken_at FROM deepline_backup WHERE id = 1;";
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? (reader.GetInt64(0), reader.GetInt64(1)) : null;
+    }
+
+    /// <summary>
+    /// An online, consistent copy of the store into <paramref name="destination"/> (a new file), by SQLite's backup API:
+    /// one read transaction over the whole file, so the copy is the store as of one commit, while the node keeps
+    /// writing (WAL: readers do not block the writer). The copy records where its journal ends and holds no store
+    /// lease, so that a node started on it knows it is a restored backup (see <see cref="Prepare"/>) and takes the
+    /// store at once. Returns the journal ordering the copy ends at. Blocking: call it off any actor's thread.
+    /// </summary>
+    public static long Backup(string connectionString, string destination, DateTimeOffset now)
+    {
+        using var source = new SqliteConnection(connectionString);
+        source.Open();
+        OnOpened(source);
+        var target = new SqliteConnectionStringBuilder { DataSource = destination, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString();
+        using (var copy = new SqliteConnection(target))
+        {
+            copy.Open();
+            source.BackupDatabase(copy);
+            // One self-contained file: no -wal beside it to lose on the way to where it is kept.
+            Scalar(copy, "PRAGMA journal_mode=DELETE;");
+            var ordering = MaxOrdering(copy);
+            Scalar(copy, "CREATE TABLE deepline_backup (id INTEGER NOT NULL PRIMARY KEY, journal_ordering BIGINT NOT NULL, taken_at BIGINT NOT NULL);");
+            using (var insert = copy.CreateCommand())
+            {
+                insert.CommandText = "INSERT INTO deepline_backup (id, journal_ordering, taken_at) VALUES (1, @o, @t);";
+                insert.Parameters.AddWithValue("@o", ordering);
+                insert.Parameters.AddWithValue("@t", now.ToUnixTimeMilliseconds());
+                insert.ExecuteNonQuery();
+            }
+            if (Scalar(copy, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'deepline_store_lease';") is long leases && leases > 0)
+                Scalar(copy, "DELETE FROM deepline_store_lease;");
+            var check = Scalar(copy, "PRAGMA quick_check(1);") as string;
+            if (!string.Equals(check, "ok", StringComparison.OrdinalIgnoreCase))
+                throw new IOException($"the backup copy failed its check (SQLite quick_check: {check})");
+            return ordering;
+        }
     }
 
     /// <summary>The journal's highest ordering; 0 while the journal table does not exist yet.</summary>

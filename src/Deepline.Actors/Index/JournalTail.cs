@@ -129,6 +129,14 @@ public sealed class JournalTail
         return events;
     }
 
+    /// <summary>
+    /// One entity's events after <paramref name="afterSequenceNr"/>, in order, at most <paramref name="limit"/> (a run's
+    /// history, paged): a read of the journal's primary key. A payload nothing can read comes as <see cref="UnreadablePayload"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<EventEnvelope>> EventsOfAsync(string persistenceId, long afterSequenceNr, int limit, CancellationToken ct = default) =>
+        [.. (await QueryAsync("WHERE persistence_id = @p AND sequence_number > @a ORDER BY sequence_number LIMIT @b",
+            [("@p", persistenceId), ("@a", afterSequenceNr), ("@b", limit)], null, ct)).Where(r => r.Read).Select(r => r.Envelope)];
+
     private async Task<List<Row>> QueryAsync(string where, (string Name, object Value)[] parameters, string? onlyManifest, CancellationToken ct)
     {
         await using var db = _connect();

@@ -26,6 +26,7 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         { "GET", $"/runs/{Run}", null, "submitter operator admin" },
         { "POST", $"/runs/{Run}/tasks/t/events", """{"event":"TASK_HEARTBEAT","worker_id":"w"}""", "worker admin" },
         { "GET", $"/runs/{Run}/cancel", null, "submitter operator admin" },
+        { "GET", $"/runs/{Run}/history", null, "submitter operator admin" },
         { "PUT", "/runs/matrix-missing/cancel", """{"reason":"matrix"}""", "submitter operator admin" },
         { "DELETE", "/runs/matrix-missing/cancel", null, "admin" },
         { "GET", "/runs/cancelled", null, "submitter operator admin" },
@@ -39,6 +40,7 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         { "GET", "/cluster/sharding/workflow/region-stats", null, "operator admin" },
         { "GET", "/cluster/sharding/workflow/shard-stats", null, "operator admin" },
         { "GET", "/actors/hierarchy", null, "operator admin" },
+        { "GET", "/store/backup", null, "admin" },
         // Admin requests here are bad input on purpose (400), so that the node under test stays in its cluster.
         { "POST", "/cluster/leave", """{"address":"not-an-address"}""", "admin" },
         { "POST", "/cluster/down", """{"address":"not-an-address"}""", "admin" },
