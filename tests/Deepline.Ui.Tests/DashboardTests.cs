@@ -236,6 +236,27 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_run_page_shows_the_timeline_and_each_tasks_start_and_duration()
+    {
+        var id = await node.SubmitAsync(DashboardNode.TeamA, $$"""
+            {"run_id":"{{Id("timeline")}}","tasks":[{"task_id":"wait","type":"delay","params":{"ms":400} },{"task_id":"after","type":"noop","depends_on":["wait"]} ]}
+            """);
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GotoAsync($"{node.Url}/ui#/run/{id}");
+        await Expect(page.Locator("#run-status")).ToContainTextAsync("SUCCEEDED", new() { Timeout = 15_000 });
+
+        var timeline = page.Locator("#timeline tbody tr");
+        await Expect(timeline.First).ToHaveAttributeAsync("data-type", "run_submitted", new() { Timeout = 15_000 });
+        await Expect(page.Locator("#timeline tr[data-type='task_succeeded']")).ToHaveCountAsync(2, new() { Timeout = 15_000 });
+        await Expect(page.Locator("#timeline tr[data-type='task_started'] td[data-label='By']").First).Not.ToHaveTextAsync("—");
+        // The delay task took its 400 ms (and a little more); a finished task's duration is not "so far".
+        var duration = await page.Locator("#tasks tr[data-task-id='wait'] td[data-label='Duration']").InnerTextAsync();
+        Assert.Matches(@"^(4\d\d|[5-9]\d\d) ms$|^\d+\.\d s$", duration);
+        await Expect(page.Locator("#tasks tr[data-task-id='after'] td[data-label='Started']")).Not.ToHaveTextAsync("—");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_failed_run_offers_a_re_run_that_runs_its_failed_task_again()
     {
         var id = await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("rerun")}}","tasks":[{"task_id":"f","type":"fail","retry":{"max_attempts":1} }]}""");

@@ -348,19 +348,22 @@
     let parts = null;
     async function load() {
       try {
-        const run = await api('/runs/' + encodeURIComponent(runId));
-        render(run);
+        const [run, history] = await Promise.all([
+          api('/runs/' + encodeURIComponent(runId)),
+          // The first 1000 events: the whole story of all but the largest runs (the CLI pages through the rest).
+          api('/runs/' + encodeURIComponent(runId) + '/history?limit=1000').catch(() => null)]);
+        render(run, history);
       } catch (e) {
         parts = null;
         cancelForm = null;
         clear(body).appendChild(errorBox(e));
       }
     }
-    function render(run) {
+    function render(run, history) {
       // Fixed containers, filled in place: the cancel form is never detached by a live refresh, so what the person
       // is typing and where the keyboard focus is stay put.
       if (!parts) {
-        parts = { facts: h('div'), cancel: h('div'), cx: h('div'), dag: h('div'), tasks: h('div'), ignored: h('div') };
+        parts = { facts: h('div'), cancel: h('div'), cx: h('div'), dag: h('div'), tasks: h('div'), timeline: h('div'), ignored: h('div') };
         clear(body);
         append(body, Object.values(parts));
       }
@@ -384,7 +387,9 @@
       clear(parts.cx);
       if (run.cancellation) parts.cx.appendChild(cancellationSection(run.cancellation));
       clear(parts.dag).appendChild(dagSection(run));
-      clear(parts.tasks).appendChild(tasksSection(run));
+      const events = history ? history.events : null;
+      clear(parts.tasks).appendChild(tasksSection(run, events ? spans(events) : null));
+      clear(parts.timeline).appendChild(timelineSection(events, history && history.next_after != null));
       clear(parts.ignored).appendChild(ignoredSection(run));
     }
     function cancelSection(run) {
@@ -542,7 +547,42 @@
     sec.appendChild(h('div', { class: 'dag', tabindex: 0, 'aria-label': 'DAG drawing (scrollable)' }, svg));
     return sec;
   }
-  function tasksSection(run) {
+  // Each task's latest attempt from the run's history: when it started and, once it ended, when.
+  function spans(events) {
+    const out = {};
+    for (const e of events) {
+      if (!e.task_id || !e.at) continue;
+      if (e.type === 'task_started') out[e.task_id] = { start: e.at, end: null };
+      else if (['task_succeeded', 'task_failed', 'task_cancelled', 'task_attempt_failed'].includes(e.type) && out[e.task_id]) out[e.task_id].end = e.at;
+    }
+    return out;
+  }
+  function duration(span) {
+    if (!span) return '—';
+    const ms = (span.end ? Date.parse(span.end) : Date.now()) - Date.parse(span.start);
+    const text = ms < 1000 ? ms + ' ms' : ms < 120000 ? (ms / 1000).toFixed(1) + ' s' : Math.round(ms / 60000) + ' min';
+    return span.end ? text : text + ' so far';
+  }
+  function timelineSection(events, more) {
+    if (!events) return h('section', { 'aria-labelledby': 'tl-h' }, h('h2', { id: 'tl-h', text: 'Timeline' }), h('p', { class: 'note', text: 'The history could not be read.' }));
+    const first = events.length && events[0].at ? Date.parse(events[0].at) : null;
+    return h('section', { 'aria-labelledby': 'tl-h' },
+      h('h2', { id: 'tl-h', text: `Timeline (${events.length}${more ? '+' : ''} events)` }),
+      more ? h('p', { class: 'note', text: 'First 1000 events; deepline runs history prints them all.' }) : null,
+      h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'timeline' },
+        h('thead', {}, h('tr', {}, ['#', 'At', '+s', 'Event', 'Task', 'Attempt', 'By', 'Cause', 'Detail'].map((c) => h('th', { scope: 'col', text: c })))),
+        h('tbody', {}, events.map((e) => h('tr', { 'data-seq': String(e.seq), 'data-type': e.type },
+          h('td', { 'data-label': '#', text: String(e.seq) }),
+          h('td', { 'data-label': 'At', text: fmtTime(e.at) }),
+          h('td', { 'data-label': '+s', text: first != null && e.at ? ((Date.parse(e.at) - first) / 1000).toFixed(3) : '—' }),
+          h('td', { 'data-label': 'Event', text: e.type.replace(/_/g, ' ') }),
+          h('td', { 'data-label': 'Task', class: 'mono', text: e.task_id || '—' }),
+          h('td', { 'data-label': 'Attempt', text: e.attempt != null ? String(e.attempt) : '—' }),
+          h('td', { 'data-label': 'By', class: 'mono', text: e.by || '—' }),
+          h('td', { 'data-label': 'Cause', text: e.cause || '—' }),
+          h('td', { 'data-label': 'Detail', text: e.detail || '—' })))))));
+  }
+  function tasksSection(run, taskSpans) {
     const shown = run.tasks.slice(0, TASKS_SHOWN);
     const tbody = h('tbody', {}, shown.map((t) => h('tr', { 'data-task-id': t.task_id },
       h('td', { class: 'id', 'data-label': 'Task', text: t.task_id }),
@@ -553,6 +593,8 @@
       h('td', { 'data-label': 'Worker', class: 'mono', text: t.worker_id || '—' }),
       h('td', { 'data-label': 'Heartbeat', text: t.last_heartbeat_at ? ago(t.last_heartbeat_at) : '—', title: fmtTime(t.last_heartbeat_at) }),
       h('td', { 'data-label': 'Updated', text: fmtTime(t.updated_at) }),
+      h('td', { 'data-label': 'Started', text: taskSpans && taskSpans[t.task_id] ? fmtTime(taskSpans[t.task_id].start) : '—' }),
+      h('td', { 'data-label': 'Duration', text: taskSpans ? duration(taskSpans[t.task_id]) : '—' }),
       h('td', { 'data-label': 'Details' },
         t.error ? h('p', { class: 'error', text: t.error }) : null,
         t.params ? h('details', {}, h('summary', { text: 'params' }), h('pre', { text: JSON.stringify(t.params, null, 2) })) : null,
@@ -561,7 +603,7 @@
       h('h2', { id: 'tasks-h', text: 'Tasks' }),
       run.tasks.length > TASKS_SHOWN ? h('p', { class: 'note', text: `First ${TASKS_SHOWN} of ${run.tasks.length} tasks.` }) : null,
       h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'tasks' },
-        h('thead', {}, h('tr', {}, ['Task', 'Type (pool)', 'State', 'Depends on', 'Attempts', 'Worker', 'Heartbeat', 'Updated', 'Details'].map((c) => h('th', { scope: 'col', text: c })))),
+        h('thead', {}, h('tr', {}, ['Task', 'Type (pool)', 'State', 'Depends on', 'Attempts', 'Worker', 'Heartbeat', 'Updated', 'Started', 'Duration', 'Details'].map((c) => h('th', { scope: 'col', text: c })))),
         tbody)));
   }
   function ignoredSection(run) {
