@@ -20,8 +20,8 @@ public static class Identifiers
     public static string Describe(string what) =>
         $"{what} must be 1..{MaxLength} characters of [A-Za-z0-9._:-]";
 
-    /// <summary>Run ids that a route already claims: GET /runs/cancelled is the list, never a run.</summary>
-    public static bool IsReserved(string id) => id is "cancelled";
+    /// <summary>Run ids that a route already claims: GET /runs/cancelled is the list and POST /runs/cancel the bulk cancel, never a run.</summary>
+    public static bool IsReserved(string id) => id is "cancelled" or "cancel";
 
     /// <summary>Text that a person wrote (reasons, errors, names) goes to logs and terminals: no control characters there.</summary>
     public static string StripControl(string text)

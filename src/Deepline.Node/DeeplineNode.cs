@@ -6,6 +6,7 @@ using Deepline.Actors.Cancellation;
 using Deepline.Actors.Hosting;
 using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
+using Deepline.Actors.Operations;
 using Deepline.Actors.Resources;
 using Deepline.Domain.Resources;
 using Deepline.Actors.Queues;
@@ -141,6 +142,7 @@ public static class DeeplineNode
                 .WithWorkflowRuns(workflow, roles, config.Runs.WorkflowRole)
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
+                .WithBulkCancels(index, config.Deadlock.MonitorRole)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
                 .WithStoreLease(persistence, onForeignStore)
                 .WithCancellationMirror(persistence.CreateConnection, dependencies)
@@ -160,6 +162,7 @@ public static class DeeplineNode
         app.MapRunEndpoints(config.Deadlock.HeartbeatTimeoutS);
         app.MapCancelEndpoints();
         app.MapRunHistoryEndpoints();
+        app.MapBulkCancelEndpoints();
         app.MapStoreEndpoints();
         app.MapHealthEndpoints();
         app.MapDeeplineHealthChecks();

@@ -482,6 +482,63 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return rows;
     }
 
+    /// <summary>
+    /// RUNNING runs that match <paramref name="filter"/> and were created no later than <paramref name="createdUpTo"/>,
+    /// after <paramref name="cursor"/> in (created_at, run_id) order, at most <paramref name="limit"/>: a bulk cancel's next page.
+    /// </summary>
+    public async Task<IReadOnlyList<OperationCursor>> OpenMatchesAsync(RunFilter filter, DateTimeOffset createdUpTo, OperationCursor? cursor, int limit,
+        CancellationToken ct = default)
+    {
+        var (where, parameters) = MatchWhere(filter, createdUpTo);
+        if (cursor is not null)
+        {
+            where += " AND (created_at > @cc OR (created_at = @cc AND run_id > @cr))";
+            parameters.Add(("cc", cursor.CreatedAtMs));
+            parameters.Add(("cr", cursor.RunId));
+        }
+        parameters.Add(("limit", limit));
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null, $"SELECT created_at, run_id FROM run_index WHERE {where} ORDER BY created_at, run_id LIMIT @limit", [.. parameters]);
+        var page = new List<OperationCursor>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) page.Add(new OperationCursor(r.GetInt64(0), r.GetString(1)));
+        return page;
+    }
+
+    /// <summary>How many RUNNING runs match, and the ids of the first <paramref name="sample"/> (a bulk cancel's dry run).</summary>
+    public async Task<(long Count, IReadOnlyList<string> Sample)> CountOpenMatchesAsync(RunFilter filter, DateTimeOffset createdUpTo, int sample,
+        CancellationToken ct = default)
+    {
+        var (where, parameters) = MatchWhere(filter, createdUpTo);
+        await using var db = await OpenAsync(ct);
+        long count;
+        await using (var cmd = Command(db, null, $"SELECT COUNT(*) FROM run_index WHERE {where}", [.. parameters]))
+            count = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct));
+        var ids = new List<string>();
+        parameters.Add(("limit", sample));
+        await using (var cmd = Command(db, null, $"SELECT run_id FROM run_index WHERE {where} ORDER BY created_at, run_id LIMIT @limit", [.. parameters]))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
+        return (count, ids);
+    }
+
+    private static (string Where, List<(string Name, object? Value)> Parameters) MatchWhere(RunFilter filter, DateTimeOffset createdUpTo)
+    {
+        var where = new System.Text.StringBuilder("status = @running AND created_at <= @upto");
+        var parameters = new List<(string Name, object? Value)> { ("running", nameof(RunStatus.RUNNING)), ("upto", IndexColumns.Ms(createdUpTo)) };
+        if (filter.ClientId is { } client) { where.Append(" AND client_id = @client"); parameters.Add(("client", client)); }
+        if (filter.WorkflowName is { } workflow) { where.Append(" AND workflow_name = @workflow"); parameters.Add(("workflow", workflow)); }
+        if (filter.CreatedAfter is { } after) { where.Append(" AND created_at > @after"); parameters.Add(("after", IndexColumns.Ms(after))); }
+        if (filter.CreatedBefore is { } before) { where.Append(" AND created_at < @before"); parameters.Add(("before", IndexColumns.Ms(before))); }
+        if (!filter.RunIds.IsDefaultOrEmpty)
+        {
+            var (list, ids) = Hosting.Sql.In("id", filter.RunIds);
+            where.Append(" AND run_id IN ").Append(list);
+            parameters.AddRange(ids);
+        }
+        return (where.ToString(), parameters);
+    }
+
     private static readonly string UpsertSql =
         $"INSERT INTO run_index ({string.Join(", ", RowColumns)}) VALUES ({string.Join(", ", RowColumns.Select(c => "@" + c))}) " +
         $"ON CONFLICT (run_id) DO UPDATE SET {UpdateAll}";

@@ -30,6 +30,8 @@ public sealed class RoleMatrixTests(SecuredNode node) : IClassFixture<SecuredNod
         { "PUT", "/runs/matrix-missing/cancel", """{"reason":"matrix"}""", "submitter operator admin" },
         { "DELETE", "/runs/matrix-missing/cancel", null, "admin" },
         { "GET", "/runs/cancelled", null, "submitter operator admin" },
+        { "POST", "/runs/cancel", """{"filter":{"run_ids":["matrix-missing"]},"dry_run":true}""", "submitter operator admin" },
+        { "GET", "/operations/op-matrix-missing", null, "submitter operator admin" },
         { "POST", "/deadlock/scan", """{"limit":1}""", "operator admin" },
         { "GET", "/stats", null, "operator admin" },
         { "GET", "/metrics", null, "operator admin" },

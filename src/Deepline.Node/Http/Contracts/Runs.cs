@@ -192,3 +192,22 @@ public sealed record RunHistoryResponse(string RunId, IReadOnlyList<RunHistoryEv
 /// <param name="Cause">Why: the detector behind an auto-cancel, an attempt's end cause (failed, lease_expired, interrupted, ...), an error type.</param>
 /// <param name="Detail">The text the event carries: an error, a reason.</param>
 public sealed record RunHistoryEvent(long Seq, DateTimeOffset? At, string Type, string? TaskId, int? Attempt, string? By, string? Cause, string? Detail);
+
+/// <summary>POST /runs/cancel: which runs, why, and whether only to count them.</summary>
+public sealed record BulkCancelRequest(RunFilterRequest? Filter, string? Reason, bool? DryRun, bool? Confirm);
+
+/// <summary>Times are ISO-8601 (UTC when no offset is given); <c>status</c> may only be RUNNING.</summary>
+public sealed record RunFilterRequest(string? ClientId, string? WorkflowName, string? Status, string? CreatedBefore, string? CreatedAfter, List<string?>? RunIds);
+
+public sealed record BulkCancelDryRunResponse(long Matched, IReadOnlyList<string> Sample);
+
+public sealed record OperationFilterResponse(string? ClientId, string? WorkflowName, DateTimeOffset? CreatedAfter, DateTimeOffset? CreatedBefore, int RunIds);
+
+/// <summary>A bulk operation's progress: <c>cancelled + skipped + failed</c> reaches <c>matched</c> (or more, with runs started meanwhile that match) when it is done.</summary>
+public sealed record OperationResponse(string OperationId, string Kind, string State, long Matched, long Cancelled, long Skipped, long Failed,
+    string Reason, string By, OperationFilterResponse Filter, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    public static OperationResponse Of(BulkOperation o) => new(o.OperationId, "cancel", o.Status.ToString(), o.Matched, o.Cancelled, o.Skipped,
+        o.Failed, o.Reason, o.By, new OperationFilterResponse(o.Filter.ClientId, o.Filter.WorkflowName, o.Filter.CreatedAfter, o.Filter.CreatedBefore,
+            o.Filter.RunIds.IsDefaultOrEmpty ? 0 : o.Filter.RunIds.Length), o.CreatedAt, o.UpdatedAt);
+}
