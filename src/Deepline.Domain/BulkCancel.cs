@@ -84,12 +84,14 @@ public enum BulkCancelOutcome { Cancelled, Skipped, Failed }
 public static class BulkCancelRules
 {
     /// <summary>
-    /// A run's cancel answer as the operation counts it: cancelled now, skipped (already cancelled, or finished or gone
-    /// since it matched: nothing to do), or failed (no answer, the store unavailable: worth another try).
+    /// A run's cancel answer as the operation counts it: cancelled (now, or by this operation before a crash made it
+    /// walk the page again: its caller and reason, since it started), skipped (cancelled by someone else, or finished or
+    /// gone since it matched: nothing to do), or failed (no answer, the store unavailable: worth another try).
     /// </summary>
-    public static BulkCancelOutcome Outcome(IDeeplineMessage? reply) => reply switch
+    public static BulkCancelOutcome Outcome(IDeeplineMessage? reply, BulkOperation op) => reply switch
     {
         CancelReply { AlreadyRequested: false } => BulkCancelOutcome.Cancelled,
+        CancelReply { State.Cancel: { } c } when c.CancelledBy == op.By && c.Reason == op.Reason && c.CancelledAt >= op.CreatedAt => BulkCancelOutcome.Cancelled,
         CancelReply or CommandRejected { Kind: RejectionKind.NotFound or RejectionKind.Conflict } => BulkCancelOutcome.Skipped,
         _ => BulkCancelOutcome.Failed,
     };

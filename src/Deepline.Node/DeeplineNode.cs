@@ -142,7 +142,7 @@ public static class DeeplineNode
                 .WithWorkflowRuns(workflow, roles, config.Runs.WorkflowRole)
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
-                .WithBulkCancels(index, config.Deadlock.MonitorRole)
+                .WithBulkCancels(index, config.Limits.BulkCancelRate, config.Deadlock.MonitorRole)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
                 .WithStoreLease(persistence, onForeignStore)
                 .WithCancellationMirror(persistence.CreateConnection, dependencies)

@@ -483,18 +483,25 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     }
 
     /// <summary>
-    /// RUNNING runs that match <paramref name="filter"/> and were created no later than <paramref name="createdUpTo"/>,
-    /// after <paramref name="cursor"/> in (created_at, run_id) order, at most <paramref name="limit"/>: a bulk cancel's next page.
+    /// A bulk cancel's next page: runs that match <paramref name="filter"/>, were created no later than the operation
+    /// and come after <paramref name="cursor"/> in (created_at, run_id) order, at most <paramref name="limit"/>; RUNNING
+    /// ones, and the ones the operation itself cancelled (its caller and reason, since it started), so that a page it
+    /// cancelled but did not get to record before a crash is walked and counted again.
     /// </summary>
-    public async Task<IReadOnlyList<OperationCursor>> OpenMatchesAsync(RunFilter filter, DateTimeOffset createdUpTo, OperationCursor? cursor, int limit,
-        CancellationToken ct = default)
+    public async Task<IReadOnlyList<OperationCursor>> OpenMatchesAsync(BulkOperation op, OperationCursor? cursor, int limit, CancellationToken ct = default)
     {
-        var (where, parameters) = MatchWhere(filter, createdUpTo);
-        if (cursor is not null)
+        var (where, parameters) = MatchWhere(op.Filter, op.CreatedAt,
+            "(cancelled_at >= @since AND cancelled_by = @by AND cancel_reason = @reason)");
+        parameters.Add(("since", IndexColumns.Ms(op.CreatedAt)));
+        parameters.Add(("by", op.By));
+        parameters.Add(("reason", op.Reason));
+        var cursorParameters = cursor;
+        if (cursorParameters is { } c)
         {
+            var cursor2 = c;
             where += " AND (created_at > @cc OR (created_at = @cc AND run_id > @cr))";
-            parameters.Add(("cc", cursor.CreatedAtMs));
-            parameters.Add(("cr", cursor.RunId));
+            parameters.Add(("cc", cursor2.CreatedAtMs));
+            parameters.Add(("cr", cursor2.RunId));
         }
         parameters.Add(("limit", limit));
         await using var db = await OpenAsync(ct);
@@ -522,9 +529,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return (count, ids);
     }
 
-    private static (string Where, List<(string Name, object? Value)> Parameters) MatchWhere(RunFilter filter, DateTimeOffset createdUpTo)
+    private static (string Where, List<(string Name, object? Value)> Parameters) MatchWhere(RunFilter filter, DateTimeOffset createdUpTo,
+        string? orAlso = null)
     {
-        var where = new System.Text.StringBuilder("status = @running AND created_at <= @upto");
+        var where = new System.Text.StringBuilder(orAlso is null ? "status = @running" : $"(status = @running OR {orAlso})").Append(" AND created_at <= @upto");
         var parameters = new List<(string Name, object? Value)> { ("running", nameof(RunStatus.RUNNING)), ("upto", IndexColumns.Ms(createdUpTo)) };
         if (filter.ClientId is { } client) { where.Append(" AND client_id = @client"); parameters.Add(("client", client)); }
         if (filter.WorkflowName is { } workflow) { where.Append(" AND workflow_name = @workflow"); parameters.Add(("workflow", workflow)); }

@@ -12,12 +12,12 @@ namespace Deepline.Actors.Operations;
 /// reason and caller, and journals the page's counts and its cursor before it takes the next page. A failover resumes
 /// every operation at its cursor; the page that was under way is cancelled again, which the runs answer with the
 /// record they already have (counted as skipped), so no run is cancelled twice. Operations run one at a time, at
-/// most <see cref="RunsPerSecond"/> runs a second, so live traffic keeps its latency.
+/// most its rate of runs a second (orchestrator.limits.bulk_cancel_rate), so live traffic keeps its latency.
 /// </summary>
 public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
 {
     public const int PageSize = 200;
-    public const int RunsPerSecond = 1000;
+    public const int DefaultRunsPerSecond = 1000;
     private const int InFlight = 16;
     private const int TriesPerRun = 3;
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
@@ -25,17 +25,20 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
 
     private readonly IActorRef _runs;
     private readonly RunIndexStore _index;
+    private readonly int _runsPerSecond;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private BulkOperations _state = BulkOperations.Empty;
     private string? _working;
 
-    public BulkCancels(IActorRef runs, RunIndexStore index)
+    public BulkCancels(IActorRef runs, RunIndexStore index, int runsPerSecond)
     {
         _runs = runs;
         _index = index;
+        _runsPerSecond = runsPerSecond;
     }
 
-    public static Props Props(IActorRef runs, RunIndexStore index) => Akka.Actor.Props.Create(() => new BulkCancels(runs, index));
+    public static Props Props(IActorRef runs, RunIndexStore index, int runsPerSecond = DefaultRunsPerSecond) =>
+        Akka.Actor.Props.Create(() => new BulkCancels(runs, index, runsPerSecond));
 
     public override string PersistenceId => "bulk-operations";
 
@@ -116,7 +119,7 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
     {
         if (_working is not null || _state.NextRunning is not { } op) return;
         _working = op.OperationId;
-        _index.OpenMatchesAsync(op.Filter, op.CreatedAt, op.Cursor, PageSize)
+        _index.OpenMatchesAsync(op, op.Cursor, Math.Clamp(_runsPerSecond, 1, PageSize))
             .PipeTo(Self, success: page => new PageRead(op.OperationId, page), failure: e => new PageFailed(op.OperationId, e));
     }
 
@@ -136,11 +139,11 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
             });
             return;
         }
-        CancelPage(_runs, op, read.Page).PipeTo(Self);
+        CancelPage(_runs, op, read.Page, _runsPerSecond).PipeTo(Self);
     }
 
     /// <summary>Off the actor: the page's cancels, a few in flight at a time, each tried up to three times, paced.</summary>
-    private static async Task<PageDone> CancelPage(IActorRef runs, BulkOperation op, IReadOnlyList<OperationCursor> page)
+    private static async Task<PageDone> CancelPage(IActorRef runs, BulkOperation op, IReadOnlyList<OperationCursor> page, int runsPerSecond)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         var outcomes = new BulkCancelOutcome[page.Count];
@@ -161,7 +164,7 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
                     {
                         reply = null;
                     }
-                    outcomes[i] = BulkCancelRules.Outcome(reply);
+                    outcomes[i] = BulkCancelRules.Outcome(reply, op);
                     if (outcomes[i] != BulkCancelOutcome.Failed) break;
                     await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
                 }
@@ -171,8 +174,8 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
                 gate.Release();
             }
         }));
-        // Paced: a page of N runs takes at least N / RunsPerSecond seconds.
-        var least = TimeSpan.FromSeconds((double)page.Count / RunsPerSecond);
+        // Paced: a page of N runs takes at least N / rate seconds.
+        var least = TimeSpan.FromSeconds((double)page.Count / runsPerSecond);
         if (started.Elapsed < least) await Task.Delay(least - started.Elapsed);
         return new PageDone(op.OperationId, page[^1], outcomes.Count(o => o == BulkCancelOutcome.Cancelled),
             outcomes.Count(o => o == BulkCancelOutcome.Skipped), outcomes.Count(o => o == BulkCancelOutcome.Failed));

@@ -9,8 +9,8 @@ namespace Deepline.Actors.Operations;
 public static class BulkCancelsHosting
 {
     /// <summary>Bulk cancels, a cluster singleton on <paramref name="role"/> (the monitor's): it reads the run index as the monitor does.</summary>
-    public static AkkaConfigurationBuilder WithBulkCancels(this AkkaConfigurationBuilder builder, RunIndexStore index, string? role = null) =>
+    public static AkkaConfigurationBuilder WithBulkCancels(this AkkaConfigurationBuilder builder, RunIndexStore index, int runsPerSecond, string? role = null) =>
         builder.WithSingleton<BulkCancels>("bulk-operations",
-            (_, registry, _) => BackOnItsOwn.Props(BulkCancels.Props(registry.Get<WorkflowRegion>(), index), "bulk-operations"),
+            (_, registry, _) => BackOnItsOwn.Props(BulkCancels.Props(registry.Get<WorkflowRegion>(), index, runsPerSecond), "bulk-operations"),
             DeadlockMonitorHosting.SingletonOn(role));
 }

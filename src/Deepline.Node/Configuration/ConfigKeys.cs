@@ -264,6 +264,11 @@ public static class ConfigKeys
             Kind = ConfigKind.Integer, Min = 0, Max = 100000000, RequirementText = "an integer from 0 (unlimited) to 100000000", WhenUnset = "unlimited",
             Read = c => c.Limits.MaxOpenTasksPerClient,
         },
+        new("orchestrator.limits.bulk_cancel_rate", "DEEPLINE_LIMITS_BULK_CANCEL_RATE", "1000",
+            "Most runs a second a bulk cancel (POST /runs/cancel) cancels, so live traffic keeps its latency (1..100000).")
+        {
+            Kind = ConfigKind.Integer, Min = 1, Max = 100000, Read = c => c.Limits.BulkCancelRate,
+        },
         new("orchestrator.resources.default_capacity", "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "1",
             "Capacity of a resource nobody declared with PUT /resources/{name} (1..1000000).")
         {

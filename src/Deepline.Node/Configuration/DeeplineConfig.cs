@@ -94,10 +94,12 @@ public sealed record LimitsConfig(
     int RunThresholdMinS,
     int RunThresholdMaxS,
     int MaxOpenRunsPerClient = LimitsConfig.DefaultMaxOpenRunsPerClient,
-    int MaxOpenTasksPerClient = LimitsConfig.DefaultMaxOpenTasksPerClient)
+    int MaxOpenTasksPerClient = LimitsConfig.DefaultMaxOpenTasksPerClient,
+    int BulkCancelRate = LimitsConfig.DefaultBulkCancelRate)
 {
     public const int DefaultMaxOpenRunsPerClient = 20_000;
     public const int DefaultMaxOpenTasksPerClient = 200_000;
+    public const int DefaultBulkCancelRate = 1_000;
 
     public static LimitsConfig Defaults { get; } = new(10_000, 100_000, 65_536, 8_388_608, 30, 500, 1_000, 60, 86_400);
 }

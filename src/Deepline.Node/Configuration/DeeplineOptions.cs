@@ -158,9 +158,10 @@ public sealed class LimitsOptions
     [ConfigurationKeyName("run_threshold_max_s")] public int RunThresholdMaxS { get; set; }
     [ConfigurationKeyName("max_open_runs_per_client")] public int MaxOpenRunsPerClient { get; set; }
     [ConfigurationKeyName("max_open_tasks_per_client")] public int MaxOpenTasksPerClient { get; set; }
+    [ConfigurationKeyName("bulk_cancel_rate")] public int BulkCancelRate { get; set; }
 
     public LimitsConfig ToConfig() => new(MaxTasksPerRun, MaxEdgesPerRun, MaxValueBytes, MaxBodyBytes, BodyTimeoutS, RatePerSecond, RateBurst,
-        RunThresholdMinS, RunThresholdMaxS, MaxOpenRunsPerClient, MaxOpenTasksPerClient);
+        RunThresholdMinS, RunThresholdMaxS, MaxOpenRunsPerClient, MaxOpenTasksPerClient, BulkCancelRate);
 }
 
 public sealed class ResourcesOptions

@@ -138,3 +138,73 @@ public sealed class BulkCancelIsolationTests(SecuredNode node) : IClassFixture<S
         Assert.Equal("RUNNING", (await b.GetRun(theirs)).Str("status"));
     }
 }
+
+/// <summary>A bulk cancel killed with its node (SIGKILL) resumes where it was when the node starts again.</summary>
+public sealed class BulkCancelCrashTests : IDisposable
+{
+    private readonly string _dataDir = Directory.CreateTempSubdirectory("deepline-bulk-crash-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dataDir, true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task An_operation_interrupted_by_SIGKILL_resumes_and_cancels_every_matched_run_once()
+    {
+        const int runs = 240;
+        var port = Loopback.FreePort();
+        // 40 runs a second: about six seconds of work, so the kill lands in the middle of it.
+        var environment = new Dictionary<string, string> { ["DEEPLINE_LIMITS_BULK_CANCEL_RATE"] = "40" };
+        string operationId;
+        long cancelledBeforeKill;
+        await using (var first = new NodeProcess("bulk-first", port, 0, _dataDir, environment))
+        {
+            first.Start();
+            await first.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+            await Parallel.ForEachAsync(Enumerable.Range(0, runs), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+                Assert.Equal(HttpStatusCode.Created, (await first.Client.PostJson("/runs", $$"""
+                    {"run_id":"bc-{{i}}","client_id":"bulk-crash","tasks":[{"task_id":"x","type":"etl","pool":"nobody-polls"}]}
+                    """)).StatusCode));
+            await Eventually.Until(async () => (await (await first.Client.PostJson("/runs/cancel", """{"filter":{"client_id":"bulk-crash"},"dry_run":true}""")).ReadObject())
+                ["matched"]!.GetValue<long>() == runs, TimeSpan.FromSeconds(30), "all runs indexed");
+
+            var started = await first.Client.PostJson("/runs/cancel", """{"filter":{"client_id":"bulk-crash"},"reason":"crash test"}""");
+            Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+            operationId = (await started.ReadObject()).Str("operation_id");
+            JsonObject op = [];
+            await Eventually.Until(async () =>
+            {
+                op = await (await first.Client.GetAsync($"/operations/{operationId}")).ReadObject();
+                return op["cancelled"]!.GetValue<long>() >= 40;
+            }, TimeSpan.FromSeconds(30), "some progress journalled");
+            cancelledBeforeKill = op["cancelled"]!.GetValue<long>();
+            Assert.Equal("running", op.Str("state"));
+            await first.KillAsync();
+        }
+
+        await using var second = new NodeProcess("bulk-second", port, 0, _dataDir, environment);
+        second.Start();
+        await second.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+        JsonObject done = [];
+        await Eventually.Until(async () =>
+        {
+            var response = await second.Client.GetAsync($"/operations/{operationId}");
+            if (response.StatusCode != HttpStatusCode.OK) return false; // the singleton may still be starting
+            done = await response.ReadObject();
+            return done.Str("state") == "done";
+        }, TimeSpan.FromSeconds(60), "the operation resumed and finished");
+        Assert.True(done["cancelled"]!.GetValue<long>() > cancelledBeforeKill, "it went on after the restart");
+        Assert.Equal(runs, done["cancelled"]!.GetValue<long>() + done["skipped"]!.GetValue<long>());
+        Assert.Equal(0, done["failed"]!.GetValue<long>());
+
+        // Every run cancelled, and cancelled once: one cancel in its history.
+        for (var i = 0; i < runs; i++)
+        {
+            var run = await second.Client.AwaitRun($"bc-{i}", r => r.Str("status") == "CANCELLED", $"bc-{i} cancelled");
+            Assert.Equal("crash test", run["cancellation"]!.AsObject().Str("reason"));
+            var history = await (await second.Client.GetAsync($"/runs/bc-{i}/history")).ReadObject();
+            Assert.Single(history["events"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "run_cancel_requested");
+        }
+    }
+}
