@@ -32,6 +32,27 @@ public static class RunsCommands
         runs.Subcommands.Add(env.Leaf("history", "A run's timeline: every journalled event with its time, task, attempt, cause and who",
             c => History(c, c.Get(historyId)), historyId));
 
+        var bulkClient = new Option<string?>("--client") { Description = "Only runs of this client_id" };
+        var bulkWorkflow = new Option<string?>("--workflow") { Description = "Only runs of this workflow_name (exact)" };
+        var bulkAfter = new Option<string?>("--created-after") { Description = "Only runs created after this ISO-8601 time" };
+        var bulkBefore = new Option<string?>("--created-before") { Description = "Only runs created before this ISO-8601 time" };
+        var bulkIds = new Option<string[]>("--run-id") { Description = "Only these runs (repeat the option; at most 500)", AllowMultipleArgumentsPerToken = true };
+        var bulkReason = new Option<string?>("--reason") { Description = "Why (recorded with every cancel)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Only count the matching runs and show some of them" };
+        var confirm = new Option<bool>("--confirm") { Description = "Needed when no filter is given: cancel every RUNNING run" };
+        var wait = new Option<bool>("--wait") { Description = "Follow the operation's progress until it is done" };
+        runs.Subcommands.Add(env.Leaf("cancel-many", "Cancel every RUNNING run a filter matches, as one operation that survives node loss",
+            c => CancelMany(c, new JsonObject
+            {
+                ["client_id"] = c.Parse.GetValue(bulkClient), ["workflow_name"] = c.Parse.GetValue(bulkWorkflow),
+                ["created_after"] = c.Parse.GetValue(bulkAfter), ["created_before"] = c.Parse.GetValue(bulkBefore),
+                ["run_ids"] = c.Parse.GetValue(bulkIds) is { Length: > 0 } ids ? new JsonArray([.. ids.Select(i => (JsonNode)i)]) : null,
+            }, c.Parse.GetValue(bulkReason), c.Get(dryRun), c.Get(confirm), c.Get(wait)),
+            bulkClient, bulkWorkflow, bulkAfter, bulkBefore, bulkIds, bulkReason, dryRun, confirm, wait));
+
+        var operationId = new Argument<string>("operation-id") { Description = "The operation_id a cancel-many printed" };
+        runs.Subcommands.Add(env.Leaf("operation", "A bulk operation's progress", c => Operation(c, c.Get(operationId)), operationId));
+
         var retryId = RunId();
         runs.Subcommands.Add(env.Leaf("retry", "Re-run a FAILED run's failed, cancelled and skipped tasks", c => Retry(c, c.Get(retryId)), retryId));
 
@@ -135,6 +156,55 @@ public static class RunsCommands
         c.Out.Line($"Events: {events.Count}");
         return ExitCodes.Ok;
     }
+
+    private static async Task<int> CancelMany(CommandContext c, JsonObject filter, string? reason, bool dryRun, bool confirm, bool wait)
+    {
+        foreach (var key in filter.Where(kv => kv.Value is null).Select(kv => kv.Key).ToList()) filter.Remove(key);
+        if (filter.Count == 0 && !confirm && !dryRun)
+            throw new CliException(ExitCodes.Usage, "no filter given: this would cancel every RUNNING run (of every client, for an operator key); pass --confirm, or --dry-run to count them");
+        var request = new JsonObject { ["filter"] = filter, ["dry_run"] = dryRun };
+        if (confirm) request["confirm"] = true;
+        if (!string.IsNullOrWhiteSpace(reason)) request["reason"] = reason;
+        var body = await c.Node.RequireAsync(HttpMethod.Post, "/runs/cancel", request.ToJsonString(), ct: c.Cancellation);
+        if (dryRun)
+        {
+            if (c.Out.Json) c.Out.WriteJson(body);
+            else
+            {
+                var sample = body?["sample"]?.AsArray().Select(n => n?.GetValue<string>()).ToList() ?? [];
+                c.Out.Line($"{Output.Str(body, "matched")} RUNNING runs match" + (sample.Count == 0 ? "." : $"; the first {sample.Count}: {string.Join(", ", sample)}"));
+            }
+            return ExitCodes.Ok;
+        }
+        var id = Output.Str(body, "operation_id");
+        if (!wait)
+        {
+            if (c.Out.Json) c.Out.WriteJson(body);
+            else c.Out.Line($"Operation {id} started: {Output.Str(body, "matched")} runs to cancel; follow it with: deepline runs operation {id}");
+            return ExitCodes.Ok;
+        }
+        while (true)
+        {
+            var op = await c.Node.RequireAsync(HttpMethod.Get, "/operations/" + Uri.EscapeDataString(id), ct: c.Cancellation);
+            if (c.Out.Json) c.Out.WriteJsonLine(op);
+            else c.Out.Line(Progress(op));
+            await c.Out.Writer.FlushAsync(c.Cancellation);
+            if (Output.Str(op, "state") == "done") return Output.Int(op, "failed") == 0 ? ExitCodes.Ok : ExitCodes.NodeError;
+            await Task.Delay(TimeSpan.FromSeconds(1), c.Cancellation);
+        }
+    }
+
+    private static async Task<int> Operation(CommandContext c, string operationId)
+    {
+        var op = await c.Node.RequireAsync(HttpMethod.Get, "/operations/" + Uri.EscapeDataString(operationId), ct: c.Cancellation);
+        if (c.Out.Json) c.Out.WriteJson(op);
+        else c.Out.Line(Progress(op));
+        return ExitCodes.Ok;
+    }
+
+    private static string Progress(JsonNode? op) =>
+        $"Operation {Output.Str(op, "operation_id")}: {Output.Str(op, "state")}, {Output.Str(op, "cancelled")} cancelled, {Output.Str(op, "skipped")} skipped, " +
+        $"{Output.Str(op, "failed")} failed of {Output.Str(op, "matched")} matched (reason: {OneLine(Output.Str(op, "reason"))}, by {Output.Str(op, "by")})";
 
     /// <summary>A worker's error may span lines or carry terminal escapes: one line of printable text per event.</summary>
     private static string OneLine(string text) => string.Concat(text.Select(ch => char.IsControl(ch) ? ' ' : ch));

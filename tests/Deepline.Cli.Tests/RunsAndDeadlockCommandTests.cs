@@ -105,6 +105,30 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
     }
 
     [Fact]
+    public async Task Runs_cancel_many_counts_then_cancels_the_matching_runs_and_follows_the_operation()
+    {
+        var wf = "cli-bulk-" + Guid.NewGuid().ToString("N")[..8];
+        for (var i = 0; i < 3; i++)
+            await Submit($$"""{"run_id":"{{wf}}-{{i}}","workflow_name":"{{wf}}","tasks":[{"task_id":"x","type":"etl","pool":"cli-bulk-nobody"}]}""");
+
+        await Eventually.Until(async () => (await Run("runs", "cancel-many", "--workflow", wf, "--dry-run")).Ok().Out.StartsWith("3 RUNNING runs match"),
+            TimeSpan.FromSeconds(15), "the dry run counts the three runs");
+        Assert.Contains("--confirm", (await Run("runs", "cancel-many")).Fails(ExitCodes.Usage));
+
+        var followed = (await Run("runs", "cancel-many", "--workflow", wf, "--reason", "cli bulk", "--wait")).Ok().Out.TrimEnd().Split('\n');
+        Assert.Matches(@"^Operation op-[0-9a-f]+: done, 3 cancelled, 0 skipped, 0 failed of 3 matched \(reason: cli bulk, by .+\)$", followed[^1]);
+        for (var i = 0; i < 3; i++) await AwaitRunStatus($"{wf}-{i}", "CANCELLED");
+
+        var id = followed[^1].Split(':')[0]["Operation ".Length..];
+        Assert.Contains("done, 3 cancelled", (await Run("runs", "operation", id)).Ok().Out);
+        Assert.Contains("404", (await Run("runs", "operation", "op-unknown")).Fails(ExitCodes.NodeError));
+    }
+
+    private async Task AwaitRunStatus(string runId, string status) =>
+        await Eventually.Until(async () => JsonNode.Parse(await Node.Client.GetStringAsync($"/runs/{runId}"))!["status"]!.GetValue<string>() == status,
+            TimeSpan.FromSeconds(15), $"{runId} {status}");
+
+    [Fact]
     public async Task Store_backup_writes_a_copy_holding_the_runs_and_never_replaces_a_file_without_force()
     {
         await Submit("""{"run_id":"cli-backup","tasks":[{"task_id":"a","type":"noop"}]}""");
