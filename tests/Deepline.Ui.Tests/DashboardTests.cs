@@ -236,6 +236,35 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Cancel_many_counts_first_then_cancels_the_matching_runs_and_shows_progress()
+    {
+        var wf = Id("ui-bulk");
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+            ids.Add(await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("uib")}}","workflow_name":"{{wf}}","tasks":[{"task_id":"x","type":"etl","pool":"ui-bulk-nobody"}]}"""));
+        var spared = await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("uis")}}","workflow_name":"{{wf}}-not","tasks":[{"task_id":"x","type":"etl","pool":"ui-bulk-nobody"}]}""");
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GetByText("Cancel many runs").ClickAsync();
+        await page.GetByLabel("Workflow (exact)").FillAsync(wf);
+        await page.GetByLabel("Reason").FillAsync("from the dashboard");
+
+        // The run index may trail: count until it shows all three.
+        await Eventually.Until(async () =>
+        {
+            await page.GetByRole(AriaRole.Button, new() { Name = "Count matching runs" }).ClickAsync();
+            return (await page.Locator("#bulk-status").InnerTextAsync()).StartsWith("3 RUNNING run(s) match");
+        }, TimeSpan.FromSeconds(15), "three runs counted");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel 3 run(s)" }).ClickAsync();
+        await Expect(page.Locator("#bulk-status")).ToContainTextAsync("done, 3 cancelled, 0 skipped, 0 failed of 3", new() { Timeout = 20_000 });
+
+        foreach (var id in ids)
+            await Eventually.Until(async () => (await node.GetJsonAsync(DashboardNode.TeamA, $"/runs/{id}"))["status"]!.GetValue<string>() == "CANCELLED",
+                TimeSpan.FromSeconds(15), $"{id} cancelled");
+        Assert.Equal("RUNNING", (await node.GetJsonAsync(DashboardNode.TeamA, $"/runs/{spared}"))["status"]!.GetValue<string>());
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_run_page_shows_the_timeline_and_each_tasks_start_and_duration()
     {
         var id = await node.SubmitAsync(DashboardNode.TeamA, $$"""

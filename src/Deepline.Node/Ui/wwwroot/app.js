@@ -268,7 +268,8 @@
     const prev = h('button', { type: 'button', class: 'secondary', text: 'Previous page', onclick: () => go(f.page - 1) });
     const next = h('button', { type: 'button', class: 'secondary', text: 'Next page', onclick: () => go(f.page + 1) });
     const pageLabel = h('span', { text: 'Page ' + (f.page + 1) });
-    append(main, [h('h1', { text: 'Runs' }), form, info, h('div', { class: 'table-wrap' }, table), h('div', { class: 'pager' }, prev, pageLabel, next)]);
+    append(main, [h('h1', { text: 'Runs' }), form, info, h('div', { class: 'table-wrap' }, table), h('div', { class: 'pager' }, prev, pageLabel, next),
+      may('cancel') ? bulkSection(f) : null]);
     function go(p) {
       const q = new URLSearchParams(params);
       q.set('page', String(Math.max(0, p)));
@@ -335,6 +336,57 @@
       },
     });
     load();
+  }
+
+  // POST /runs/cancel: count first (dry run), then cancel as one operation and follow its progress.
+  function bulkSection(f) {
+    const scoped = !!(state.me && state.me.client_id);
+    const client = h('input', { id: 'bulk-client', value: f.client, maxlength: 128, disabled: scoped, autocomplete: 'off' });
+    const workflow = h('input', { id: 'bulk-workflow', maxlength: 200, autocomplete: 'off' });
+    const before = h('input', { id: 'bulk-before', maxlength: 40, placeholder: '2026-12-07T06:00:00Z', autocomplete: 'off' });
+    const reason = h('input', { id: 'bulk-reason', maxlength: 1000, placeholder: 'bulk cancel', autocomplete: 'off' });
+    const status = h('p', { id: 'bulk-status', class: 'note', 'aria-live': 'polite' });
+    const go = h('button', { type: 'button', id: 'bulk-go', class: 'danger', hidden: true });
+    let filter = null;
+    function read() {
+      const out = {};
+      if (!scoped && client.value.trim()) out.client_id = client.value.trim();
+      if (workflow.value.trim()) out.workflow_name = workflow.value.trim();
+      if (before.value.trim()) out.created_before = before.value.trim();
+      return out;
+    }
+    async function count() {
+      go.hidden = true;
+      filter = read();
+      try {
+        const r = await api('/runs/cancel', { method: 'POST', json: { filter, dry_run: true } });
+        status.textContent = `${r.matched} RUNNING run(s) match` + (r.sample.length ? `; the first: ${r.sample.join(', ')}` : '.');
+        if (r.matched > 0) { go.textContent = `Cancel ${r.matched} run(s)`; go.hidden = false; }
+      } catch (e) { status.textContent = describe(e); }
+    }
+    async function start() {
+      go.hidden = true;
+      try {
+        const body = { filter, reason: reason.value.trim() || undefined };
+        if (Object.keys(filter).length === 0) body.confirm = true; // the person saw the count of every run first
+        let op = await api('/runs/cancel', { method: 'POST', json: body });
+        for (;;) {
+          status.textContent = `Operation ${op.operation_id}: ${op.state}, ${op.cancelled} cancelled, ${op.skipped} skipped, ${op.failed} failed of ${op.matched}`;
+          if (op.state === 'done') break;
+          await new Promise((r) => setTimeout(r, 1000));
+          op = await api('/operations/' + encodeURIComponent(op.operation_id));
+        }
+      } catch (e) { status.textContent = describe(e); }
+    }
+    go.addEventListener('click', start);
+    return h('details', { id: 'bulk' }, h('summary', { text: 'Cancel many runs' }),
+      h('form', { class: 'bar', 'aria-label': 'Cancel many runs', onsubmit: (ev) => { ev.preventDefault(); count(); } },
+        h('label', { for: 'bulk-client' }, 'Client', client),
+        h('label', { for: 'bulk-workflow' }, 'Workflow (exact)', workflow),
+        h('label', { for: 'bulk-before' }, 'Created before', before),
+        h('label', { for: 'bulk-reason' }, 'Reason', reason),
+        h('button', { type: 'submit', id: 'bulk-count', text: 'Count matching runs' }), go),
+      status);
   }
 
   // ---------- one run ----------
