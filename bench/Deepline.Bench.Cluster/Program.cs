@@ -14,12 +14,14 @@ using Npgsql;
 //
 //   dotnet run -c Release --project bench/Deepline.Bench.Cluster -- --cl-nodes 1,3 --cl-clients 64 --cl-runs 6000
 //   dotnet run -c Release --project bench/Deepline.Bench.Cluster -- --cl-nodes 3 --cl-clients 64 --cl-seconds 60 --cl-kill-at-s 15
+//   dotnet run -c Release --project bench/Deepline.Bench.Cluster -- --cl-bulk 100000   (a bulk cancel of 100,000 open runs beside live cancels)
 if (args.Contains("--help") || args.Contains("--cl-help"))
 {
     Console.WriteLine("--cl-nodes 1,3 (cluster sizes, each on a fresh database), --cl-clients N (64), --cl-runs N (runs submitted per size; 6000), " +
                       "--cl-seconds N (submit for N s instead of a number of runs), --cl-kill-at-s N (SIGKILL the last node N s into the load), " +
                       "--cl-freeze-s N (with --cl-kill-at-s: SIGSTOP it instead, SIGCONT after N s, restarted as a process manager would if it exits), " +
-                      "--cl-slots N (in-cluster worker slots per node; 16), --cl-passivate-s N (the nodes' runs.passivate_after_s), --cl-report FILE (append the table, machine and command)");
+                      "--cl-slots N (in-cluster worker slots per node; 16), --cl-passivate-s N (the nodes' runs.passivate_after_s), --cl-report FILE (append the table, machine and command), " +
+                      "--cl-bulk N (instead: one node with N open runs, cancel latency of live runs without and during a bulk cancel of them), --cl-bulk-rate N (its bulk_cancel_rate; 1000)");
     return 0;
 }
 
@@ -38,6 +40,21 @@ var machine = Machine.Describe();
 Console.WriteLine($"# Deepline cluster benchmark  {started:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine($"machine: {machine}");
 await using var postgres = await PostgresServer.StartAsync(durable: true);
+
+if (int.Parse(Arg("--cl-bulk", "0")) is > 0 and var bulkRuns)
+{
+    var bulkLines = await BulkMeasure(bulkRuns, int.Parse(Arg("--cl-bulk-rate", "1000")));
+    bulkLines.Add($"Load average (1/5/15 min) after: {(File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a")} ({Environment.ProcessorCount} cores).");
+    Console.WriteLine();
+    foreach (var l in bulkLines) Console.WriteLine(l);
+    if (report.Length > 0)
+    {
+        var sb = new StringBuilder($"### Run of {started:yyyy-MM-dd HH:mm} UTC\n\n- machine: {machine}\n- command: `dotnet run -c Release --project bench/Deepline.Bench.Cluster -- {string.Join(' ', args)}`\n\n");
+        foreach (var l in bulkLines) sb.AppendLine(l.StartsWith("## ", StringComparison.Ordinal) ? "#" + l : l);
+        File.AppendAllText(report, sb.ToString());
+    }
+    return 0;
+}
 
 var lines = new List<string>
 {
@@ -78,6 +95,103 @@ if (report.Length > 0)
     Console.WriteLine($"appended to {report}");
 }
 return 0;
+
+// One node with `openRuns` open runs of one client (a task each on a pool nobody polls): the cancel latency (PUT, p50/p99)
+// of unrelated live runs submitted and cancelled by 8 clients, without a bulk cancel and while one cancels all of them.
+async Task<List<string>> BulkMeasure(int openRuns, int rate)
+{
+    var database = await postgres.CreateDatabaseAsync($"bulk_{Guid.NewGuid():N}");
+    var dir = Directory.CreateTempSubdirectory("deepline-bulk-bench-").FullName;
+    var environment = new Dictionary<string, string>
+    {
+        ["DEEPLINE_STORE_PROVIDER"] = "postgresql",
+        ["DEEPLINE_STORE_CONNECTION"] = database,
+        ["DEEPLINE_LIMITS_RATE_PER_SECOND"] = "0",
+        ["DEEPLINE_LIMITS_MAX_OPEN_RUNS_PER_CLIENT"] = "0",
+        ["DEEPLINE_LIMITS_MAX_OPEN_TASKS_PER_CLIENT"] = "0",
+        ["DEEPLINE_LIMITS_BULK_CANCEL_RATE"] = rate.ToString(),
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
+    await using var node = new Node("bulk", Loopback.FreePort(), Loopback.FreePort(), Path.Combine(dir, "node"), environment);
+    node.Start();
+    await node.AwaitHealthyAsync();
+    Console.Error.WriteLine($"submitting {openRuns:N0} open runs");
+    var next = -1;
+    var clock = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+    {
+        for (var i = Interlocked.Increment(ref next); i < openRuns; i = Interlocked.Increment(ref next))
+        {
+            using var response = await node.Client.PostAsync("/runs", new StringContent(
+                $$"""{"run_id":"open-{{i:D7}}","client_id":"bulk-bench","tasks":[{"task_id":"x","type":"etl","pool":"nobody-polls"}]}""", Encoding.UTF8, "application/json"));
+            if (response.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"submit open-{i}: {(int)response.StatusCode}");
+        }
+    })));
+    Console.Error.WriteLine($"{openRuns:N0} open runs in {clock.Elapsed.TotalSeconds:0.0} s; waiting for the index");
+    await Until(async () => await OpenRuns(database) >= openRuns, TimeSpan.FromMinutes(5), "every open run indexed");
+
+    var baseline = await LiveCancels(node, "live-a", () => false, TimeSpan.FromSeconds(20));
+    Console.Error.WriteLine($"without a bulk cancel: {baseline.Count} live cancels, p99 {P(baseline, 0.99):0.0} ms");
+
+    var bulkClock = Stopwatch.StartNew();
+    var started = await node.Client.PostAsync("/runs/cancel", new StringContent("""{"filter":{"client_id":"bulk-bench"},"reason":"bench"}""", Encoding.UTF8, "application/json"));
+    if (started.StatusCode != HttpStatusCode.Accepted) throw new InvalidOperationException($"bulk cancel: {(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
+    var operation = JsonNode.Parse(await started.Content.ReadAsStringAsync())!["operation_id"]!.GetValue<string>();
+    var done = false;
+    JsonNode? finalOp = null;
+    var watcher = Task.Run(async () =>
+    {
+        await Until(async () =>
+        {
+            finalOp = JsonNode.Parse(await node.Client.GetStringAsync($"/operations/{operation}"));
+            return finalOp!["state"]!.GetValue<string>() == "done";
+        }, TimeSpan.FromHours(1), "the bulk cancel done");
+        done = true;
+    });
+    var during = await LiveCancels(node, "live-b", () => done, TimeSpan.FromHours(1));
+    await watcher;
+    var opS = bulkClock.Elapsed.TotalSeconds;
+    await Until(async () => await OpenRuns(database) == 0, TimeSpan.FromMinutes(10), "every run CANCELLED in the index");
+    var allS = bulkClock.Elapsed.TotalSeconds;
+    Console.Error.WriteLine($"bulk cancel of {openRuns:N0}: operation done in {opS:0.0} s, all CANCELLED in {allS:0.0} s");
+    try { Directory.Delete(dir, true); } catch (IOException) { }
+    return
+    [
+        $"## Bulk cancel of {openRuns:N0} open runs on one node (PostgreSQL, bulk_cancel_rate {rate}/s), and the cancels of live runs meanwhile",
+        "| phase | live runs cancelled (8 clients) | cancel p50 ms | cancel p99 ms |",
+        "|---|---:|---:|---:|",
+        $"| no bulk cancel (20 s) | {baseline.Count:N0} | {P(baseline, 0.5):0.0} | {P(baseline, 0.99):0.0} |",
+        $"| during the bulk cancel ({opS:0} s) | {during.Count:N0} | {P(during, 0.5):0.0} | {P(during, 0.99):0.0} |",
+        "",
+        $"Operation: {finalOp?["cancelled"]} cancelled, {finalOp?["skipped"]} skipped, {finalOp?["failed"]} failed of {finalOp?["matched"]} matched; " +
+        $"done {opS:0.0} s after it started ({openRuns / opS:N0} runs/s), every run CANCELLED in the index {allS:0.0} s after it started.",
+        "",
+    ];
+}
+
+static double P(List<double> values, double q) => values.Count == 0 ? double.NaN : Measurement.Percentile([.. values.Order()], q);
+
+// Eight clients, each submitting a live run and cancelling it at once, until `stop` or `within`: the cancel latencies (ms).
+static async Task<List<double>> LiveCancels(Node node, string prefix, Func<bool> stop, TimeSpan within)
+{
+    var latencies = new ConcurrentBag<double>();
+    var clock = Stopwatch.StartNew();
+    var next = -1;
+    await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+    {
+        while (!stop() && clock.Elapsed < within)
+        {
+            var id = $"{prefix}-{Interlocked.Increment(ref next):D7}";
+            using (var created = await node.Client.PostAsync("/runs", new StringContent(
+                       $$"""{"run_id":"{{id}}","client_id":"live","tasks":[{"task_id":"x","type":"etl","pool":"nobody-polls"}]}""", Encoding.UTF8, "application/json")))
+                if (created.StatusCode != HttpStatusCode.Created) continue;
+            var t = Stopwatch.GetTimestamp();
+            using var cancel = await node.Client.PutAsync($"/runs/{id}/cancel", new StringContent("""{"reason":"live"}""", Encoding.UTF8, "application/json"));
+            if (cancel.StatusCode == HttpStatusCode.OK) latencies.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+    })));
+    return [.. latencies];
+}
 
 async Task<Result> Measure(int size)
 {
