@@ -8,12 +8,19 @@ try
     var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
         .ToDictionary(e => (string)e.Key, e => (string?)e.Value);
     config = ConfigLoader.Load(args.FirstOrDefault(), environment);
+    PortCheck.EnsureFree(config.Http.Host, config.Http.Port, "HTTP", "orchestrator.http.port", "DEEPLINE_HTTP_PORT");
+    PortCheck.EnsureFree(config.Remoting.Host, config.Remoting.Port, "Cluster (Akka.Remote)", "orchestrator.remoting.port", "DEEPLINE_REMOTING_PORT");
     app = DeeplineNode.Build(config, onForeignStore: () => Environment.ExitCode = Deepline.Actors.Hosting.StoreGuard.ExitCode);
 }
 catch (ConfigException ex)
 {
     Console.Error.WriteLine($"deepline: configuration error, not starting:{Environment.NewLine}{ex.Message}");
     return 2;
+}
+catch (PortInUseException ex)
+{
+    Console.Error.WriteLine($"deepline: not starting: {ex.Message}");
+    return PortInUseException.ExitCode;
 }
 catch (Deepline.Actors.Hosting.StoreUnavailableException ex)
 {
@@ -34,6 +41,14 @@ foreach (var notice in config.Notices)
 try
 {
     await app.RunAsync();
+}
+catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
+                             || ex.GetType().Name == "AddressInUseException")
+{
+    // Taken between the check above and Kestrel's bind.
+    Console.Error.WriteLine($"deepline: not starting: HTTP port {config.Http.Port} on {config.Http.Host} is in use by another process; " +
+                            "free it or move this node with orchestrator.http.port (DEEPLINE_HTTP_PORT)");
+    return PortInUseException.ExitCode;
 }
 catch (Microsoft.Extensions.Options.OptionsValidationException ex)
 {

@@ -40,11 +40,11 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         Assert.True(Array.IndexOf(ids, b) < Array.IndexOf(ids, a), "newest first");
 
         // Filter by client, then by workflow and status.
-        await page.GetByLabel("Client").FillAsync("team-a");
+        await page.GetByLabel("Client", new() { Exact = true }).FillAsync("team-a");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
         await Expect(Row(page, a)).ToBeVisibleAsync();
         await Expect(Row(page, b)).ToHaveCountAsync(0);
-        await page.GetByLabel("Client").FillAsync("");
+        await page.GetByLabel("Client", new() { Exact = true }).FillAsync("");
         await page.GetByLabel("Workflow contains").FillAsync(wf.ToUpperInvariant());
         await page.GetByLabel("Status").SelectOptionAsync("SUCCEEDED");
         await page.GetByRole(AriaRole.Button, new() { Name = "Apply filters" }).ClickAsync();
@@ -186,7 +186,7 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         await Expect(page.Locator("#who")).ToContainTextAsync("client team-a");
         await Expect(Row(page, own)).ToBeVisibleAsync(new() { Timeout = 15_000 });
         await Expect(Row(page, other)).ToHaveCountAsync(0);
-        await Expect(page.GetByLabel("Client")).ToBeDisabledAsync();
+        await Expect(page.GetByLabel("Client", new() { Exact = true })).ToBeDisabledAsync();
         await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Stuck & incidents" })).ToBeHiddenAsync();
         await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Cluster" })).ToBeHiddenAsync();
 
@@ -245,8 +245,8 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         var spared = await node.SubmitAsync(DashboardNode.TeamA, $$"""{"run_id":"{{Id("uis")}}","workflow_name":"{{wf}}-not","tasks":[{"task_id":"x","type":"etl","pool":"ui-bulk-nobody"}]}""");
         var page = await node.SignedInPageAsync(DashboardNode.TeamA);
         await page.GetByText("Cancel many runs").ClickAsync();
-        await page.GetByLabel("Workflow (exact)").FillAsync(wf);
-        await page.GetByLabel("Reason").FillAsync("from the dashboard");
+        await page.GetByLabel("Workflow to cancel (exact)").FillAsync(wf);
+        await page.GetByLabel("Cancel reason").FillAsync("from the dashboard");
 
         // The run index may trail: count until it shows all three.
         await Eventually.Until(async () =>

@@ -381,10 +381,10 @@
     go.addEventListener('click', start);
     return h('details', { id: 'bulk' }, h('summary', { text: 'Cancel many runs' }),
       h('form', { class: 'bar', 'aria-label': 'Cancel many runs', onsubmit: (ev) => { ev.preventDefault(); count(); } },
-        h('label', { for: 'bulk-client' }, 'Client', client),
-        h('label', { for: 'bulk-workflow' }, 'Workflow (exact)', workflow),
-        h('label', { for: 'bulk-before' }, 'Created before', before),
-        h('label', { for: 'bulk-reason' }, 'Reason', reason),
+        h('label', { for: 'bulk-client' }, 'Client to cancel', client),
+        h('label', { for: 'bulk-workflow' }, 'Workflow to cancel (exact)', workflow),
+        h('label', { for: 'bulk-before' }, 'Created before (UTC)', before),
+        h('label', { for: 'bulk-reason' }, 'Cancel reason', reason),
         h('button', { type: 'submit', id: 'bulk-count', text: 'Count matching runs' }), go),
       status);
   }
