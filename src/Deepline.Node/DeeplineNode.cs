@@ -8,6 +8,7 @@ using Deepline.Actors.Index;
 using Deepline.Actors.Monitoring;
 using Deepline.Actors.Operations;
 using Deepline.Actors.Resources;
+using Deepline.Actors.Retention;
 using Deepline.Domain.Resources;
 using Deepline.Actors.Queues;
 using Deepline.Actors.Workers;
@@ -143,6 +144,7 @@ public static class DeeplineNode
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
                 .WithBulkCancels(index, config.Limits.BulkCancelRate, config.Deadlock.MonitorRole)
+                .WithRetention(config.Retention, index, config.Deadlock.MonitorRole)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
                 .WithStoreLease(persistence, onForeignStore)
                 .WithCancellationMirror(persistence.CreateConnection, dependencies)

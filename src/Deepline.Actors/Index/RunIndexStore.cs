@@ -38,6 +38,8 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     // Touched only by the projection (a cluster singleton, one batch at a time). Batch is the number of the batch that
     // last touched the run: the least recently touched make room first.
     private readonly Dictionary<string, (WorkflowState State, long Seq, long Batch, RunningSigns? Signs)> _states = new(StringComparer.Ordinal);
+    /// <summary>Runs removed by retention whose cached state goes before the next batch (the cache is the projection's alone).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _forget = new();
     private long _batches;
 
     /// <summary>
@@ -182,6 +184,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     public async Task<IReadOnlyList<QuarantinedEvent>> ApplyAsync(IReadOnlyList<IndexedEvent> batch, long offset, RunHistory history,
         CancellationToken ct = default)
     {
+        while (_forget.TryDequeue(out var removed)) _states.Remove(removed);
         await using var db = await OpenAsync(ct);
         var byRun = new Dictionary<string, List<IndexedEvent>>();
         foreach (var e in batch)
@@ -545,6 +548,60 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             parameters.AddRange(ids);
         }
         return (where.ToString(), parameters);
+    }
+
+    /// <summary>Finished runs whose retention is over, longest finished first, at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<(string RunId, long CreatedAtMs)>> DueForRetentionAsync(RetentionPolicy policy, DateTimeOffset now, int limit,
+        CancellationToken ct = default)
+    {
+        var clauses = new List<string>();
+        var parameters = new List<(string Name, object? Value)> { ("limit", limit) };
+        foreach (var status in new[] { RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED })
+        {
+            if (policy.LimitFor(status) is not { } keep) continue;
+            var name = status.ToString().ToLowerInvariant();
+            clauses.Add($"(status = @{name} AND updated_at <= @{name}_before)");
+            parameters.Add((name, status.ToString()));
+            parameters.Add(($"{name}_before", IndexColumns.Ms(now - keep)));
+        }
+        if (clauses.Count == 0) return [];
+        // The latest cutoff bounds the scan of ix_run_index_updated: open runs with old rows above it are never read.
+        parameters.Add(("latest", parameters.Where(p => p.Name.EndsWith("_before", StringComparison.Ordinal)).Max(p => (long)p.Value!)));
+        await using var db = await OpenAsync(ct);
+        await using var cmd = Command(db, null,
+            $"SELECT run_id, created_at FROM run_index WHERE updated_at <= @latest AND ({string.Join(" OR ", clauses)}) ORDER BY updated_at LIMIT @limit",
+            [.. parameters]);
+        var due = new List<(string, long)>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) due.Add((r.GetString(0), r.GetInt64(1)));
+        return due;
+    }
+
+    /// <summary>
+    /// After the runs deleted their own journals: the rows the journal only marked deleted (it keeps the highest of an
+    /// entity), any snapshot left, quarantined events and the index rows (only the finished run of that creation time:
+    /// a run submitted again under the same id meanwhile keeps its row). Their cached states go too.
+    /// </summary>
+    public async Task RemoveExpiredAsync(IReadOnlyList<(string RunId, long CreatedAtMs)> runs, CancellationToken ct = default)
+    {
+        if (runs.Count == 0) return;
+        await using var db = await OpenAsync(ct);
+        await using (var tx = await db.BeginTransactionAsync(ct))
+        {
+            foreach (var chunk in runs.Chunk(Hosting.Sql.MaxIdsPerStatement))
+            {
+                var (pids, pidParameters) = Hosting.Sql.In("p", [.. chunk.Select(r => Workflows.WorkflowActor.PersistenceIdPrefix + r.RunId)]);
+                await ExecAsync(db, tx, $"DELETE FROM journal WHERE persistence_id IN {pids} AND deleted = @yes", ct, [.. pidParameters, ("yes", true)]);
+                await ExecAsync(db, tx, $"DELETE FROM snapshot WHERE persistence_id IN {pids}", ct, pidParameters);
+                var (ids, idParameters) = Hosting.Sql.In("r", [.. chunk.Select(r => r.RunId)]);
+                await ExecAsync(db, tx, $"DELETE FROM run_index_quarantine WHERE run_id IN {ids}", ct, idParameters);
+                foreach (var (runId, createdAt) in chunk)
+                    await ExecAsync(db, tx, "DELETE FROM run_index WHERE run_id = @r AND created_at = @c AND status IN (@s, @f, @x)", ct,
+                        ("r", runId), ("c", createdAt), ("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED)));
+            }
+            await tx.CommitAsync(ct);
+        }
+        foreach (var (runId, _) in runs) _forget.Enqueue(runId);
     }
 
     private static readonly string UpsertSql =

@@ -49,6 +49,8 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
     private long _resourceSyncId;
     private bool _resourceSyncAcked = true;
     private int _interruptionChecks;
+    /// <summary>Who asked for this run's removal by retention, while its journal is being deleted.</summary>
+    private IActorRef? _expiring;
 
     /// <param name="Notice">The cancel announced while this write is under way, to be confirmed once it is durable.</param>
     /// <param name="Correlation">The id of the pool's report being answered (<see cref="PoolReport"/>); null for any other sender.</param>
@@ -127,8 +129,32 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
 
     protected override void OnCommand(object message)
     {
+        // A run being removed by retention takes nothing else until its journal is gone: afterwards there is no run.
+        if (_expiring is not null && message is not (DeleteMessagesSuccess or DeleteMessagesFailure))
+        {
+            Stash.Stash();
+            return;
+        }
         switch (message)
         {
+            case ExpireRun expire:
+                Expire(expire);
+                break;
+            case DeleteMessagesSuccess when _expiring is { } done:
+                DeleteSnapshots(new SnapshotSelectionCriteria(long.MaxValue));
+                Log.Info("Run {0} ({1}) removed by retention", _runId, _state?.Status);
+                done.Tell(new RunExpired(_runId));
+                _expiring = null;
+                _state = null;
+                Timers.CancelAll();
+                Stash.UnstashAll();
+                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                break;
+            case DeleteMessagesFailure failed when _expiring is { } asked:
+                asked.Tell(new RunKept(_runId, $"its journal could not be deleted: {failed.Cause.Message}"));
+                _expiring = null;
+                Stash.UnstashAll();
+                break;
             case PoolReport report when _unreadable is { } u:
                 Answer(Sender, PoolReportAnswer.For(report.Id, Unreadable(u)));
                 break;
@@ -187,6 +213,28 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             default:
                 Unhandled(message);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Retention: a finished run older than its state's limit deletes its own journal and snapshots, so that a re-run
+    /// or a late report (serialised with this in the run's mailbox) can never find half a run. The sweeper then removes
+    /// its index row and the rows the journal only marked deleted.
+    /// </summary>
+    private void Expire(ExpireRun expire)
+    {
+        if (_unreadable is not null)
+            Sender.Tell(new RunKept(_runId, "its history cannot be read; repair the store first"));
+        else if (_state is null)
+            Sender.Tell(new RunExpired(_runId)); // nothing is left of it (removed before, or never submitted)
+        else if (!expire.Policy.IsDue(_state, DateTimeOffset.UtcNow))
+            Sender.Tell(new RunKept(_runId, $"{_state.Status} since {_state.UpdatedAt:O}: not due"));
+        else if (_writing is not null)
+            Sender.Tell(new RunKept(_runId, "a write is under way"));
+        else
+        {
+            _expiring = Sender;
+            DeleteMessages(LastSequenceNr);
         }
     }
 

@@ -314,6 +314,24 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Integer, Min = 1, Max = 100, Read = c => c.Retry.PoisonAfter,
         },
+        new("orchestrator.retention.succeeded_s", "DEEPLINE_RETENTION_SUCCEEDED", "604800",
+            "Seconds a SUCCEEDED run is kept after it finished, then removed with its history (0..315360000, 0 = forever).")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 315360000, RequirementText = "an integer from 0 (forever) to 315360000", WhenUnset = "forever",
+            Read = c => c.Retention.SucceededS,
+        },
+        new("orchestrator.retention.failed_s", "DEEPLINE_RETENTION_FAILED", "604800",
+            "Seconds a FAILED run is kept after it finished, then removed with its history (0..315360000, 0 = forever).")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 315360000, RequirementText = "an integer from 0 (forever) to 315360000", WhenUnset = "forever",
+            Read = c => c.Retention.FailedS,
+        },
+        new("orchestrator.retention.cancelled_s", "DEEPLINE_RETENTION_CANCELLED", "604800",
+            "Seconds a CANCELLED run is kept after it finished, then removed with its history (0..315360000, 0 = forever).")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 315360000, RequirementText = "an integer from 0 (forever) to 315360000", WhenUnset = "forever",
+            Read = c => c.Retention.CancelledS,
+        },
         new("orchestrator.store.provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
             "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes).")
         {

@@ -33,6 +33,9 @@ public sealed record DeeplineConfig(
 
     public RetryConfig Retry { get; init; } = RetryConfig.Defaults;
 
+    /// <summary>How long finished runs are kept, per terminal state (orchestrator.retention.*).</summary>
+    public Deepline.Domain.RetentionPolicy Retention { get; init; } = Deepline.Domain.RetentionPolicy.Forever;
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 

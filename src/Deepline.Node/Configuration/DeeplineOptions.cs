@@ -164,6 +164,14 @@ public sealed class LimitsOptions
         RunThresholdMinS, RunThresholdMaxS, MaxOpenRunsPerClient, MaxOpenTasksPerClient, BulkCancelRate);
 }
 
+public sealed class RetentionOptions
+{
+    public const string Section = "orchestrator:retention";
+    [ConfigurationKeyName("succeeded_s")] public int SucceededS { get; set; }
+    [ConfigurationKeyName("failed_s")] public int FailedS { get; set; }
+    [ConfigurationKeyName("cancelled_s")] public int CancelledS { get; set; }
+}
+
 public sealed class ResourcesOptions
 {
     public const string Section = "orchestrator:resources";
@@ -217,7 +225,8 @@ public sealed record DeeplineSections(
     LimitsOptions Limits,
     ResourcesOptions Resources,
     RetryOptions Retry,
-    StoreOptions Store)
+    StoreOptions Store,
+    RetentionOptions Retention)
 {
     public static DeeplineSections Bind(IConfiguration configuration)
     {
@@ -236,7 +245,8 @@ public sealed record DeeplineSections(
             Get<LimitsOptions>(LimitsOptions.Section),
             Get<ResourcesOptions>(ResourcesOptions.Section),
             RetryOptions.Bind(configuration),
-            Get<StoreOptions>(StoreOptions.Section));
+            Get<StoreOptions>(StoreOptions.Section),
+            Get<RetentionOptions>(RetentionOptions.Section));
     }
 
     /// <summary>Every problem every section's validator finds, one line each, in config.yaml's order.</summary>
@@ -274,5 +284,6 @@ public sealed record DeeplineSections(
                 PoolMaxAttempts = Retry.PoolMaxAttempts,
             },
             Store = new StoreConfig(Store.Provider, Store.Connection),
+            Retention = new Deepline.Domain.RetentionPolicy(Retention.SucceededS, Retention.FailedS, Retention.CancelledS),
         };
 }

@@ -339,6 +339,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "DEEPLINE_RESOURCES_CLAIM_LEASE", "DEEPLINE_RESOURCES_MAX_CLAIMS_PER_KEY",
             "DEEPLINE_RETRY_MAX_ATTEMPTS", "DEEPLINE_RETRY_INITIAL_INTERVAL", "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "DEEPLINE_RETRY_MAX_INTERVAL",
             "DEEPLINE_RETRY_POOL_MAX_ATTEMPTS", "DEEPLINE_RETRY_POISON_AFTER",
+            "DEEPLINE_RETENTION_SUCCEEDED", "DEEPLINE_RETENTION_FAILED", "DEEPLINE_RETENTION_CANCELLED",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -416,6 +417,9 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_LIMITS_MAX_OPEN_RUNS_PER_CLIENT", "0", "0" },
         { "DEEPLINE_LIMITS_MAX_OPEN_TASKS_PER_CLIENT", "5000", "5000" },
         { "DEEPLINE_LIMITS_BULK_CANCEL_RATE", "250", "250" },
+        { "DEEPLINE_RETENTION_SUCCEEDED", "3600", "3600" },
+        { "DEEPLINE_RETENTION_FAILED", "0", "0" },
+        { "DEEPLINE_RETENTION_CANCELLED", "86400", "86400" },
         { "DEEPLINE_STORE_PROVIDER", "postgresql", "postgresql" },
         { "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "5", "5" },
         { "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "p4ss", "p4ss" },
@@ -508,6 +512,9 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.limits.max_open_runs_per_client" => c.Limits.MaxOpenRunsPerClient.ToString(),
         "orchestrator.limits.max_open_tasks_per_client" => c.Limits.MaxOpenTasksPerClient.ToString(),
         "orchestrator.limits.bulk_cancel_rate" => c.Limits.BulkCancelRate.ToString(),
+        "orchestrator.retention.succeeded_s" => c.Retention.SucceededS.ToString(),
+        "orchestrator.retention.failed_s" => c.Retention.FailedS.ToString(),
+        "orchestrator.retention.cancelled_s" => c.Retention.CancelledS.ToString(),
         "orchestrator.store.provider" => c.Store.Provider,
         "orchestrator.remoting.down_unreachable_after_s" => c.Remoting.DownUnreachableAfterS.ToString(),
         "orchestrator.remoting.tls_certificate" => c.Remoting.TlsCertificate,
@@ -612,7 +619,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var e = FailsYaml("orchestrator:\n  kafka:\n    url: x\n  deadlock: {}\nlogging: debug\n");
         Assert.Equal(2, e.Errors.Count);
         Assert.Contains(e.Errors, l => l.StartsWith("orchestrator.kafka: unknown key", StringComparison.Ordinal)
-            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, resources, retry, store)"));
+            && l.Contains("(known: deadlock, http, remoting, data, logging, workers, runs, admin, redis, auth, limits, resources, retry, retention, store)"));
         Assert.Contains(e.Errors, l => l.StartsWith("logging: unknown key", StringComparison.Ordinal)
             && l.Contains("(known: orchestrator)"));
     }
