@@ -42,8 +42,7 @@ try
 {
     await app.RunAsync();
 }
-catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
-                             || ex.GetType().Name == "AddressInUseException")
+catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
 {
     // Taken between the check above and Kestrel's bind.
     Console.Error.WriteLine($"deepline: not starting: HTTP port {config.Http.Port} on {config.Http.Host} is in use by another process; " +

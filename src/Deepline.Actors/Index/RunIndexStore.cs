@@ -498,13 +498,11 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         parameters.Add(("since", IndexColumns.Ms(op.CreatedAt)));
         parameters.Add(("by", op.By));
         parameters.Add(("reason", op.Reason));
-        var cursorParameters = cursor;
-        if (cursorParameters is { } c)
+        if (cursor is not null)
         {
-            var cursor2 = c;
             where += " AND (created_at > @cc OR (created_at = @cc AND run_id > @cr))";
-            parameters.Add(("cc", cursor2.CreatedAtMs));
-            parameters.Add(("cr", cursor2.RunId));
+            parameters.Add(("cc", cursor.CreatedAtMs));
+            parameters.Add(("cr", cursor.RunId));
         }
         parameters.Add(("limit", limit));
         await using var db = await OpenAsync(ct);

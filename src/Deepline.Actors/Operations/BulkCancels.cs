@@ -98,9 +98,11 @@ public sealed class BulkCancels : UntypedPersistentActor, IWithTimers
                 Kick();
                 break;
             case SaveSnapshotSuccess ok:
+                // As the monitor does: the snapshot holds everything, so older events and snapshots go.
                 DeleteMessages(ok.Metadata.SequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1));
                 break;
-            case SaveSnapshotFailure or DeleteMessagesSuccess or DeleteMessagesFailure:
+            case SaveSnapshotFailure or DeleteMessagesSuccess or DeleteMessagesFailure or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
                 break;
             default:
                 Unhandled(message);

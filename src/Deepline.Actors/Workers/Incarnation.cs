@@ -39,9 +39,6 @@ public static class Incarnation
                         && state.Members.All(m => state.SeenBy.Contains(m.Address));
         return converged ? MemberFate.Gone : MemberFate.Unsure;
     }
-
-    public static bool IsGone(string incarnation, UniqueAddress self, ClusterEvent.CurrentClusterState state, bool singleNodeStore) =>
-        Fate(incarnation, self, state, singleNodeStore) == MemberFate.Gone;
 }
 
 /// <summary>What this node can tell of a member that ran an attempt (see <see cref="Incarnation.Fate"/>).</summary>
