@@ -28,7 +28,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     private readonly ByteArrayJournalSerializer _serializer;
     private readonly GroupCommitWriter _writer;
     private readonly RecoveryReads _reads;
-    private readonly Func<DbConnection> _connect;
+    private readonly TimeSpan _deleteGrace;
     private readonly Dictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
 
     public GroupCommitJournal(Akka.Configuration.Config journalConfig) : base(journalConfig)
@@ -37,13 +37,14 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         _serializer = new ByteArrayJournalSerializer(config, Context.System.Serialization, config.PluginConfig.TagSeparator,
             config.TableConfig.EventJournalTable.UseWriterUuidColumn ? Guid.NewGuid().ToString("N") : null);
         var postgres = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase);
-        _connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
+        _deleteGrace = JournalDeletes.GraceFor(postgres);
+        Func<DbConnection> connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
         var space = StoreSpace.For(Context.System);
         space.Watch(postgres ? null : Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(config.ConnectionString).DataSource)));
         // On the shared store a node that was paused must not commit what it queued before (see PauseFence); PostgreSQL
         // itself aborts a transaction left idle half as long as the fence's limit, for a pause right before the COMMIT.
         var fence = postgres ? PauseFences.For(Context.System) : null;
-        _writer = new GroupCommitWriter(_connect, falseLiteral: postgres ? "false" : "0")
+        _writer = new GroupCommitWriter(connect, falseLiteral: postgres ? "false" : "0")
         {
             Space = space,
             Fence = fence,
@@ -111,12 +112,11 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     /// <summary>Rows marked deleted at once, removed only once the journal's readers are surely past them (<see cref="JournalDeletes"/>).</summary>
     protected override async Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken)
     {
-        // A write of ours still in flight must land first, or its rows would escape the delete.
+        // A write of ours still in flight must land first, or its rows would escape the delete. The delete then shares
+        // the writer's next transaction: on SQLite a delete of its own was one more fsync and held the write lock the
+        // group commit waits for (retention deletes a run's journal for every run that finished).
         await WrittenAsync(persistenceId);
-        await using var db = _connect();
-        await db.OpenAsync(cancellationToken);
-        SqliteStore.OnOpened(db);
-        await JournalDeletes.DeleteAsync(db, persistenceId, toSequenceNr, DateTime.UtcNow - JournalDeletes.Grace, cancellationToken);
+        await _writer.EnqueueDelete(new JournalDelete(persistenceId, toSequenceNr, DateTime.UtcNow - _deleteGrace));
     }
 
     /// <summary>Completes when this journal's write in flight for the entity (if any) has ended, whatever its outcome.</summary>
@@ -134,6 +134,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
 
     private sealed record WriteDone(string PersistenceId, Task Write);
 }
+
+/// <summary>An entity's events up to a sequence number, deleted as <see cref="JournalDeletes"/> says.</summary>
+internal sealed record JournalDelete(string PersistenceId, long ToSequenceNr, DateTime RemoveWrittenBefore);
 
 /// <summary>
 /// One connection on its own thread (the commit's fsync blocks it, not the thread pool), draining a queue: everything
@@ -181,9 +184,14 @@ internal sealed class GroupCommitWriter : IDisposable
     private long _commits;
     private long _rows;
 
-    public Task Enqueue(JournalRow[][] writes)
+    public Task Enqueue(JournalRow[][] writes) => Add(new Pending(writes, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)));
+
+    /// <summary>Completes after the COMMIT of the transaction that ran the delete (after every write queued before it).</summary>
+    public Task EnqueueDelete(JournalDelete delete) =>
+        Add(new Pending([], new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) { Delete = delete });
+
+    private Task Add(Pending pending)
     {
-        var pending = new Pending(writes, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         try
         {
             _queue.Add(pending);
@@ -286,6 +294,9 @@ internal sealed class GroupCommitWriter : IDisposable
             // Over the network each statement is a round trip: one multi-row INSERT per chunk instead.
             foreach (var chunk in all.Chunk(MaxRowsPerStatement)) InsertMany(connection, tx, chunk);
         }
+        // After the inserts: a delete reaches only sequence numbers its entity wrote before asking, never a later write's.
+        foreach (var d in batch)
+            if (d.Delete is { } delete) JournalDeletes.Delete(connection, tx, delete.PersistenceId, delete.ToSequenceNr, delete.RemoveWrittenBefore);
         // The last look before the COMMIT: a pause during the INSERTs must not end in a late commit.
         if (Fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
         tx.Commit();
@@ -353,6 +364,8 @@ internal sealed class GroupCommitWriter : IDisposable
     private sealed record Pending(JournalRow[][] Writes, TaskCompletionSource Done)
     {
         public long QueuedAt { get; } = Environment.TickCount64;
+
+        public JournalDelete? Delete { get; init; }
 
         public int RowCount { get; } = Writes.Sum(w => w.Length);
     }

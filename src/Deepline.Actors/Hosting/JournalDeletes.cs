@@ -8,27 +8,44 @@ namespace Deepline.Actors.Hosting;
 /// mirror read the journal table behind its head (<see cref="Index.JournalTail"/>), and on PostgreSQL an ordering
 /// they have not reached yet that vanishes looks exactly like a transaction still open: each such delete held both of
 /// them for the tail's whole hole timeout. Here every row is marked deleted at once (the tails pass marked rows), and
-/// only rows written more than <see cref="Grace"/> ago are removed; the later ones go with a later delete. The highest
-/// row stays, as the plugin keeps it, so the entity's highest sequence number survives.
+/// only rows written more than <see cref="Grace"/> ago are removed; the later ones go with a later delete. SQLite has
+/// no holes (one writer gives the orderings in commit order), so there every row goes at once (<see cref="GraceFor"/>):
+/// marked rows kept five minutes were most of a busy node's remember-entities journal. The highest row stays, as the
+/// plugin keeps it, so the entity's highest sequence number survives.
 /// </summary>
 public static class JournalDeletes
 {
     /// <summary>How old a deleted row must be before it is removed: far longer than the tails trail the journal's head.</summary>
     public static readonly TimeSpan Grace = TimeSpan.FromMinutes(5);
 
+    /// <summary>The grace on a store: <see cref="Grace"/> where a tail can wait on a hole (PostgreSQL), none on SQLite.</summary>
+    public static TimeSpan GraceFor(bool postgres) => postgres ? Grace : TimeSpan.Zero;
+
     /// <summary>Marks the rows up to <paramref name="toSequenceNr"/> deleted and removes those written before <paramref name="removeWrittenBefore"/>.</summary>
     public static async Task DeleteAsync(DbConnection db, string persistenceId, long toSequenceNr, DateTime removeWrittenBefore, CancellationToken ct = default)
     {
-        (string, object?) pid = ("pid", persistenceId), to = ("to", toSequenceNr), yes = ("yes", true);
         await using var tx = await db.BeginTransactionAsync(ct);
-        await Sql.ExecAsync(db, tx, "UPDATE journal SET deleted = @yes WHERE persistence_id = @pid AND sequence_number <= @to", ct, pid, to, yes);
-        await Sql.ExecAsync(db, tx, """
+        Delete(db, tx, persistenceId, toSequenceNr, removeWrittenBefore);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>The same inside <paramref name="tx"/>: the journal's writer runs it in the transaction of the writes it groups.</summary>
+    public static void Delete(DbConnection db, DbTransaction tx, string persistenceId, long toSequenceNr, DateTime removeWrittenBefore)
+    {
+        (string, object?) pid = ("pid", persistenceId), to = ("to", toSequenceNr), yes = ("yes", true);
+        Exec("UPDATE journal SET deleted = @yes WHERE persistence_id = @pid AND sequence_number <= @to", pid, to, yes);
+        Exec("""
             DELETE FROM journal WHERE persistence_id = @pid AND sequence_number <= @to AND created < @before
               AND sequence_number < (SELECT MAX(sequence_number) FROM journal WHERE persistence_id = @pid AND deleted = @yes)
-            """, ct, pid, to, yes, ("before", removeWrittenBefore.Ticks));
+            """, pid, to, yes, ("before", removeWrittenBefore.Ticks));
         // Tags of rows written before events stopped being tagged: nothing reads them any more.
-        await Sql.ExecAsync(db, tx, "DELETE FROM tags WHERE persistence_id = @pid AND sequence_nr <= @to AND NOT EXISTS " +
-                                    "(SELECT 1 FROM journal j WHERE j.ordering = tags.ordering_id)", ct, pid, to);
-        await tx.CommitAsync(ct);
+        Exec("DELETE FROM tags WHERE persistence_id = @pid AND sequence_nr <= @to AND NOT EXISTS " +
+             "(SELECT 1 FROM journal j WHERE j.ordering = tags.ordering_id)", pid, to);
+
+        void Exec(string sql, params (string, object?)[] parameters)
+        {
+            using var cmd = Sql.Command(db, tx, sql, parameters);
+            cmd.ExecuteNonQuery();
+        }
     }
 }
