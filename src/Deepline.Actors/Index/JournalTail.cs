@@ -137,6 +137,13 @@ public sealed class JournalTail
         [.. (await QueryAsync("WHERE persistence_id = @p AND sequence_number > @a ORDER BY sequence_number LIMIT @b",
             [("@p", persistenceId), ("@a", afterSequenceNr), ("@b", limit)], null, ct)).Where(r => r.Read).Select(r => r.Envelope)];
 
+    private static bool NoJournalYet(DbException e) => e switch
+    {
+        SqliteException s => s.SqliteErrorCode == 1 && s.Message.Contains("no such table", StringComparison.Ordinal),
+        Npgsql.PostgresException p => p.SqlState == Npgsql.PostgresErrorCodes.UndefinedTable,
+        _ => false,
+    };
+
     private async Task<List<Row>> QueryAsync(string where, (string Name, object Value)[] parameters, string? onlyManifest, CancellationToken ct)
     {
         await using var db = _connect();
@@ -149,7 +156,18 @@ public sealed class JournalTail
         foreach (var (name, value) in parameters) Add(cmd, name, value);
         if (onlyManifest is not null) Add(cmd, "@m", onlyManifest);
         var rows = new List<Row>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
+        DbDataReader r;
+        try
+        {
+            r = await cmd.ExecuteReaderAsync(ct);
+        }
+        catch (DbException e) when (NoJournalYet(e))
+        {
+            // A new store: the journal's tables come with its first write. Until then there is nothing to read, and a
+            // failure here restarted the tails with a warning and a stack trace on every first start.
+            return rows;
+        }
+        await using var _ = r;
         while (await r.ReadAsync(ct))
         {
             var persistenceId = r.GetString(1);
