@@ -57,7 +57,16 @@ function Install-TestDependencies {
 switch ($Command) {
     'build' { Invoke-Dotnet build $solution -c Release --nologo -v minimal }
     'run' {
-        Invoke-Dotnet build src/Deepline.Node -c Release --nologo -v minimal
+        # Built only when a source is newer than the node's assembly: a restart must not cost a build's minute and output.
+        $dll = 'src/Deepline.Node/bin/Release/net10.0/Deepline.Node.dll'
+        $inputs = @('src', 'hocon', 'Directory.Build.props', 'Directory.Packages.props', 'global.json') |
+            Where-Object { Test-Path $_ } |
+            ForEach-Object { Get-ChildItem $_ -Recurse -File } |
+            Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' }
+        $newest = ($inputs | Measure-Object -Property LastWriteTimeUtc -Maximum).Maximum
+        if (-not (Test-Path $dll) -or $newest -gt (Get-Item $dll).LastWriteTimeUtc) {
+            Invoke-Dotnet build src/Deepline.Node -c Release --nologo -v minimal
+        }
         & dotnet src/Deepline.Node/bin/Release/net10.0/Deepline.Node.dll @Rest
         exit $LASTEXITCODE
     }
