@@ -32,6 +32,16 @@ public static class RunsCommands
         runs.Subcommands.Add(env.Leaf("history", "A run's timeline: every journalled event with its time, task, attempt, cause and who",
             c => History(c, c.Get(historyId)), historyId));
 
+        var archiveId = RunId();
+        var archiveDir = ArchiveOption(required: true);
+        runs.Subcommands.Add(env.Leaf("show", "A run removed by retention, from the node's archive directory (no node needed)",
+            c => ShowArchived(c, c.Get(archiveDir)!, c.Get(archiveId)), archiveId, archiveDir));
+
+        var exportDir = ArchiveOption(required: true);
+        var exportOut = new Option<FileInfo?>("--out") { Description = "Write the JSON lines to this file instead of standard output" };
+        runs.Subcommands.Add(env.Leaf("export", "Every run in an archive directory, one JSON line each (its last copy), uncompressed",
+            c => Export(c, c.Get(exportDir)!, c.Parse.GetValue(exportOut)), exportDir, exportOut));
+
         var bulkClient = new Option<string?>("--client") { Description = "Only runs of this client_id" };
         var bulkWorkflow = new Option<string?>("--workflow") { Description = "Only runs of this workflow_name (exact)" };
         var bulkAfter = new Option<string?>("--created-after") { Description = "Only runs created after this ISO-8601 time" };
@@ -74,6 +84,12 @@ public static class RunsCommands
     }
 
     private static Argument<string> RunId() => new("run-id") { Description = "The run's run_id" };
+
+    private static Option<DirectoryInfo?> ArchiveOption(bool required) => new("--archive")
+    {
+        Description = "The node's orchestrator.retention.archive_dir (read from disk)",
+        Required = required,
+    };
 
     private static string RunPath(string runId) => "/runs/" + Uri.EscapeDataString(runId);
 
@@ -140,6 +156,49 @@ public static class RunsCommands
             c.Out.WriteJson(new JsonObject { ["run_id"] = runId, ["events"] = new JsonArray([.. events.Select(e => e?.DeepClone())]) });
             return ExitCodes.Ok;
         }
+        PrintTimeline(c, events);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>A removed run's last archived copy: its timeline, as <c>runs history</c> prints a live one.</summary>
+    private static Task<int> ShowArchived(CommandContext c, DirectoryInfo dir, string runId)
+    {
+        var archive = new ArchiveReader(dir.FullName);
+        var run = archive.Find(runId)
+                  ?? throw new CliException(ExitCodes.NodeError, $"run '{runId}' is not in the archive at {dir.FullName}" +
+                                                                 (archive.Skipped > 0 ? $" ({archive.Skipped} unreadable manifest line(s) skipped)" : ""));
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(run);
+            return Task.FromResult(ExitCodes.Ok);
+        }
+        c.Out.Line($"Run:      {Output.Str(run, "run_id")} (archived {Output.Str(run, "archived_at")}, created {Output.Str(run, "created_at")})");
+        c.Out.Line();
+        PrintTimeline(c, [.. run["events"]?.AsArray() ?? []]);
+        return Task.FromResult(ExitCodes.Ok);
+    }
+
+    private static async Task<int> Export(CommandContext c, DirectoryInfo dir, FileInfo? output)
+    {
+        var archive = new ArchiveReader(dir.FullName);
+        var n = 0;
+        await using (var writer = output is null ? null : new StreamWriter(output.FullName, append: false))
+        {
+            foreach (var run in archive.All())
+            {
+                var line = run.ToJsonString();
+                if (writer is null) c.Out.Line(line);
+                else await writer.WriteLineAsync(line.AsMemory(), c.Cancellation);
+                n++;
+            }
+        }
+        c.Error.WriteLine($"deepline: exported {n} run(s) from {dir.FullName}" + (output is null ? "" : $" to {output.FullName}") +
+                          (archive.Skipped > 0 ? $"; {archive.Skipped} unreadable manifest line(s) skipped" : ""));
+        return ExitCodes.Ok;
+    }
+
+    private static void PrintTimeline(CommandContext c, IReadOnlyList<JsonNode?> events)
+    {
         DateTimeOffset? start = null;
         c.Out.Table(["SEQ", "AT", "+S", "EVENT", "TASK", "ATTEMPT", "BY", "CAUSE", "DETAIL"], events.Select(e =>
         {
@@ -154,7 +213,6 @@ public static class RunsCommands
             ];
         }));
         c.Out.Line($"Events: {events.Count}");
-        return ExitCodes.Ok;
     }
 
     private static async Task<int> CancelMany(CommandContext c, JsonObject filter, string? reason, bool dryRun, bool confirm, bool wait)

@@ -44,6 +44,7 @@ public static class DeeplineNode
         logging?.Invoke(builder.Logging);
         Logging.FileLogging.Add(builder.Logging, config.Logging);
 
+        EnsureArchiveWritable(config.RetentionArchiveDir);
         var persistence = config.Store.IsPostgreSql ? PostgresStore.Prepare(config.Store.Connection) : SqliteStore.Prepare(config.Data.Dir);
         var processes = new ProcessAllowlist([.. config.Workers.ProcessAllowedCommands]);
         var processHandler = new ProcessHandler(processes,
@@ -144,7 +145,7 @@ public static class DeeplineNode
                 .WithDeadlockMonitor(monitor, index, config.Deadlock.MonitorRole)
                 .WithResourceCoordinator(resources, config.Deadlock.MonitorRole)
                 .WithBulkCancels(index, config.Limits.BulkCancelRate, config.Deadlock.MonitorRole)
-                .WithRetention(config.Retention, index, config.Deadlock.MonitorRole)
+                .WithRetention(config.Retention, index, config.Deadlock.MonitorRole, config.RetentionArchiveDir)
                 .WithStoreGuard(storeRole, persistence.Description, onForeignStore)
                 .WithStoreLease(persistence, onForeignStore)
                 .WithCancellationMirror(persistence.CreateConnection, dependencies)
@@ -191,5 +192,22 @@ public static class DeeplineNode
     {
         var path = Path.Combine(AppContext.BaseDirectory, "hocon", "deepline.hocon");
         return File.Exists(path) ? ConfigurationFactory.ParseString(File.ReadAllText(path)) : Config.Empty;
+    }
+
+    /// <summary>An archive directory the node cannot write would fail every sweep: refused at start, as bad configuration.</summary>
+    private static void EnsureArchiveWritable(string dir)
+    {
+        if (string.IsNullOrEmpty(dir)) return;
+        try
+        {
+            Directory.CreateDirectory(dir);
+            var probe = Path.Combine(dir, $".write-check-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new ConfigException($"orchestrator.retention.archive_dir (DEEPLINE_RETENTION_ARCHIVE_DIR): cannot write to '{dir}': {e.Message}");
+        }
     }
 }

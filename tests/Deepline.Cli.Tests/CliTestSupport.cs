@@ -79,8 +79,9 @@ public sealed class TestNode : IAsyncDisposable
     /// <param name="joined">false: the node is not expected to be in a cluster yet (its seeds are down); wait only for its API.</param>
     /// <param name="keysFile">An API keys file; null: the open API of the embedded default.</param>
     /// <param name="store">The store; null: the embedded SQLite file under <paramref name="dataDir"/>.</param>
+    /// <param name="configure">Any other setting the test needs.</param>
     public static async Task<TestNode> Start(string dataDir, string adminKey = AdminKey, IReadOnlyList<string>? seeds = null, bool joined = true,
-        string? keysFile = null, StoreConfig? store = null)
+        string? keysFile = null, StoreConfig? store = null, Func<DeeplineConfig, DeeplineConfig>? configure = null)
     {
         var d = DeeplineConfig.Defaults;
         var config = d with
@@ -93,6 +94,7 @@ public sealed class TestNode : IAsyncDisposable
             Auth = new AuthConfig(keysFile ?? ""),
             Store = store ?? StoreConfig.Embedded,
         };
+        config = configure?.Invoke(config) ?? config;
         var foreign = new TaskCompletionSource();
         var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning),
             onForeignStore: () => foreign.TrySetResult());

@@ -73,6 +73,15 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
         return #ids
         """;
 
+    private const string ForgetScript = """
+        for i = 2, #ARGV do
+          redis.call('SREM', KEYS[1], ARGV[i])
+          redis.call('ZREM', KEYS[2], ARGV[i])
+          redis.call('DEL', ARGV[1] .. ARGV[i])
+        end
+        return #ARGV - 1
+        """;
+
     private static readonly RedisKey[] WriteKeys =
         [RedisContract.MirrorOffset, RedisContract.CancelledRuns, RedisContract.CancelledRunsByTime, RedisContract.Channel];
 
@@ -160,6 +169,20 @@ public sealed class RedisCancelStore : ICancelledRunsLookup, IAsyncDisposable
         var removed = await db.ScriptEvaluateAsync(PruneScript, PruneKeys,
             [cutoff.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), limit, RedisContract.RunHashPrefix]);
         return (int)removed;
+    }
+
+    /// <summary>
+    /// Removes runs that retention removed from the set, its time index and their hashes (whatever their state: a run
+    /// that was never cancelled has nothing here). Redis down: false, and the entries go with <see cref="PruneAsync"/>.
+    /// </summary>
+    public async Task<bool> ForgetAsync(IReadOnlyList<string> runIds)
+    {
+        if (runIds.Count == 0) return true;
+        if (DatabaseIfConnected is not { } db) return false;
+        foreach (var chunk in runIds.Chunk(500))
+            await db.ScriptEvaluateAsync(ForgetScript, [RedisContract.CancelledRuns, RedisContract.CancelledRunsByTime],
+                [RedisContract.RunHashPrefix, .. chunk.Select(id => (RedisValue)id)]);
+        return true;
     }
 
     /// <summary>SISMEMBER cancelled_runs: true for a run cancelled anywhere that mirrors to this Redis.</summary>

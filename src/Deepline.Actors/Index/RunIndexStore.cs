@@ -576,6 +576,32 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     }
 
     /// <summary>
+    /// The finished runs beyond <paramref name="cap"/>, those that finished first, at most <paramref name="limit"/>, and
+    /// the time the last of them finished (a run that finished later is not over the cap).
+    /// </summary>
+    public async Task<(IReadOnlyList<(string RunId, long CreatedAtMs)> Runs, DateTimeOffset? FinishedBefore)> OverCapAsync(int cap, int limit,
+        CancellationToken ct = default)
+    {
+        await using var db = await OpenAsync(ct);
+        (string, object?)[] finished = [("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED))];
+        long count;
+        await using (var cmd = Command(db, null, "SELECT COUNT(*) FROM run_index WHERE status IN (@s, @f, @x)", finished))
+            count = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct));
+        if (count <= cap) return ([], null);
+        var over = new List<(string, long)>();
+        long last = 0;
+        await using (var cmd = Command(db, null, "SELECT run_id, created_at, updated_at FROM run_index WHERE status IN (@s, @f, @x) ORDER BY updated_at LIMIT @n",
+                         [.. finished, ("n", (int)Math.Min(count - cap, limit))]))
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+            {
+                over.Add((r.GetString(0), r.GetInt64(1)));
+                last = r.GetInt64(2);
+            }
+        return (over, over.Count == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(last));
+    }
+
+    /// <summary>
     /// After the runs deleted their own journals: the rows the journal only marked deleted (it keeps the highest of an
     /// entity), any snapshot left, quarantined events and the index rows (only the finished run of that creation time:
     /// a run submitted again under the same id meanwhile keeps its row). Their cached states go too.
@@ -584,19 +610,18 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
     {
         if (runs.Count == 0) return;
         await using var db = await OpenAsync(ct);
-        await using (var tx = await db.BeginTransactionAsync(ct))
+        // A transaction per 50 runs: on SQLite it holds the write lock the journal's group commit waits for.
+        foreach (var chunk in runs.Chunk(50))
         {
-            foreach (var chunk in runs.Chunk(Hosting.Sql.MaxIdsPerStatement))
-            {
-                var (pids, pidParameters) = Hosting.Sql.In("p", [.. chunk.Select(r => Workflows.WorkflowActor.PersistenceIdPrefix + r.RunId)]);
-                await ExecAsync(db, tx, $"DELETE FROM journal WHERE persistence_id IN {pids} AND deleted = @yes", ct, [.. pidParameters, ("yes", true)]);
-                await ExecAsync(db, tx, $"DELETE FROM snapshot WHERE persistence_id IN {pids}", ct, pidParameters);
-                var (ids, idParameters) = Hosting.Sql.In("r", [.. chunk.Select(r => r.RunId)]);
-                await ExecAsync(db, tx, $"DELETE FROM run_index_quarantine WHERE run_id IN {ids}", ct, idParameters);
-                foreach (var (runId, createdAt) in chunk)
-                    await ExecAsync(db, tx, "DELETE FROM run_index WHERE run_id = @r AND created_at = @c AND status IN (@s, @f, @x)", ct,
-                        ("r", runId), ("c", createdAt), ("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED)));
-            }
+            await using var tx = await db.BeginTransactionAsync(ct);
+            var (pids, pidParameters) = Hosting.Sql.In("p", [.. chunk.Select(r => Workflows.WorkflowActor.PersistenceIdPrefix + r.RunId)]);
+            await ExecAsync(db, tx, $"DELETE FROM journal WHERE persistence_id IN {pids} AND deleted = @yes", ct, [.. pidParameters, ("yes", true)]);
+            await ExecAsync(db, tx, $"DELETE FROM snapshot WHERE persistence_id IN {pids}", ct, pidParameters);
+            var (ids, idParameters) = Hosting.Sql.In("r", [.. chunk.Select(r => r.RunId)]);
+            await ExecAsync(db, tx, $"DELETE FROM run_index_quarantine WHERE run_id IN {ids}", ct, idParameters);
+            foreach (var (runId, createdAt) in chunk)
+                await ExecAsync(db, tx, "DELETE FROM run_index WHERE run_id = @r AND created_at = @c AND status IN (@s, @f, @x)", ct,
+                    ("r", runId), ("c", createdAt), ("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED)));
             await tx.CommitAsync(ct);
         }
         foreach (var (runId, _) in runs) _forget.Enqueue(runId);

@@ -227,7 +227,7 @@ public sealed class WorkflowActor : UntypedPersistentActor, IWithTimers
             Sender.Tell(new RunKept(_runId, "its history cannot be read; repair the store first"));
         else if (_state is null)
             Sender.Tell(new RunExpired(_runId)); // nothing is left of it (removed before, or never submitted)
-        else if (!expire.Policy.IsDue(_state, DateTimeOffset.UtcNow))
+        else if (!expire.Policy.IsDue(_state, DateTimeOffset.UtcNow, expire.FinishedBefore))
             Sender.Tell(new RunKept(_runId, $"{_state.Status} since {_state.UpdatedAt:O}: not due"));
         else if (_writing is not null)
             Sender.Tell(new RunKept(_runId, "a write is under way"));

@@ -332,6 +332,17 @@ public static class ConfigKeys
             Kind = ConfigKind.Integer, Min = 0, Max = 315360000, RequirementText = "an integer from 0 (forever) to 315360000", WhenUnset = "forever",
             Read = c => c.Retention.CancelledS,
         },
+        new("orchestrator.retention.max_finished_runs", "DEEPLINE_RETENTION_MAX_FINISHED_RUNS", "0",
+            "Most finished runs kept; beyond it those that finished first are removed, whatever their age (0..1000000000, 0 = no cap).")
+        {
+            Kind = ConfigKind.Integer, Min = 0, Max = 1_000_000_000, RequirementText = "an integer from 0 (no cap) to 1000000000", WhenUnset = "no cap",
+            Read = c => c.Retention.MaxFinishedRuns,
+        },
+        new("orchestrator.retention.archive_dir", "DEEPLINE_RETENTION_ARCHIVE_DIR", "\"\"",
+            "Directory where removed runs' histories are written first (gzip JSON lines per hour, manifest.jsonl); empty: not archived.")
+        {
+            Kind = ConfigKind.Text, WhenUnset = "not archived", Read = c => c.RetentionArchiveDir,
+        },
         new("orchestrator.store.provider", "DEEPLINE_STORE_PROVIDER", "sqlite",
             "sqlite (one file under data.dir, single node only) or postgresql (shared; required for a cluster of several nodes).")
         {

@@ -36,6 +36,9 @@ public sealed record DeeplineConfig(
     /// <summary>How long finished runs are kept, per terminal state (orchestrator.retention.*).</summary>
     public Deepline.Domain.RetentionPolicy Retention { get; init; } = Deepline.Domain.RetentionPolicy.Forever;
 
+    /// <summary>Where removed runs are archived first (orchestrator.retention.archive_dir); empty: not archived.</summary>
+    public string RetentionArchiveDir { get; init; } = "";
+
     /// <summary>Where journal, snapshots, remember-entities and the run index live.</summary>
     public StoreConfig Store { get; init; } = StoreConfig.Embedded;
 

@@ -170,6 +170,8 @@ public sealed class RetentionOptions
     [ConfigurationKeyName("succeeded_s")] public int SucceededS { get; set; }
     [ConfigurationKeyName("failed_s")] public int FailedS { get; set; }
     [ConfigurationKeyName("cancelled_s")] public int CancelledS { get; set; }
+    [ConfigurationKeyName("max_finished_runs")] public int MaxFinishedRuns { get; set; }
+    [ConfigurationKeyName("archive_dir")] public string ArchiveDir { get; set; } = "";
 }
 
 public sealed class ResourcesOptions
@@ -284,6 +286,10 @@ public sealed record DeeplineSections(
                 PoolMaxAttempts = Retry.PoolMaxAttempts,
             },
             Store = new StoreConfig(Store.Provider, Store.Connection),
-            Retention = new Deepline.Domain.RetentionPolicy(Retention.SucceededS, Retention.FailedS, Retention.CancelledS),
+            Retention = new Deepline.Domain.RetentionPolicy(Retention.SucceededS, Retention.FailedS, Retention.CancelledS)
+            {
+                MaxFinishedRuns = Retention.MaxFinishedRuns,
+            },
+            RetentionArchiveDir = Retention.ArchiveDir,
         };
 }

@@ -339,7 +339,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_RESOURCES_DEFAULT_CAPACITY", "DEEPLINE_RESOURCES_CLAIM_LEASE", "DEEPLINE_RESOURCES_MAX_CLAIMS_PER_KEY",
             "DEEPLINE_RETRY_MAX_ATTEMPTS", "DEEPLINE_RETRY_INITIAL_INTERVAL", "DEEPLINE_RETRY_BACKOFF_COEFFICIENT", "DEEPLINE_RETRY_MAX_INTERVAL",
             "DEEPLINE_RETRY_POOL_MAX_ATTEMPTS", "DEEPLINE_RETRY_POISON_AFTER",
-            "DEEPLINE_RETENTION_SUCCEEDED", "DEEPLINE_RETENTION_FAILED", "DEEPLINE_RETENTION_CANCELLED",
+            "DEEPLINE_RETENTION_SUCCEEDED", "DEEPLINE_RETENTION_FAILED", "DEEPLINE_RETENTION_CANCELLED", "DEEPLINE_RETENTION_MAX_FINISHED_RUNS", "DEEPLINE_RETENTION_ARCHIVE_DIR",
             "DEEPLINE_STORE_PROVIDER", "DEEPLINE_STORE_CONNECTION",
         ];
         Assert.Equal(expected, ConfigLoader.Keys.Select(k => k.EnvironmentVariable));
@@ -420,6 +420,8 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_RETENTION_SUCCEEDED", "3600", "3600" },
         { "DEEPLINE_RETENTION_FAILED", "0", "0" },
         { "DEEPLINE_RETENTION_CANCELLED", "86400", "86400" },
+        { "DEEPLINE_RETENTION_MAX_FINISHED_RUNS", "100000", "100000" },
+        { "DEEPLINE_RETENTION_ARCHIVE_DIR", "/var/lib/deepline/archive", "/var/lib/deepline/archive" },
         { "DEEPLINE_STORE_PROVIDER", "postgresql", "postgresql" },
         { "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "5", "5" },
         { "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "p4ss", "p4ss" },
@@ -515,6 +517,8 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.retention.succeeded_s" => c.Retention.SucceededS.ToString(),
         "orchestrator.retention.failed_s" => c.Retention.FailedS.ToString(),
         "orchestrator.retention.cancelled_s" => c.Retention.CancelledS.ToString(),
+        "orchestrator.retention.max_finished_runs" => c.Retention.MaxFinishedRuns.ToString(),
+        "orchestrator.retention.archive_dir" => c.RetentionArchiveDir,
         "orchestrator.store.provider" => c.Store.Provider,
         "orchestrator.remoting.down_unreachable_after_s" => c.Remoting.DownUnreachableAfterS.ToString(),
         "orchestrator.remoting.tls_certificate" => c.Remoting.TlsCertificate,

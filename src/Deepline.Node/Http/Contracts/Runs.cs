@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Deepline.Actors.Workflows;
 using Deepline.Domain;
 
 namespace Deepline.Node.Http;
@@ -186,12 +187,6 @@ public static class Views
 
 /// <summary>A page of a run's history; <c>next_after</c> is the <c>after</c> of the next page, null on the last.</summary>
 public sealed record RunHistoryResponse(string RunId, IReadOnlyList<RunHistoryEvent> Events, long? NextAfter);
-
-/// <param name="Seq">The event's sequence number in the run's journal (1 is the submission).</param>
-/// <param name="By">Who caused it: the worker that reported, the key or person that cancelled or re-ran, the client that submitted.</param>
-/// <param name="Cause">Why: the detector behind an auto-cancel, an attempt's end cause (failed, lease_expired, interrupted, ...), an error type.</param>
-/// <param name="Detail">The text the event carries: an error, a reason.</param>
-public sealed record RunHistoryEvent(long Seq, DateTimeOffset? At, string Type, string? TaskId, int? Attempt, string? By, string? Cause, string? Detail);
 
 /// <summary>POST /runs/cancel: which runs, why, and whether only to count them.</summary>
 public sealed record BulkCancelRequest(RunFilterRequest? Filter, string? Reason, bool? DryRun, bool? Confirm);
