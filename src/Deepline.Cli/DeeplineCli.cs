@@ -119,7 +119,7 @@ public static class DeeplineCli
             var timeout = parse.GetValue(TimeoutOption);
             if (timeout is <= 0 or > 3600 || double.IsNaN(timeout))
             {
-                Error.WriteLine($"deepline: --timeout must be from 0 to 3600 seconds, got {timeout.ToString(CultureInfo.InvariantCulture)}");
+                Error.WriteLine($"deepline: --timeout must be more than 0 and at most 3600 seconds, got {timeout.ToString(CultureInfo.InvariantCulture)}");
                 return ExitCodes.Usage;
             }
             var adminKey = parse.GetValue(AdminKeyOption) ?? Variable(AdminKeyVariable);

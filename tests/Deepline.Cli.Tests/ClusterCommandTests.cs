@@ -134,6 +134,7 @@ public sealed class ClusterCommandTests(SingleNodeFixture fixture)
         Assert.Equal(Node.RemotingAddress, overridden.Ok().Out.Trim());
 
         Assert.Contains("--url must be an absolute http(s) URL", (await Run("cluster", "show", "--url", "ftp://x")).Fails(ExitCodes.Usage));
+        Assert.Contains("--timeout must be more than 0 and at most 3600 seconds, got 0", (await Run("cluster", "show", "--timeout", "0")).Fails(ExitCodes.Usage));
         Assert.Equal(ExitCodes.Usage, (await Run("cluster")).Code);
         Assert.Equal(ExitCodes.Usage, (await Run("cluster", "frobnicate")).Code);
         Assert.Equal(ExitCodes.Usage, (await Run("runs", "status")).Code);
