@@ -227,18 +227,23 @@ public static class SqliteStore
     /// <summary>How long a writer waits inside SQLite for another writer's transaction (ms).</summary>
     public const int BusyTimeoutMs = 30_000;
 
+    /// <summary>PRAGMA journal_size_limit: the size the WAL file is cut back to after a checkpoint.</summary>
+    public const long WalSizeLimitBytes = 16L * 1024 * 1024;
+
     /// <summary>
     /// The journal, the snapshot store and the run index all write to the one file, and SQLite admits one writer at a
     /// time. Microsoft.Data.Sqlite answers a busy database by blocking its thread for 150 ms per retry, so every write
     /// that met another stalled for at least that long; SQLite's own busy handler instead waits in 1-100 ms steps
     /// and takes the lock as soon as it is free (docs/benchmarks-throughput.md). Set on every connection, since it is per connection and pooled
-    /// connections are reused as they are. Other providers are left alone.
+    /// connections are reused as they are. Other providers are left alone. The WAL file is cut back to
+    /// <see cref="WalSizeLimitBytes"/> after each checkpoint: a checkpoint held back by a long read lets it grow, and
+    /// SQLite otherwise keeps it at its largest for good (+17 MiB in the retention soak, docs/benchmarks-retention.md).
     /// </summary>
     public static void OnOpened(DbConnection connection)
     {
         if (connection is not SqliteConnection) return;
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMs};";
+        pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMs}; PRAGMA journal_size_limit={WalSizeLimitBytes};";
         pragma.ExecuteNonQuery();
     }
 
