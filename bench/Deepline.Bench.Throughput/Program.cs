@@ -27,7 +27,7 @@ if (args.Contains("--help"))
 {
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
-        "--tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-active-tasks N (tasks per open run, 1), --tp-sample N (GETs, 200), " +
+        "--tp-soak-s N (instead: a steady load for N s without and with retention; --tp-soak-rate runs/s (300), --tp-soak-retention-s (60), --tp-soak-sample-s (10), --tp-slots (64 here), --tp-plot-dir), --tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-active-tasks N (tasks per open run, 1), --tp-sample N (GETs, 200), " +
         "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-passivate-s N (the node's passivate_after_s), --tp-alloc-types N (the types most allocated while measuring transitions), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
@@ -70,6 +70,33 @@ if (Arg("--tp-passivate-s", "") is { Length: > 0 } passivate) BenchNode.Passivat
 var started = DateTime.UtcNow;
 var machine = Machine.Describe();
 var lines = new List<string>();
+
+// --tp-soak-s N: a steady load for N s without retention, then the same with --tp-soak-retention-s (60); nothing else.
+if (int.Parse(Arg("--tp-soak-s", "0")) is > 0 and var soakS)
+{
+    var rate = int.Parse(Arg("--tp-soak-rate", "300"));
+    var sampleS = int.Parse(Arg("--tp-soak-sample-s", "10"));
+    var soakSlots = int.Parse(Arg("--tp-slots", "64"));
+    Console.WriteLine($"# Deepline soak benchmark  {started:yyyy-MM-dd HH:mm} UTC\nmachine: {machine}");
+    var loadAtStart = LoadAverage();
+    BenchNode.LogLevel = LogLevel.Error;
+    var baseline = await Soak.RunAsync(soakS, rate, 0, sampleS, soakSlots);
+    var retained = await Soak.RunAsync(soakS, rate, int.Parse(Arg("--tp-soak-retention-s", "60")), sampleS, soakSlots);
+    lines.AddRange(Soak.Table(baseline, retained, rate));
+    if (Arg("--tp-plot-dir", "") is { Length: > 0 } soakPlots)
+        foreach (var file in Soak.Plot(baseline, retained, soakPlots, $"{Environment.ProcessorCount} cores, {rate} runs/s"))
+            lines.Add($"plot: {file}");
+    lines.Add($"Load average (1/5/15 min) before: {loadAtStart}, after: {LoadAverage()} ({Environment.ProcessorCount} cores).");
+    lines.Add("");
+    foreach (var l in lines) Console.WriteLine(l);
+    if (reportPath.Length > 0)
+    {
+        var sb = new StringBuilder($"### Run of {started:yyyy-MM-dd HH:mm} UTC\n\n- machine: {machine}\n- command: `dotnet run -c Release --project bench/Deepline.Bench.Throughput -- {string.Join(' ', args)}`\n\n");
+        foreach (var l in lines) sb.AppendLine(l.StartsWith("## ", StringComparison.Ordinal) ? "#" + l : l);
+        File.AppendAllText(reportPath, sb.ToString());
+    }
+    return;
+}
 Console.WriteLine($"# Deepline throughput benchmark  {started:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine($"machine: {machine}");
 var loadBefore = LoadAverage();
@@ -275,6 +302,12 @@ internal sealed class BenchNode : IAsyncDisposable
     /// <summary>Submit and poll over HTTP (POST /runs, GET /runs/{id}) instead of asking the shard region.</summary>
     public static bool OverHttp { get; set; }
 
+    /// <summary>The node's console log level (the soak's cancels would log one warning each).</summary>
+    public static LogLevel LogLevel { get; set; } = LogLevel.Warning;
+
+    /// <summary>The node's <c>orchestrator.retention.*</c>.</summary>
+    public static RetentionPolicy Retention { get; set; } = RetentionPolicy.Forever;
+
     /// <summary>The node's <c>orchestrator.runs.passivate_after_s</c>; null: its default.</summary>
     public static int? PassivateAfterS { get; set; }
 
@@ -300,10 +333,11 @@ internal sealed class BenchNode : IAsyncDisposable
             Store = Store ?? d.Store,
             Workers = d.Workers with { Slots = slots },
             Runs = PassivateAfterS is { } passivate ? d.Runs with { PassivateAfterS = passivate } : d.Runs,
+            Retention = Retention,
             // One client on loopback sends the whole load: measure the node, not the per-caller rate limit.
             Limits = d.Limits with { RatePerSecond = 0 },
         };
-        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().AddConsole().SetMinimumLevel(LogLevel.Warning));
+        var app = DeeplineNode.Build(config, logging: l => l.ClearProviders().AddConsole().SetMinimumLevel(LogLevel));
         await app.StartAsync();
         var system = app.Services.GetRequiredService<ActorSystem>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -360,6 +394,24 @@ internal sealed class BenchNode : IAsyncDisposable
             var n = Interlocked.Increment(ref done);
             if (n % 10_000 == 0) Console.Error.WriteLine($"  submitted {n:N0} in {progress.Elapsed.TotalSeconds:0.0} s");
         });
+    }
+
+    public IActorRef Region => _region;
+
+    /// <summary>Bytes of the data directory: the SQLite database (with its indexes) and its WAL.</summary>
+    public (long Database, long Wal) StoreBytes()
+    {
+        var files = new DirectoryInfo(_dir).EnumerateFiles("*", SearchOption.AllDirectories).ToList();
+        return (files.Sum(f => f.Length), files.Where(f => f.Name.EndsWith("-wal", StringComparison.Ordinal)).Sum(f => f.Length));
+    }
+
+    public long Count(string sql)
+    {
+        using var db = _store.CreateConnection();
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar());
     }
 
     public async Task<WorkflowState?> GetAsync(string id) =>
