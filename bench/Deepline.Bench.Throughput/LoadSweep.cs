@@ -43,6 +43,17 @@ internal static class LoadSweep
         return points;
     }
 
+    /// <summary>Titles, labels, a y axis from 0 with a tenth of headroom and the legend upper left: the benchmarks' plots look alike.</summary>
+    public static void Style(Plot plot, string title, string x, string y)
+    {
+        plot.Title(title);
+        plot.XLabel(x);
+        plot.YLabel(y);
+        plot.Axes.AutoScale();
+        plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
+        plot.ShowLegend(Alignment.UpperLeft);
+    }
+
     /// <summary>Two PNGs: transitions/s, and run latency p50/p99, each against submissions in flight (log2 axis).</summary>
     public static IReadOnlyList<string> Plot(IReadOnlyList<Point> points, string dir, string caption)
     {
@@ -67,13 +78,8 @@ internal static class LoadSweep
         foreach (var (plot, title, y) in new[] { (throughput, "Journalled task transitions per second", "transitions/s"),
                      (latency, "Run latency (submission accepted to last transition)", "ms") })
         {
-            plot.Title(title);
-            plot.XLabel($"submissions in flight — {caption}");
-            plot.YLabel(y);
             plot.Axes.Bottom.TickGenerator = ticks;
-            plot.Axes.AutoScale();
-            plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
-            plot.ShowLegend(Alignment.UpperLeft);
+            Style(plot, title, $"submissions in flight — {caption}", y);
         }
         var files = new[] { Path.Combine(dir, "throughput-vs-load.png"), Path.Combine(dir, "latency-vs-load.png") };
         throughput.SavePng(files[0], 900, 520);

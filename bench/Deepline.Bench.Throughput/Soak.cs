@@ -155,14 +155,7 @@ internal static class Soak
             rate.Add.Scatter(xs, p.Samples.Select(s => s.TransitionsPerS).ToArray()).LegendText = p.Label;
         }
         foreach (var (plot, title, y) in new[] { (size, "Data directory size (SQLite database + WAL)", "MiB"), (rate, "Task transitions per second", "transitions/s") })
-        {
-            plot.Title(title);
-            plot.XLabel($"seconds — {caption}");
-            plot.YLabel(y);
-            plot.Axes.AutoScale();
-            plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top * 1.1);
-            plot.ShowLegend(Alignment.UpperLeft);
-        }
+            LoadSweep.Style(plot, title, $"seconds — {caption}", y);
         var files = new[] { Path.Combine(dir, "soak-store-size.png"), Path.Combine(dir, "soak-transitions.png") };
         size.SavePng(files[0], 900, 520);
         rate.SavePng(files[1], 900, 520);

@@ -575,6 +575,10 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         return due;
     }
 
+    /// <summary>@s, @f, @x: the terminal states, for "status IN (@s, @f, @x)".</summary>
+    private static readonly (string Name, object? Value)[] FinishedStatuses =
+        [("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED))];
+
     /// <summary>
     /// The finished runs beyond <paramref name="cap"/>, those that finished first, at most <paramref name="limit"/>, and
     /// the time the last of them finished (a run that finished later is not over the cap).
@@ -583,15 +587,14 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
         CancellationToken ct = default)
     {
         await using var db = await OpenAsync(ct);
-        (string, object?)[] finished = [("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED))];
         long count;
-        await using (var cmd = Command(db, null, "SELECT COUNT(*) FROM run_index WHERE status IN (@s, @f, @x)", finished))
+        await using (var cmd = Command(db, null, "SELECT COUNT(*) FROM run_index WHERE status IN (@s, @f, @x)", FinishedStatuses))
             count = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct));
         if (count <= cap) return ([], null);
         var over = new List<(string, long)>();
         long last = 0;
         await using (var cmd = Command(db, null, "SELECT run_id, created_at, updated_at FROM run_index WHERE status IN (@s, @f, @x) ORDER BY updated_at LIMIT @n",
-                         [.. finished, ("n", (int)Math.Min(count - cap, limit))]))
+                         [.. FinishedStatuses, ("n", (int)Math.Min(count - cap, limit))]))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))
             {
@@ -621,7 +624,7 @@ public sealed class RunIndexStore(Func<DbConnection> connect, DetectorThresholds
             await ExecAsync(db, tx, $"DELETE FROM run_index_quarantine WHERE run_id IN {ids}", ct, idParameters);
             foreach (var (runId, createdAt) in chunk)
                 await ExecAsync(db, tx, "DELETE FROM run_index WHERE run_id = @r AND created_at = @c AND status IN (@s, @f, @x)", ct,
-                    ("r", runId), ("c", createdAt), ("s", nameof(RunStatus.SUCCEEDED)), ("f", nameof(RunStatus.FAILED)), ("x", nameof(RunStatus.CANCELLED)));
+                    [("r", runId), ("c", createdAt), .. FinishedStatuses]);
             await tx.CommitAsync(ct);
         }
         foreach (var (runId, _) in runs) _forget.Enqueue(runId);

@@ -28,7 +28,6 @@ public sealed record ArchiveEntry(string File, long Offset, long Length, DateTim
 public sealed class RunArchive
 {
     public const string ManifestFile = "manifest.jsonl";
-    private const int Page = 1000;
 
     private readonly string _dir;
     private readonly Lazy<JournalTail> _tail;
@@ -51,9 +50,13 @@ public sealed class RunArchive
         using var member = new MemoryStream();
         await using (var gzip = new GZipStream(member, CompressionLevel.Fastest, leaveOpen: true))
         {
+            // One read for the batch (the run index's history read), not one per run.
+            var histories = (await _tail.Value.HistoriesAsync([.. runs.Select(r => WorkflowActor.PersistenceIdPrefix + r.RunId)], ct))
+                .GroupBy(e => e.PersistenceId[WorkflowActor.PersistenceIdPrefix.Length..], StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => (IReadOnlyList<ArchivedEvent>)[.. g.OrderBy(e => e.SequenceNr).Select(Archived)], StringComparer.Ordinal);
             foreach (var (runId, createdAtMs) in runs)
             {
-                var run = new ArchivedRun(runId, DateTimeOffset.FromUnixTimeMilliseconds(createdAtMs), now, await EventsAsync(runId, ct));
+                var run = new ArchivedRun(runId, DateTimeOffset.FromUnixTimeMilliseconds(createdAtMs), now, histories.GetValueOrDefault(runId, []));
                 await JsonSerializer.SerializeAsync(gzip, run, WireJson.Options, ct);
                 gzip.WriteByte((byte)'\n');
             }
@@ -73,22 +76,11 @@ public sealed class RunArchive
         manifest.Flush(flushToDisk: true);
     }
 
-    private async Task<IReadOnlyList<ArchivedEvent>> EventsAsync(string runId, CancellationToken ct)
+    private static ArchivedEvent Archived(Akka.Persistence.Query.EventEnvelope e)
     {
-        var events = new List<ArchivedEvent>();
-        long after = 0;
-        while (true)
-        {
-            var page = await _tail.Value.EventsOfAsync(WorkflowActor.PersistenceIdPrefix + runId, after, Page, ct);
-            foreach (var e in page)
-            {
-                var t = RunTimeline.Describe(e.SequenceNr, e.Event);
-                events.Add(new ArchivedEvent(t.Seq, t.At, t.Type, t.TaskId, t.Attempt, t.By, t.Cause, t.Detail,
-                    e.Event is UnreadablePayload u ? u.Manifest : e.Event.GetType().Name,
-                    e.Event is IDeeplineMessage ? JsonSerializer.SerializeToElement(e.Event, e.Event.GetType(), DeeplineSerializer.Options) : null));
-            }
-            if (page.Count < Page) return events;
-            after = page[^1].SequenceNr;
-        }
+        var t = RunTimeline.Describe(e.SequenceNr, e.Event);
+        return new ArchivedEvent(t.Seq, t.At, t.Type, t.TaskId, t.Attempt, t.By, t.Cause, t.Detail,
+            e.Event is UnreadablePayload u ? u.Manifest : e.Event.GetType().Name,
+            e.Event is IDeeplineMessage ? JsonSerializer.SerializeToElement(e.Event, e.Event.GetType(), DeeplineSerializer.Options) : null);
     }
 }
