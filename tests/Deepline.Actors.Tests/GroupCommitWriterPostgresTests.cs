@@ -116,6 +116,38 @@ public sealed class GroupCommitWriterPostgresTests : IAsyncLifetime
         Assert.Equal(3, await journal.HighestSequenceNrAsync("run-r", 0, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Snapshots_share_the_journals_commit_replace_at_the_same_number_and_are_deleted_within_bounds()
+    {
+        using var writer = Writer();
+        await writer.Enqueue([[Row("warm", 1)]]);
+        var commitsBefore = writer.Commits;
+        await using (var other = new NpgsqlConnection(_connection))
+        {
+            await other.OpenAsync();
+            await using var hold = await other.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand("LOCK TABLE journal IN EXCLUSIVE MODE", other, hold)) await lockTable.ExecuteNonQueryAsync();
+            var pending = new List<Task>();
+            for (var i = 1; i <= 20; i++) pending.Add(writer.Enqueue([[Row("run-s", i)]]));
+            for (var i = 1; i <= 5; i++) pending.Add(writer.EnqueueSnapshot(new SnapshotSave(GroupCommitWriterTests.Snapshot("shard-1", i * 10, [(byte)i]))));
+            pending.Add(writer.EnqueueSnapshot(new SnapshotSave(GroupCommitWriterTests.Snapshot("shard-1", 50, [9, 9]))));
+            Assert.DoesNotContain(pending, w => w.IsCompleted);
+            await hold.CommitAsync();
+            await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        // The first may have gone alone before the rest arrived (it waits on the lock inside its transaction).
+        Assert.InRange(writer.Commits - commitsBefore, 1, 2);
+        Assert.Equal(5L, await Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        Assert.Equal(2L, await Scalar("SELECT length(snapshot) FROM snapshot WHERE persistence_id = 'shard-1' AND sequence_number = 50"));
+
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 0, 30, DateTime.MaxValue.Ticks));
+        Assert.Equal(2L, await Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 40, 40, 39));
+        Assert.Equal(2L, await Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 40, 40, long.MaxValue));
+        Assert.Equal(50L, await Scalar("SELECT sequence_number FROM snapshot WHERE persistence_id = 'shard-1'"));
+    }
+
     private async Task<long> Scalar(string sql)
     {
         await using var db = new NpgsqlConnection(_connection);

@@ -24,6 +24,9 @@ public sealed class GroupCommitWriterTests : IDisposable
             CREATE UNIQUE INDEX journal_uq ON journal (persistence_id, sequence_number);
             CREATE TABLE tags (ordering_id INTEGER NOT NULL, tag NVarChar(64) NOT NULL, sequence_nr INTEGER NOT NULL,
               persistence_id NVarChar(255) NOT NULL, CONSTRAINT PK_tags PRIMARY KEY (ordering_id, tag));
+            CREATE TABLE snapshot (persistence_id NVarChar(255) NOT NULL, sequence_number INTEGER NOT NULL, created INTEGER NOT NULL,
+              snapshot VarBinary NULL, manifest NVarChar(500) NULL, serializer_id INTEGER NULL,
+              CONSTRAINT PK_snapshot PRIMARY KEY (persistence_id, sequence_number));
             """);
     }
 
@@ -79,6 +82,44 @@ public sealed class GroupCommitWriterTests : IDisposable
         await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(1 + 20 + 40L, Scalar("SELECT COUNT(*) FROM journal"));
     }
+
+    [Fact]
+    public async Task Snapshots_share_the_journals_commit_replace_at_the_same_number_and_are_deleted_within_bounds()
+    {
+        using var writer = new GroupCommitWriter(() => new SqliteConnection(_connection), "0");
+        await writer.Enqueue([[Row("warm", 1)]]);
+        var commitsBefore = writer.Commits;
+        // Queued behind a held database with journal writes, as a shard's snapshot is behind the runs' events: one commit.
+        await using (var other = new SqliteConnection(_connection))
+        {
+            other.Open();
+            await using var hold = other.BeginTransaction(deferred: false);
+            var pending = new List<Task>();
+            for (var i = 1; i <= 20; i++) pending.Add(writer.Enqueue([[Row("run-s", i)]]));
+            for (var i = 1; i <= 5; i++) pending.Add(writer.EnqueueSnapshot(new SnapshotSave(Snapshot("shard-1", i * 10, [(byte)i]))));
+            pending.Add(writer.EnqueueSnapshot(new SnapshotSave(Snapshot("shard-1", 50, [9, 9]))));
+            Assert.DoesNotContain(pending, w => w.IsCompleted);
+            hold.Commit();
+            await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        // The first may have begun its transaction alone before the rest arrived; everything else shares one.
+        Assert.InRange(writer.Commits - commitsBefore, 1, 2);
+        Assert.Equal(5L, Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        Assert.Equal(new byte[] { 9, 9 }, Scalar("SELECT snapshot FROM snapshot WHERE persistence_id = 'shard-1' AND sequence_number = 50"));
+
+        // Up to 30 (the shard's "older batches"), then one exact number with a time bound that spares it, then without.
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 0, 30, DateTime.MaxValue.Ticks));
+        Assert.Equal(2L, Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 40, 40, 39));
+        Assert.Equal(2L, Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'shard-1'"));
+        await writer.EnqueueSnapshot(new SnapshotDelete("shard-1", 40, 40, long.MaxValue));
+        Assert.Equal(50L, Scalar("SELECT sequence_number FROM snapshot WHERE persistence_id = 'shard-1'"));
+    }
+
+    internal static Akka.Persistence.Sql.Snapshot.LongSnapshotRow Snapshot(string pid, long seq, byte[] payload) => new()
+    {
+        PersistenceId = pid, SequenceNumber = seq, Created = seq, Payload = payload, Manifest = "m", SerializerId = 1,
+    };
 
     private object? Scalar(string sql) => SqliteSql.Scalar(_connection, sql);
 }

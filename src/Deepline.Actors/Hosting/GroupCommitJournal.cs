@@ -26,6 +26,7 @@ namespace Deepline.Actors.Hosting;
 public sealed class GroupCommitJournal : SqlWriteJournal
 {
     private readonly ByteArrayJournalSerializer _serializer;
+    private readonly StoreWriters _writers;
     private readonly GroupCommitWriter _writer;
     private readonly RecoveryReads _reads;
     private readonly TimeSpan _deleteGrace;
@@ -36,20 +37,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         var config = new JournalConfig(journalConfig.WithFallback(SqlPersistence.DefaultJournalConfiguration));
         _serializer = new ByteArrayJournalSerializer(config, Context.System.Serialization, config.PluginConfig.TagSeparator,
             config.TableConfig.EventJournalTable.UseWriterUuidColumn ? Guid.NewGuid().ToString("N") : null);
-        var postgres = config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase);
-        _deleteGrace = JournalDeletes.GraceFor(postgres);
-        Func<DbConnection> connect = postgres ? () => new NpgsqlConnection(config.ConnectionString) : () => new SqliteConnection(config.ConnectionString);
-        var space = StoreSpace.For(Context.System);
-        space.Watch(postgres ? null : Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(config.ConnectionString).DataSource)));
-        // On the shared store a node that was paused must not commit what it queued before (see PauseFence); PostgreSQL
-        // itself aborts a transaction left idle half as long as the fence's limit, for a pause right before the COMMIT.
-        var fence = postgres ? PauseFences.For(Context.System) : null;
-        _writer = new GroupCommitWriter(connect, falseLiteral: postgres ? "false" : "0")
-        {
-            Space = space,
-            Fence = fence,
-            IdleInTransactionMs = fence is null ? null : (int)Math.Max(250, fence.Limit.TotalMilliseconds / 2),
-        };
+        _deleteGrace = JournalDeletes.GraceFor(config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase));
+        _writers = StoreWriters.For(Context.System);
+        _writer = _writers.Acquire(config.ProviderName, config.ConnectionString);
         _reads = RecoveryReads.Journal(config.ProviderName, config.ConnectionString);
     }
 
@@ -61,7 +51,7 @@ public sealed class GroupCommitJournal : SqlWriteJournal
 
     protected override void PostStop()
     {
-        _writer.Dispose();
+        _writers.Release(_writer);
         _reads.Dispose();
         base.PostStop();
     }
@@ -138,6 +128,15 @@ public sealed class GroupCommitJournal : SqlWriteJournal
 /// <summary>An entity's events up to a sequence number, deleted as <see cref="JournalDeletes"/> says.</summary>
 internal sealed record JournalDelete(string PersistenceId, long ToSequenceNr, DateTime RemoveWrittenBefore);
 
+/// <summary>A snapshot store's change, written in the journal writer's next transaction (see <see cref="StoreWriters"/>).</summary>
+internal abstract record SnapshotChange;
+
+/// <summary>A snapshot saved, replacing one at the same sequence number, as the plugin's insert-or-replace does.</summary>
+internal sealed record SnapshotSave(Akka.Persistence.Sql.Snapshot.LongSnapshotRow Row) : SnapshotChange;
+
+/// <summary>An entity's snapshots from one sequence number to another taken at or before a time (ticks), as the plugin deletes them.</summary>
+internal sealed record SnapshotDelete(string PersistenceId, long FromSequenceNr, long ToSequenceNr, long CreatedAtOrBefore) : SnapshotChange;
+
 /// <summary>
 /// One connection on its own thread (the commit's fsync blocks it, not the thread pool), draining a queue: everything
 /// pending goes into one transaction (SQLite: BEGIN IMMEDIATE) with re-bound statements; each caller's task completes
@@ -189,6 +188,10 @@ internal sealed class GroupCommitWriter : IDisposable
     /// <summary>Completes after the COMMIT of the transaction that ran the delete (after every write queued before it).</summary>
     public Task EnqueueDelete(JournalDelete delete) =>
         Add(new Pending([], new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) { Delete = delete });
+
+    /// <summary>Completes after the COMMIT of the transaction that made the change.</summary>
+    public Task EnqueueSnapshot(SnapshotChange change) =>
+        Add(new Pending([], new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) { Snapshot = change });
 
     private Task Add(Pending pending)
     {
@@ -296,7 +299,10 @@ internal sealed class GroupCommitWriter : IDisposable
         }
         // After the inserts: a delete reaches only sequence numbers its entity wrote before asking, never a later write's.
         foreach (var d in batch)
+        {
             if (d.Delete is { } delete) JournalDeletes.Delete(connection, tx, delete.PersistenceId, delete.ToSequenceNr, delete.RemoveWrittenBefore);
+            if (d.Snapshot is { } snapshot) Snapshots.Write(connection, tx, snapshot);
+        }
         // The last look before the COMMIT: a pause during the INSERTs must not end in a late commit.
         if (Fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
         tx.Commit();
@@ -366,6 +372,8 @@ internal sealed class GroupCommitWriter : IDisposable
         public long QueuedAt { get; } = Environment.TickCount64;
 
         public JournalDelete? Delete { get; init; }
+
+        public SnapshotChange? Snapshot { get; init; }
 
         public int RowCount { get; } = Writes.Sum(w => w.Length);
     }

@@ -7,19 +7,26 @@ namespace Deepline.Actors.Hosting;
 
 /// <summary>
 /// Akka.Persistence.Sql's snapshot store, except that an entity without any snapshot (every new run) is answered from
-/// one prepared point read instead of the plugin's linq2db query; loads, saves and deletes of real snapshots are the
-/// plugin's own.
+/// one prepared point read instead of the plugin's linq2db query, and saves and deletes go into the journal writer's
+/// next transaction (<see cref="StoreWriters"/>); loads of real snapshots are the plugin's own, from the same table
+/// and the same serialization.
 /// </summary>
 public sealed class RecoveringSnapshotStore : SqlSnapshotStore
 {
     private readonly RecoveryReads _reads;
     private readonly PauseFence? _fence;
+    private readonly StoreWriters _writers;
+    private readonly GroupCommitWriter _writer;
+    private readonly ByteArrayLongSnapshotSerializer _serializer;
 
     public RecoveringSnapshotStore(Akka.Configuration.Config snapshotConfig) : base(snapshotConfig)
     {
         var config = new SnapshotConfig(snapshotConfig.WithFallback(SqlPersistence.DefaultSnapshotConfiguration));
         _reads = RecoveryReads.Snapshots(config.ProviderName, config.ConnectionString);
         if (config.ProviderName.StartsWith("PostgreSQL", StringComparison.OrdinalIgnoreCase)) _fence = PauseFences.For(Context.System);
+        _serializer = new ByteArrayLongSnapshotSerializer(Context.System.Serialization, config);
+        _writers = StoreWriters.For(Context.System);
+        _writer = _writers.Acquire(config.ProviderName, config.ConnectionString);
     }
 
     /// <summary>
@@ -29,7 +36,15 @@ public sealed class RecoveringSnapshotStore : SqlSnapshotStore
     protected override Task SaveAsync(SnapshotMetadata metadata, object snapshot, CancellationToken cancellationToken = default) =>
         _fence?.Refusal(Environment.TickCount64) is { } fenced
             ? Task.FromException(new JournalFencedException(fenced))
-            : base.SaveAsync(metadata, snapshot, cancellationToken);
+            : _writer.EnqueueSnapshot(new SnapshotSave(_serializer.Serialize(metadata, snapshot).Get()));
+
+    protected override Task DeleteAsync(SnapshotMetadata metadata, CancellationToken cancellationToken = default) =>
+        _writer.EnqueueSnapshot(new SnapshotDelete(metadata.PersistenceId, metadata.SequenceNr, metadata.SequenceNr,
+            metadata.Timestamp > DateTime.MinValue ? metadata.Timestamp.Ticks : long.MaxValue));
+
+    /// <summary>As the plugin: the criteria's upper bounds (its minimum sequence number is not applied there either).</summary>
+    protected override Task DeleteAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken = default) =>
+        _writer.EnqueueSnapshot(new SnapshotDelete(persistenceId, 0, criteria.MaxSequenceNr, criteria.MaxTimeStamp.Ticks));
 
     protected override async Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken = default)
     {
@@ -48,6 +63,7 @@ public sealed class RecoveringSnapshotStore : SqlSnapshotStore
     protected override void PostStop()
     {
         _reads.Dispose();
+        _writers.Release(_writer);
         base.PostStop();
     }
 }
