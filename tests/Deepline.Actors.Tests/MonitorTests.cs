@@ -234,4 +234,95 @@ public sealed class MonitorTests : IDisposable
         Assert.Equal((1L, 1L, 1L), (stats.DeadlocksDetected, stats.WorkflowsCancelled, stats.AlertsSent));
         Assert.Single(receiver.Received);
     }
+
+    [Fact]
+    public async Task An_undelivered_alert_of_an_incident_that_closed_as_a_false_positive_is_withdrawn_not_sent_late()
+    {
+        // The alert and its retry fail; the dead letter's next attempt is due in 3 s. The run recovers before that.
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (500, TimeSpan.Zero));
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
+        var monitor = Monitor(pendingStale: 1, cancel: false) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(3) };
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
+        await node.Ask<RunReply>(new SubmitRun(Run("late-worker", External("t"))));
+        await Await.Until(async () => (await node.MonitorStatus()).DeadLetters.Any(l => l.Detection.RunId == "late-worker"),
+            TimeSpan.FromSeconds(10), () => "alert dead-lettered");
+        var due = (await node.MonitorStatus()).DeadLetters.Single().NextAttemptAt;
+
+        await node.Ask<TaskEventAccepted>(new ReportTaskEvent("late-worker", "t", TaskEventKind.TASK_STARTED, "w", null, null));
+        await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 0, TimeSpan.FromSeconds(10), () => "incident closed");
+        Assert.True(DateTimeOffset.UtcNow < due, "the run recovered only after the dead letter was due: the test proves nothing");
+        // Two scans past the time the dead letter was due: it would have been sent by then.
+        await Await.Until(async () => (await node.MonitorStatus()).LastScan is { } t && t > due.AddSeconds(1.5),
+            TimeSpan.FromSeconds(15), () => "two scans after the dead letter was due");
+
+        var status = await node.MonitorStatus();
+        Assert.Empty(status.DeadLetters);
+        Assert.Equal((1L, 0L, 1L), (status.Stats.AlertsWithdrawn, status.Stats.AlertsSent, status.Stats.ClosedByOutcome[IncidentOutcome.recovered]));
+        Assert.Equal(2, receiver.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_PagerDuty_incident_opened_by_the_node_is_resolved_when_its_incident_closes()
+    {
+        using var receiver = new AlertReceiver();
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.pagerduty, "routing-key", TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
+        var monitor = Monitor(pendingStale: 1, cancel: false) with { AlertWebhookConfigured = true };
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
+        await node.Ask<RunReply>(new SubmitRun(Run("paged", External("t"))));
+        await Await.Until(async () => (await node.MonitorStatus()).Stats.AlertsSent == 1, TimeSpan.FromSeconds(10), () => "trigger delivered");
+
+        await node.Ask<TaskEventAccepted>(new ReportTaskEvent("paged", "t", TaskEventKind.TASK_STARTED, "w", null, null));
+        await Await.Until(() => System.Threading.Tasks.Task.FromResult(receiver.Received.Count == 2), TimeSpan.FromSeconds(10), () => "resolve delivered");
+        var (trigger, resolve) = (receiver.Received.First(), receiver.Received.Last());
+        Assert.Equal(("trigger", "resolve"), (trigger["event_action"]!.GetValue<string>(), resolve["event_action"]!.GetValue<string>()));
+        Assert.Equal(("paged", "paged"), (trigger["dedup_key"]!.GetValue<string>(), resolve["dedup_key"]!.GetValue<string>()));
+        Assert.Equal("routing-key", resolve["routing_key"]!.GetValue<string>());
+        await Await.Until(async () => (await node.MonitorStatus()).PendingResolves == 0, TimeSpan.FromSeconds(10), () => "resolve recorded");
+    }
+
+    [Fact]
+    public async Task A_real_incidents_dead_letter_is_still_delivered_after_it_closed_and_then_resolved()
+    {
+        // Auto-cancelled (a real incident) while its alert waits in the dead-letter list: the alert still goes, then its resolve.
+        using var receiver = new AlertReceiver((500, TimeSpan.Zero), (500, TimeSpan.Zero));
+        var webhook = new WebhookSettings(receiver.Url, AlertFormat.pagerduty, "k", TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
+        var monitor = Monitor(pendingStale: 1) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(4) };
+        await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
+        await node.Ask<RunReply>(new SubmitRun(Run("real", External("t", "nobody-serves-this"))));
+        await Await.Until(async () => (await node.MonitorStatus()).DeadLetters.Any(), TimeSpan.FromSeconds(10), () => "alert dead-lettered");
+        await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 0, TimeSpan.FromSeconds(10), () => "incident closed as cancelled");
+        Assert.Single((await node.MonitorStatus()).DeadLetters);
+
+        await Await.Until(() => System.Threading.Tasks.Task.FromResult(receiver.Received.Count == 4), TimeSpan.FromSeconds(15), () => "late trigger and resolve delivered");
+        Assert.Equal(["trigger", "trigger", "trigger", "resolve"], receiver.Received.Select(b => b["event_action"]!.GetValue<string>()));
+        var status = await node.MonitorStatus();
+        Assert.Equal((1L, 0L, 1L), (status.Stats.AlertsSent, status.Stats.AlertsWithdrawn, status.Stats.ClosedByOutcome[IncidentOutcome.cancelled]));
+    }
+
+    [Fact]
+    public void Closing_withdraws_a_false_positives_dead_letter_keeps_a_real_ones_and_owes_a_resolve_when_told()
+    {
+        var t0 = DateTimeOffset.UnixEpoch;
+        SupervisorState Undelivered(string run) => SupervisorState.Empty
+            .Apply(new IncidentOpened(new Detection(run, "wf", StuckReason.stale_pending, t0, t0, ["t"], "stuck"), t0, "timer"))
+            .Apply(new IncidentAlerted(run, false, t0) { RetryAt = t0.AddMinutes(1) });
+
+        var recovered = Undelivered("r").Apply(new IncidentClosed("r", IncidentOutcome.recovered, t0.AddSeconds(5)));
+        Assert.Empty(recovered.DeadLetters);
+        Assert.Equal(1L, recovered.Stats.AlertsWithdrawn);
+
+        var cancelled = Undelivered("r").Apply(new IncidentClosed("r", IncidentOutcome.cancelled, t0.AddSeconds(5)));
+        Assert.Single(cancelled.DeadLetters);
+        Assert.True(cancelled.ResolveOnDelivery("r"));
+        var delivered = cancelled.Apply(new IncidentAlerted("r", true, t0.AddMinutes(1)) { Resolve = true });
+        Assert.Empty(delivered.DeadLetters);
+        Assert.Single(delivered.ResolvesAt(t0.AddMinutes(1), TimeSpan.FromHours(24)).Due);
+
+        var failed = delivered.Apply(new AlertResolveSent("r", false, t0.AddMinutes(1)) { RetryAt = t0.AddMinutes(2) });
+        Assert.Empty(failed.ResolvesAt(t0.AddMinutes(1.5), TimeSpan.FromHours(24)).Due);
+        Assert.Equal(1, failed.PendingResolves["r"].Attempts);
+        Assert.Single(failed.ResolvesAt(t0.AddMinutes(1).AddHours(24), TimeSpan.FromHours(24)).Expired);
+        Assert.Empty(failed.Apply(new AlertResolveSent("r", true, t0.AddMinutes(2))).PendingResolves);
+        Assert.Empty(failed.Apply(new AlertExpired("r", t0.AddHours(25)) { Resolve = true }).PendingResolves);
+    }
 }

@@ -8,6 +8,9 @@ public enum AlertFormat { auto, slack, pagerduty, generic }
 /// <summary>An alert about one incident, as the webhook will receive it.</summary>
 public sealed record AlertRequest(Detection Detection, DateTimeOffset DetectedAt, bool AutoCancel) : IDeeplineMessage;
 
+/// <summary>The receiver's incident for a run is over (PagerDuty: a resolve event with the alert's dedup key).</summary>
+public sealed record ResolveRequest(string RunId) : IDeeplineMessage;
+
 /// <summary>The three body shapes: Slack incoming webhook (the seed's), PagerDuty Events API v2, generic JSON.</summary>
 public static class AlertPayloads
 {
@@ -67,6 +70,14 @@ public static class AlertPayloads
             },
         };
     }
+
+    /// <summary>Ends the PagerDuty incident the trigger opened: the same dedup key, so PagerDuty finds it.</summary>
+    public static JsonObject PagerDutyResolve(string runId, string? routingKey) => new()
+    {
+        ["routing_key"] = routingKey ?? "",
+        ["event_action"] = "resolve",
+        ["dedup_key"] = runId,
+    };
 
     public static JsonObject Generic(AlertRequest a) => new()
     {

@@ -2,12 +2,14 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Event;
 using Deepline.Actors.Monitoring;
+using Deepline.Domain;
 
 namespace Deepline.Actors.Alerting;
 
 /// <summary>
 /// Sends alerts off the detection path: a bounded queue (the oldest alert is dropped, and counted, when a dead
 /// receiver lets it fill), a few deliveries in flight, each with timeouts and retries. Tells its parent how each ended.
+/// Resolves of closed incidents (<see cref="ResolveRequest"/>) share the queue.
 /// </summary>
 public sealed class Alerter : ReceiveActor
 {
@@ -16,37 +18,53 @@ public sealed class Alerter : ReceiveActor
 
     private readonly WebhookSender _sender;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private ImmutableQueue<AlertRequest> _queue = [];
+    private ImmutableQueue<IDeeplineMessage> _queue = [];
     private int _queued;
     private int _inFlight;
 
     public Alerter(WebhookSender sender)
     {
         _sender = sender;
-        Receive<AlertRequest>(a =>
-        {
-            if (_queued >= QueueCapacity)
-            {
-                _queue = _queue.Dequeue(out var dropped);
-                _queued--;
-                _log.Error("Failed to send deadlock alert: queue full, dropped the alert for workflow {run_id}", dropped.Detection.RunId);
-                Context.Parent.Tell(new AlertOutcome(dropped.Detection.RunId, false));
-            }
-            _queue = _queue.Enqueue(a);
-            _queued++;
-            Pump();
-        });
+        Receive<AlertRequest>(Enqueue);
+        Receive<ResolveRequest>(Enqueue);
         Receive<Delivered>(d =>
         {
             _inFlight--;
             if (d.Error is not null)
-                _log.Error("Failed to send deadlock alert: {error} (workflow {run_id}, webhook {webhook})", d.Error, d.RunId, AlertPayloads.Redact(_sender.Settings.Url));
-            Context.Parent.Tell(new AlertOutcome(d.RunId, d.Error is null));
+                _log.Error(d.Resolve
+                        ? "Failed to resolve deadlock alert: {error} (workflow {run_id}, webhook {webhook})"
+                        : "Failed to send deadlock alert: {error} (workflow {run_id}, webhook {webhook})",
+                    d.Error, d.RunId, AlertPayloads.Redact(_sender.Settings.Url));
+            Context.Parent.Tell(new AlertOutcome(d.RunId, d.Error is null) { Resolve = d.Resolve });
             Pump();
         });
     }
 
     public static Props Props(WebhookSender sender) => Akka.Actor.Props.Create(() => new Alerter(sender));
+
+    private void Enqueue(IDeeplineMessage request)
+    {
+        if (_queued >= QueueCapacity)
+        {
+            _queue = _queue.Dequeue(out var dropped);
+            _queued--;
+            var (runId, resolve) = Describe(dropped);
+            _log.Error(resolve
+                ? "Failed to resolve deadlock alert: queue full, dropped the resolve for workflow {run_id}"
+                : "Failed to send deadlock alert: queue full, dropped the alert for workflow {run_id}", runId);
+            Context.Parent.Tell(new AlertOutcome(runId, false) { Resolve = resolve });
+        }
+        _queue = _queue.Enqueue(request);
+        _queued++;
+        Pump();
+    }
+
+    private static (string RunId, bool Resolve) Describe(IDeeplineMessage request) => request switch
+    {
+        ResolveRequest r => (r.RunId, true),
+        AlertRequest a => (a.Detection.RunId, false),
+        _ => throw new ArgumentOutOfRangeException(nameof(request)),
+    };
 
     private void Pump()
     {
@@ -56,15 +74,20 @@ public sealed class Alerter : ReceiveActor
             _queued--;
             _inFlight++;
             var format = AlertPayloads.Resolve(_sender.Settings.Format, _sender.Settings.Url);
-            var body = AlertPayloads.Build(format, next, _sender.Settings.RoutingKey);
-            var runId = next.Detection.RunId;
+            var body = next is ResolveRequest r
+                ? AlertPayloads.PagerDutyResolve(r.RunId, _sender.Settings.RoutingKey)
+                : AlertPayloads.Build(format, (AlertRequest)next, _sender.Settings.RoutingKey);
+            var (runId, resolve) = Describe(next);
             _sender.SendAsync(body, CancellationToken.None)
-                .PipeTo(Self, success: error => new Delivered(runId, error), failure: ex => new Delivered(runId, ex.Message));
+                .PipeTo(Self, success: error => new Delivered(runId, resolve, error), failure: ex => new Delivered(runId, resolve, ex.Message));
         }
     }
 
-    private sealed record Delivered(string RunId, string? Error);
+    private sealed record Delivered(string RunId, bool Resolve, string? Error);
 }
 
-/// <summary>Alerter → supervisor: whether the alert for a run reached the receiver.</summary>
-public sealed record AlertOutcome(string RunId, bool Delivered);
+/// <summary>Alerter → supervisor: whether the alert (or, with <see cref="Resolve"/>, the resolve) for a run reached the receiver.</summary>
+public sealed record AlertOutcome(string RunId, bool Delivered)
+{
+    public bool Resolve { get; init; }
+}

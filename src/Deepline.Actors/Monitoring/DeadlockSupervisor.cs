@@ -36,6 +36,9 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private readonly HashSet<string> _opening = [];
     private readonly HashSet<string> _settling = [];
     private readonly HashSet<string> _resending = [];
+    private readonly HashSet<string> _resolving = [];
+    // A receiver that keeps incidents open until told (PagerDuty) is told when ours close; a chat message needs no end.
+    private readonly bool _resolvesAlerts;
     private IActorRef? _alerter;
     private SupervisorState _state = SupervisorState.Empty;
     private bool _scanning;
@@ -46,6 +49,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         _runs = runs;
         _index = index;
         _webhook = webhook;
+        _resolvesAlerts = webhook is not null && AlertPayloads.Resolve(webhook.Settings.Format, webhook.Settings.Url) == AlertFormat.pagerduty;
     }
 
     public static Props Props(MonitorSettings settings, IActorRef runs, RunIndexStore index, WebhookSender? webhook) =>
@@ -137,6 +141,7 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
                     state.Incidents.Count, lag.IsCompletedSuccessfully ? lag.Result : -1)
                 {
                     DeadLetters = [.. state.DeadLetters.Values.OrderBy(l => l.FirstFailedAt)],
+                    PendingResolves = state.PendingResolves.Count,
                 }).PipeTo(Sender);
                 break;
             case SaveSnapshotSuccess ok:
@@ -344,6 +349,19 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         if (_alerter is null) return;
         foreach (var letter in due.Where(l => _resending.Add(l.Detection.RunId)))
             _alerter.Tell(new AlertRequest(letter.Detection, letter.DetectedAt, letter.AutoCancel));
+        SendResolves(now);
+    }
+
+    /// <summary>Resolves owed whose backoff is over; those past the dead-letter expiry are given up.</summary>
+    private void SendResolves(DateTimeOffset now)
+    {
+        var (due, expired) = _state.ResolvesAt(now, _settings.DeadLetterExpiry);
+        foreach (var r in expired.Where(r => !_resolving.Contains(r.RunId)))
+            _log.Error("Failed to resolve deadlock alert: gave up on the resolve for workflow {run_id} after {attempts} attempts", r.RunId, r.Attempts);
+        if (expired.Count > 0) PersistAllAsync(expired.Where(r => !_resolving.Contains(r.RunId)).Select(r => new AlertExpired(r.RunId, now) { Resolve = true }), Apply);
+        if (_alerter is null) return;
+        foreach (var r in due.Where(r => _resolving.Add(r.RunId)))
+            _alerter.Tell(new ResolveRequest(r.RunId));
     }
 
     private void OnSettled(Settled s)
@@ -352,20 +370,43 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
         if (s.Reply is not RunReply { State: var run } || !_state.Incidents.TryGetValue(s.RunId, out var incident)
             || SupervisorState.Settle(run, _settings.Thresholds, DateTimeOffset.UtcNow, incident.Detection.Reason) is not { } outcome)
             return;
-        PersistAsync(new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow), e =>
+        var closed = new IncidentClosed(s.RunId, outcome, DateTimeOffset.UtcNow) { Resolve = _resolvesAlerts && _state.ResolveOnClose(s.RunId) };
+        PersistAsync(closed, e =>
         {
+            var undelivered = _state.DeadLetters.ContainsKey(s.RunId);
             Apply(e);
             _log.Info("Incident for workflow {run_id} closed: {outcome}", s.RunId, outcome.ToString());
+            if (undelivered && !_state.DeadLetters.ContainsKey(s.RunId))
+                _log.Info("Alert for workflow {run_id} withdrawn: its incident closed ({outcome}) before the alert could be delivered",
+                    s.RunId, outcome.ToString());
+            if (closed.Resolve) SendResolves(closed.At);
         });
     }
 
     private void OnAlertOutcome(AlertOutcome o)
     {
-        _resending.Remove(o.RunId);
         var now = DateTimeOffset.UtcNow;
+        if (o.Resolve)
+        {
+            _resolving.Remove(o.RunId);
+            var tries = (_state.PendingResolves.TryGetValue(o.RunId, out var pending) ? pending.Attempts : 0) + 1;
+            PersistAsync(new AlertResolveSent(o.RunId, o.Delivered, now) { RetryAt = o.Delivered ? null : now + _settings.DeadLetterDelay(tries) }, e =>
+            {
+                Apply(e);
+                if (o.Delivered) _log.Info("Deadlock alert for workflow {run_id} resolved at the receiver", o.RunId);
+            });
+            return;
+        }
+        _resending.Remove(o.RunId);
         if (o.Delivered)
         {
-            PersistAsync(new IncidentAlerted(o.RunId, true, now), Apply);
+            // Delivered after its incident closed (a dead letter of a real incident, or a delivery under way at the close).
+            var alerted = new IncidentAlerted(o.RunId, true, now) { Resolve = _resolvesAlerts && _state.ResolveOnDelivery(o.RunId) };
+            PersistAsync(alerted, e =>
+            {
+                Apply(e);
+                if (alerted.Resolve) SendResolves(now);
+            });
             return;
         }
         var attempts = (_state.DeadLetters.TryGetValue(o.RunId, out var letter) ? letter.Attempts : 0) + 1;

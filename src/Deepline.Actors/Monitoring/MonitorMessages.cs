@@ -50,6 +50,9 @@ public sealed record MonitorStatus(
 {
     /// <summary>Alerts waiting for another delivery attempt, oldest first.</summary>
     public ImmutableArray<DeadLetter> DeadLetters { get; init; } = [];
+
+    /// <summary>Resolves owed to the receiver for closed incidents.</summary>
+    public int PendingResolves { get; init; }
 }
 
 /// <summary>How an incident ended. recovered and succeeded mean the run was not stuck after all: false positives.</summary>
@@ -87,6 +90,9 @@ public sealed record MonitorStats(
 
     /// <summary>Dead-lettered alerts given up after the dead-letter expiry.</summary>
     public long AlertsExpired { get; init; }
+
+    /// <summary>Undelivered alerts dropped because their incident closed as a false positive (recovered, succeeded).</summary>
+    public long AlertsWithdrawn { get; init; }
 }
 
 // Journal of the supervisor: what it decided, so a failover neither repeats nor forgets an incident.
@@ -98,10 +104,23 @@ public sealed record IncidentOpened(Detection Detection, DateTimeOffset Detected
 }
 
 /// <summary>The incident's run recovered or finished: it stops counting as open, and the run may be detected again.</summary>
-public sealed record IncidentClosed(string RunId, IncidentOutcome Outcome, DateTimeOffset At) : IDeeplineMessage;
+public sealed record IncidentClosed(string RunId, IncidentOutcome Outcome, DateTimeOffset At) : IDeeplineMessage
+{
+    /// <summary>Its alert was delivered to a receiver that keeps incidents (PagerDuty): a resolve is owed.</summary>
+    public bool Resolve { get; init; }
+}
 
-/// <summary>A dead-lettered alert reached its expiry undelivered.</summary>
-public sealed record AlertExpired(string RunId, DateTimeOffset At) : IDeeplineMessage;
+/// <summary>A dead-lettered alert (or, with <see cref="Resolve"/>, an owed resolve) reached its expiry undelivered.</summary>
+public sealed record AlertExpired(string RunId, DateTimeOffset At) : IDeeplineMessage
+{
+    public bool Resolve { get; init; }
+}
+
+/// <summary>A resolve was sent for a closed incident: delivered, or to be tried again at <see cref="RetryAt"/>.</summary>
+public sealed record AlertResolveSent(string RunId, bool Delivered, DateTimeOffset At) : IDeeplineMessage
+{
+    public DateTimeOffset? RetryAt { get; init; }
+}
 
 public sealed record IncidentCancelled(string RunId, bool ByMonitor, DateTimeOffset At) : IDeeplineMessage;
 
@@ -109,6 +128,9 @@ public sealed record IncidentAlerted(string RunId, bool Delivered, DateTimeOffse
 {
     /// <summary>For a failed delivery: when to try again (the supervisor's backoff, recorded so a successor keeps it).</summary>
     public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>Delivered after its incident closed, to a receiver that keeps incidents: a resolve is owed.</summary>
+    public bool Resolve { get; init; }
 }
 
 public sealed record ScanRecorded(DateTimeOffset At, double DurationMs, bool Failed) : IDeeplineMessage;

@@ -7,7 +7,13 @@ public sealed record Incident(Detection Detection, DateTimeOffset DetectedAt, bo
 {
     /// <summary>cancel_on_deadlock when it opened: an incident opened with it off is never cancelled later.</summary>
     public bool AutoCancel { get; init; } = true;
+
+    /// <summary>Its alert reached the receiver (Alerted says only that it was tried): only then has it something to resolve.</summary>
+    public bool Delivered { get; init; }
 }
+
+/// <summary>A receiver's incident (PagerDuty's) to resolve because ours closed: sent until delivered or expired.</summary>
+public sealed record PendingResolve(string RunId, DateTimeOffset QueuedAt, int Attempts, DateTimeOffset NextAttemptAt);
 
 /// <summary>
 /// The supervisor's memory: one open incident per stuck run (alert once, cancel once, count once) until the run
@@ -30,6 +36,9 @@ public sealed record SupervisorState(
     /// <summary>Alerts that could not be delivered, by run, waiting for their next attempt.</summary>
     public ImmutableDictionary<string, DeadLetter> DeadLetters { get; init; } = ImmutableDictionary<string, DeadLetter>.Empty;
 
+    /// <summary>Resolves owed to the receiver for incidents that closed after their alert was delivered, by run.</summary>
+    public ImmutableDictionary<string, PendingResolve> PendingResolves { get; init; } = ImmutableDictionary<string, PendingResolve>.Empty;
+
     public bool Knows(string runId) => Incidents.ContainsKey(runId);
 
     public SupervisorState Apply(IDeeplineMessage e) => e switch
@@ -41,15 +50,18 @@ public sealed record SupervisorState(
             Stats = c.ByMonitor ? Stats with { WorkflowsCancelled = Stats.WorkflowsCancelled + 1 } : Stats,
         },
         IncidentAlerted a => Alerted(a),
-        IncidentClosed c when Incidents.ContainsKey(c.RunId) => this with
-        {
-            Incidents = Incidents.Remove(c.RunId),
-            Stats = Stats with { ClosedByOutcome = Stats.ClosedByOutcome.SetItem(c.Outcome, Stats.ClosedByOutcome.GetValueOrDefault(c.Outcome) + 1) },
-        },
-        AlertExpired x when DeadLetters.ContainsKey(x.RunId) => this with
+        IncidentClosed c when Incidents.ContainsKey(c.RunId) => Closed(c),
+        AlertExpired { Resolve: true } x when PendingResolves.ContainsKey(x.RunId) => this with { PendingResolves = PendingResolves.Remove(x.RunId) },
+        AlertExpired { Resolve: false } x when DeadLetters.ContainsKey(x.RunId) => this with
         {
             DeadLetters = DeadLetters.Remove(x.RunId),
             Stats = Stats with { AlertsExpired = Stats.AlertsExpired + 1 },
+        },
+        AlertResolveSent r when PendingResolves.TryGetValue(r.RunId, out var pending) => this with
+        {
+            PendingResolves = r.Delivered
+                ? PendingResolves.Remove(r.RunId)
+                : PendingResolves.SetItem(r.RunId, pending with { Attempts = pending.Attempts + 1, NextAttemptAt = r.RetryAt ?? r.At }),
         },
         ScanRecorded s => this with
         {
@@ -60,11 +72,41 @@ public sealed record SupervisorState(
         _ => this,
     };
 
+    /// <summary>
+    /// An incident closes. An alert of it still undelivered is withdrawn if the run was not stuck after all (recovered,
+    /// succeeded): told later, it would page someone about a run that is fine. A real one (cancelled, failed) is still
+    /// delivered, and then resolved like any delivered alert whose incident closed.
+    /// </summary>
+    private SupervisorState Closed(IncidentClosed c)
+    {
+        var withdrawn = c.Outcome is IncidentOutcome.recovered or IncidentOutcome.succeeded && DeadLetters.ContainsKey(c.RunId);
+        return this with
+        {
+            Incidents = Incidents.Remove(c.RunId),
+            DeadLetters = withdrawn ? DeadLetters.Remove(c.RunId) : DeadLetters,
+            PendingResolves = c.Resolve ? QueueResolve(c.RunId, c.At) : PendingResolves,
+            Stats = Stats with
+            {
+                ClosedByOutcome = Stats.ClosedByOutcome.SetItem(c.Outcome, Stats.ClosedByOutcome.GetValueOrDefault(c.Outcome) + 1),
+                AlertsWithdrawn = Stats.AlertsWithdrawn + (withdrawn ? 1 : 0),
+            },
+        };
+    }
+
+    /// <summary>Whether an alert delivered now, of a run whose incident is no longer open, leaves a receiver's incident to resolve.</summary>
+    public bool ResolveOnDelivery(string runId) => !Incidents.ContainsKey(runId);
+
+    /// <summary>Whether the run's incident, when it closes, leaves a delivered alert to resolve.</summary>
+    public bool ResolveOnClose(string runId) => Incidents.TryGetValue(runId, out var i) && i.Delivered;
+
+    private ImmutableDictionary<string, PendingResolve> QueueResolve(string runId, DateTimeOffset at) =>
+        PendingResolves.ContainsKey(runId) ? PendingResolves : PendingResolves.SetItem(runId, new PendingResolve(runId, at, 0, at));
+
     private SupervisorState Alerted(IncidentAlerted a)
     {
         Incidents.TryGetValue(a.RunId, out var incident);
         DeadLetters.TryGetValue(a.RunId, out var letter);
-        var incidents = incident is null ? Incidents : Incidents.SetItem(a.RunId, incident with { Alerted = true });
+        var incidents = incident is null ? Incidents : Incidents.SetItem(a.RunId, incident with { Alerted = true, Delivered = incident.Delivered || a.Delivered });
         if (a.Delivered)
         {
             var detectedAt = letter?.DetectedAt ?? incident?.DetectedAt ?? a.At;
@@ -72,6 +114,7 @@ public sealed record SupervisorState(
             {
                 Incidents = incidents,
                 DeadLetters = DeadLetters.Remove(a.RunId),
+                PendingResolves = a.Resolve ? QueueResolve(a.RunId, a.At) : PendingResolves,
                 Stats = Stats with
                 {
                     AlertsSent = Stats.AlertsSent + 1,
@@ -144,6 +187,19 @@ public sealed record SupervisorState(
         RunStatus.RUNNING when StuckDetector.Evaluate(run, thresholds, now) is null => IncidentOutcome.recovered,
         _ => null,
     };
+
+    /// <summary>Resolves due for an attempt, and those past their expiry (counted from when the incident closed).</summary>
+    public (IReadOnlyList<PendingResolve> Due, IReadOnlyList<PendingResolve> Expired) ResolvesAt(DateTimeOffset now, TimeSpan expiry)
+    {
+        var due = new List<PendingResolve>();
+        var expired = new List<PendingResolve>();
+        foreach (var r in PendingResolves.Values)
+        {
+            if (r.QueuedAt + expiry <= now) expired.Add(r);
+            else if (r.NextAttemptAt <= now) due.Add(r);
+        }
+        return (due, expired);
+    }
 
     /// <summary>Dead letters due for another attempt, and those past their expiry.</summary>
     public (IReadOnlyList<DeadLetter> Due, IReadOnlyList<DeadLetter> Expired) DeadLettersAt(DateTimeOffset now, TimeSpan expiry)

@@ -61,7 +61,11 @@ public static class MonitorEndpoints
                         .Select(l => new DeadLetterResponse(l.Detection.RunId, l.Attempts, l.FirstFailedAt, l.NextAttemptAt))],
                     s.LastScan,
                     Math.Round(s.LastScanDurationMs, 3),
-                    s.ProjectionLag))
+                    s.ProjectionLag)
+                {
+                    AlertsWithdrawn = stats.AlertsWithdrawn,
+                    AlertResolvesPending = s.PendingResolves,
+                })
             {
                 Pools = await PoolEndpoints.QueuesAsync(await queues.GetAsync(ct), ct),
             });

@@ -19,7 +19,7 @@ namespace Deepline.Actors.Tests.Serialization;
 /// </summary>
 public sealed class GoldenPayloadTests(SerializerFixture fixture) : IClassFixture<SerializerFixture>
 {
-    public const string CurrentVersion = "v2";
+    public const string CurrentVersion = "v3";
 
     private static string GoldenDirectory => Path.Combine(AppContext.BaseDirectory, "Golden");
 

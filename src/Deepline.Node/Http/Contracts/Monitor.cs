@@ -49,7 +49,14 @@ public sealed record DeadlockMonitorStatsResponse(
     IReadOnlyList<DeadLetterResponse> DeadLetters,
     DateTimeOffset? LastScan,
     double LastScanDurationMs,
-    long ProjectionLag);
+    long ProjectionLag)
+{
+    /// <summary>Undelivered alerts dropped because their incident closed as a false positive before a retry got through.</summary>
+    public long AlertsWithdrawn { get; init; }
+
+    /// <summary>Resolves owed to a PagerDuty receiver for closed incidents, not delivered yet.</summary>
+    public int AlertResolvesPending { get; init; }
+}
 
 public sealed record StatsResponse(RunIndexStatsResponse RunIndex, DeadlockMonitorStatsResponse DeadlockMonitor)
 {
