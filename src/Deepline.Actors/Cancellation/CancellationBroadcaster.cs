@@ -23,7 +23,9 @@ namespace Deepline.Actors.Cancellation;
 /// journal path catches it.</item>
 /// <item>Journal path, the guarantee: the journal's cancel records (<see cref="RunCancelRequested"/>, read by a
 /// <see cref="JournalTail"/>, which never hands on a row above one that may still commit) from the offset stored in
-/// Redis, written in batches, the offset raised in the same script, restarted with backoff on any failure. A cancel
+/// Redis, written in batches, the offset raised in the same script, run again with backoff after any failure (by this
+/// actor, not Akka's RestartSource, which logs every restart as a warning with a stack trace: one line per outage is
+/// what an operator needs, <see cref="MirrorHealth"/>). A cancel
 /// accepted while Redis was down is written when it is back; when Redis lost its data the offset is gone with it
 /// and the mirror starts over from 0 (skipping entries past retention).</item>
 /// </list>
@@ -33,6 +35,9 @@ namespace Deepline.Actors.Cancellation;
 public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
 {
     private const string PruneTimer = "prune";
+    private const string RestartTimer = "restart-journal-path";
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly RedisCancelStore _store;
     private readonly Func<System.Data.Common.DbConnection> _journal;
@@ -41,6 +46,9 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     private readonly MirrorHealth _health;
     private UniqueKillSwitch? _journalStream;
     private IActorRef? _fastPath;
+    private int _restarts;
+    private long _journalStartedAt;
+    private IMaterializer? _materializer;
 
     /// <param name="journal">Opens a connection to the journal's database.</param>
     public CancellationBroadcaster(RedisCancelStore store, Func<System.Data.Common.DbConnection> journal, Func<DateTimeOffset>? now = null)
@@ -59,6 +67,27 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
             if (p.Error is not null) _log.Debug("Pruning Redis cancels skipped: {0}", p.Error.Message);
             else if (p.Count > 0) _log.Info("Pruned {0} cancelled runs older than {1} from Redis", p.Count, _store.Settings.Retention);
         });
+        Receive<JournalPathEnded>(e =>
+        {
+            // A run that lasted past the longest backoff was a recovery: the next failure starts the backoff over.
+            if (Environment.TickCount64 - _journalStartedAt > MaxBackoff.TotalMilliseconds) _restarts = 0;
+            var delay = Backoff(_restarts++, Random.Shared.NextDouble());
+            _log.Debug("Redis cancel mirror stopped ({0}); running it again in {1} ms", e.Error?.Message ?? "completed", (int)delay.TotalMilliseconds);
+            Timers.StartSingleTimer(RestartTimer, RestartJournalPath.Instance, delay);
+        });
+        Receive<RestartJournalPath>(_ => StartJournalPath());
+    }
+
+    /// <summary>200 ms doubling to 5 s, plus up to 20 % so that nodes do not retry in step.</summary>
+    internal static TimeSpan Backoff(int restarts, double jitter) =>
+        TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, MinBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(restarts, 16))) * (1 + 0.2 * jitter));
+
+    private void StartJournalPath()
+    {
+        _journalStartedAt = Environment.TickCount64;
+        var (killSwitch, done) = JournalPath().Run(_materializer!);
+        _journalStream = killSwitch;
+        done.PipeTo(Self, success: _ => new JournalPathEnded(null), failure: e => new JournalPathEnded(e));
     }
 
     public static Props Props(RedisCancelStore store, Func<System.Data.Common.DbConnection> journal) =>
@@ -68,11 +97,11 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        var materializer = Context.Materializer();
-        _fastPath = FastPath().Run(materializer);
+        _materializer = Context.Materializer();
+        _fastPath = FastPath().Run(_materializer);
         Context.System.EventStream.Subscribe(Self, typeof(RunCancelledNotice));
         Context.System.EventStream.Subscribe(Self, typeof(RunCancelJournalled));
-        _journalStream = JournalPath().Run(materializer);
+        StartJournalPath();
         Timers.StartPeriodicTimer(PruneTimer, Prune.Instance, TimeSpan.Zero, _store.Settings.PruneInterval);
     }
 
@@ -114,27 +143,23 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
             .To(Sink.Ignore<NotUsed>());
     }
 
-    private IRunnableGraph<UniqueKillSwitch> JournalPath()
+    private IRunnableGraph<(UniqueKillSwitch, Task<Done>)> JournalPath()
     {
         var journal = JournalTail.For(_journal, Context.System.Serialization);
         var settings = _store.Settings;
-        var restart = RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), 0.2);
-
-        return RestartSource.WithBackoff(() =>
-                Source.FromTask(_health.Track(_store.ResumeOffsetAsync()))
-                    .ConcatMany(offset =>
-                    {
-                        _health.Resuming(offset);
-                        // Ticks while idle probe the marker (an empty write), so a flush is noticed without new cancels.
-                        return journal.After(offset, JournalTail.PageSize, nameof(RunCancelRequested))
-                            .Select(e => Item.From(e))
-                            .Merge(Source.Tick(settings.CheckInterval, settings.CheckInterval, Item.Probe).MapMaterializedValue(_ => NotUsed.Instance));
-                    })
-                    .Batch(settings.MaxBatch, i => new List<Item> { i }, (list, i) => { list.Add(i); return list; })
-                    .SelectAsync(1, batch => _health.Track(Write(batch))),
-                restart)
+        return Source.FromTask(_health.Track(_store.ResumeOffsetAsync()))
+            .ConcatMany(offset =>
+            {
+                _health.Resuming(offset);
+                // Ticks while idle probe the marker (an empty write), so a flush is noticed without new cancels.
+                return journal.After(offset, JournalTail.PageSize, nameof(RunCancelRequested))
+                    .Select(e => Item.From(e))
+                    .Merge(Source.Tick(settings.CheckInterval, settings.CheckInterval, Item.Probe).MapMaterializedValue(_ => NotUsed.Instance));
+            })
+            .Batch(settings.MaxBatch, i => new List<Item> { i }, (list, i) => { list.Add(i); return list; })
+            .SelectAsync(1, batch => _health.Track(Write(batch)))
             .ViaMaterialized(KillSwitches.Single<int>(), Keep.Right)
-            .To(Sink.Ignore<int>());
+            .ToMaterialized(Sink.Ignore<int>(), Keep.Both);
     }
 
     private async Task<int> Write(List<Item> batch)
@@ -201,6 +226,13 @@ public sealed class CancellationBroadcaster : ReceiveActor, IWithTimers
     }
 
     private sealed record Pruned(int Count, Exception? Error);
+
+    private sealed record JournalPathEnded(Exception? Error);
+
+    private sealed record RestartJournalPath
+    {
+        public static RestartJournalPath Instance { get; } = new();
+    }
 
     /// <summary>Logs the mirror's transitions (down, back, rebuilding) once each, not every retry.</summary>
     private sealed class MirrorHealth(ILoggingAdapter log)

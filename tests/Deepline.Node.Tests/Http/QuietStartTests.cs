@@ -35,4 +35,43 @@ public sealed class QuietStartTests : IDisposable
         Assert.True(loud.Count == 0, "warnings or errors on a first start:\n" + string.Join('\n', loud.Take(20)));
         Assert.DoesNotContain("Exception", node.StandardError, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Redis_down_is_one_warning_line_with_the_retry_plan_and_no_stack_trace()
+    {
+        // Nothing listens on this port: the cancel mirror fails at once and keeps retrying while the node serves.
+        await using var node = new NodeProcess("redis-down", Loopback.FreePort(), 0, _dataDir, new Dictionary<string, string>
+        {
+            ["DEEPLINE_LOGGING_DIR"] = "logs",
+            ["DEEPLINE_REDIS"] = $"127.0.0.1:{Loopback.FreePort()},connectTimeout=200",
+        });
+        node.Start();
+        await node.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+        var log = Path.Combine(_dataDir, "logs", Deepline.Node.Logging.FileLogging.OrchestratorFile);
+        await Eventually.Until(() => Task.FromResult(File.Exists(log) && Lines(log).Any(l => l.Contains("Redis unreachable", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(30), "the mirror's warning");
+        // A cancel accepted while Redis is down (it stays in the journal) and the retries that go on meanwhile.
+        Assert.Equal(HttpStatusCode.Created, (await node.Client.PostJson("/runs", """{"run_id":"rd-1","tasks":[{"task_id":"a","type":"hang"}]}""")).StatusCode);
+        await node.Client.AwaitRun("rd-1", r => r.Str("status") == "RUNNING", "the run runs");
+        Assert.Equal(HttpStatusCode.OK, (await node.Client.PutJson("/runs/rd-1/cancel", """{"reason":"redis is down"}""")).StatusCode);
+        await node.Client.AwaitRun("rd-1", r => r.Str("status") == "CANCELLED", "the run is cancelled without Redis");
+        await node.StopAsync(TimeSpan.FromSeconds(30));
+
+        // The seed's cancel line is a warning by contract; everything else loud must be the one Redis line.
+        var loud = Lines(log).Where(l => (l.Contains(" WARN ", StringComparison.Ordinal) || l.Contains(" ERROR ", StringComparison.Ordinal))
+                                         && !l.Contains("Workflow rd-1 cancelled: redis is down", StringComparison.Ordinal)).ToList();
+        var warning = Assert.Single(loud);
+        Assert.Contains("retrying with backoff", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain(Lines(log), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
+    // The node may still hold the file open for appends: read it shared.
+    private static List<string> Lines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line) lines.Add(line);
+        return lines;
+    }
 }
