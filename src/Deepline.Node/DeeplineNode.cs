@@ -135,7 +135,7 @@ public static class DeeplineNode
                 .ConfigureLoggers(l =>
                 {
                     l.ClearLoggers();
-                    l.AddLoggerFactory();
+                    l.AddLogger<Logging.AkkaLogBridge>();
                 })
                 .AddSetup(new NodeMeterSetup(telemetryScope))
                 .WithDeeplineCluster(cluster)

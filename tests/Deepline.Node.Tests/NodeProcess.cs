@@ -11,6 +11,7 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly Dictionary<string, string> _environment;
     private readonly string _dataDir;
     private readonly System.Text.StringBuilder _stderr = new();
+    private readonly System.Text.StringBuilder _stdout = new();
     private Process? _process;
 
     /// <param name="remotingPort">0: any free port (a node on its own needs no known address).</param>
@@ -50,10 +51,16 @@ public sealed class NodeProcess : IAsyncDisposable
         };
         foreach (var (k, v) in _environment) info.Environment[k] = v;
         _process = Process.Start(info)!;
-        _process.OutputDataReceived += (_, _) => { };
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    /// <summary>What the process wrote to stdout so far (the console log).</summary>
+    public string StandardOutput
+    {
+        get { lock (_stdout) return _stdout.ToString(); }
     }
 
     /// <summary>What the process wrote to stderr so far (start-up refusals are one line there).</summary>

@@ -61,4 +61,56 @@ public sealed class ConsoleLoggingTests
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
     }
+
+    [Fact]
+    public async Task A_real_nodes_seed_line_carries_its_fields_in_json_and_one_header_in_the_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("deepline-console-").FullName;
+        try
+        {
+            await using var node = new NodeProcess("json-log", Loopback.FreePort(), 0, dir, new Dictionary<string, string>
+            {
+                ["DEEPLINE_LOGGING_CONSOLE_FORMAT"] = "json",
+                ["DEEPLINE_LOGGING_DIR"] = "logs",
+            });
+            node.Start();
+            await node.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(System.Net.HttpStatusCode.Created,
+                (await node.Client.PostJson("/runs", """{"run_id":"json-1","tasks":[{"task_id":"a","type":"hang"}]}""")).StatusCode);
+            await node.Client.AwaitRun("json-1", r => r.Str("status") == "RUNNING", "the run runs");
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await node.Client.PutJson("/runs/json-1/cancel", """{"reason":"log test"}""")).StatusCode);
+
+            // The seed's line, from the run's actor through Akka's logging: its fields are JSON properties.
+            JsonElement line = default;
+            await Eventually.Until(() => Task.FromResult(TryFind(node.StandardOutput, "Workflow json-1 cancelled: log test", out line)),
+                TimeSpan.FromSeconds(15), "the seed's cancel line on the console");
+            Assert.Equal("json-1", line.GetProperty("State").GetProperty("run_id").GetString());
+            Assert.Equal("log test", line.GetProperty("State").GetProperty("reason").GetString());
+            Assert.Equal("Warning", line.GetProperty("LogLevel").GetString());
+            await node.StopAsync(TimeSpan.FromSeconds(30));
+
+            // Akka's own header ([WARNING][time][thread][path]) is not repeated inside the file's line.
+            var file = File.ReadAllLines(Path.Combine(dir, "logs", Deepline.Node.Logging.FileLogging.OrchestratorFile));
+            var seed = Assert.Single(file, l => l.Contains("Workflow json-1 cancelled: log test", StringComparison.Ordinal));
+            Assert.Contains(" WARN ", seed, StringComparison.Ordinal);
+            Assert.DoesNotContain("[WARNING]", seed, StringComparison.Ordinal);
+            Assert.DoesNotContain(file, l => l.Contains("][akka://", StringComparison.Ordinal));
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+
+    private static bool TryFind(string output, string message, out JsonElement line)
+    {
+        foreach (var text in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!text.TrimStart().StartsWith('{') || !text.Contains(message, StringComparison.Ordinal)) continue;
+            line = JsonDocument.Parse(text).RootElement.Clone();
+            if (line.GetProperty("Message").GetString() == message) return true;
+        }
+        line = default;
+        return false;
+    }
 }
