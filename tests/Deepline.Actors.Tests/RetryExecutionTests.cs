@@ -45,4 +45,17 @@ public sealed class RetryExecutionTests : IDisposable
         Assert.Contains("flaky failure 2", done.Tasks["a"].Error);
         Assert.Equal(TaskState.SKIPPED, done.Tasks["b"].State);
     }
+
+    [Fact]
+    public async Task An_in_cluster_handlers_exception_type_is_matched_by_the_non_retryable_errors()
+    {
+        await using var node = await TestNode.StartAsync(_dir.Path);
+        var policy = new RetryPolicy(5, 0, 1, 0) { NonRetryableErrors = ["InvalidOperationException"] };
+
+        await node.Ask<RunReply>(new SubmitRun(Run("no-retry", Task("a", "fail") with { Retry = policy })));
+        var done = await node.AwaitRun("no-retry", s => s.Status.IsTerminal(), "run finishes");
+
+        // One attempt of five: the handler's exception type is non-retryable.
+        Assert.Equal((RunStatus.FAILED, 1, "InvalidOperationException"), (done.Status, done.Tasks["a"].Attempts, done.Tasks["a"].ErrorType));
+    }
 }

@@ -192,6 +192,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
             {
                 Attempt = _attemptOf.TryGetValue(r.Key, out var attempt) ? attempt : null,
                 Incarnation = r.Event == TaskEventKind.TASK_STARTED ? _settings.Incarnation : null,
+                ErrorType = r.ErrorType,
             }, id));
             if (r.Attempt == 1 && entity is null && _runOf.TryGetValue(r.Key, out var run)) entity = run;
         }
@@ -433,7 +434,8 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         }
         catch (Exception ex)
         {
-            return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, $"{ex.GetType().Name}: {ex.Message}");
+            // The message is what an operator reads; the type goes beside it, where retry policies match it.
+            return new HandlerOutcome(TaskEventKind.TASK_FAILED, null, ex.Message) { ErrorType = ex.GetType().Name };
         }
     }
 
@@ -460,7 +462,7 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         }
         Timers.Cancel(GraceTimer(f.Key));
         _state = _state.Finished(f.Key);
-        Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1));
+        Send(new Report(f.Key, f.Outcome.Event, f.Outcome.Result, f.Outcome.Error, 1) { ErrorType = f.Outcome.ErrorType });
         Pump();
     }
 
@@ -509,7 +511,10 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         Pump();
     }
 
-    private sealed record Report(TaskKey Key, TaskEventKind Event, JsonElement? Result, string? Error, int Attempt);
+    private sealed record Report(TaskKey Key, TaskEventKind Event, JsonElement? Result, string? Error, int Attempt)
+    {
+        public string? ErrorType { get; init; }
+    }
 
     /// <param name="Gated">A first report, counted in its run's <see cref="Gate"/>.</param>
     private sealed record Outstanding(Report Report, long SentAt, bool Gated);
@@ -519,7 +524,10 @@ public sealed class WorkerPool : ReceiveActor, IWithTimers
         public static ReportSweep Instance { get; } = new();
     }
 
-    private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error);
+    private sealed record HandlerOutcome(TaskEventKind Event, JsonElement? Result, string? Error)
+    {
+        public string? ErrorType { get; init; }
+    }
 
     private sealed record HandlerFinished(TaskKey Key, long Execution, HandlerOutcome Outcome);
 
