@@ -14,8 +14,10 @@ public static class ClusterCommands
         cluster.Subcommands.Add(env.Leaf("leader", "The current cluster leader", Leader));
 
         var leaveAddress = AddressArgument();
+        var wait = new Option<bool>("--wait") { Description = "Follow the member until it is removed from the cluster" };
+        var waitFor = new Option<double>("--wait-timeout") { Description = "Give up waiting (exit 1) after this many seconds (1..3600)", DefaultValueFactory = _ => 120 };
         cluster.Subcommands.Add(env.Leaf("leave", "Ask a member to leave gracefully (admin)",
-            c => OnMember(c, "leave", c.Get(leaveAddress)), leaveAddress));
+            c => Leave(c, c.Get(leaveAddress), c.Get(wait), c.Get(waitFor)), leaveAddress, wait, waitFor));
         var downAddress = AddressArgument();
         cluster.Subcommands.Add(env.Leaf("down", "Mark a member down (admin)",
             c => OnMember(c, "down", c.Get(downAddress)), downAddress));
@@ -90,6 +92,45 @@ public static class ClusterCommands
         if (c.Out.Json) c.Out.WriteJson(body);
         else c.Out.Line($"{action} {Output.Str(body, "address")}: {Output.Str(body, "message")}");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Leave, then (with --wait) follow the member's status until the cluster no longer lists it. A node asked through its
+    /// own address stops answering once it is removed (it shuts down): after Leaving or Exiting was seen, that is the end.
+    /// </summary>
+    private static async Task<int> Leave(CommandContext c, string address, bool wait, double waitTimeoutS)
+    {
+        if (wait && waitTimeoutS is < 1 or > 3600) throw new CliException(ExitCodes.Usage, $"--wait-timeout must be from 1 to 3600 seconds, got {waitTimeoutS}");
+        var done = await OnMember(c, "leave", address);
+        if (!wait) return done;
+        var target = address.Trim();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string? last = null;
+        while (true)
+        {
+            JsonNode? body;
+            try
+            {
+                body = await c.Node.RequireAsync(HttpMethod.Get, "/cluster/members", ct: c.Cancellation);
+            }
+            catch (CliException e) when (e.ExitCode == ExitCodes.Unreachable && last is "Leaving" or "Exiting")
+            {
+                c.Out.Line($"{target}: removed (the node stopped answering after {last}, as a removed node does)");
+                return ExitCodes.Ok;
+            }
+            var member = (body?["members"]?.AsArray() ?? []).FirstOrDefault(m => Output.Str(m, "address") == target);
+            if (member is null || Output.Str(member, "status") == "Removed")
+            {
+                c.Out.Line($"{target}: removed from the cluster after {clock.Elapsed.TotalSeconds:0.#} s");
+                return ExitCodes.Ok;
+            }
+            var status = Output.Str(member, "status");
+            if (status != last) c.Out.Line($"{target}: {status}");
+            last = status;
+            if (clock.Elapsed.TotalSeconds > waitTimeoutS)
+                throw new CliException(ExitCodes.NodeError, $"{target} is still a member ({status}) after {waitTimeoutS:0.#} s");
+            await Task.Delay(TimeSpan.FromMilliseconds(500), c.Cancellation);
+        }
     }
 
     private static async Task<int> DownUnreachable(CommandContext c)

@@ -23,7 +23,31 @@ public static class DeadlockCommands
         var heartbeat = new Option<int?>("--heartbeat-timeout") { Description = "What-if heartbeat_timeout_s (seconds)" };
         deadlock.Subcommands.Add(env.Leaf("scan", "Dry run: which runs would be flagged now (nothing is cancelled)",
             c => Scan(c, c.Parse.GetValue(pending), c.Parse.GetValue(workflow), c.Parse.GetValue(heartbeat)), pending, workflow, heartbeat));
+        var limit = new Option<int>("--limit") { Description = "How many (1..500)", DefaultValueFactory = _ => 100 };
+        deadlock.Subcommands.Add(env.Leaf("incidents", "Open incidents, newest first: the run, its detector, since when, alerted, cancelled",
+            c => Incidents(c, c.Get(limit)), limit));
         return deadlock;
+    }
+
+    private static async Task<int> Incidents(CommandContext c, int limit)
+    {
+        if (limit is < 1 or > 500) throw new CliException(ExitCodes.Usage, $"--limit must be from 1 to 500, got {limit}");
+        var response = await c.Node.SendAsync(HttpMethod.Get, $"/deadlock/incidents?limit={limit}", ct: c.Cancellation);
+        if (response.Status == HttpStatusCode.NotFound) throw new CliException(ExitCodes.NodeError, NotAvailable);
+        if (!response.IsSuccess) throw NodeClient.NodeError(response);
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(response.Body);
+            return ExitCodes.Ok;
+        }
+        var items = response.Body?["incidents"] as JsonArray ?? [];
+        c.Out.Table(["RUN", "WORKFLOW", "DETECTOR", "STUCK SINCE", "DETECTED AT", "ALERTED", "CANCELLED", "EXPLANATION"], items.Select(i => (IReadOnlyList<string>)
+        [
+            Output.Str(i, "run_id"), Output.Str(i, "workflow_name"), Output.Str(i, "reason"), Output.Str(i, "stuck_since"),
+            Output.Str(i, "detected_at"), Output.Str(i, "alerted"), Output.Str(i, "cancelled"), Output.Str(i, "explanation"),
+        ]));
+        c.Out.Line($"Open incidents: {Output.Str(response.Body, "open_incidents")}");
+        return ExitCodes.Ok;
     }
 
     private static async Task<int> Block(CommandContext c, string path)

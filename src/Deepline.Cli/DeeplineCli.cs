@@ -37,6 +37,7 @@ public static class DeeplineCli
         root.Subcommands.Add(RunsCommands.Build(env));
         root.Subcommands.Add(DeadlockCommands.Build(env));
         root.Subcommands.Add(PoolCommands.Build(env));
+        root.Subcommands.Add(ResourceCommands.Build(env));
         root.Subcommands.Add(StoreCommands.Build(env));
 
         var parse = root.Parse(args);

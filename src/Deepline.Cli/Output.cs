@@ -25,7 +25,8 @@ public sealed class Output(TextWriter writer, bool json)
     public void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
     {
         var all = new List<IReadOnlyList<string>> { headers };
-        all.AddRange(rows);
+        // Cells carry what callers and workers sent (names, explanations): a control character must not reach the terminal.
+        all.AddRange(rows.Select(r => (IReadOnlyList<string>)[.. r.Select(cell => string.Concat(cell.Select(ch => char.IsControl(ch) ? ' ' : ch)))]));
         var widths = headers.Select((_, i) => all.Max(r => i < r.Count ? r[i].Length : 0)).ToArray();
         foreach (var row in all)
         {

@@ -75,6 +75,15 @@ public static class RunsCommands
         runs.Subcommands.Add(env.Leaf("cancelled", "Recently cancelled runs",
             c => Cancelled(c, c.Parse.GetValue(client), c.Get(limit), c.Get(offset)), client, limit, offset));
 
+        var listStatus = new Option<string?>("--status") { Description = "Only runs in this status (RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED)" };
+        var listClient = new Option<string?>("--client") { Description = "Only runs of this client_id (a submitter key sees its own client's only)" };
+        var listWorkflow = new Option<string?>("--workflow") { Description = "Only runs whose workflow_name contains this text" };
+        var listLimit = new Option<int>("--limit") { Description = "How many (1..200)", DefaultValueFactory = _ => 50 };
+        var listOffset = new Option<int>("--offset") { Description = "How many to skip", DefaultValueFactory = _ => 0 };
+        runs.Subcommands.Add(env.Leaf("list", "Runs, newest first, filtered by status, client and workflow",
+            c => List(c, c.Parse.GetValue(listStatus), c.Parse.GetValue(listClient), c.Parse.GetValue(listWorkflow), c.Get(listLimit), c.Get(listOffset)),
+            listStatus, listClient, listWorkflow, listLimit, listOffset));
+
         var watchId = RunId();
         var interval = new Option<double>("--interval") { Description = "Seconds between polls", DefaultValueFactory = _ => 0.5 };
         var giveUp = new Option<double?>("--give-up-after") { Description = "Stop watching (exit 1) after this many seconds" };
@@ -292,6 +301,35 @@ public static class RunsCommands
         var status = await c.Node.RequireAsync(HttpMethod.Get, RunPath(runId) + "/cancel", ct: c.Cancellation);
         if (c.Out.Json) c.Out.WriteJson(status);
         else c.Out.Line($"Run {runId}: cancellation finalised (forced), status {Output.Str(status, "status")}");
+        return ExitCodes.Ok;
+    }
+
+    private static readonly string[] Statuses = ["RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED"];
+
+    private static async Task<int> List(CommandContext c, string? status, string? client, string? workflow, int limit, int offset)
+    {
+        if (limit is < 1 or > 200) throw new CliException(ExitCodes.Usage, $"--limit must be from 1 to 200, got {limit}");
+        if (offset < 0) throw new CliException(ExitCodes.Usage, $"--offset must be 0 or more, got {offset}");
+        if (status is not null && !Statuses.Contains(status.Trim().ToUpperInvariant()))
+            throw new CliException(ExitCodes.Usage, $"--status must be one of {string.Join(", ", Statuses)}");
+        var query = new List<string> { $"limit={limit}", $"offset={offset}" };
+        if (status is not null) query.Add("status=" + status.Trim().ToUpperInvariant());
+        if (!string.IsNullOrWhiteSpace(client)) query.Add("client_id=" + Uri.EscapeDataString(client.Trim()));
+        if (!string.IsNullOrEmpty(workflow)) query.Add("workflow=" + Uri.EscapeDataString(workflow));
+        var body = await c.Node.RequireAsync(HttpMethod.Get, "/runs?" + string.Join('&', query), ct: c.Cancellation);
+        if (c.Out.Json)
+        {
+            c.Out.WriteJson(body);
+            return ExitCodes.Ok;
+        }
+        var items = body?["runs"] as JsonArray ?? [];
+        c.Out.Table(["RUN", "WORKFLOW", "CLIENT", "STATUS", "TASKS", "CREATED AT", "UPDATED AT"], items.Select(r => (IReadOnlyList<string>)
+        [
+            Output.Str(r, "run_id"), Output.Str(r, "workflow_name"), Output.Str(r, "client_id"), Output.Str(r, "status"),
+            Output.Str(r, "task_count"), Output.Str(r, "created_at"), Output.Str(r, "updated_at"),
+        ]));
+        var more = body?["has_more"]?.GetValue<bool>() == true;
+        c.Out.Line($"Count: {items.Count} {(items.Count == 1 ? "run" : "runs")}" + (more ? $"; more with --offset {offset + items.Count}" : ""));
         return ExitCodes.Ok;
     }
 

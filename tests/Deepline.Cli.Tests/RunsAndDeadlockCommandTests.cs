@@ -273,4 +273,51 @@ public sealed class RunsAndDeadlockCommandTests(SingleNodeFixture fixture)
         Assert.Equal("RUNNING", JsonNode.Parse(await Node.Client.GetStringAsync("/runs/cli-scanned"))!["status"]!.GetValue<string>());
         Assert.Contains("--pending-stale must be a positive number of seconds", (await Run("deadlock", "scan", "--pending-stale", "0")).Fails(ExitCodes.Usage));
     }
+
+    [Fact]
+    public async Task Runs_list_filters_by_status_client_and_workflow_and_refuses_a_bad_filter()
+    {
+        var wf = "cli-list-" + Guid.NewGuid().ToString("N")[..8];
+        await Submit($$"""{"run_id":"{{wf}}-done","workflow_name":"{{wf}}","client_id":"team-l","tasks":[{"task_id":"a","type":"noop"}]}""");
+        await Submit($$"""{"run_id":"{{wf}}-open","workflow_name":"{{wf}}","client_id":"team-l","tasks":[{"task_id":"a","type":"hang"}]}""");
+        await Submit($$"""{"run_id":"{{wf}}-other","workflow_name":"{{wf}}","client_id":"team-m","tasks":[{"task_id":"a","type":"hang"}]}""");
+        await AwaitTaskState($"{wf}-done", "a", "SUCCEEDED");
+
+        // The list reads the run index, which trails the journal by a moment.
+        await Eventually.Until(async () => (await Run("runs", "list", "--workflow", wf, "--json")).Ok().Json["runs"]!.AsArray().Count == 3,
+            TimeSpan.FromSeconds(15), "three runs listed");
+        var running = (await Run("runs", "list", "--workflow", wf, "--status", "running", "--client", "team-l")).Ok().Out;
+        Assert.Contains($"{wf}-open", running);
+        Assert.DoesNotContain($"{wf}-done", running);
+        Assert.DoesNotContain($"{wf}-other", running);
+        Assert.EndsWith("Count: 1 run", running.TrimEnd());
+        var page = (await Run("runs", "list", "--workflow", wf, "--limit", "2")).Ok().Out;
+        Assert.EndsWith("Count: 2 runs; more with --offset 2", page.TrimEnd());
+
+        Assert.Contains("--status must be one of", (await Run("runs", "list", "--status", "STUCK")).Fails(ExitCodes.Usage));
+        Assert.Contains("--limit must be from 1 to 200", (await Run("runs", "list", "--limit", "0")).Fails(ExitCodes.Usage));
+        await Run("runs", "cancel", $"{wf}-open");
+        await Run("runs", "cancel", $"{wf}-other");
+    }
+
+    [Fact]
+    public async Task Resources_list_and_show_name_the_holder_and_the_waiter()
+    {
+        var res = "cli-res-" + Guid.NewGuid().ToString("N")[..8];
+        await Submit($$"""{"run_id":"{{res}}-holder","tasks":[{"task_id":"h","type":"hang","resources":[{"name":"{{res}}","count":1}]}]}""");
+        await AwaitTaskState($"{res}-holder", "h", "RUNNING");
+        await Submit($$"""{"run_id":"{{res}}-waiter","tasks":[{"task_id":"w","type":"noop","resources":[{"name":"{{res}}","count":1}]}]}""");
+
+        await Eventually.Until(async () => (await Run("resources", "show", res, "--json")).Ok().Json["waiter_count"]!.GetValue<int>() == 1,
+            TimeSpan.FromSeconds(15), "the second run waits");
+        var show = (await Run("resources", "show", res)).Ok().Out;
+        Assert.StartsWith($"{res}: 1 of 1 held", show);
+        Assert.Matches($@"\n{res}-holder\s+\| 1 ", show);
+        Assert.Matches($@"\n{res}-waiter\s+\| 1 ", show);
+        Assert.Contains("Holders: 1, waiters: 1", show);
+        Assert.Contains(res, (await Run("resources", "list", "--limit", "500")).Ok().Out);
+
+        await Run("runs", "cancel", $"{res}-holder");
+        await AwaitTaskState($"{res}-waiter", "w", "SUCCEEDED");
+    }
 }
