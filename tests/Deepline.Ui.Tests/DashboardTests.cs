@@ -389,4 +389,42 @@ public sealed class DashboardTests(DashboardNode node, ITestOutputHelper output)
         await Expect(page.Locator("#charts figure")).ToHaveCountAsync(4);
         await page.Context.CloseAsync();
     }
+
+    [Fact]
+    public async Task The_api_reference_shows_how_to_send_a_key_and_calls_nothing_outside_the_node()
+    {
+        var context = await node.Browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        var foreign = new List<string>();
+        page.Request += (_, r) => { if (!r.Url.StartsWith(node.Url, StringComparison.Ordinal) && !r.Url.StartsWith("data:", StringComparison.Ordinal)) foreign.Add(r.Url); };
+        await page.GotoAsync($"{node.Url}/scalar/v1");
+        // The description's header text, with its <key> shown, not taken for markup.
+        await Expect(page.GetByText("Authorization: Bearer <key>").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        Assert.True(foreign.Count == 0, "requests outside the node: " + string.Join(", ", foreign));
+        await context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_task_waiting_for_a_resource_names_it_and_the_run_that_holds_it_and_the_dag_stays_on_screen()
+    {
+        var gpu = Id("ui-gpu");
+        var holder = await node.SubmitAsync(DashboardNode.TeamA,
+            $$"""{"run_id":"{{Id("holder")}}","tasks":[{"task_id":"h","type":"hang","resources":[{"name":"{{gpu}}","count":1}]}]}""");
+        var waiter = await node.SubmitAsync(DashboardNode.TeamA,
+            $$"""{"run_id":"{{Id("waiter")}}","tasks":[{"task_id":"w","type":"noop","resources":[{"name":"{{gpu}}","count":1}]}]}""");
+        var page = await node.SignedInPageAsync(DashboardNode.TeamA);
+        await page.GotoAsync($"{node.Url}/ui#/run/{waiter}");
+
+        await Expect(page.Locator("#tasks tr[data-task-id='w'] td[data-label='State']"))
+            .ToContainTextAsync($"waits for {gpu}, held by run {holder}", new() { Timeout = 15_000 });
+        // The cancel form is shown (the run is RUNNING) and the DAG still starts within the first screenful (1280 x 900).
+        await Expect(page.Locator("#cancel-run")).ToBeVisibleAsync();
+        var dag = await page.Locator("#dag").BoundingBoxAsync();
+        Assert.True(dag is not null && dag.Y < 900, $"the DAG starts at y = {dag?.Y}, below the fold");
+
+        using (var client = node.Client(DashboardNode.TeamA))
+            await client.PutAsync($"/runs/{holder}/cancel", new StringContent("""{"reason":"free the gpu"}""", Encoding.UTF8, "application/json"));
+        await Expect(page.Locator("#run-status")).ToContainTextAsync("SUCCEEDED", new() { Timeout = 15_000 });
+        await page.Context.CloseAsync();
+    }
 }

@@ -41,7 +41,7 @@ public static class ApiDocs
                     Version = DocumentName,
                     Description = "Workflow runs, their cancellation, task events from external workers, the deadlock monitor, " +
                                   "health and cluster management. Field names are snake_case; errors are application/problem+json " +
-                                  "with detail and, where one field is at fault, field. Send Authorization: Bearer <key>.",
+                                  "with detail and, where one field is at fault, field. Send `Authorization: Bearer <key>`.",
                 };
                 document.Components ??= new OpenApiComponents();
                 document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
@@ -125,10 +125,16 @@ public static class ApiDocs
         app.MapOpenApi(DocumentPattern).AllowAnonymous().ExcludeFromDescription();
         // The page loads the reference's script from this node (Scalar.AspNetCore embeds it), not from a CDN, and the
         // default web fonts (fetched from Scalar's CDN) are turned off: the page works on a network without the internet.
+        // So are the parts that call Scalar's cloud (its AI agent, MCP, telemetry, the hosted client's button): a node's
+        // API reference must not offer buttons that fail offline or send its description elsewhere.
         app.MapScalarApiReference(ReferencePattern, o => o
                 .WithTitle("Deepline.Actors node API")
                 .WithOpenApiRoutePattern(DocumentPattern)
-                .DisableDefaultFonts())
+                .DisableDefaultFonts()
+                .DisableAgent()
+                .DisableMcp()
+                .DisableTelemetry()
+                .HideClientButton())
             .AllowAnonymous()
             .ExcludeFromDescription();
         return app;

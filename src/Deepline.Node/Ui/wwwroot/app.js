@@ -417,7 +417,8 @@
       if (!parts) {
         parts = { facts: h('div'), cancel: h('div'), cx: h('div'), dag: h('div'), tasks: h('div'), timeline: h('div'), ignored: h('div') };
         clear(body);
-        append(body, Object.values(parts));
+        // The facts and the cancel form side by side (stacked on a narrow screen): the DAG stays in the first screenful.
+        append(body, [h('div', { class: 'run-top' }, parts.facts, parts.cancel), parts.cx, parts.dag, parts.tasks, parts.timeline, parts.ignored]);
       }
       const c = run.task_counts;
       clear(parts.facts).appendChild(
@@ -440,7 +441,7 @@
       if (run.cancellation) parts.cx.appendChild(cancellationSection(run.cancellation));
       clear(parts.dag).appendChild(dagSection(run));
       const events = history ? history.events : null;
-      clear(parts.tasks).appendChild(tasksSection(run, events ? spans(events) : null));
+      clear(parts.tasks).appendChild(tasksSection(run, events ? spans(events) : null, run.resource_waits || []));
       clear(parts.timeline).appendChild(timelineSection(events, history && history.next_after != null));
       clear(parts.ignored).appendChild(ignoredSection(run));
     }
@@ -634,12 +635,22 @@
           h('td', { 'data-label': 'Cause', text: e.cause || '—' }),
           h('td', { 'data-label': 'Detail', text: e.detail || '—' })))))));
   }
-  function tasksSection(run, taskSpans) {
+  // A QUEUED task waiting for resources: what it waits for and which runs hold it (the run's resource_waits).
+  function waitNote(t, waits) {
+    if (!t.waiting_for || t.waiting_for.length === 0) return null;
+    const text = t.waiting_for.map((name) => {
+      const w = waits.find((x) => x.resource === name);
+      const holders = w ? w.holders.map((hd) => hd.run_id) : [];
+      return holders.length ? `${name}, held by run ${holders.join(', run ')}` : name;
+    }).join('; ');
+    return h('span', { class: 'note waits', text: 'waits for ' + text });
+  }
+  function tasksSection(run, taskSpans, waits) {
     const shown = run.tasks.slice(0, TASKS_SHOWN);
     const tbody = h('tbody', {}, shown.map((t) => h('tr', { 'data-task-id': t.task_id },
       h('td', { class: 'id', 'data-label': 'Task', text: t.task_id }),
       h('td', { 'data-label': 'Type', text: `${t.type} (${t.pool})` }),
-      h('td', { 'data-label': 'State' }, badge(t.state)),
+      h('td', { 'data-label': 'State' }, badge(t.state), waitNote(t, waits)),
       h('td', { 'data-label': 'Depends on', class: 'mono', text: t.depends_on.join(', ') || '—' }),
       h('td', { 'data-label': 'Attempts', text: String(t.attempts) }),
       h('td', { 'data-label': 'Worker', class: 'mono', text: t.worker_id || '—' }),
