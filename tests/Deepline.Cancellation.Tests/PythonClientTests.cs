@@ -49,6 +49,6 @@ public sealed class PythonClientTests(RedisNodeFixture node) : IClassFixture<Red
         Assert.True(python.ExitCode == 0, report);
         Assert.Contains("\nOK", report);
         Assert.DoesNotContain("skipped", report);
-        Assert.Contains("Ran 11 tests", report);
+        Assert.Contains("Ran 13 tests", report);
     }
 }

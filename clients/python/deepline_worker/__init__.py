@@ -163,7 +163,9 @@ async def emit_event(event, task_meta, result=None, error=None, attempt=None, er
 
     ``task_meta`` needs ``run_id`` and ``task_id`` (``worker_id`` and ``attempt`` optional; ``attempt`` fences the
     report to one leased attempt). Returns the node's answer (``state``, ``run_status``, ``heartbeat_timeout_s``);
-    raises TaskOver on 409, DeeplineError otherwise.
+    raises TaskOver on 409, DeeplineError otherwise. A TASK_CANCELLED answered 409 returns None instead: the task was
+    over already, which is the usual case when a worker finds a run cancelled before it claimed the task (the seed's
+    "check cancellation before expensive operations" example does exactly that), and what the worker wanted is true.
     """
     if event not in EVENTS:
         raise ValueError(f"event must be one of {', '.join(EVENTS)}, got {event!r}")
@@ -178,7 +180,12 @@ async def emit_event(event, task_meta, result=None, error=None, attempt=None, er
     attempt = attempt if attempt is not None else task_meta.get("attempt")
     if attempt is not None:
         body["attempt"] = attempt
-    return await asyncio.to_thread(_post, path, body)
+    try:
+        return await asyncio.to_thread(_post, path, body)
+    except TaskOver:
+        if event == "TASK_CANCELLED":
+            return None
+        raise
 
 
 async def run_task(task_meta, work, poll_interval=0.2):
@@ -188,16 +195,19 @@ async def run_task(task_meta, work, poll_interval=0.2):
     task (TASK_STARTED), heartbeats at a third of the node's heartbeat_timeout_s, watches ``cancelled_runs``
     every ``poll_interval`` seconds while it runs and cancels ``work`` at once when the run appears there,
     then reports how it ended: TASK_SUCCEEDED with the result, TASK_FAILED with the error (``error_type``: the
-    exception's class name, for the node's retry policy), or TASK_CANCELLED. Returns that event's name.
+    exception's class name, for the node's retry policy), or TASK_CANCELLED. Returns that event's name
+    (TASK_CANCELLED too when the node refused the claim: the work never started).
     """
     run_id = task_meta["run_id"]
     if await is_workflow_cancelled(run_id):
-        try:
-            await emit_event("TASK_CANCELLED", task_meta, error="not started: the run is cancelled (cancelled_runs)")
-        except TaskOver:
-            pass  # the usual case: a task nobody had claimed was cancelled with its run already
+        await emit_event("TASK_CANCELLED", task_meta, error="not started: the run is cancelled (cancelled_runs)")
         return "TASK_CANCELLED"
-    started = await emit_event("TASK_STARTED", task_meta)
+    try:
+        started = await emit_event("TASK_STARTED", task_meta)
+    except TaskOver:
+        # The claim was refused: the run was cancelled after the check above, or the task is over or another worker's.
+        # Either way it is not this worker's to run, and nothing was started.
+        return "TASK_CANCELLED"
     heartbeat_every = max(0.5, (started or {}).get("heartbeat_timeout_s", 60) / 3)
     job = asyncio.ensure_future(work(task_meta))
     loop = asyncio.get_running_loop()

@@ -94,6 +94,44 @@ class AgainstNode(unittest.TestCase):
         run = await_run(run_id, lambda r: r["status"] == "CANCELLED", "the worker's TASK_CANCELLED completes the cancel")
         self.assertFalse(run["cancellation"]["forced"])
 
+    def test_the_seeds_example_on_a_run_cancelled_before_its_task_was_claimed_does_not_raise(self):
+        # The usual case: the run was cancelled while its task waited, so the task is CANCELLED already and the
+        # example's TASK_CANCELLED is answered 409. The example must simply return.
+        run_id = self.run_id()
+        submit(run_id, "t")
+        http("PUT", f"/runs/{run_id}/cancel", {"reason": "before any worker"})
+        task_meta = {"run_id": run_id, "task_id": "t", "worker_id": "py-worker-5"}
+
+        async def execute_task(meta):
+            if await is_workflow_cancelled(meta["run_id"]):
+                await emit_event("TASK_CANCELLED", meta)
+                return "stopped"
+            return "ran"
+
+        async def scenario():
+            await await_async(lambda: is_workflow_cancelled(run_id), "the cancel mirrored to Redis")
+            return await execute_task(task_meta)
+
+        self.assertEqual("stopped", asyncio.run(scenario()))
+        self.assertEqual("CANCELLED", await_run(run_id, lambda r: r["status"] == "CANCELLED", "cancelled")["status"])
+
+    def test_the_wrapper_returns_when_its_claim_is_refused_and_never_runs_the_work(self):
+        # Another worker holds the task: this worker's claim is refused (409), and run_task says so without raising.
+        run_id = self.run_id()
+        submit(run_id, "t")
+        ran = []
+
+        async def work(meta):
+            ran.append(meta["run_id"])
+
+        async def scenario():
+            await emit_event("TASK_STARTED", {"run_id": run_id, "task_id": "t", "worker_id": "py-holder"})
+            return await run_task({"run_id": run_id, "task_id": "t", "worker_id": "py-latecomer"}, work)
+
+        self.assertEqual("TASK_CANCELLED", asyncio.run(scenario()))
+        self.assertEqual([], ran)
+        http("PUT", f"/runs/{run_id}/cancel", {"reason": "clean up"})
+
     def test_the_wrapper_stops_running_work_at_once_when_the_run_is_cancelled(self):
         run_id = self.run_id()
         submit(run_id, "long")
