@@ -3,7 +3,7 @@
 #   ./build.sh run     build and start a node on embedded defaults (config.yaml, SQLite under ./data, 127.0.0.1:8001)
 #   ./build.sh test    build and run every test; ends with one line "N passed, N failed, N skipped"
 #   ./build.sh build   build everything (Release)
-#   ./build.sh bench   run the benchmarks under bench/ (arguments after "bench" go to the benchmark runner)
+#   ./build.sh bench   list the benchmarks under bench/; ./build.sh bench NAME [options] runs one (NAME --help: its options)
 #   ./build.sh pack    the .NET worker SDK's NuGet package into artifacts/
 param(
     [Parameter(Position = 0)][ValidateSet('run', 'test', 'build', 'bench', 'pack')][string]$Command = 'build',
@@ -75,10 +75,24 @@ switch ($Command) {
         Invoke-Dotnet pack src/Deepline.Worker.Sdk -c Release --nologo -v minimal -o (Join-Path $PSScriptRoot 'artifacts')
     }
     'bench' {
-        if (-not (Test-Path bench)) { Write-Host 'No benchmarks yet.'; exit 0 }
-        Get-ChildItem bench -Filter *.csproj -Recurse | ForEach-Object {
-            Invoke-Dotnet run -c Release --project $_.FullName -- @Rest
+        # One benchmark per call, with its own options: each takes different flags, and some run for many minutes.
+        $benches = [ordered]@{
+            cancel     = @('bench/Deepline.Bench', 'cancel fan-out to workers (Redis and in-cluster), Hangfire comparison')
+            throughput = @('bench/Deepline.Bench.Throughput', 'task transitions per second, open runs held, retention soak (--tp-soak-s)')
+            dispatch   = @('bench/Deepline.Bench.Dispatch', 'external worker poll, lease and report round trips')
+            monitor    = @('bench/Deepline.Bench.Monitor', 'deadlock scans over large run indexes, resource wait-for graphs')
+            cluster    = @('bench/Deepline.Bench.Cluster', 'one node vs three over HTTP on PostgreSQL, failover, bulk cancel')
         }
+        $name = if ($Rest.Count -gt 0) { $Rest[0] } else { '' }
+        if ($name -in @('', 'help', '-h', '--help') -or -not $benches.Contains($name)) {
+            if ($name -notin @('', 'help', '-h', '--help')) { Write-Host "unknown benchmark '$name'" }
+            Write-Host 'usage: ./build.sh bench NAME [options]   (./build.sh bench NAME --help lists its options)'
+            foreach ($b in $benches.GetEnumerator()) { Write-Host ('  {0,-11} {1}' -f $b.Key, $b.Value[1]) }
+            Write-Host 'Numbers and how they were taken: docs/benchmarks.md'
+            exit $(if ($name -in @('', 'help', '-h', '--help')) { 0 } else { 2 })
+        }
+        $options = if ($Rest.Count -gt 1) { $Rest[1..($Rest.Count - 1)] } else { @() }
+        Invoke-Dotnet run -c Release --project $benches[$name][0] -- @options
     }
     'test' {
         Install-TestDependencies

@@ -19,6 +19,23 @@ using Microsoft.Extensions.Logging;
 // Usage: dotnet run -c Release --project bench/Deepline.Bench.Monitor -- [--sizes 10000,100000,1000000] [--stuck 100] [--latency-runs 200]
 //        dotnet run -c Release --project bench/Deepline.Bench.Monitor -- --resources 10000 --waiting 100000 [--edges 200]
 //        dotnet run -c Release --project bench/Deepline.Bench.Monitor -- --resource-e2e 100 [--resources 10000 --waiting 100000]
+const string Usage = """
+    Deadlock monitor and resource benchmarks (an in-process node on SQLite; nothing else needed).
+      [--sizes 10000,100000,1000000] [--stuck 100] [--latency-runs 200]   index scans at each size, detection latency
+      --resources N [--waiting 100000] [--edges 200]                       wait-for graph over N resources
+      --resource-e2e PAIRS [--resources N --waiting M]                     resource deadlocks found end to end
+    """;
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(Usage);
+    return;
+}
+var known = new HashSet<string> { "--sizes", "--stuck", "--latency-runs", "--resources", "--waiting", "--edges", "--resource-e2e" };
+if (args.Where((a, i) => i % 2 == 0).FirstOrDefault(a => !known.Contains(a)) is { } unknown)
+{
+    Console.Error.WriteLine($"unknown option {unknown}\n{Usage}");
+    Environment.Exit(2);
+}
 if (Arg("--resource-e2e", "") is { Length: > 0 } pairs)
 {
     await ResourceBench.EndToEnd(int.Parse(pairs), int.Parse(Arg("--resources", "0")), int.Parse(Arg("--waiting", "0")));
