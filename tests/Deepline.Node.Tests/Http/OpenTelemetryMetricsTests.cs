@@ -8,7 +8,7 @@ namespace Deepline.Node.Tests.Http;
 /// <summary>/metrics through OpenTelemetry's exporter: every documented name, in the form the node always wrote.</summary>
 public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<NodeFixture>
 {
-    /// <summary>The README's /metrics list (section "Deadlock monitor", and "Metrics and queries").</summary>
+    /// <summary>The documented /metrics list (docs/http-api.md, "Deadlock monitor endpoints", and docs/operations.md, "Metrics and queries").</summary>
     public static readonly string[] Documented =
     [
         "deadlock_monitor_up", "deadlock_detected_total", "workflows_cancelled_total", "deadlock_alerts_sent_total", "deadlock_alerts_failed_total",
