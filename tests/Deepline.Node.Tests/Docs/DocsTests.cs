@@ -224,12 +224,13 @@ public sealed partial class DocsTests
 
     // ---- (d) CLI commands ----
 
-    /// <summary>The words after "deepline" up to the first option, comment, placeholder or shell syntax.</summary>
+    /// <summary>The words after "deepline" (in a code block, or an inline code span) up to the first option, comment,
+    /// placeholder or shell syntax.</summary>
     public static IEnumerable<(DocLine Line, string[] Words)> CliInvocations(IEnumerable<DocLine> lines)
     {
         foreach (var line in lines)
         {
-            var spans = line.Code ? [line.Text] : InlineCode().Matches(line.Text).Select(m => m.Groups[1].Value);
+            var spans = line.Code ? new[] { line.Text } : InlineCode().Matches(line.Text).Select(m => m.Groups[1].Value).ToArray();
             foreach (var span in spans)
             foreach (Match m in CliCall().Matches(span))
             {
@@ -287,7 +288,7 @@ public sealed partial class DocsTests
 
     public static async Task<List<string>> UnknownCliCommandsAsync(IEnumerable<DocLine> lines)
     {
-        var cache = new Dictionary<string, (HashSet<string>, bool)?>();
+        var cache = new Dictionary<string, (HashSet<string> Commands, bool TakesArguments)?>();
         var failures = new List<string>();
         foreach (var (line, words) in CliInvocations(lines))
             if (await CliProblemAsync(words, cache) is { } problem) failures.Add($"{line.Where}: {problem}");
@@ -414,7 +415,8 @@ public sealed partial class DocsTests
     [GeneratedRegex(@"`([^`]+)`")]
     private static partial Regex InlineCode();
 
-    [GeneratedRegex(@"(?:^|[\s;&|(])deepline(?<rest>(?: +[^\s]+)*)")]
+    // A command starts a line (after a "$ " prompt) or follows ;, &&, | or (: "kubectl -n deepline apply" is not one.
+    [GeneratedRegex(@"(?:^\s*(?:\$\s+)?|[;&|(]\s*)deepline(?<rest>(?: +[^\s]+)*)")]
     private static partial Regex CliCall();
 
     [GeneratedRegex(@"!?\[[^\]]*\]\((?<target>[^)\s]+)\)")]
