@@ -7,7 +7,7 @@ namespace Deepline.Ui.Tests;
 
 /// <summary>
 /// The main pages at 1280 px and at phone width, photographed. The PNGs go to $DEEPLINE_UI_SCREENSHOTS when it is set
-/// (the README's docs/ui/*.png are made with DEEPLINE_UI_SCREENSHOTS=$PWD/docs/ui), else to a temporary directory, so
+/// (the README's and docs/dashboard.md's docs/ui/*.png are made with DEEPLINE_UI_SCREENSHOTS=$PWD/docs/ui), else to a temporary directory, so
 /// an ordinary test run never changes the source tree.
 /// </summary>
 [Collection(Dashboard.Name)]
@@ -71,7 +71,7 @@ public sealed class ScreenshotTests(DashboardNode node, ITestOutputHelper output
         output.WriteLine($"screenshots in {dir}");
     }
 
-    /// <summary>For the README's pictures only: a few sampling intervals with real cancels between them, so the charts have lines.</summary>
+    /// <summary>For the documentation's pictures only: a few sampling intervals with real cancels between them, so the charts have lines.</summary>
     private async Task ChartActivityAsync(string tag)
     {
         using var client = node.Client(DashboardNode.TeamA);

@@ -3,14 +3,17 @@ using System.Text;
 namespace Deepline.Node.Configuration;
 
 /// <summary>
-/// config.yaml and the README's configuration table as the key table writes them: a key added to
+/// config.yaml and the configuration reference's table (docs/configuration.md) as the key table writes them: a key added to
 /// <see cref="ConfigKeys.All"/> reaches both documents, and a test fails while either is stale.
 /// </summary>
 public static class ConfigDocs
 {
-    /// <summary>The lines around the README's generated table.</summary>
-    public const string ReadmeBegin = "<!-- config-keys:begin (generated from ConfigKeys.All, checked by ConfigDocsTests) -->";
-    public const string ReadmeEnd = "<!-- config-keys:end -->";
+    /// <summary>The manual's configuration reference, relative to the repository root, which holds the generated table.</summary>
+    public const string ReferencePath = "docs/configuration.md";
+
+    /// <summary>The lines around the generated table in <see cref="ReferencePath"/>.</summary>
+    public const string KeyTableBegin = "<!-- config-keys:begin (generated from ConfigKeys.All, checked by ConfigDocsTests) -->";
+    public const string KeyTableEnd = "<!-- config-keys:end -->";
 
     private const int CommentColumn = 34;
 
@@ -41,8 +44,8 @@ public static class ConfigDocs
         return sb.ToString();
     }
 
-    /// <summary>The README's table of keys (between <see cref="ReadmeBegin"/> and <see cref="ReadmeEnd"/>).</summary>
-    public static string ReadmeTable()
+    /// <summary>The reference's table of keys (between <see cref="KeyTableBegin"/> and <see cref="KeyTableEnd"/>).</summary>
+    public static string KeyTable()
     {
         var sb = new StringBuilder();
         sb.Append("| key | default | environment | what it does |\n");

@@ -4,7 +4,7 @@ using Xunit;
 namespace Deepline.Node.Tests.Configuration;
 
 /// <summary>
-/// config.yaml and the README's key table are what the key table writes: a key, default, range or variable changed in
+/// config.yaml and the configuration reference's key table (docs/configuration.md) are what the key table writes: a key, default, range or variable changed in
 /// ConfigKeys.All without the documents fails here. DEEPLINE_UPDATE_CONFIG_DOCS=1 rewrites both from the table.
 /// </summary>
 public sealed class ConfigDocsTests
@@ -27,27 +27,27 @@ public sealed class ConfigDocsTests
     }
 
     [Fact]
-    public void Readme_configuration_table_is_the_one_the_key_table_writes()
+    public void Configuration_reference_table_is_the_one_the_key_table_writes()
     {
-        var path = Path.Combine(Root(), "README.md");
+        var path = Path.Combine(Root(), ConfigDocs.ReferencePath);
         var text = File.ReadAllText(path).ReplaceLineEndings("\n");
-        var begin = text.IndexOf(ConfigDocs.ReadmeBegin, StringComparison.Ordinal);
-        var end = text.IndexOf(ConfigDocs.ReadmeEnd, StringComparison.Ordinal);
-        Assert.True(begin >= 0 && end > begin, "README.md lacks the config-keys markers");
-        var from = begin + ConfigDocs.ReadmeBegin.Length + 1;
+        var begin = text.IndexOf(ConfigDocs.KeyTableBegin, StringComparison.Ordinal);
+        var end = text.IndexOf(ConfigDocs.KeyTableEnd, StringComparison.Ordinal);
+        Assert.True(begin >= 0 && end > begin, $"{ConfigDocs.ReferencePath} lacks the config-keys markers");
+        var from = begin + ConfigDocs.KeyTableBegin.Length + 1;
         if (Update)
         {
-            text = text[..from] + ConfigDocs.ReadmeTable() + text[end..];
+            text = text[..from] + ConfigDocs.KeyTable() + text[end..];
             File.WriteAllText(path, text);
-            end = text.IndexOf(ConfigDocs.ReadmeEnd, StringComparison.Ordinal);
+            end = text.IndexOf(ConfigDocs.KeyTableEnd, StringComparison.Ordinal);
         }
-        Assert.Equal(ConfigDocs.ReadmeTable(), text[from..end]);
+        Assert.Equal(ConfigDocs.KeyTable(), text[from..end]);
     }
 
     [Fact]
     public void Every_bounded_integer_key_states_its_range_in_its_description()
     {
-        // The range reaches config.yaml and the README only through the description: a bounded key must say it.
+        // The range reaches config.yaml and the configuration reference only through the description: a bounded key must say it.
         var bounded = ConfigKeys.All.Where(k => k.Kind is ConfigKind.Integer or ConfigKind.Pools && !(k.Min == 1 && k.Max == int.MaxValue));
         Assert.All(bounded, k => Assert.Contains($"{k.Min}..{k.Max}", k.Description, StringComparison.Ordinal));
     }

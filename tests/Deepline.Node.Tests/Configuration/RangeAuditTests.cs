@@ -17,7 +17,7 @@ public sealed class RangeAuditTests : IDisposable
 {
     private const int Max = int.MaxValue;
 
-    /// <summary>Each integer key with its documented range (README, config.yaml, the key table's descriptions).</summary>
+    /// <summary>Each integer key with its documented range (docs/configuration.md, config.yaml, the key table's descriptions).</summary>
     public static readonly IReadOnlyDictionary<string, (long Min, long Max)> Ranges = new Dictionary<string, (long, long)>
     {
         ["orchestrator.deadlock.check_interval_s"] = (1, Max),

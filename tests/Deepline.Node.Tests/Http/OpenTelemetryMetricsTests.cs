@@ -8,7 +8,7 @@ namespace Deepline.Node.Tests.Http;
 /// <summary>/metrics through OpenTelemetry's exporter: every documented name, in the form the node always wrote.</summary>
 public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<NodeFixture>
 {
-    /// <summary>The README's /metrics list (section "Deadlock monitor", and "Metrics and queries").</summary>
+    /// <summary>The documented /metrics list (docs/http-api.md, "Deadlock monitor endpoints", and docs/operations.md, "Metrics and queries").</summary>
     public static readonly string[] Documented =
     [
         "deadlock_monitor_up", "deadlock_detected_total", "workflows_cancelled_total", "deadlock_alerts_sent_total", "deadlock_alerts_failed_total",
@@ -42,6 +42,28 @@ public sealed class OpenTelemetryMetricsTests(NodeFixture node) : IClassFixture<
         // ASP.NET Core's and the runtime's instruments come along.
         Assert.Contains("http_server_request_duration_seconds_bucket", text);
         Assert.Contains("dotnet_gc_collections_total", text);
+    }
+
+    /// <summary>
+    /// The list above is the reference's list: the /metrics row of docs/http-api.md names exactly these, apart from the
+    /// pool gauges (they have series only once a pool queued a task; DeployFilesTests exports and checks them) and the
+    /// ASP.NET Core and runtime families. A name added to either without the other fails here.
+    /// </summary>
+    [Fact]
+    public void Documented_is_the_list_the_HTTP_reference_gives()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "Deepline.Actors.sln"))) root = root.Parent!;
+        var row = File.ReadLines(Path.Combine(root.FullName, "docs", "http-api.md")).Single(l => l.StartsWith("| `GET /metrics` |", StringComparison.Ordinal));
+        var named = Regex.Matches(row, @"`([a-z][a-z0-9_]*)(?:\{[^}`]*\})?`").Select(m => m.Groups[1].Value)
+            .Concat(Regex.Matches(row, @"`([a-z0-9_]+)_sum`/`_count`").Select(m => m.Groups[1].Value + "_count"))
+            .Where(n => !n.StartsWith("pool_", StringComparison.Ordinal)).ToHashSet();
+        // A histogram is documented by its name and checked by the series it writes.
+        static string Base(string n) => Regex.Replace(n, "_(bucket|sum|count)$", "");
+        var undocumented = Documented.Where(n => !named.Contains(n) && !named.Contains(Base(n))).ToList();
+        var notChecked = named.Where(n => !Documented.Contains(n) && !Documented.Any(d => Base(d) == n)).ToList();
+        Assert.True(undocumented.Count == 0, "checked here but not in docs/http-api.md's /metrics row: " + string.Join(", ", undocumented));
+        Assert.True(notChecked.Count == 0, "in docs/http-api.md's /metrics row but not checked here: " + string.Join(", ", notChecked));
     }
 
     [Fact]
