@@ -51,7 +51,7 @@ namespace Deepline.Bench
     public sealed record BenchOptions(int Tasks, int RedisTasks, int HangfireTasks, int Warmup, int HangfireTunedMs, int PaceMs, string? ReportPath, int WriteLoad = 0, bool Breakdown = false)
     {
         private const string Usage = """
-            usage: ./build.sh bench [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--write-load N] [--breakdown] [--report PATH]
+            usage: ./build.sh bench cancel [--tasks N] [--redis-tasks N] [--hangfire-tasks N] [--warmup N] [--hangfire-tuned-ms MS] [--pace-ms MS] [--write-load N] [--breakdown] [--report PATH]
               --tasks N              Deepline tasks running at once, each cancelled once (default 1000, 0..1024; 0 skips Deepline)
               --redis-tasks N        runs held by an external SDK worker, cancels through Redis (default: --tasks;
                                      0 skips it; needs redis-server on PATH, started on a free 127.0.0.1 port)
@@ -64,7 +64,7 @@ namespace Deepline.Bench
                                      (journal writes queued behind which a cancel must not wait; default 0: skipped)
               --breakdown            after the in-cluster row, where each cancel's time went (HTTP in, mailbox, journal,
                                      pub/sub to the pool, reply out) and whether a GC ran, from the node's own spans
-              --report PATH          also write the results as markdown to PATH (e.g. docs/benchmarks.md)
+              --report PATH          also write the results as markdown to PATH (e.g. docs/benchmarks-cancel.md)
             """;
 
         public static BenchOptions? Parse(string[] args)
