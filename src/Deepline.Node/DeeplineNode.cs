@@ -41,6 +41,9 @@ public static class DeeplineNode
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(Math.Min(30, config.Limits.BodyTimeoutS));
         });
         Logging.ConsoleLogging.Add(builder.Logging, config.Logging);
+        // orchestrator.logging.level (appsettings.json sets no Default for it to fight with; ASP.NET Core's own category
+        // stays at Warning there). A host's own logging callback, run next, may still lower or raise it.
+        builder.Logging.SetMinimumLevel(config.Logging.MinimumLevel);
         logging?.Invoke(builder.Logging);
         Logging.FileLogging.Add(builder.Logging, config.Logging);
 
@@ -132,6 +135,7 @@ public static class DeeplineNode
         builder.Services.AddAkka(SystemName, (akka, _) =>
         {
             akka.AddHocon(LoadHocon(), HoconAddMode.Prepend)
+                .AddHocon($"akka.loglevel = {config.Logging.AkkaLevel}", HoconAddMode.Prepend)
                 .ConfigureLoggers(l =>
                 {
                     l.ClearLoggers();

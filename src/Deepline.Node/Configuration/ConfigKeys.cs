@@ -142,6 +142,11 @@ public static class ConfigKeys
         {
             Kind = ConfigKind.Text, Read = c => c.Logging.ConsoleFormat,
         },
+        new("orchestrator.logging.level", "DEEPLINE_LOGGING_LEVEL", "info",
+            "Lowest level logged, on the console and in the files: debug, info, warning or error (debug adds e.g. the monitor's \"No deadlocks detected in current scan\").")
+        {
+            Kind = ConfigKind.Text, Read = c => c.Logging.Level,
+        },
         new("orchestrator.workers.enabled", "DEEPLINE_WORKERS_ENABLED", "true",
             "Run in-cluster worker pools on this node.")
         {

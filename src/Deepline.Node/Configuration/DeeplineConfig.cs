@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 namespace Deepline.Node.Configuration;
 
 /// <summary>The node's whole configuration after config.yaml and the environment were merged and validated.</summary>
@@ -197,6 +198,30 @@ public sealed record LoggingConfig(string Dir)
 
     /// <summary><see cref="Text"/> or <see cref="Json"/> (one JSON object per line): <c>orchestrator.logging.console_format</c>.</summary>
     public string ConsoleFormat { get; init; } = Text;
+
+    /// <summary>The names <c>orchestrator.logging.level</c> takes, lowest first.</summary>
+    public static readonly string[] Levels = ["debug", "info", "warning", "error"];
+
+    /// <summary>One of <see cref="Levels"/>: <c>orchestrator.logging.level</c>.</summary>
+    public string Level { get; init; } = "info";
+
+    /// <summary>The level as Microsoft.Extensions.Logging's.</summary>
+    public LogLevel MinimumLevel => Level switch
+    {
+        "debug" => LogLevel.Debug,
+        "warning" => LogLevel.Warning,
+        "error" => LogLevel.Error,
+        _ => LogLevel.Information,
+    };
+
+    /// <summary>The level as Akka's akka.loglevel (it filters before anything reaches the loggers).</summary>
+    public string AkkaLevel => Level switch
+    {
+        "debug" => "DEBUG",
+        "warning" => "WARNING",
+        "error" => "ERROR",
+        _ => "INFO",
+    };
 
     public bool Enabled => Dir.Length > 0;
 }

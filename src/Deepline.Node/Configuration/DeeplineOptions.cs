@@ -76,6 +76,7 @@ public sealed class LoggingOptions
     public const string Section = "orchestrator:logging";
     [ConfigurationKeyName("dir")] public string Dir { get; set; } = "";
     [ConfigurationKeyName("console_format")] public string ConsoleFormat { get; set; } = LoggingConfig.Text;
+    [ConfigurationKeyName("level")] public string Level { get; set; } = "info";
 }
 
 public sealed class ProcessOptions
@@ -279,7 +280,7 @@ public sealed record DeeplineSections(
             Redis = new RedisConfig(Redis.Connection, Redis.RetentionS),
             Auth = new AuthConfig(Auth.KeysFile),
             Limits = Limits.ToConfig(),
-            Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat },
+            Logging = new LoggingConfig(Logging.Dir) { ConsoleFormat = Logging.ConsoleFormat, Level = Logging.Level },
             Resources = new ResourcesConfig(Resources.DefaultCapacity, Resources.ClaimLeaseS, Resources.MaxClaimsPerKey),
             Retry = new RetryConfig(Retry.MaxAttempts, Retry.InitialIntervalS, Retry.BackoffCoefficient, Retry.MaxIntervalS, Retry.PoisonAfter)
             {

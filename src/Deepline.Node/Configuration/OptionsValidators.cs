@@ -139,6 +139,8 @@ public sealed class LoggingOptionsValidator(ConfigOrigins origins) : IValidateOp
             p.Fail("orchestrator.logging.dir", $"must name a directory (it is created when missing), got {Quote(o.Dir)}");
         if (origins.WellFormed("orchestrator.logging.console_format") && o.ConsoleFormat is not (LoggingConfig.Text or LoggingConfig.Json))
             p.Fail("orchestrator.logging.console_format", $"must be one of {LoggingConfig.Text}, {LoggingConfig.Json}, got {Quote(o.ConsoleFormat)}");
+        if (origins.WellFormed("orchestrator.logging.level") && !LoggingConfig.Levels.Contains(o.Level))
+            p.Fail("orchestrator.logging.level", $"must be one of {string.Join(", ", LoggingConfig.Levels)}, got {Quote(o.Level)}");
         return p.Result;
     }
 }

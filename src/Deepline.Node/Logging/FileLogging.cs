@@ -33,8 +33,8 @@ public static class FileLogging
                 outputTemplate: Template, fileSizeLimitBytes: FileSizeLimitBytes, rollOnFileSizeLimit: true, retainedFileCountLimit: FilesKept))
             .CreateLogger();
         logging.AddProvider(new SerilogLoggerProvider(logger, dispose: true));
-        // Information in the files even where the console is quieter (tests, a node run at Warning).
-        logging.AddFilter<SerilogLoggerProvider>(null, LogLevel.Information);
+        // The configured level in the files even where the console is set quieter (tests, a host that lowers its console).
+        logging.AddFilter<SerilogLoggerProvider>(null, config.MinimumLevel);
     }
 
     /// <summary>

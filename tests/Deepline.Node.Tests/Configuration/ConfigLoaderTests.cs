@@ -1,4 +1,5 @@
 using Deepline.Node.Configuration;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Deepline.Node.Tests.Configuration;
@@ -326,7 +327,7 @@ public sealed class ConfigLoaderTests : IDisposable
             "DEEPLINE_DEADLOCK_MONITOR_ROLE", "DEEPLINE_DEADLOCK_VICTIM",
             "DEEPLINE_HTTP_HOST",
             "DEEPLINE_HTTP_PORT", "DEEPLINE_REMOTING_HOST", "DEEPLINE_REMOTING_PORT", "DEEPLINE_REMOTING_ROLES", "DEEPLINE_REMOTING_DOWN_UNREACHABLE_AFTER", "DEEPLINE_REMOTING_TLS_CERTIFICATE", "DEEPLINE_REMOTING_TLS_CERTIFICATE_PASSWORD", "DEEPLINE_REMOTING_SEED_NODES",
-            "DEEPLINE_DATA_DIR", "DEEPLINE_LOGGING_DIR", "DEEPLINE_LOGGING_CONSOLE_FORMAT", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
+            "DEEPLINE_DATA_DIR", "DEEPLINE_LOGGING_DIR", "DEEPLINE_LOGGING_CONSOLE_FORMAT", "DEEPLINE_LOGGING_LEVEL", "DEEPLINE_WORKERS_ENABLED", "DEEPLINE_WORKERS_SLOTS", "DEEPLINE_WORKERS_POOLS",
             "DEEPLINE_WORKERS_CANCEL_GRACE", "DEEPLINE_WORKERS_PROCESS_ALLOWED_COMMANDS", "DEEPLINE_WORKERS_PROCESS_USER",
             "DEEPLINE_RUNS_SNAPSHOT_EVERY", "DEEPLINE_RUNS_PASSIVATE_AFTER", "DEEPLINE_RUNS_WORKFLOW_ROLE",
             "DEEPLINE_ADMIN_KEY",
@@ -392,6 +393,7 @@ public sealed class ConfigLoaderTests : IDisposable
         { "DEEPLINE_DATA_DIR", "/srv/deepline", "/srv/deepline" },
         { "DEEPLINE_LOGGING_DIR", "/var/log/deepline", "/var/log/deepline" },
         { "DEEPLINE_LOGGING_CONSOLE_FORMAT", "json", "json" },
+        { "DEEPLINE_LOGGING_LEVEL", "debug", "debug" },
         { "DEEPLINE_WORKERS_ENABLED", "0", "False" },
         { "DEEPLINE_WORKERS_SLOTS", "16", "16" },
         { "DEEPLINE_WORKERS_POOLS", "gpu=2, io=8", "gpu=2|io=8" },
@@ -489,6 +491,7 @@ public sealed class ConfigLoaderTests : IDisposable
         "orchestrator.data.dir" => c.Data.Dir,
         "orchestrator.logging.dir" => c.Logging.Dir,
         "orchestrator.logging.console_format" => c.Logging.ConsoleFormat,
+        "orchestrator.logging.level" => c.Logging.Level,
         "orchestrator.workers.enabled" => c.Workers.Enabled.ToString(),
         "orchestrator.workers.slots" => c.Workers.Slots.ToString(),
         "orchestrator.workers.pools" => string.Join("|", c.Workers.Pools.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")),
@@ -604,6 +607,15 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("(known: check_interval_s, pending_stale_s, workflow_stale_s, cancel_on_deadlock, alert_webhook, " +
             "max_dependency_depth, heartbeat_timeout_s, cancel_timeout_s, alert_format, alert_routing_key, alert_timeout_s, alert_retries, monitor_role, victim)", line);
         Assert.EndsWith($"(at {path}:3)", line);
+    }
+
+    [Fact]
+    public void The_log_level_is_one_of_four_names_and_anything_else_is_refused_naming_the_key()
+    {
+        Assert.Equal(LogLevel.Debug, Load(Write("orchestrator:\n  logging:\n    level: debug\n")).Logging.MinimumLevel);
+        Assert.Equal(("info", LogLevel.Information), (Load(Write("orchestrator:\n  logging: {}\n")).Logging.Level, Load(Write("orchestrator:\n  logging: {}\n")).Logging.MinimumLevel));
+        var line = Assert.Single(FailsYaml("orchestrator:\n  logging:\n    level: verbose\n").Errors);
+        Assert.StartsWith("orchestrator.logging.level: must be one of debug, info, warning, error, got \"verbose\"", line);
     }
 
     [Fact]

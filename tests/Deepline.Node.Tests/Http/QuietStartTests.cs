@@ -65,6 +65,35 @@ public sealed class QuietStartTests : IDisposable
         Assert.DoesNotContain(Lines(log), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("debug")]
+    [InlineData("warning")]
+    public async Task The_log_level_reaches_the_files_debug_shows_the_monitors_quiet_scans_warning_hides_info(string level)
+    {
+        var dir = Path.Combine(_dataDir, level);
+        await using var node = new NodeProcess("level-" + level, Loopback.FreePort(), 0, dir, new Dictionary<string, string>
+        {
+            ["DEEPLINE_LOGGING_DIR"] = "logs",
+            ["DEEPLINE_LOGGING_LEVEL"] = level,
+            ["DEEPLINE_DEADLOCK_CHECK_INTERVAL"] = "1",
+        });
+        node.Start();
+        await node.AwaitHealthyAsync(TimeSpan.FromSeconds(60));
+        var log = Path.Combine(dir, "logs", Deepline.Node.Logging.FileLogging.OrchestratorFile);
+        if (level == "debug")
+        {
+            await Eventually.Until(() => Task.FromResult(File.Exists(log) && Lines(log).Any(l => l.Contains(" DEBUG ") && l.Contains("No deadlocks detected in current scan"))),
+                TimeSpan.FromSeconds(30), "the monitor's debug line in the file");
+            return;
+        }
+        // Two scans later (the monitor scans every second here), then stopped: nothing below warning was written.
+        Assert.Equal(HttpStatusCode.Created, (await node.Client.PostJson("/runs", """{"run_id":"lvl-1","tasks":[{"task_id":"a","type":"noop"}]}""")).StatusCode);
+        await node.Client.AwaitRun("lvl-1", r => r.Str("status") == "SUCCEEDED", "a run completes");
+        await node.StopAsync(TimeSpan.FromSeconds(30));
+        var quiet = File.Exists(log) ? Lines(log).Where(l => l.Contains(" INFO ") || l.Contains(" DEBUG ")).ToList() : [];
+        Assert.True(quiet.Count == 0, "below warning in the file:\n" + string.Join('\n', quiet.Take(10)));
+    }
+
     // The node may still hold the file open for appends: read it shared.
     private static List<string> Lines(string path)
     {
