@@ -27,7 +27,7 @@ if (args.Contains("--help"))
 {
     Console.WriteLine("Deepline.Bench.Throughput: --tp-runs N (workflows, default 1000), --tp-tasks N (noop tasks per run: 5 is a diamond, " +
         "more are layers of 10 where each task waits for one of the layer before; default 5), --tp-slots N (pool slots, 256), " +
-        "--tp-soak-s N (instead: a steady load for N s without and with retention; --tp-soak-rate runs/s (300), --tp-soak-retention-s (60), --tp-soak-sample-s (10), --tp-slots (64 here), --tp-plot-dir), --tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-active-tasks N (tasks per open run, 1), --tp-sample N (GETs, 200), " +
+        "--tp-soak-s N (instead: a steady load for N s without and with retention, each pass on a fresh store of --tp-store (sqlite or postgresql); --tp-soak-rate runs/s (300), --tp-soak-retention-s (60), --tp-soak-sample-s (10), --tp-slots (64 here), --tp-plot-dir), --tp-concurrency N (submissions in flight, 64), --tp-active N (open runs held, 10000), --tp-active-tasks N (tasks per open run, 1), --tp-sample N (GETs, 200), " +
         "--tp-warmup-runs N (runs of the same shape first, not counted; 500), --tp-sweep 8,32,128 (transitions/s and run latency at each number of submissions in flight; --tp-plot-dir DIR writes PNG plots), --tp-skip-transitions, --tp-skip-active, --tp-hold-s N (keep the open runs up N s after measuring their memory, for a heap dump), --tp-http (submit and poll over HTTP), --tp-passivate-s N (the node's passivate_after_s), --tp-alloc-types N (the types most allocated while measuring transitions), --tp-store sqlite|postgresql|both (PostgreSQL: --tp-connection CS, or a throwaway server started here), --tp-report FILE (append the tables, machine and command to FILE)");
     return;
 }
@@ -77,10 +77,13 @@ if (int.Parse(Arg("--tp-soak-s", "0")) is > 0 and var soakS)
     var rate = int.Parse(Arg("--tp-soak-rate", "300"));
     var sampleS = int.Parse(Arg("--tp-soak-sample-s", "10"));
     var soakSlots = int.Parse(Arg("--tp-slots", "64"));
-    Console.WriteLine($"# Deepline soak benchmark  {started:yyyy-MM-dd HH:mm} UTC\nmachine: {machine}");
+    Console.WriteLine($"# Deepline soak benchmark  {started:yyyy-MM-dd HH:mm} UTC\nmachine: {machine}\nstore: {stores[0]}");
     var loadAtStart = LoadAverage();
     BenchNode.LogLevel = LogLevel.Error;
+    // Each pass on a fresh store (with --tp-store postgresql, a new database on the same server).
+    BenchNode.Store = await UseStore(stores[0]);
     var baseline = await Soak.RunAsync(soakS, rate, 0, sampleS, soakSlots);
+    BenchNode.Store = await UseStore(stores[0]);
     var retained = await Soak.RunAsync(soakS, rate, int.Parse(Arg("--tp-soak-retention-s", "60")), sampleS, soakSlots);
     lines.AddRange(Soak.Table(baseline, retained, rate));
     if (Arg("--tp-plot-dir", "") is { Length: > 0 } soakPlots)
@@ -398,9 +401,13 @@ internal sealed class BenchNode : IAsyncDisposable
 
     public IActorRef Region => _region;
 
-    /// <summary>Bytes of the data directory: the SQLite database (with its indexes) and its WAL.</summary>
+    /// <summary>
+    /// Bytes of the store: the SQLite database (with its indexes) and its WAL in the data directory, or the PostgreSQL
+    /// database's size on disk (tables, indexes, TOAST; the server's WAL is shared and not counted).
+    /// </summary>
     public (long Database, long Wal) StoreBytes()
     {
+        if (_store.IsPostgreSql) return (Count("SELECT pg_database_size(current_database())"), 0);
         var files = new DirectoryInfo(_dir).EnumerateFiles("*", SearchOption.AllDirectories).ToList();
         return (files.Sum(Length), files.Where(f => f.Name.EndsWith("-wal", StringComparison.Ordinal)).Sum(Length));
 
@@ -417,6 +424,8 @@ internal sealed class BenchNode : IAsyncDisposable
             }
         }
     }
+
+    public bool IsPostgreSql => _store.IsPostgreSql;
 
     public long Count(string sql)
     {

@@ -116,7 +116,9 @@ internal static class Soak
                                 $"({node.Count("SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'run-%' AND deleted")} marked deleted), " +
                                 $"{node.Count("SELECT COUNT(*) FROM journal WHERE persistence_id NOT LIKE 'run-%'"):N0} of other entities " +
                                 $"({node.Count("SELECT COUNT(*) FROM journal WHERE persistence_id NOT LIKE 'run-%' AND deleted")} marked deleted); " +
-                                $"{node.Count("PRAGMA freelist_count"):N0} free pages");
+                                (node.IsPostgreSql
+                                    ? $"{node.Count("SELECT COALESCE(SUM(n_dead_tup), 0) FROM pg_stat_user_tables"):N0} dead tuples"
+                                    : $"{node.Count("PRAGMA freelist_count"):N0} free pages"));
         var removed = Interlocked.Read(ref submitted) + cancels.Count - node.Count("SELECT COUNT(*) FROM run_index WHERE run_id LIKE 'soak-%' OR run_id LIKE 'live-%'");
         return new Pass(label, retentionS, samples, [.. cancels.Select(c => c.Ms).Order()], Interlocked.Read(ref submitted), Interlocked.Read(ref failures),
             retentionS > 0 ? removed : 0);
