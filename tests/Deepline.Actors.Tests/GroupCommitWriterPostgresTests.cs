@@ -148,6 +148,63 @@ public sealed class GroupCommitWriterPostgresTests : IAsyncLifetime
         Assert.Equal(50L, await Scalar("SELECT sequence_number FROM snapshot WHERE persistence_id = 'shard-1'"));
     }
 
+    [Fact]
+    public async Task Deletes_that_share_a_commit_do_what_each_does_alone()
+    {
+        using var writer = Writer();
+        // Three entities of four events; the first two events of each are old enough to be removed at once.
+        var old = DateTime.UtcNow.AddHours(-1).Ticks;
+        foreach (var pid in new[] { "run-d1", "run-d2", "run-d3" })
+            await writer.Enqueue([[Aged(Row(pid, 1), old), Aged(Row(pid, 2), old), Aged(Row(pid, 3), DateTime.UtcNow.Ticks), Aged(Row(pid, 4), DateTime.UtcNow.Ticks)]]);
+        foreach (var pid in new[] { "run-d1", "run-d2", "run-d3" })
+            await writer.EnqueueSnapshot(new SnapshotSave(GroupCommitWriterTests.Snapshot(pid, 2, [2])));
+
+        var commitsBefore = writer.Commits;
+        await using (var other = new NpgsqlConnection(_connection))
+        {
+            await other.OpenAsync();
+            await using var hold = await other.BeginTransactionAsync();
+            await using (var lockTable = new NpgsqlCommand("LOCK TABLE journal IN EXCLUSIVE MODE", other, hold)) await lockTable.ExecuteNonQueryAsync();
+            var before = DateTime.UtcNow.AddMinutes(-5);
+            var pending = new List<Task>
+            {
+                writer.EnqueueDelete(new JournalDelete("run-d1", 4, before)),
+                writer.EnqueueDelete(new JournalDelete("run-d2", 2, before)),
+                writer.EnqueueDelete(new JournalDelete("run-d3", 4, before)),
+                writer.EnqueueSnapshot(new SnapshotDelete("run-d1", 0, long.MaxValue, long.MaxValue)),
+                writer.EnqueueSnapshot(new SnapshotDelete("run-d2", 0, 1, long.MaxValue)),
+            };
+            await hold.CommitAsync();
+            await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        Assert.InRange(writer.Commits - commitsBefore, 1, 2);
+
+        // run-d1 and run-d3: every row marked, the old ones removed; run-d2: up to 2 only, its highest marked row kept.
+        Assert.Equal("3:t,4:t", await Rows("run-d1"));
+        Assert.Equal("2:t,3:f,4:f", await Rows("run-d2"));
+        Assert.Equal("3:t,4:t", await Rows("run-d3"));
+        Assert.Equal(2L, await Scalar("SELECT COUNT(*) FROM snapshot"));
+        Assert.Equal(0L, await Scalar("SELECT COUNT(*) FROM snapshot WHERE persistence_id = 'run-d1'"));
+    }
+
+    private static JournalRow Aged(JournalRow row, long createdTicks)
+    {
+        row.Timestamp = createdTicks;
+        return row;
+    }
+
+    private async Task<string> Rows(string pid)
+    {
+        await using var db = new NpgsqlConnection(_connection);
+        await db.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT sequence_number, deleted FROM journal WHERE persistence_id = @p ORDER BY 1", db);
+        cmd.Parameters.AddWithValue("p", pid);
+        var rows = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync()) rows.Add($"{r.GetInt64(0)}:{(r.GetBoolean(1) ? "t" : "f")}");
+        return string.Join(",", rows);
+    }
+
     private async Task<long> Scalar(string sql)
     {
         await using var db = new NpgsqlConnection(_connection);

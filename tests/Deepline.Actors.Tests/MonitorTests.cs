@@ -238,10 +238,11 @@ public sealed class MonitorTests : IDisposable
     [Fact]
     public async Task An_undelivered_alert_of_an_incident_that_closed_as_a_false_positive_is_withdrawn_not_sent_late()
     {
-        // The alert and its retry fail; the dead letter's next attempt is due in 3 s. The run recovers before that.
+        // The alert and its retry fail; the dead letter's next attempt is due in 6 s (room for a loaded machine). The run
+        // recovers before that.
         using var receiver = new AlertReceiver((500, TimeSpan.Zero), (500, TimeSpan.Zero));
         var webhook = new WebhookSettings(receiver.Url, AlertFormat.generic, null, TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
-        var monitor = Monitor(pendingStale: 1, cancel: false) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(3) };
+        var monitor = Monitor(pendingStale: 1, cancel: false) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(6) };
         await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
         await node.Ask<RunReply>(new SubmitRun(Run("late-worker", External("t"))));
         await Await.Until(async () => (await node.MonitorStatus()).DeadLetters.Any(l => l.Detection.RunId == "late-worker"),
@@ -253,7 +254,7 @@ public sealed class MonitorTests : IDisposable
         Assert.True(DateTimeOffset.UtcNow < due, "the run recovered only after the dead letter was due: the test proves nothing");
         // Two scans past the time the dead letter was due: it would have been sent by then.
         await Await.Until(async () => (await node.MonitorStatus()).LastScan is { } t && t > due.AddSeconds(1.5),
-            TimeSpan.FromSeconds(15), () => "two scans after the dead letter was due");
+            TimeSpan.FromSeconds(20), () => "two scans after the dead letter was due");
 
         var status = await node.MonitorStatus();
         Assert.Empty(status.DeadLetters);
@@ -286,14 +287,14 @@ public sealed class MonitorTests : IDisposable
         // Auto-cancelled (a real incident) while its alert waits in the dead-letter list: the alert still goes, then its resolve.
         using var receiver = new AlertReceiver((500, TimeSpan.Zero), (500, TimeSpan.Zero));
         var webhook = new WebhookSettings(receiver.Url, AlertFormat.pagerduty, "k", TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
-        var monitor = Monitor(pendingStale: 1) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(4) };
+        var monitor = Monitor(pendingStale: 1) with { AlertWebhookConfigured = true, DeadLetterBaseDelay = TimeSpan.FromSeconds(6) };
         await using var node = await TestNode.StartAsync(_dir.Path, monitor: monitor, webhook: webhook);
         await node.Ask<RunReply>(new SubmitRun(Run("real", External("t", "nobody-serves-this"))));
         await Await.Until(async () => (await node.MonitorStatus()).DeadLetters.Any(), TimeSpan.FromSeconds(10), () => "alert dead-lettered");
         await Await.Until(async () => (await node.MonitorStatus()).OpenIncidents == 0, TimeSpan.FromSeconds(10), () => "incident closed as cancelled");
         Assert.Single((await node.MonitorStatus()).DeadLetters);
 
-        await Await.Until(() => System.Threading.Tasks.Task.FromResult(receiver.Received.Count == 4), TimeSpan.FromSeconds(15), () => "late trigger and resolve delivered");
+        await Await.Until(() => System.Threading.Tasks.Task.FromResult(receiver.Received.Count == 4), TimeSpan.FromSeconds(20), () => "late trigger and resolve delivered");
         Assert.Equal(["trigger", "trigger", "trigger", "resolve"], receiver.Received.Select(b => b["event_action"]!.GetValue<string>()));
         var status = await node.MonitorStatus();
         Assert.Equal((1L, 0L, 1L), (status.Stats.AlertsSent, status.Stats.AlertsWithdrawn, status.Stats.ClosedByOutcome[IncidentOutcome.cancelled]));

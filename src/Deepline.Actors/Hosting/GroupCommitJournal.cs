@@ -298,11 +298,10 @@ internal sealed class GroupCommitWriter : IDisposable
             foreach (var chunk in all.Chunk(MaxRowsPerStatement)) InsertMany(connection, tx, chunk);
         }
         // After the inserts: a delete reaches only sequence numbers its entity wrote before asking, never a later write's.
-        foreach (var d in batch)
-        {
-            if (d.Delete is { } delete) JournalDeletes.Delete(connection, tx, delete.PersistenceId, delete.ToSequenceNr, delete.RemoveWrittenBefore);
-            if (d.Snapshot is { } snapshot) Snapshots.Write(connection, tx, snapshot);
-        }
+        if (batch.Any(p => p.Delete is not null))
+            JournalDeletes.DeleteAll(connection, tx, [.. batch.Select(p => p.Delete).OfType<JournalDelete>().Select(d => (d.PersistenceId, d.ToSequenceNr, d.RemoveWrittenBefore))]);
+        if (batch.Any(p => p.Snapshot is not null))
+            Snapshots.WriteAll(connection, tx, [.. batch.Select(p => p.Snapshot).OfType<SnapshotChange>()]);
         // The last look before the COMMIT: a pause during the INSERTs must not end in a late commit.
         if (Fence?.Refusal(batch.Min(p => p.QueuedAt)) is { } fenced) throw new JournalFencedException(fenced);
         tx.Commit();
