@@ -21,9 +21,11 @@ public sealed class FencingTests
     [Fact]
     public async Task A_worker_paused_past_its_lease_neither_runs_beside_the_next_attempt_nor_completes_the_task()
     {
+        // A 6 s lease (heartbeats every 2 s): short enough for a quick test, long enough that the running attempt 2 keeps
+        // it on a loaded machine (at 3 s, under stress-ng beside the suite, attempt 2 once lost its lease too: 3 attempts).
         await using var node = await SingleNode.StartAsync("deepline-fence-", c => c with
         {
-            Deadlock = c.Deadlock with { HeartbeatTimeoutS = 3 },
+            Deadlock = c.Deadlock with { HeartbeatTimeoutS = 6 },
         });
         var marks = Path.Combine(node.Dir, "marks");
         Directory.CreateDirectory(marks);
@@ -34,7 +36,7 @@ public sealed class FencingTests
             marks = {{"\"" + marks + "\""}}
             def slow(task):
                 open(os.path.join(marks, f"start-{task.attempt}-{os.getpid()}"), "w").write(repr(time.time()))
-                for _ in range(80):                      # about 8 s unless the task is cancelled (lease lost)
+                for _ in range(100):                     # about 10 s unless the task is cancelled (lease lost)
                     if task.is_cancelled(): break
                     time.sleep(0.1)
                 open(os.path.join(marks, f"end-{task.attempt}-{os.getpid()}"), "w").write(repr(time.time()))
@@ -49,7 +51,7 @@ public sealed class FencingTests
                 """{"run_id":"fenced","tasks":[{"task_id":"t","type":"slow","pool":"fence","retry":{"max_attempts":3,"initial_interval_s":0} }]}""")).StatusCode);
             await Eventually.Until(() => Directory.EnumerateFiles(marks, $"start-1-{first.Id}").Any(), TimeSpan.FromSeconds(30), "attempt 1 started");
 
-            // Paused: no heartbeats; the node takes the task back when the 3 s lease ends, and another worker takes attempt 2.
+            // Paused: no heartbeats; the node takes the task back when the 6 s lease ends, and another worker takes attempt 2.
             Signal("STOP", first.Id);
             second = StartWorker(script, node.Client.BaseAddress!);
             await Eventually.Until(() => Directory.EnumerateFiles(marks, $"start-2-{second.Id}").Any(), TimeSpan.FromSeconds(30), "attempt 2 started on the second worker");
