@@ -356,9 +356,11 @@ public sealed class DeadlockSupervisor : UntypedPersistentActor, IWithTimers
     private void SendResolves(DateTimeOffset now)
     {
         var (due, expired) = _state.ResolvesAt(now, _settings.DeadLetterExpiry);
-        foreach (var r in expired.Where(r => !_resolving.Contains(r.RunId)))
+        // One in flight is not given up under its own answer: that answer decides.
+        var givenUp = expired.Where(r => !_resolving.Contains(r.RunId)).ToList();
+        foreach (var r in givenUp)
             _log.Error("Failed to resolve deadlock alert: gave up on the resolve for workflow {run_id} after {attempts} attempts", r.RunId, r.Attempts);
-        if (expired.Count > 0) PersistAllAsync(expired.Where(r => !_resolving.Contains(r.RunId)).Select(r => new AlertExpired(r.RunId, now) { Resolve = true }), Apply);
+        if (givenUp.Count > 0) PersistAllAsync(givenUp.Select(r => new AlertExpired(r.RunId, now) { Resolve = true }), Apply);
         if (_alerter is null) return;
         foreach (var r in due.Where(r => _resolving.Add(r.RunId)))
             _alerter.Tell(new ResolveRequest(r.RunId));

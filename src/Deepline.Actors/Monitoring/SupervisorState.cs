@@ -189,27 +189,23 @@ public sealed record SupervisorState(
     };
 
     /// <summary>Resolves due for an attempt, and those past their expiry (counted from when the incident closed).</summary>
-    public (IReadOnlyList<PendingResolve> Due, IReadOnlyList<PendingResolve> Expired) ResolvesAt(DateTimeOffset now, TimeSpan expiry)
-    {
-        var due = new List<PendingResolve>();
-        var expired = new List<PendingResolve>();
-        foreach (var r in PendingResolves.Values)
-        {
-            if (r.QueuedAt + expiry <= now) expired.Add(r);
-            else if (r.NextAttemptAt <= now) due.Add(r);
-        }
-        return (due, expired);
-    }
+    public (IReadOnlyList<PendingResolve> Due, IReadOnlyList<PendingResolve> Expired) ResolvesAt(DateTimeOffset now, TimeSpan expiry) =>
+        Retries(PendingResolves.Values, r => r.QueuedAt, r => r.NextAttemptAt, now, expiry);
 
     /// <summary>Dead letters due for another attempt, and those past their expiry.</summary>
-    public (IReadOnlyList<DeadLetter> Due, IReadOnlyList<DeadLetter> Expired) DeadLettersAt(DateTimeOffset now, TimeSpan expiry)
+    public (IReadOnlyList<DeadLetter> Due, IReadOnlyList<DeadLetter> Expired) DeadLettersAt(DateTimeOffset now, TimeSpan expiry) =>
+        Retries(DeadLetters.Values, l => l.FirstFailedAt, l => l.NextAttemptAt, now, expiry);
+
+    /// <summary>Deliveries retried on a backoff: those past their expiry (from <paramref name="since"/>), else those due now.</summary>
+    private static (IReadOnlyList<T> Due, IReadOnlyList<T> Expired) Retries<T>(IEnumerable<T> pending, Func<T, DateTimeOffset> since,
+        Func<T, DateTimeOffset> next, DateTimeOffset now, TimeSpan expiry)
     {
-        var due = new List<DeadLetter>();
-        var expired = new List<DeadLetter>();
-        foreach (var l in DeadLetters.Values)
+        var due = new List<T>();
+        var expired = new List<T>();
+        foreach (var p in pending)
         {
-            if (l.FirstFailedAt + expiry <= now) expired.Add(l);
-            else if (l.NextAttemptAt <= now) due.Add(l);
+            if (since(p) + expiry <= now) expired.Add(p);
+            else if (next(p) <= now) due.Add(p);
         }
         return (due, expired);
     }
